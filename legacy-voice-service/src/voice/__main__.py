@@ -1,0 +1,22 @@
+"""`python -m voice`: serve the main service with the settings from the environment."""
+
+import uvicorn
+
+from voice.app import create_app
+from voice.settings import Settings
+
+
+def main() -> None:
+    settings = Settings()
+    uvicorn.run(
+        create_app(settings),
+        host=settings.server.host,
+        port=settings.server.port,
+        log_config=None,  # logging is configured by create_app, uvicorn's lines included
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+"""Liveness and readiness probes (`application/health+json`)."""
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from voice import __version__
+from voice.health import health_response
+
+SERVICE_ID = "hybrid-council-voice"
+
+router = APIRouter(prefix="/health", tags=["health"])
+
+
+@router.get("/live", response_class=JSONResponse, summary="The process is up")
+async def get_liveness() -> JSONResponse:
+    return health_response(SERVICE_ID, __version__)
+
+
+@router.get("/ready", response_class=JSONResponse, summary="Engines are loaded and warmed")
+async def get_readiness() -> JSONResponse:
+    # No engine is configured yet in this skeleton; each engine adds its check here as it lands.
+    return health_response(SERVICE_ID, __version__)

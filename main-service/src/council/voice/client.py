@@ -1,0 +1,151 @@
+"""One pooled `httpx.AsyncClient` to the voice service, guarded by retries (idempotent calls only) and a breaker."""
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import stamina
+import structlog
+
+from council.errors import VoiceUnavailableError
+from council.health import Check, HealthStatus
+from council.observability.correlation import REQUEST_ID_HEADER, current_request_id, outgoing_traceparent
+from council.settings import VoiceClientSettings
+from council.voice.breaker import CircuitBreaker
+
+log = structlog.get_logger(__name__)
+
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+_RETRYABLE_STATUS = frozenset({502, 503, 504})
+
+
+class _RetryableStatusError(Exception):
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(f"voice service answered {response.status_code}")
+        self.response = response
+
+
+@dataclass(frozen=True)
+class VoiceStatus:
+    """What the last readiness probe of the voice service found."""
+
+    status: HealthStatus
+    detail: str
+    latency_ms: float | None
+
+
+class VoiceClient:
+    def __init__(self, settings: VoiceClientSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.settings = settings
+        self.breaker = CircuitBreaker(settings.breaker_failure_threshold)
+        headers = {"User-Agent": "hybrid-council-main"}
+        if settings.service_token is not None:
+            headers["Authorization"] = f"Bearer {settings.service_token.get_secret_value()}"
+        self._http = httpx.AsyncClient(
+            base_url=str(settings.base_url),
+            headers=headers,
+            timeout=httpx.Timeout(
+                connect=settings.connect_timeout_s,
+                read=settings.read_timeout_s,
+                write=settings.read_timeout_s,
+                pool=settings.connect_timeout_s,
+            ),
+            limits=httpx.Limits(
+                max_connections=settings.max_connections, max_keepalive_connections=settings.max_connections
+            ),
+            transport=transport,
+        )
+        self.last_status = VoiceStatus(HealthStatus.WARN, "not probed yet", None)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    @staticmethod
+    def _correlation_headers(request_id: str | None = None) -> dict[str, str]:
+        return {
+            REQUEST_ID_HEADER: request_id or current_request_id() or f"main-{uuid.uuid4().hex}",
+            "traceparent": outgoing_traceparent(),
+        }
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A call to the voice service; fails fast with 503 while the breaker is open."""
+        if self.breaker.is_open:
+            raise VoiceUnavailableError(
+                f"The voice service is unavailable ({self.breaker.last_error}); text chat still works.",
+                headers={"Retry-After": str(max(1, round(self.settings.watch_interval_s)))},
+            )
+        headers = {**self._correlation_headers(), **kwargs.pop("headers", {})}
+        attempts = self.settings.retry_attempts if method.upper() in _IDEMPOTENT else 1
+        try:
+            async for attempt in stamina.retry_context(
+                on=(httpx.TransportError, _RetryableStatusError), attempts=attempts, wait_initial=0.05, wait_max=1.0
+            ):
+                with attempt:
+                    response = await self._http.request(method, path, headers=headers, **kwargs)
+                    if response.status_code in _RETRYABLE_STATUS:
+                        raise _RetryableStatusError(response)
+        except _RetryableStatusError as exc:
+            self.breaker.record_failure(str(exc))
+            return exc.response
+        except httpx.TransportError as exc:
+            self.breaker.record_failure(_describe(exc))
+            raise VoiceUnavailableError(f"The voice service could not be reached: {_describe(exc)}.") from exc
+        self.breaker.record_success()
+        return response
+
+    async def probe_ready(self, request_id: str | None = None) -> VoiceStatus:
+        """One readiness probe, never retried; its success is what closes an open breaker."""
+        started = time.perf_counter()
+        try:
+            response = await self._http.get(
+                "/health/ready",
+                headers=self._correlation_headers(request_id),
+                timeout=self.settings.probe_timeout_s,
+            )
+            status = HealthStatus(response.json().get("status", "fail"))
+        except (httpx.HTTPError, ValueError) as exc:
+            self.breaker.record_failure(_describe(exc))
+            self.last_status = VoiceStatus(HealthStatus.FAIL, f"unreachable: {_describe(exc)}", None)
+            return self.last_status
+        latency_ms = round((time.perf_counter() - started) * 1000, 2)
+        if status is HealthStatus.FAIL:
+            self.breaker.record_failure("voice service reports itself not ready")
+        else:
+            self.breaker.close()
+        self.last_status = VoiceStatus(status, f"voice service reports {status.value}", latency_ms)
+        return self.last_status
+
+    async def readiness_check(self) -> Check:
+        """Main's readiness entry for voice: a live probe, or the breaker's verdict while it is open."""
+        if self.breaker.is_open:
+            return Check(
+                "voice:ready",
+                HealthStatus.WARN,
+                f"circuit breaker open: {self.breaker.last_error}",
+                critical=False,
+                observed={"breaker": self.breaker.state.value},
+            )
+        result = await self.probe_ready()
+        observed: dict[str, Any] = {"breaker": self.breaker.state.value}
+        if result.latency_ms is not None:
+            observed.update(observedValue=result.latency_ms, observedUnit="ms")
+        return Check("voice:ready", result.status, result.detail, critical=False, observed=observed)
+
+    async def watch(self) -> None:
+        """Background readiness watcher: keeps breaker and status fresh even when no caller asks."""
+        while True:
+            previous = self.last_status.status
+            request_id = f"watch-{uuid.uuid4().hex[:12]}"
+            with structlog.contextvars.bound_contextvars(request_id=request_id):
+                current = await self.probe_ready(request_id)
+                if current.status is not previous:
+                    log.info("voice_status_changed", previous=previous.value, current=current.status.value,
+                             detail=current.detail)
+            await asyncio.sleep(self.settings.watch_interval_s)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
