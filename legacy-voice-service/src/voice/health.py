@@ -57,6 +57,4 @@ def health_response(service_id: str, version: str, checks: Sequence[Check] = ())
         "serviceId": service_id,
         "checks": {check.name: [check.as_json()] for check in checks},
     }
-    return JSONResponse(
-        body, status_code=503 if status is HealthStatus.FAIL else 200, media_type=HEALTH_MEDIA_TYPE
-    )
+    return JSONResponse(body, status_code=503 if status is HealthStatus.FAIL else 200, media_type=HEALTH_MEDIA_TYPE)

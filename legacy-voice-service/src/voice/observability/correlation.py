@@ -73,7 +73,9 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             if scope["type"] == "http":
-                log.info(
+                # Health probes arrive every few seconds; they stay at debug level unless they fail.
+                quiet = scope["path"].startswith("/health/") and bool(status) and status[0] < 400
+                (log.debug if quiet else log.info)(
                     "request",
                     method=scope["method"],
                     path=scope["path"],

@@ -47,6 +47,8 @@ def configure_logging(settings: LogSettings, service: str) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+    # httpx logs every request at INFO; our own lines already say what matters.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     # Our correlation middleware writes the access line (with the request ID); uvicorn's would be a twin.
     logging.getLogger("uvicorn.access").disabled = True
 

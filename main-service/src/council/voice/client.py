@@ -142,8 +142,12 @@ class VoiceClient:
             with structlog.contextvars.bound_contextvars(request_id=request_id):
                 current = await self.probe_ready(request_id)
                 if current.status is not previous:
-                    log.info("voice_status_changed", previous=previous.value, current=current.status.value,
-                             detail=current.detail)
+                    log.info(
+                        "voice_status_changed",
+                        previous=previous.value,
+                        current=current.status.value,
+                        detail=current.detail,
+                    )
             await asyncio.sleep(self.settings.watch_interval_s)
 
 

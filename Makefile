@@ -1,0 +1,53 @@
+# Hybrid AI Council. The two commands: `make run` (set up and start both services) and `make test`.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+MAIN := main-service
+VOICE := legacy-voice-service
+# Stamps written by scripts/setup-venv: an environment is rebuilt only when its inputs are newer.
+MAIN_ENV := $(MAIN)/.venv/.installed
+VOICE_ENV := $(VOICE)/.venv/.installed
+
+.PHONY: help setup run test lint format bench env-example lock clean
+
+help: ## Show the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(MAIN_ENV): $(MAIN)/pyproject.toml $(MAIN)/requirements.lock scripts/setup-venv
+	scripts/setup-venv $(MAIN) 3.13
+
+$(VOICE_ENV): $(VOICE)/pyproject.toml $(VOICE)/requirements.lock scripts/setup-venv
+	scripts/setup-venv $(VOICE) 3.11
+
+setup: $(MAIN_ENV) $(VOICE_ENV) ## Create or refresh both virtual environments (no-op when nothing changed)
+
+run: setup ## Start the voice and main services on their embedded defaults (Ctrl-C stops both)
+	scripts/run
+
+test: setup ## Run every test suite: main service, voice service, cross-service
+	scripts/test-all
+
+lint: setup ## Ruff and mypy on both services; check that .env.example is current
+	cd $(MAIN) && .venv/bin/ruff check src tests && .venv/bin/ruff format --check src tests && .venv/bin/mypy
+	cd $(VOICE) && .venv/bin/ruff check src tests && .venv/bin/ruff format --check src tests && .venv/bin/mypy
+	$(MAIN)/.venv/bin/ruff check tests bench && $(MAIN)/.venv/bin/ruff format --check tests bench
+	scripts/env-example --check
+
+format: setup ## Apply ruff's formatting and safe fixes
+	cd $(MAIN) && .venv/bin/ruff format src tests && .venv/bin/ruff check --fix src tests
+	cd $(VOICE) && .venv/bin/ruff format src tests && .venv/bin/ruff check --fix src tests
+
+bench: setup ## Run the benchmarks under bench/ (QUICK=1 for a smoke run)
+	scripts/bench
+
+env-example: setup ## Regenerate .env.example from both settings classes
+	scripts/env-example
+
+lock: ## Re-resolve both services' dependencies and rewrite their requirements.lock
+	scripts/lock $(MAIN) 3.13
+	scripts/lock $(VOICE) 3.11
+
+clean: ## Remove both virtual environments and caches
+	rm -rf $(MAIN)/.venv $(VOICE)/.venv
+	find . -name __pycache__ -prune -exec rm -rf {} +

@@ -1,0 +1,45 @@
+"""Shared fixtures: settings without any `.env`, the app with its lifespan running, an HTTP client to it."""
+
+import socket
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from starlette.types import ASGIApp
+
+from council.app import create_app
+from council.settings import Settings
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound then released), so connections to it are refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+def settings() -> Settings:
+    # The voice service is not running in these in-process tests: point at a closed port so every probe fails fast.
+    return Settings(_env_file=None, voice={"base_url": f"http://127.0.0.1:{closed_port()}", "watch_interval_s": 0.05})
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[ASGIApp]:
+    """The app with its lifespan running; `manager.app` hands the lifespan state to every request."""
+    async with LifespanManager(create_app(settings)) as manager:
+        yield manager.app
+
+
+@pytest.fixture
+async def client(app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http

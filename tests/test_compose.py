@@ -1,0 +1,97 @@
+"""docker-compose.yml is valid Compose (no Docker engine here: the JSON Schema stands in) and agrees with the code."""
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from conftest import ROOT
+
+SCHEMA = ROOT.parent / "shared" / "schemas" / "compose-spec.json"
+SERVICES = {"main-service": ("COUNCIL_", 8000, "3.13"), "voice-service": ("VOICE_", 8001, "3.11")}
+BUILD_DIRS = {"main-service": "main-service", "voice-service": "legacy-voice-service"}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return document
+
+
+def env_example_names() -> set[str]:
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    return {line.split("=", 1)[0] for line in lines if re.match(r"^[A-Z][A-Z0-9_]*=", line)}
+
+
+def test_compose_file_validates_against_the_compose_spec(compose: dict[str, Any]) -> None:
+    # The spec declares draft-07 under an https URL that jsonschema does not map, so name the draft explicitly.
+    validator = jsonschema.Draft7Validator(json.loads(SCHEMA.read_text()))
+    errors = [f"{'/'.join(map(str, error.path))}: {error.message}" for error in validator.iter_errors(compose)]
+    assert errors == []
+
+
+def test_the_schema_check_rejects_an_invalid_file(compose: dict[str, Any]) -> None:
+    validator = jsonschema.Draft7Validator(json.loads(SCHEMA.read_text()))
+    broken = {**compose, "services": {"main-service": {"ports": "8000:8000", "healthcheck": {"interval": 5}}}}
+    assert not validator.is_valid(broken)
+
+
+def test_every_service_has_a_healthcheck(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_ports_and_health_paths_match_the_settings(compose: dict[str, Any], name: str) -> None:
+    prefix, port, _ = SERVICES[name]
+    service = compose["services"][name]
+    assert service["environment"][f"{prefix}SERVER__PORT"] == str(port)
+    assert service["environment"][f"{prefix}SERVER__HOST"] == "0.0.0.0"
+    assert f"{port}:{port}" in service["ports"]
+    probe = " ".join(service["healthcheck"]["test"])
+    assert f"http://127.0.0.1:{port}/health/ready" in probe
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_every_variable_compose_sets_is_a_real_setting(compose: dict[str, Any], name: str) -> None:
+    prefix, _, _ = SERVICES[name]
+    known = env_example_names()  # generated from the settings classes; test_env_example keeps it current
+    for variable in compose["services"][name]["environment"]:
+        assert variable.startswith(prefix), f"{name} sets {variable}, which is not one of its settings"
+        assert variable in known, f"{name} sets {variable}, which no settings class reads"
+
+
+def test_main_waits_for_redis_health_and_reaches_voice_by_service_name(compose: dict[str, Any]) -> None:
+    main = compose["services"]["main-service"]
+    assert main["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert main["environment"]["COUNCIL_VOICE__BASE_URL"] == "http://voice-service:8001"
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_dockerfiles_use_the_pinned_python(compose: dict[str, Any], name: str) -> None:
+    _, port, python = SERVICES[name]
+    build_dir = ROOT / BUILD_DIRS[name]
+    assert compose["services"][name]["build"] == f"./{BUILD_DIRS[name]}"
+    dockerfile = (build_dir / "Dockerfile").read_text()
+    assert f"FROM python:{python}-slim" in dockerfile
+    assert f"EXPOSE {port}" in dockerfile
+
+
+def test_profiles_offer_an_llm_server_and_tigergraph(compose: dict[str, Any]) -> None:
+    assert compose["services"]["ollama"]["profiles"] == ["ollama"]
+    assert compose["services"]["tigergraph"]["profiles"] == ["tigergraph"]
+
+
+def test_env_example_lists_exactly_the_settings_of_both_services() -> None:
+    result = subprocess.run([str(ROOT / "scripts" / "env-example"), "--check"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_setup_is_up_to_date_after_make_test_set_it_up() -> None:
+    # `make -q` exits 0 only when no recipe would run: a second `make test` reinstalls nothing.
+    result = subprocess.run(["make", "-q", "setup"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, "make setup would run again although nothing changed"
