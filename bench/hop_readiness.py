@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the process harness the tests use
-from servicekit import ROOT, main_process, voice_process  # noqa: E402
+from servicekit import ROOT, main_process, voice_process
 
 
 def percentile(values: list[float], q: float) -> float:

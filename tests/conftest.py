@@ -4,6 +4,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from servicekit import ROOT, ServiceProcess, main_process, voice_process
 
 __all__ = ["ROOT", "ServiceProcess", "StartService"]

@@ -90,8 +90,6 @@ def clean_env(**overrides: str) -> dict[str, str]:
     return env
 
 
-
-
 def voice_process(log_path: Path, port: int | None = None, **settings: str) -> ServiceProcess:
     port = port or free_port()
     env = clean_env(VOICE_SERVER__PORT=str(port), VOICE_LOG__FORMAT="json", **settings)

@@ -3,12 +3,12 @@
 import json
 import re
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 import yaml
+
 from conftest import ROOT
 
 SCHEMA = ROOT.parent / "shared" / "schemas" / "compose-spec.json"
