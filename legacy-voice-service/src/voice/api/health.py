@@ -1,9 +1,10 @@
-"""Liveness and readiness probes (`application/health+json`)."""
+"""Liveness and readiness probes (`application/health+json`); always open, even when a service token is set."""
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from voice import __version__
+from voice.api.deps import EnginesDep
 from voice.health import health_response
 
 SERVICE_ID = "hybrid-council-voice"
@@ -17,6 +18,6 @@ async def get_liveness() -> JSONResponse:
 
 
 @router.get("/ready", response_class=JSONResponse, summary="Engines are loaded and warmed")
-async def get_readiness() -> JSONResponse:
-    # No engine is configured yet in this skeleton; each engine adds its check here as it lands.
-    return health_response(SERVICE_ID, __version__)
+async def get_readiness(engines: EnginesDep) -> JSONResponse:
+    # Default engines fail the probe until loaded and warm; optional ones only warn.
+    return health_response(SERVICE_ID, __version__, engines.checks())

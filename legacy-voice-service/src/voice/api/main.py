@@ -1,8 +1,16 @@
-"""Every router, wired in one place."""
+"""Every router, wired in one place; all but the health probes sit behind the optional service token."""
 
 from fastapi import APIRouter
 
-from voice.api import health
+from voice.api import health, metrics, models, realtime, speech, transcriptions, vad
+from voice.api.deps import ServiceToken
 
 api_router = APIRouter()
 api_router.include_router(health.router)
+
+protected = APIRouter(dependencies=[ServiceToken])
+for module in (transcriptions, speech, vad, models, metrics):
+    protected.include_router(module.router)
+api_router.include_router(protected)
+# The socket checks the token itself: a refused WebSocket is a close code, not an HTTP error body.
+api_router.include_router(realtime.router)

@@ -1,0 +1,215 @@
+"""`WS /v1/realtime`: a transcription session in the shape of OpenAI's Realtime API.
+
+Client -> server: `input_audio_buffer.append` (base64 pcm16 mono at 24 kHz, or `?sample_rate=16000` etc.; or
+binary frames of the same),
+`input_audio_buffer.commit`, `input_audio_buffer.clear`, `session.update` (beta: `transcription_session.update`).
+Server -> client: `session.created`, `input_audio_buffer.speech_started` / `speech_stopped` (Silero VAD
+endpointing), `input_audio_buffer.committed`, `conversation.item.input_audio_transcription.delta` and
+`.completed` (with word timestamps), `error`. With `?intent=speech` the socket streams synthesis instead
+(`speech_session`).
+"""
+
+import base64
+import binascii
+import json
+import uuid
+from typing import Any
+
+import anyio
+import numpy as np
+import structlog
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from voice.api.deps import check_service_token
+from voice.api.speech_session import SpeechSession
+from voice.audio import Samples, decode_pcm16
+from voice.engines.base import TranscriptionOptions
+from voice.engines.registry import EngineRegistry
+from voice.errors import VoiceError
+from voice.settings import Settings
+
+log = structlog.get_logger(__name__)
+router = APIRouter(tags=["realtime"])
+
+INPUT_RATE = 24_000  # OpenAI Realtime's pcm16
+WORK_RATE = 16_000  # Whisper's and Silero's
+VAD_STEP_S = 0.25  # how much new audio triggers another look for the end of speech
+ALIASES = {"transcription_session.update": "session.update"}
+
+
+def _to_work_rate(samples: Samples, input_rate: int) -> Samples:
+    if samples.size == 0 or input_rate == WORK_RATE:
+        return samples
+    positions = np.arange(0, samples.size, input_rate / WORK_RATE)
+    resampled: Samples = np.interp(positions, np.arange(samples.size), samples).astype(np.float32)
+    return resampled
+
+
+class TranscriptionSession:
+    def __init__(self, socket: WebSocket, engines: EngineRegistry, settings: Settings, input_rate: int) -> None:
+        self.socket = socket
+        self.input_rate = input_rate
+        self.engines = engines
+        self.settings = settings
+        self.buffer = np.zeros(0, dtype=np.float32)  # at WORK_RATE, since the last commit
+        self.offset_s = 0.0  # where `buffer` starts in the session's audio
+        self.checked_s = 0.0
+        self.speaking = False
+        self.item_id = self._new_item()
+        self.server_vad = True
+
+    @staticmethod
+    def _new_item() -> str:
+        return f"item_{uuid.uuid4().hex[:20]}"
+
+    async def send(self, event_type: str, **fields: Any) -> None:
+        await self.socket.send_json({"event_id": f"event_{uuid.uuid4().hex[:20]}", "type": event_type, **fields})
+
+    async def run(self) -> None:
+        await self.send(
+            "session.created",
+            session={
+                "type": "transcription",
+                "input_audio_format": "pcm16",
+                "input_sample_rate": self.input_rate,
+                "turn_detection": {"type": "server_vad"},
+            },
+        )
+        while True:
+            message = await self.socket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            try:
+                if message.get("bytes") is not None:
+                    await self.append(decode_pcm16(message["bytes"]))
+                else:
+                    await self.handle(json.loads(message.get("text") or ""))
+            except (ValueError, binascii.Error) as error:
+                await self.send("error", error={"type": "invalid_request_error", "message": f"Bad event: {error}"})
+            except VoiceError as error:
+                await self.send("error", error={"type": error.code.value, "message": error.message})
+
+    async def handle(self, event: dict[str, Any]) -> None:
+        kind = ALIASES.get(str(event.get("type")), str(event.get("type")))
+        if kind == "input_audio_buffer.append":
+            await self.append(decode_pcm16(base64.b64decode(str(event.get("audio", "")), validate=True)))
+        elif kind == "input_audio_buffer.commit":
+            await self.commit(len(self.buffer))
+        elif kind == "input_audio_buffer.clear":
+            self._drop(len(self.buffer))
+            await self.send("input_audio_buffer.cleared")
+        elif kind == "session.update":
+            detection = (event.get("session") or {}).get("turn_detection", {"type": "server_vad"})
+            self.server_vad = detection is not None
+            await self.send("session.updated", session={"turn_detection": detection})
+        else:
+            raise ValueError(f"unknown event type {kind!r}")
+
+    async def append(self, samples: Samples) -> None:
+        self.buffer = np.concatenate([self.buffer, _to_work_rate(samples, self.input_rate)])
+        if self.buffer.size / WORK_RATE > self.settings.limits.max_audio_seconds:
+            await self.commit(len(self.buffer))  # never let one utterance outgrow the duration limit
+        elif self.server_vad and self.buffer.size / WORK_RATE - self.checked_s >= VAD_STEP_S:
+            await self.endpoint()
+
+    async def endpoint(self) -> None:
+        vad = self.engines.vad
+        if vad is None:
+            return
+        engine = vad.require_ready()
+        audio = self.buffer
+        self.checked_s = audio.size / WORK_RATE
+        async with vad.job(session="realtime") as job:
+            job.audio_seconds = audio.size / WORK_RATE
+            spans = await job.call(lambda: engine.detect(audio))
+        if not spans:
+            return
+        if not self.speaking:
+            self.speaking = True
+            start_ms = round((self.offset_s + spans[0].start) * 1000)
+            await self.send("input_audio_buffer.speech_started", audio_start_ms=start_ms, item_id=self.item_id)
+        silence_after = audio.size / WORK_RATE - spans[-1].end
+        if silence_after * 1000 >= self.settings.vad.min_silence_ms:
+            end_ms = round((self.offset_s + spans[-1].end) * 1000)
+            await self.send("input_audio_buffer.speech_stopped", audio_end_ms=end_ms, item_id=self.item_id)
+            await self.commit(int(spans[-1].end * WORK_RATE))
+
+    async def commit(self, end: int) -> None:
+        audio, item_id = self.buffer[:end], self.item_id
+        offset = self.offset_s
+        self._drop(end)
+        await self.send("input_audio_buffer.committed", item_id=item_id, previous_item_id=None)
+        loaded = self.engines.transcriber("whisper-1")
+        engine = loaded.require_ready()
+        options = TranscriptionOptions(word_timestamps=True)
+        async with loaded.job(session="realtime") as job:
+            job.audio_seconds = audio.size / WORK_RATE
+            transcript = await job.call(lambda: engine.transcribe(audio, options))
+        for segment in transcript.segments:
+            await self.send(
+                "conversation.item.input_audio_transcription.delta",
+                item_id=item_id,
+                content_index=0,
+                delta=segment.text,
+            )
+        words = [
+            {"word": w.word, "start": round(offset + w.start, 3), "end": round(offset + w.end, 3)}
+            for w in transcript.words
+        ]
+        await self.send(
+            "conversation.item.input_audio_transcription.completed",
+            item_id=item_id,
+            content_index=0,
+            transcript=transcript.text,
+            words=words,
+        )
+
+    def _drop(self, end: int) -> None:
+        self.buffer = self.buffer[end:]
+        self.offset_s += end / WORK_RATE
+        self.checked_s = 0.0
+        self.speaking = False
+        self.item_id = self._new_item()
+
+
+@router.websocket("/v1/realtime")
+async def realtime_session(socket: WebSocket) -> None:
+    settings: Settings = socket.state.settings
+    try:
+        check_service_token(socket)
+    except VoiceError as error:
+        await socket.close(code=1008, reason=error.message[:120])
+        return
+    slots: anyio.CapacityLimiter = socket.state.realtime_sessions
+    try:
+        slots.acquire_nowait()
+    except anyio.WouldBlock:
+        await socket.close(code=1013, reason="Too many realtime sessions (VOICE_LIMITS__MAX_REALTIME_SESSIONS).")
+        return
+    try:
+        await socket.accept()
+        if socket.query_params.get("intent") == "speech":
+            try:
+                session = SpeechSession(socket, socket.state.engines, settings, socket.query_params.get("voice"))
+            except VoiceError as error:
+                await socket.send_json({"type": "error", "error": {"type": error.code.value, "message": error.message}})
+                await socket.close(code=1008)
+                return
+            await session.run()
+        else:
+            rate = socket.query_params.get("sample_rate", str(INPUT_RATE))
+            if rate not in ("8000", "16000", "24000", "48000"):
+                await socket.send_json(
+                    {
+                        "type": "error",
+                        "error": {"type": "invalid_request", "message": "sample_rate: 8000, 16000, 24000 or 48000"},
+                    }
+                )
+                await socket.close(code=1008)
+                return
+            await TranscriptionSession(socket, socket.state.engines, settings, int(rate)).run()
+    except WebSocketDisconnect:
+        pass
+    finally:
+        slots.release()
+        log.info("realtime_session_closed")

@@ -1,0 +1,139 @@
+"""Streamed synthesis on `WS /v1/realtime?intent=speech`: text deltas in (as an LLM writes them), audio out by
+clause, and `speech.cancel` stops it at once (barge-in).
+
+Client -> server: `speech.text.delta` {delta}, `speech.text.done`, `speech.cancel`, `session.update` {voice}.
+Server -> client: `session.created`, `speech.audio.delta` {delta: base64 pcm16 mono 24 kHz}, `speech.audio.done`,
+`speech.cancelled`, `error`.
+"""
+
+import base64
+import json
+import re
+import uuid
+from functools import partial
+from typing import Any
+
+import anyio
+from fastapi import WebSocket
+
+from voice.audio import OUTPUT_RATE, Samples, StreamEncoder
+from voice.engines.base import TextToSpeech
+from voice.engines.registry import EngineRegistry
+from voice.engines.tts.piper import split_for_streaming
+from voice.errors import InvalidRequest, VoiceError
+from voice.settings import Settings
+
+# A sentence or clause mark followed by space (or the end of the text so far), or a line break.
+_BOUNDARY = re.compile(r"([.!?…,;:—])(?:\s+|$)|\n+")
+_SENTENCE_MARKS = ".!?…"
+_MIN_CLAUSE_CHARS = 40
+
+
+class SpeechSession:
+    def __init__(self, socket: WebSocket, engines: EngineRegistry, settings: Settings, voice: str | None) -> None:
+        self.socket = socket
+        self.settings = settings
+        self.loaded = engines.synthesizer("tts-1")
+        engine = self.loaded.require_ready()
+        self.voice = engines.resolve_voice(voice or engine.voices()[0].id, self.loaded)
+        self.engines = engines
+        self.pending = ""
+        self.chunks: list[str] = []
+        self.wake = anyio.Event()
+        self.done = False
+        self.scope = anyio.CancelScope()
+
+    async def send(self, event_type: str, **fields: Any) -> None:
+        await self.socket.send_json({"event_id": f"event_{uuid.uuid4().hex[:20]}", "type": event_type, **fields})
+
+    async def run(self) -> None:
+        await self.send(
+            "session.created",
+            session={"type": "speech", "voice": self.voice, "output_audio_format": "pcm16", "sample_rate": OUTPUT_RATE},
+        )
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(self._speak_forever)
+            while True:
+                message = await self.socket.receive()
+                if message["type"] == "websocket.disconnect":
+                    tasks.cancel_scope.cancel()
+                    return
+                try:
+                    await self.handle(_json(message.get("text")))
+                except VoiceError as error:
+                    await self.send("error", error={"type": error.code.value, "message": error.message})
+
+    async def handle(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "speech.text.delta":
+            self.pending += str(event.get("delta", ""))
+            if len(self.pending) > self.settings.limits.max_text_chars:
+                raise InvalidRequest("The pending text is over VOICE_LIMITS__MAX_TEXT_CHARS; send speech.text.done.")
+            self._take(final=False)
+        elif kind == "speech.text.done":
+            self._take(final=True)
+            self.done = True
+            self.wake.set()
+        elif kind == "speech.cancel":
+            # Barge-in: forget queued text and stop the chunk being synthesized; nothing more of it is sent.
+            self.pending, self.chunks, self.done = "", [], False
+            self.scope.cancel()
+            await self.send("speech.cancelled")
+        elif kind == "session.update":
+            voice = (event.get("session") or {}).get("voice")
+            if voice:
+                self.voice = self.engines.resolve_voice(str(voice), self.loaded)
+            await self.send("session.updated", session={"voice": self.voice})
+        else:
+            raise InvalidRequest(f"unknown event type {kind!r}")
+
+    def _take(self, *, final: bool) -> None:
+        """Move the finished sentences (and long enough clauses) of the pending text to the speaking queue."""
+        cut = len(self.pending) if final else 0
+        for boundary in _BOUNDARY.finditer(self.pending):
+            if final or boundary.group(1) in (None, *_SENTENCE_MARKS) or boundary.end() >= _MIN_CLAUSE_CHARS:
+                cut = max(cut, boundary.end())
+        complete, self.pending = self.pending[:cut], self.pending[cut:]
+        pieces = split_for_streaming(complete)
+        if pieces:
+            self.chunks.extend(pieces)
+            self.wake.set()
+
+    async def _speak_forever(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake = anyio.Event()
+            self.scope = anyio.CancelScope()
+            with self.scope:
+                await self._speak_pending()
+
+    async def _speak_pending(self) -> None:
+        engine = self.loaded.require_ready()
+        encoder = StreamEncoder("pcm", engine.sample_rate)
+        while self.chunks:
+            text = self.chunks.pop(0)
+            async with self.loaded.job(session="realtime-speech") as job:
+                audio = await job.call(partial(_synthesize, engine, text, self.voice))
+                job.audio_seconds = sum(chunk.size for chunk in audio) / engine.sample_rate
+            data = b"".join(encoder.encode(chunk) for chunk in audio)
+            await self.send("speech.audio.delta", delta=base64.b64encode(data).decode(), text=text)
+        if self.done:
+            tail = encoder.finish()
+            if tail:
+                await self.send("speech.audio.delta", delta=base64.b64encode(tail).decode(), text="")
+            self.done = False
+            await self.send("speech.audio.done")
+
+
+def _synthesize(engine: TextToSpeech, text: str, voice: str) -> list[Samples]:
+    return list(engine.synthesize(text, voice, 1.0))
+
+
+def _json(text: str | None) -> dict[str, Any]:
+    try:
+        event = json.loads(text or "")
+    except ValueError as error:
+        raise InvalidRequest(f"Bad event: {error}") from error
+    if not isinstance(event, dict):
+        raise InvalidRequest("Bad event: expected a JSON object.")
+    return event

@@ -1,0 +1,13 @@
+"""An uploaded audio file read and decoded off the event loop, under the duration limit."""
+
+import anyio.to_thread
+from fastapi import UploadFile
+
+from voice.audio import Samples, decode
+from voice.settings import Settings
+
+
+async def decode_upload(file: UploadFile, rate: int, settings: Settings) -> Samples:
+    # The body limit middleware has already capped the size; starlette closes (and deletes) its spool file.
+    data = await file.read()
+    return await anyio.to_thread.run_sync(decode, data, rate, settings.limits.max_audio_seconds)

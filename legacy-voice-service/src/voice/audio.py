@@ -1,0 +1,134 @@
+"""Audio in and out: decode any container/codec with PyAV to mono float32, encode streamed wav, pcm or mp3."""
+
+import io
+import struct
+from collections.abc import Iterator
+from typing import Literal
+
+import av
+import av.error
+import numpy as np
+import numpy.typing as npt
+
+from voice.errors import AudioTooLong, InvalidAudio
+
+Samples = npt.NDArray[np.float32]
+OutputFormat = Literal["wav", "pcm", "mp3"]
+OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("wav", "pcm", "mp3")
+OUTPUT_RATE = 24_000  # OpenAI's `pcm` is raw s16le mono at 24 kHz; wav and mp3 use the same rate
+MEDIA_TYPES: dict[OutputFormat, str] = {"wav": "audio/wav", "pcm": "audio/pcm", "mp3": "audio/mpeg"}
+
+
+def decode(data: bytes, rate: int, max_seconds: float) -> Samples:
+    """Decode an upload to mono float32 at `rate`; a clear `InvalidAudio` when it is not audio we can read."""
+    if not data:
+        raise InvalidAudio("The uploaded file is empty.")
+    limit = int(max_seconds * rate)
+    pieces: list[Samples] = []
+    total = 0
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            if not container.streams.audio:
+                raise InvalidAudio("The uploaded file has no audio stream.")
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+            stream = container.streams.audio[0]
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    pieces.append(out.to_ndarray().reshape(-1).astype(np.float32, copy=False))
+                    total += out.samples
+                if total > limit:
+                    raise AudioTooLong(
+                        f"The audio is longer than the limit of {max_seconds:g} s (VOICE_LIMITS__MAX_AUDIO_SECONDS)."
+                    )
+            for out in resampler.resample(None):
+                pieces.append(out.to_ndarray().reshape(-1).astype(np.float32, copy=False))
+    except (av.error.FFmpegError, ValueError, UnicodeDecodeError) as error:
+        raise InvalidAudio(f"The uploaded file could not be decoded as audio: {_reason(error)}.") from error
+    samples = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+    if samples.size == 0:
+        raise InvalidAudio("The uploaded file contains no audio samples (0 seconds).")
+    if samples.size > limit:
+        raise AudioTooLong(
+            f"The audio is longer than the limit of {max_seconds:g} s (VOICE_LIMITS__MAX_AUDIO_SECONDS)."
+        )
+    return samples
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, av.error.FFmpegError):
+        return str(error.strerror or error).rstrip(".")
+    return str(error).rstrip(".") or type(error).__name__
+
+
+def decode_pcm16(data: bytes) -> Samples:
+    """Raw s16le mono frames (the realtime socket's input) as float32."""
+    usable = len(data) - len(data) % 2
+    return np.frombuffer(data[:usable], dtype="<i2").astype(np.float32) / 32768.0
+
+
+def wav_header(rate: int, channels: int = 1, bits: int = 16) -> bytes:
+    """A WAV header for a stream of unknown length (sizes 0xFFFFFFFF, as OpenAI's streamed wav does)."""
+    block = channels * bits // 8
+    return struct.pack(
+        "<4sI4s4sIHHIIHH4sI",
+        b"RIFF",
+        0xFFFFFFFF,
+        b"WAVE",
+        b"fmt ",
+        16,
+        1,
+        channels,
+        rate,
+        rate * block,
+        block,
+        bits,
+        b"data",
+        0xFFFFFFFF,
+    )
+
+
+class StreamEncoder:
+    """Turns float32 chunks at the engine's rate into bytes of one output format, chunk by chunk."""
+
+    def __init__(self, output: OutputFormat, source_rate: int) -> None:
+        self.output = output
+        self._source_rate = source_rate
+        self._resampler = av.AudioResampler(format="s16", layout="mono", rate=OUTPUT_RATE)
+        self._mp3: av.AudioCodecContext | None = None
+        if output == "mp3":
+            codec = av.CodecContext.create("libmp3lame", "w")
+            assert isinstance(codec, av.AudioCodecContext)
+            codec.sample_rate = OUTPUT_RATE
+            codec.layout = "mono"
+            codec.format = "s16p"
+            codec.bit_rate = 64_000
+            codec.open()
+            self._mp3 = codec
+        self._pts = 0
+
+    def start(self) -> bytes:
+        return wav_header(OUTPUT_RATE) if self.output == "wav" else b""
+
+    def encode(self, samples: Samples) -> bytes:
+        pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
+        frame.sample_rate = self._source_rate
+        return b"".join(self._emit(out) for out in self._resampler.resample(frame))
+
+    def finish(self) -> bytes:
+        tail = b"".join(self._emit(out) for out in self._resampler.resample(None))
+        if self._mp3 is not None:
+            tail += b"".join(bytes(packet) for packet in self._mp3.encode(None))
+        return tail
+
+    def _emit(self, frame: av.AudioFrame) -> bytes:
+        if self._mp3 is None:
+            return bytes(frame.to_ndarray().astype("<i2").tobytes())
+        frame.pts = self._pts
+        self._pts += frame.samples
+        return b"".join(bytes(packet) for packet in self._mp3.encode(frame))
+
+
+def chunks_of(samples: Samples, size: int) -> Iterator[Samples]:
+    for start in range(0, samples.size, size):
+        yield samples[start : start + size]

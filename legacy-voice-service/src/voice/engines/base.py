@@ -1,0 +1,125 @@
+"""One abstract base per capability (speech-to-text, text-to-speech, voice activity) and the values they exchange."""
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+from voice.audio import Samples
+
+EngineKind = Literal["stt", "tts", "vad"]
+
+
+@dataclass(frozen=True)
+class Word:
+    word: str
+    start: float
+    end: float
+    probability: float = 1.0
+
+
+@dataclass(frozen=True)
+class TranscriptSegment:
+    id: int
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...] = ()
+    avg_logprob: float = 0.0
+    no_speech_prob: float = 0.0
+    temperature: float = 0.0
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    language: str
+    duration: float
+    segments: tuple[TranscriptSegment, ...] = ()
+
+    @property
+    def words(self) -> tuple[Word, ...]:
+        return tuple(word for segment in self.segments for word in segment.words)
+
+
+@dataclass(frozen=True)
+class TranscriptionOptions:
+    language: str | None = None
+    prompt: str | None = None
+    temperature: float = 0.0
+    word_timestamps: bool = False
+
+
+@dataclass(frozen=True)
+class SpeechSpan:
+    """One stretch of speech, in seconds from the start of the audio."""
+
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class VoiceInfo:
+    id: str
+    engine: str
+    language: str
+    sample_rate: int
+    name: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class Engine(ABC):
+    """What every engine shares: a kind, a name and a model id, a blocking load and a warm-up."""
+
+    kind: ClassVar[EngineKind]
+    name: ClassVar[str]
+    licence: ClassVar[str] = ""
+
+    @property
+    @abstractmethod
+    def model_id(self) -> str:
+        """The id clients pass as `model`."""
+
+    @abstractmethod
+    def load(self) -> None:
+        """Load weights (blocking); raise `EngineUnavailable` with a fix when that cannot work here."""
+
+    @abstractmethod
+    def warm_up(self) -> None:
+        """Run one small real inference so that the first request does not pay for lazy initialisation."""
+
+
+class SpeechToText(Engine):
+    kind = "stt"
+    sample_rate: ClassVar[int] = 16_000
+    languages: tuple[str, ...] | None = None  # None: multilingual
+
+    @abstractmethod
+    def transcribe(self, audio: Samples, options: TranscriptionOptions) -> Transcript:
+        """Transcribe mono float32 audio at `sample_rate`."""
+
+
+class TextToSpeech(Engine):
+    kind = "tts"
+
+    @property
+    @abstractmethod
+    def sample_rate(self) -> int:
+        """Rate of the float32 chunks `synthesize` yields."""
+
+    @abstractmethod
+    def voices(self) -> list[VoiceInfo]:
+        """The voices this engine speaks with."""
+
+    @abstractmethod
+    def synthesize(self, text: str, voice: str, speed: float) -> Iterator[Samples]:
+        """Yield audio chunk by chunk (sentence or clause) so the caller can send each as soon as it exists."""
+
+
+class VoiceActivityDetector(Engine):
+    kind = "vad"
+    sample_rate: ClassVar[int] = 16_000
+
+    @abstractmethod
+    def detect(self, audio: Samples) -> list[SpeechSpan]:
+        """Speech spans in mono float32 audio at `sample_rate`."""

@@ -1,0 +1,109 @@
+"""The bad-input corpus against the running service: every case is a clear 4xx in the one error shape, the
+process keeps serving, and no temporary file is left behind."""
+
+import io
+import wave
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.conftest import Server
+
+
+def wav(seconds: float, rate: int = 16_000, width: int = 2) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(width)
+        out.setframerate(rate)
+        out.writeframes(b"\0" * int(seconds * rate) * width)
+    return buffer.getvalue()
+
+
+def odd_width_wav() -> bytes:
+    data = bytearray(wav(1.0))
+    data[34:36] = (0).to_bytes(2, "little")  # bits per sample = 0
+    return bytes(data)
+
+
+UPLOADS = [
+    ("empty", b"", 400, "invalid_audio", "empty"),
+    ("random-bytes", np.random.default_rng(3).bytes(20_000), 400, "invalid_audio", "could not be decoded"),
+    ("truncated-wav", wav(1.0)[:40], 400, "invalid_audio", "could not be decoded"),
+    ("zero-seconds", wav(0.0), 400, "invalid_audio", "no audio samples"),
+    ("sample-width-0", odd_width_wav(), 400, "invalid_audio", "could not be decoded"),
+    ("too-long", wav(31.0), 413, "audio_too_long", "VOICE_LIMITS__MAX_AUDIO_SECONDS"),
+    ("spooled-garbage", np.random.default_rng(4).bytes(1_500_000), 400, "invalid_audio", "could not be decoded"),
+    ("over-body-limit", b"\0" * (3 * 1024 * 1024 + 1), 413, "payload_too_large", "VOICE_LIMITS__MAX_BODY_BYTES"),
+]
+
+
+def assert_error(response: httpx.Response, status: int, code: str, says: str) -> None:
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    assert body["error"]["code"] == code
+    assert says in body["error"]["message"]
+    assert body["error"]["request_id"] == response.headers["X-Request-ID"]
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "code", "says"), [case[1:] for case in UPLOADS], ids=[c[0] for c in UPLOADS]
+)
+@pytest.mark.parametrize("path", ["/v1/audio/transcriptions", "/v1/audio/vad"])
+def test_bad_uploads_are_clear_4xx(server: Server, path: str, data: bytes, status: int, code: str, says: str) -> None:
+    response = httpx.post(
+        f"{server.url}{path}", files={"file": ("upload.wav", data)}, headers=server.headers, timeout=60
+    )
+    assert_error(response, status, code, says)
+
+
+SPEECH = {"model": "tts-1", "voice": "en_US-joe-medium", "input": "Hello.", "response_format": "wav"}
+SPEECH_CASES = [
+    ("huge-text", {"input": "word " * 500}, 400, "text_too_long", "VOICE_LIMITS__MAX_TEXT_CHARS"),
+    ("blank-text", {"input": "   "}, 400, "invalid_request", "empty"),
+    ("unknown-voice", {"voice": "alloy"}, 404, "voice_not_found", "en_US-joe-medium"),
+    ("path-voice", {"voice": "../../etc/passwd"}, 400, "invalid_request", "Invalid voice name"),
+    ("slash-voice", {"voice": "voices/en_US-joe-medium"}, 400, "invalid_request", "Invalid voice name"),
+    ("unknown-model", {"model": "kokoro"}, 404, "model_not_found", "GET /v1/models"),
+    ("opus", {"response_format": "opus"}, 400, "unsupported_format", "wav, pcm, mp3"),
+    ("speed", {"speed": 9}, 422, "invalid_request", "speed"),
+]
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "code", "says"), [c[1:] for c in SPEECH_CASES], ids=[c[0] for c in SPEECH_CASES]
+)
+def test_bad_speech_requests_are_clear_4xx(
+    server: Server, change: dict[str, Any], status: int, code: str, says: str
+) -> None:
+    response = httpx.post(f"{server.url}/v1/audio/speech", json=SPEECH | change, headers=server.headers, timeout=60)
+    assert_error(response, status, code, says)
+
+
+def test_bad_transcription_options_are_clear_4xx(server: Server) -> None:
+    files = {"file": ("a.wav", wav(1.0))}
+    cases = [
+        ({"model": "large-v3"}, 404, "model_not_found", "whisper-tiny.en"),
+        ({"language": "de"}, 400, "invalid_request", "only speaks en"),
+        ({"timestamp_granularities[]": "word"}, 400, "invalid_request", "verbose_json"),
+        ({"response_format": "xml"}, 422, "invalid_request", "response_format"),
+    ]
+    for data, status, code, says in cases:
+        response = httpx.post(f"{server.url}/v1/audio/transcriptions", data=data, files=files, headers=server.headers)
+        assert_error(response, status, code, says)
+    missing = httpx.post(f"{server.url}/v1/audio/transcriptions", data={"model": "whisper-1"}, headers=server.headers)
+    assert_error(missing, 422, "invalid_request", "file")
+
+
+def test_after_the_corpus_the_process_serves_and_left_no_temp_files(server: Server) -> None:
+    for path in ("/v1/audio/transcriptions", "/v1/audio/vad"):
+        httpx.post(
+            f"{server.url}{path}",
+            files={"file": ("x", np.random.default_rng(5).bytes(1_500_000))},
+            headers=server.headers,
+        )
+    assert server.process.poll() is None
+    assert httpx.get(f"{server.url}/health/ready").status_code == 200
+    assert set(server.tmp_dir.iterdir()) == server.startup_tmp_files

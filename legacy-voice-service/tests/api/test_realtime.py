@@ -1,0 +1,161 @@
+"""`WS /v1/realtime`: VAD endpointing and transcripts for streamed PCM, the token and the session cap.
+
+In process (TestClient's WebSocket) with the real bundled engines."""
+
+import base64
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+from starlette.websockets import WebSocketDisconnect
+
+from tests.api.wer import normalize
+from tests.conftest import AppClient
+from voice.settings import Settings
+
+TEXT = "The council will vote after lunch."
+FRAME = 4_800  # 0.1 s of pcm16 at 24 kHz, in bytes
+
+
+@pytest.fixture(scope="module")
+def realtime_settings() -> Settings:
+    return Settings(_env_file=None, tts={"noise_scale": 0, "noise_w_scale": 0}, limits={"max_realtime_sessions": 1})
+
+
+def events_until(socket: Any, last: str) -> list[dict[str, Any]]:
+    events = []
+    while True:
+        event = socket.receive_json()
+        events.append(event)
+        if event["type"] in (last, "error"):
+            return events
+
+
+def test_speech_then_silence_gives_vad_events_and_a_final_transcript(
+    app_client: AppClient, realtime_settings: Settings
+) -> None:
+    client = app_client(realtime_settings)
+    speech = client.post(
+        "/v1/audio/speech", json={"voice": "en_US-joe-medium", "input": TEXT, "response_format": "pcm"}
+    ).content
+    audio = b"\0" * (FRAME * 5) + speech + b"\0" * (FRAME * 10)
+    with client.websocket_connect("/v1/realtime?intent=transcription") as socket:
+        assert socket.receive_json()["type"] == "session.created"
+        for start in range(0, len(audio), FRAME):
+            frame = audio[start : start + FRAME]
+            if start // FRAME % 2:
+                socket.send_bytes(frame)  # binary frames and base64 events mix freely
+            else:
+                socket.send_json({"type": "input_audio_buffer.append", "audio": base64.b64encode(frame).decode()})
+        events = events_until(socket, "conversation.item.input_audio_transcription.completed")
+    kinds = [event["type"] for event in events]
+    assert kinds[:3] == [
+        "input_audio_buffer.speech_started",
+        "input_audio_buffer.speech_stopped",
+        "input_audio_buffer.committed",
+    ]
+    assert "conversation.item.input_audio_transcription.delta" in kinds
+    started, stopped, completed = events[0], events[1], events[-1]
+    assert 200 <= started["audio_start_ms"] <= 500  # speech begins at 0.5 s, less Silero's padding
+    assert stopped["audio_end_ms"] > started["audio_start_ms"]
+    assert normalize(completed["transcript"]) == normalize(TEXT)
+    assert completed["item_id"] == events[2]["item_id"]
+    assert completed["words"][0]["start"] >= 0.3  # word times are in the session's clock
+
+
+def test_bad_events_are_answered_with_error_events(app_client: AppClient, realtime_settings: Settings) -> None:
+    client = app_client(realtime_settings)
+    with client.websocket_connect("/v1/realtime") as socket:
+        socket.receive_json()
+        socket.send_json({"type": "input_audio_buffer.append", "audio": "not base64!"})
+        assert socket.receive_json()["type"] == "error"
+        socket.send_json({"type": "response.create"})
+        error = socket.receive_json()
+        assert error["type"] == "error"
+        assert "unknown event type" in error["error"]["message"]
+        socket.send_json({"type": "transcription_session.update", "session": {"turn_detection": None}})
+        assert socket.receive_json()["type"] == "session.updated"
+
+
+def test_a_second_session_over_the_cap_is_closed_with_try_again_later(
+    app_client: AppClient, realtime_settings: Settings
+) -> None:
+    client = app_client(realtime_settings)
+    with client.websocket_connect("/v1/realtime") as first:
+        first.receive_json()
+        with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect("/v1/realtime") as second:
+            second.receive_json()
+        assert closed.value.code == 1013
+
+
+def test_the_socket_needs_the_service_token_when_one_is_set(app_client: AppClient) -> None:
+    settings = Settings(
+        _env_file=None,
+        stt={"enabled": False},
+        tts={"enabled": False},
+        vad={"enabled": False},
+        auth={"service_token": "s3"},
+    )
+    client = app_client(settings)
+    with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect("/v1/realtime") as socket:
+        socket.receive_json()
+    assert refused.value.code == 1008
+    with client.websocket_connect("/v1/realtime", headers={"Authorization": "Bearer s3"}) as socket:
+        assert socket.receive_json()["type"] == "session.created"
+
+
+def test_text_deltas_are_spoken_clause_by_clause_and_cancel_stops_at_once(
+    app_client: AppClient, realtime_settings: Settings
+) -> None:
+    client = app_client(realtime_settings)
+    with client.websocket_connect("/v1/realtime?intent=speech&voice=en_US-joe-medium") as socket:
+        assert socket.receive_json()["session"]["voice"] == "en_US-joe-medium"
+        for delta in ["The council ", "has decided.", " We vote", " tomorrow"]:
+            socket.send_json({"type": "speech.text.delta", "delta": delta})
+        # The first sentence is complete, so it is spoken before the text is done; the rest waits for more.
+        first = socket.receive_json()
+        assert (first["type"], first["text"]) == ("speech.audio.delta", "The council has decided.")
+        assert len(base64.b64decode(first["delta"])) > 2 * 24_000 * 0.5
+        socket.send_json({"type": "speech.text.done"})
+        events = events_until(socket, "speech.audio.done")
+        assert [e.get("text") for e in events if e["type"] == "speech.audio.delta" and e["text"]] == [
+            "We vote tomorrow"
+        ]
+
+        long_answer = " ".join(f"Point number {n} is worth a sentence of its own." for n in range(30))
+        socket.send_json({"type": "speech.text.delta", "delta": long_answer})
+        assert socket.receive_json()["type"] == "speech.audio.delta"
+        socket.send_json({"type": "speech.cancel"})
+        after_cancel = events_until(socket, "speech.cancelled")
+        # At most the chunk already on the wire when cancel arrived; then silence, and the socket still works.
+        assert len([e for e in after_cancel if e["type"] == "speech.audio.delta"]) <= 1
+        socket.send_json({"type": "session.update", "session": {"voice": "en_US-joe-medium"}})
+        assert socket.receive_json()["type"] == "session.updated"
+
+
+def test_a_speech_session_with_an_unknown_voice_is_refused(app_client: AppClient, realtime_settings: Settings) -> None:
+    client = app_client(realtime_settings)
+    with client.websocket_connect("/v1/realtime?intent=speech&voice=../x") as socket:
+        error = socket.receive_json()
+        assert error["type"] == "error"
+        assert "Invalid voice name" in error["error"]["message"]
+
+
+def test_a_16_khz_stream_is_accepted_with_its_sample_rate(app_client: AppClient, realtime_settings: Settings) -> None:
+    client = app_client(realtime_settings)
+    pcm24 = client.post(
+        "/v1/audio/speech", json={"voice": "en_US-joe-medium", "input": TEXT, "response_format": "pcm"}
+    ).content
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=16_000)
+    frame = av.AudioFrame.from_ndarray(np.frombuffer(pcm24, dtype="<i2").reshape(1, -1), format="s16", layout="mono")
+    frame.sample_rate = 24_000
+    pcm16 = b"".join(out.to_ndarray().tobytes() for out in [*resampler.resample(frame), *resampler.resample(None)])
+    with client.websocket_connect("/v1/realtime?sample_rate=16000") as socket:
+        assert socket.receive_json()["session"]["input_sample_rate"] == 16_000
+        socket.send_bytes(pcm16 + b"\0" * 32_000)
+        events = events_until(socket, "conversation.item.input_audio_transcription.completed")
+    assert normalize(events[-1]["transcript"]) == normalize(TEXT)
+    assert events[0]["type"] == "input_audio_buffer.speech_started"
+    with client.websocket_connect("/v1/realtime?sample_rate=11025") as socket:
+        assert socket.receive_json()["type"] == "error"

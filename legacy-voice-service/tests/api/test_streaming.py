@@ -1,0 +1,59 @@
+"""Speech is streamed as it is synthesized, and a stream that is left early gives its engine slot back."""
+
+import time
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from tests.conftest import Server
+
+LONG_TEXT = " ".join(f"This is sentence number {n} of a long answer from the council." for n in range(1, 25))
+IN_PROGRESS = 'voice_synthesis_in_progress{engine="piper"}'
+RUNNING = 'voice_engine_running_jobs{engine="piper"}'
+
+
+def speech(server: Server, text: str, response_format: str = "pcm") -> httpx.Request:
+    body = {"model": "tts-1", "voice": "en_US-joe-medium", "input": text, "response_format": response_format}
+    return httpx.Request("POST", f"{server.url}/v1/audio/speech", json=body, headers=server.headers)
+
+
+def test_first_audio_arrives_while_synthesis_is_still_running(server: Server) -> None:
+    with httpx.Client(timeout=60) as client:
+        response = client.send(speech(server, LONG_TEXT), stream=True)
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "audio/pcm"
+        assert response.headers.get("transfer-encoding") == "chunked"
+        chunks = response.iter_raw()
+        first = next(chunks)
+        # The server says, at this moment, that this synthesis has not finished.
+        assert server.metric(IN_PROGRESS) == 1
+        rest = b"".join(chunks)
+        response.close()
+    assert 0 < len(first) < len(rest) / 10
+    assert server.metric(IN_PROGRESS) == 0
+
+
+def test_a_full_engine_queue_answers_429_with_retry_after(server: Server) -> None:
+    # The session server allows one job per engine and no queue (VOICE_LIMITS__MAX_QUEUED_JOBS=0).
+    with httpx.Client(timeout=60) as client:
+        holder = client.send(speech(server, LONG_TEXT), stream=True)
+        next(holder.iter_raw())
+        refused = client.send(speech(server, "Am I next?"))
+        assert refused.status_code == 429
+        assert refused.headers["Retry-After"] == "2"
+        assert refused.json()["error"]["code"] == "rate_limited"
+        holder.close()  # leaving early must release the slot
+    _wait_for(lambda: server.metric(RUNNING) == 0 and server.metric(IN_PROGRESS) == 0)
+    with httpx.Client(timeout=60) as client:
+        assert client.send(speech(server, "Now it is my turn.")).status_code == 200
+
+
+def _wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    """Poll the server's own gauges until the disconnect has been processed (no fixed sleep)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.02)
+    pytest.fail("the server did not release the engine slot after the client left")

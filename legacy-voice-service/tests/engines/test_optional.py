@@ -1,0 +1,124 @@
+"""Parakeet (NeMo) and XTTS (Coqui) guards: unavailable with an actionable reason, never breaking the service.
+
+Neither extra is installed in the default environment (and Coqui's torchaudio is a CUDA-only build here), so
+these tests prove the guards and the configuration, not the engines' inference.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import AppClient
+from voice.engines.stt.parakeet import ParakeetSTT
+from voice.engines.tts.xtts import XttsTTS
+from voice.errors import EngineUnavailable
+from voice.settings import ModelSettings, Settings, SttSettings, TtsSettings
+
+
+def test_parakeet_without_weights_names_model_cache_path_and_fix(tmp_path: Path) -> None:
+    engine = ParakeetSTT(SttSettings(engine="parakeet"), ModelSettings(cache_dir=tmp_path))
+    with pytest.raises(EngineUnavailable) as error:
+        engine.load()
+    message = error.value.message
+    assert "nvidia/parakeet-tdt-0.6b-v2" in message
+    assert str(tmp_path / "nvidia" / "parakeet-tdt-0.6b-v2") in message
+    assert "huggingface-cli download" in message
+    assert "VOICE_STT__PARAKEET_MODEL_PATH" in message
+
+
+def test_parakeet_with_weights_but_no_nemo_says_how_to_install(tmp_path: Path) -> None:
+    folder = tmp_path / "nvidia" / "parakeet-tdt-0.6b-v2"
+    folder.mkdir(parents=True)
+    (folder / "parakeet.nemo").write_bytes(b"not read before NeMo imports")
+    engine = ParakeetSTT(SttSettings(), ModelSettings(cache_dir=tmp_path))
+    assert engine.locate_weights() == folder / "parakeet.nemo"
+    with pytest.raises(
+        EngineUnavailable, match=r"NeMo cannot be imported.*hybrid-council-voice\[nemo\].*torch==2\.13\.0"
+    ):
+        engine.load()
+
+
+def test_parakeet_explicit_path_that_is_missing_is_reported(tmp_path: Path) -> None:
+    engine = ParakeetSTT(SttSettings(parakeet_model_path=tmp_path / "x.nemo"), ModelSettings(cache_dir=tmp_path))
+    assert engine.locate_weights() == f"VOICE_STT__PARAKEET_MODEL_PATH={tmp_path / 'x.nemo'} is not a file."
+
+
+def test_xtts_is_opt_in_by_licence_acceptance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COQUI_TOS_AGREED", raising=False)
+    engine = XttsTTS(TtsSettings(), ModelSettings(cache_dir=tmp_path))
+    with pytest.raises(EngineUnavailable, match=r"Coqui Public Model License.*VOICE_TTS__XTTS_LICENCE_ACCEPTED=true"):
+        engine.load()
+    assert "COQUI_TOS_AGREED" not in os.environ  # nothing is agreed on the user's behalf
+
+
+def test_xtts_accepted_but_not_importable_reports_itself_unavailable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("COQUI_TOS_AGREED", raising=False)
+    engine = XttsTTS(TtsSettings(xtts_licence_accepted=True), ModelSettings(cache_dir=tmp_path))
+    with pytest.raises(EngineUnavailable) as error:
+        engine.load()
+    assert "coqui-tts cannot be imported" in error.value.message
+    assert f"No weights for coqui/XTTS-v2 in {tmp_path / 'coqui' / 'XTTS-v2'}" in error.value.message
+    assert os.environ["COQUI_TOS_AGREED"] == "1"  # so a real load never stops at the interactive prompt
+
+
+def test_xtts_voices_are_one_per_council_role() -> None:
+    engine = XttsTTS(TtsSettings(xtts_speakers={"chair": "Ana Florence", "critic": "Damien Black"}), ModelSettings())
+    assert [(voice.id, voice.name, voice.extra["role"]) for voice in engine.voices()] == [
+        ("xtts-chair", "Ana Florence", "chair"),
+        ("xtts-critic", "Damien Black", "critic"),
+    ]
+
+
+def test_optional_engines_that_cannot_load_warn_and_the_defaults_still_serve(
+    app_client: AppClient, tmp_path: Path
+) -> None:
+    client = app_client(
+        Settings(
+            _env_file=None,
+            stt={"optional": ["parakeet"]},
+            tts={"optional": ["xtts"]},
+            vad={"enabled": False},
+            models={"cache_dir": str(tmp_path)},
+        )
+    )
+    ready = client.get("/health/ready")
+    assert ready.status_code == 200
+    body = ready.json()
+    assert body["status"] == "warn"
+    statuses = {name: checks[0]["status"] for name, checks in body["checks"].items()}
+    assert statuses == {"stt:whisper": "pass", "stt:parakeet": "warn", "tts:piper": "pass", "tts:xtts": "warn"}
+    assert "nvidia/parakeet-tdt-0.6b-v2" in body["checks"]["stt:parakeet"][0]["output"]
+    assert "VOICE_TTS__XTTS_LICENCE_ACCEPTED" in body["checks"]["tts:xtts"][0]["output"]
+
+    refused = client.post(
+        "/v1/audio/transcriptions", data={"model": "nvidia/parakeet-tdt-0.6b-v2"}, files={"file": ("a.wav", b"RIFF")}
+    )
+    assert refused.status_code == 503
+    assert refused.json()["error"]["code"] == "engine_unavailable"
+    assert "huggingface-cli download" in refused.json()["error"]["message"]
+    models = {card["id"]: card["status"] for card in client.get("/v1/models").json()["data"]}
+    assert models == {
+        "whisper-tiny.en": "ready",
+        "nvidia/parakeet-tdt-0.6b-v2": "unavailable",
+        "piper": "ready",
+        "xtts-v2": "unavailable",
+    }
+
+
+def test_a_default_engine_that_cannot_load_fails_readiness(app_client: AppClient, tmp_path: Path) -> None:
+    client = app_client(
+        Settings(
+            _env_file=None,
+            stt={"engine": "parakeet"},
+            tts={"enabled": False},
+            vad={"enabled": False},
+            models={"cache_dir": str(tmp_path)},
+        )
+    )
+    ready = client.get("/health/ready")
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["stt:parakeet"][0]["status"] == "fail"
+    assert client.get("/health/live").status_code == 200

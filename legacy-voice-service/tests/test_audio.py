@@ -1,0 +1,106 @@
+"""Decoding uploads with PyAV (with reasons for what cannot be decoded) and encoding streamed output."""
+
+import io
+import wave
+
+import av
+import numpy as np
+import pytest
+
+from voice.audio import OUTPUT_RATE, StreamEncoder, decode
+from voice.errors import AudioTooLong, InvalidAudio
+
+RATE = 16_000
+
+
+def tone(seconds: float, rate: int = 22_050) -> np.ndarray:
+    t = np.arange(int(seconds * rate), dtype=np.float32) / rate
+    return (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+
+
+def wav_bytes(samples: np.ndarray, rate: int = RATE, width: int = 2) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(width)
+        out.setframerate(rate)
+        out.writeframes((samples * 32767).astype("<i2").tobytes() if width == 2 else samples.tobytes())
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("output", ["wav", "mp3"])
+def test_streamed_output_decodes_back_to_the_same_length_and_level(output: str) -> None:
+    audio = tone(1.0)
+    encoder = StreamEncoder(output, 22_050)  # type: ignore[arg-type]
+    data = encoder.start() + encoder.encode(audio[:10_000]) + encoder.encode(audio[10_000:]) + encoder.finish()
+    decoded = decode(data, RATE, max_seconds=10)
+    assert abs(decoded.size / RATE - 1.0) < 0.1  # mp3 adds an encoder delay of a few ms
+    assert 0.25 < float(np.abs(decoded).max()) < 0.35
+
+
+def test_pcm_is_raw_s16le_at_24_khz() -> None:
+    encoder = StreamEncoder("pcm", 22_050)
+    data = encoder.start() + encoder.encode(tone(1.0)) + encoder.finish()
+    assert encoder.start() == b""
+    assert len(data) == 2 * OUTPUT_RATE
+
+
+def test_stereo_44k_wav_is_downmixed_and_resampled() -> None:
+    stereo = np.repeat(tone(0.5, 44_100)[:, None], 2, axis=1)
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(44_100)
+        out.writeframes((stereo * 32767).astype("<i2").tobytes())
+    decoded = decode(buffer.getvalue(), RATE, max_seconds=10)
+    assert decoded.size == pytest.approx(RATE * 0.5, abs=64)
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "empty"),
+        (np.random.default_rng(7).bytes(4000), "could not be decoded"),
+        (wav_bytes(tone(1.0, RATE))[:30], "could not be decoded"),
+        (wav_bytes(np.zeros(0, dtype=np.float32)), "no audio samples"),
+        (b"this is a text file, not audio\n" * 20, "could not be decoded"),
+    ],
+    ids=["empty", "random-bytes", "truncated-wav", "zero-seconds", "text"],
+)
+def test_undecodable_input_says_why(data: bytes, reason: str) -> None:
+    with pytest.raises(InvalidAudio, match=reason):
+        decode(data, RATE, max_seconds=10)
+
+
+def test_audio_over_the_duration_limit_is_refused_naming_the_setting() -> None:
+    with pytest.raises(AudioTooLong, match="VOICE_LIMITS__MAX_AUDIO_SECONDS"):
+        decode(wav_bytes(tone(2.0, RATE)), RATE, max_seconds=1.0)
+
+
+def encoded(container_format: str, codec: str, rate: int, seconds: float = 1.0) -> bytes:
+    """One second of tone written by FFmpeg (through PyAV) in a real container and codec."""
+
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format=container_format) as container:
+        stream = container.add_stream(codec, rate=rate)
+        stream.layout = "mono"
+        samples = (tone(seconds, rate) * 32767).astype("<i2").reshape(1, -1)
+        for start in range(0, samples.shape[1], 960):
+            frame = av.AudioFrame.from_ndarray(samples[:, start : start + 960], format="s16", layout="mono")
+            frame.sample_rate = rate
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("container_format", "codec", "rate"),
+    [("flac", "flac", 44_100), ("ogg", "libopus", 48_000), ("webm", "libopus", 48_000), ("mp3", "libmp3lame", 22_050)],
+)
+def test_common_containers_and_codecs_decode(container_format: str, codec: str, rate: int) -> None:
+    decoded = decode(encoded(container_format, codec, rate), RATE, max_seconds=10)
+    assert decoded.size / RATE == pytest.approx(1.0, abs=0.1)
+    assert 0.2 < float(np.abs(decoded).max()) < 0.4
