@@ -9,7 +9,7 @@ VOICE := legacy-voice-service
 MAIN_ENV := $(MAIN)/.venv/.installed
 VOICE_ENV := $(VOICE)/.venv/.installed
 
-.PHONY: help setup run test lint format bench env-example lock clean
+.PHONY: help setup browser run test lint format bench env-example lock clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -25,8 +25,11 @@ setup: $(MAIN_ENV) $(VOICE_ENV) ## Create or refresh both virtual environments (
 run: setup ## Start the voice and main services on their embedded defaults (Ctrl-C stops both)
 	scripts/run
 
-test: setup ## Run every test suite: main service, voice service, cross-service
+test: setup browser ## Run every test suite: main service, voice service, cross-service (with a browser)
 	scripts/test-all
+
+browser: ## Install Debian's chromium for the browser tests, when it is missing
+	@command -v chromium >/dev/null || scripts/install-chromium
 
 lint: setup ## Ruff and mypy on both services; check that .env.example is current
 	cd $(MAIN) && .venv/bin/ruff check src tests && .venv/bin/ruff format --check src tests && .venv/bin/mypy

@@ -42,11 +42,35 @@ def start_main(tmp_path: Path) -> Iterator[StartService]:
         service.stop()
 
 
-@pytest.fixture
-def voice(start_voice: StartService) -> ServiceProcess:
-    return start_voice()
+@pytest.fixture(scope="module")
+def start_main_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartService]:
+    """Like `start_main`, for services a whole module shares (e.g. one the fuzz tests configure)."""
+    started: list[ServiceProcess] = []
+
+    def start(voice: ServiceProcess | int, **settings: str) -> ServiceProcess:
+        voice_port = voice if isinstance(voice, int) else voice.port
+        log_path = tmp_path_factory.mktemp("module") / "main.log"
+        service = main_process(log_path, voice_port, COUNCIL_LOG__LEVEL="DEBUG", **settings)
+        started.append(service)
+        return service.start()
+
+    yield start
+    for service in started:
+        service.stop()
 
 
-@pytest.fixture
-def main(start_main: StartService, voice: ServiceProcess) -> ServiceProcess:
-    return start_main(voice)
+@pytest.fixture(scope="session")
+def voice(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    """One voice service shared by the tests that only read from it (outage tests start their own)."""
+    service = voice_process(tmp_path_factory.mktemp("shared") / "voice.log", VOICE_LOG__LEVEL="DEBUG").start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def main(tmp_path_factory: pytest.TempPathFactory, voice: ServiceProcess) -> Iterator[ServiceProcess]:
+    """One main service, talking to the shared voice service."""
+    log_path = tmp_path_factory.mktemp("shared") / "main.log"
+    service = main_process(log_path, voice.port, COUNCIL_LOG__LEVEL="DEBUG", COUNCIL_LLM__MAX_TOKENS="24").start()
+    yield service
+    service.stop()

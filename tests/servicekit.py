@@ -98,8 +98,11 @@ def voice_process(log_path: Path, port: int | None = None, **settings: str) -> S
 
 def main_process(log_path: Path, voice_port: int, **settings: str) -> ServiceProcess:
     port = free_port()
+    data_dir = str(log_path.parent / "main-data")  # conversations and ledger of this run only
     env = clean_env(
         COUNCIL_SERVER__PORT=str(port),
+        COUNCIL_MEMORY__DATA_DIR=data_dir,
+        COUNCIL_KIP__DATA_DIR=data_dir,
         COUNCIL_VOICE__BASE_URL=f"http://127.0.0.1:{voice_port}",
         COUNCIL_LOG__FORMAT="json",
         **settings,

@@ -28,3 +28,12 @@ def test_oversize_body_is_413_naming_the_setting(start_voice: StartService, star
         response = httpx.post(f"{service.url}/health/live", content=b"x" * 8192)
         assert_error(response, 413, "payload_too_large")
         assert setting in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(("service_name", "path"), [("main", "/api/chat"), ("voice", "/v1/audio/speech")])
+def test_malformed_json_is_400(service_name: str, path: str, request: pytest.FixtureRequest) -> None:
+    service: ServiceProcess = request.getfixturevalue(service_name)
+    response = httpx.post(
+        f"{service.url}{path}", content=b'{"message": "unterminated', headers={"content-type": "application/json"}
+    )
+    assert_error(response, 400, "invalid_json")

@@ -63,10 +63,44 @@ def test_voice_outage_makes_main_warn_then_main_recovers_on_its_own(
     breaker_open, _ = _poll_main_until_breaker(main, "open", timeout_s=5)
     assert breaker_open
 
+    # While voice is away: text chat works, voice calls fail fast with a clear 503.
+    chat = httpx.post(f"{main.url}/api/chat", json={"message": "/fast Still there?"}, timeout=60)
+    assert chat.status_code == 200, chat.text
+    started = time.monotonic()
+    speak = httpx.post(f"{main.url}/api/voice/speak", json={"input": "Hello"}, timeout=10)
+    assert speak.status_code == 503
+    assert speak.json()["error"]["code"] == "voice_unavailable"
+    assert "Retry-After" in speak.headers
+    assert time.monotonic() - started < 1.0  # the open breaker answers without trying the network
+
     start_voice(port=voice.port)
     body, _ = _poll_main_until(main, "pass", timeout_s=10)
     assert body["status"] == "pass", body
     assert body["checks"]["voice:ready"][0]["breaker"] == "closed"  # type: ignore[index]
+    assert httpx.post(f"{main.url}/api/voice/speak", json={"input": "Hello"}, timeout=60).status_code == 200
+
+
+def test_a_paused_voice_service_times_out_as_configured_instead_of_hanging(
+    start_voice: StartService, start_main: StartService
+) -> None:
+    voice = start_voice()
+    main = start_main(
+        voice, COUNCIL_VOICE__READ_TIMEOUT_S="1.5", COUNCIL_VOICE__RETRY_ATTEMPTS="1", COUNCIL_VOICE__WATCH_INTERVAL_S="60"
+    )
+    assert voice.process is not None
+    voice.process.send_signal(signal.SIGSTOP)  # a real process that accepts connections but never answers
+    try:
+        started = time.monotonic()
+        response = httpx.post(f"{main.url}/api/voice/speak", json={"input": "Hello"}, timeout=30)
+        elapsed = time.monotonic() - started
+        ready = httpx.get(f"{main.url}/health/ready", timeout=30)
+    finally:
+        voice.process.send_signal(signal.SIGCONT)
+
+    assert response.status_code == 503, response.text
+    assert "ReadTimeout" in response.json()["error"]["message"]
+    assert 1.5 <= elapsed < 5
+    assert ready.json()["status"] == "warn"  # the probe gives up after COUNCIL_VOICE__PROBE_TIMEOUT_S
 
 
 def _poll_main_until_breaker(main: ServiceProcess, state: str, timeout_s: float) -> tuple[bool, float]:

@@ -1,0 +1,146 @@
+"""The web UI in a real browser (Debian chromium driven by Playwright) against both services as processes."""
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from conftest import ROOT, ServiceProcess, StartService
+from servicekit import free_port
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+# Flags for a closed network: no background calls home, no component updates (see the machine notes).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is installed by `make test`")
+
+# Records every change of the page the test cares about, so streaming is proven by what the page showed.
+RECORDER = """
+window.__snapshots = [];
+new MutationObserver(() => {
+  const answer = document.querySelector('.message.assistant:last-of-type .body');
+  window.__snapshots.push({
+    answer: answer ? answer.textContent.length : 0,
+    members: [...document.querySelectorAll('.member .text')].map((e) => e.textContent.length),
+    busy: document.getElementById('send').disabled,
+  });
+}).observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
+"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    tab = context.new_page()
+    yield tab
+    ARTIFACTS.mkdir(exist_ok=True)
+    tab.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    context.close()
+
+
+# `page` comes last in each signature so it is torn down (and its screenshot taken) before the services stop.
+def test_typed_message_streams_tokens_and_fills_the_council_panel(
+    start_main: StartService, voice: ServiceProcess, page: Page
+) -> None:
+    main = start_main(voice, COUNCIL_LLM__MAX_TOKENS="24")
+    page.goto(main.url)
+    page.evaluate(RECORDER)
+    page.wait_for_selector("#connection[data-state='open']")
+
+    page.select_option("#path", "council")
+    page.fill("#text", "Should a small team write tests first?")
+    page.click("#send")
+    page.wait_for_selector("#send:not([disabled])", timeout=120_000)
+
+    snapshots = page.evaluate("window.__snapshots")
+    # Streaming: members' text and the answer grew while the turn was still running, in more than one step.
+    assert any(s["busy"] and any(s["members"]) for s in snapshots)
+    answer_lengths_while_busy = {s["answer"] for s in snapshots if s["busy"] and s["answer"]}
+    assert len(answer_lengths_while_busy) >= 2
+    assert page.locator(".member").count() == 3
+    assert page.locator("#route-badge").inner_text() == "council"
+    assert page.locator(".message.assistant .body").last.inner_text().strip()
+    assert page.locator("#conversations li").count() >= 1
+
+
+def test_voice_down_is_said_plainly_and_text_chat_still_works(start_main: StartService, page: Page) -> None:
+    main = start_main(free_port(), COUNCIL_LLM__MAX_TOKENS="8")  # nothing listens on the voice port
+    page.goto(main.url)
+    page.wait_for_selector("#voice-status[data-state='warn']")
+
+    assert "Voice is unavailable" in page.locator("#notice").inner_text()
+    assert "Text chat works" in page.locator("#notice").inner_text()
+    assert page.locator("#talk").is_disabled()
+    page.fill("#text", "/fast Hello")
+    page.click("#send")
+    page.wait_for_selector("#send:not([disabled])", timeout=60_000)
+    assert page.locator(".message.assistant .body").last.inner_text().strip()
+
+
+def test_push_to_talk_transcribes_fake_microphone_audio_and_gets_an_answer(
+    main: ServiceProcess, voice: ServiceProcess, tmp_path: Path
+) -> None:
+    # The microphone is Chromium's fake capture device, fed a WAV the voice service synthesizes (Piper).
+    sentence = "Please tell me about the weather on Mars."
+    speech = httpx.post(
+        f"{voice.url}/v1/audio/speech",
+        json={"input": sentence, "voice": "en_US-joe-medium", "response_format": "wav"},
+        timeout=60,
+    )
+    speech.raise_for_status()
+    wav = tmp_path / "question.wav"
+    wav.write_bytes(speech.content)
+    seconds = (len(speech.content) - 44) / (2 * 22050)
+    fake_microphone = [
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={wav}%noloop",
+    ]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + fake_microphone)
+        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        try:
+            page.goto(main.url)
+            page.wait_for_selector("#voice-status[data-state='pass']")
+            page.wait_for_selector("#talk:not([disabled])")
+            page.check("#speak-answers")
+
+            page.locator("#talk").dispatch_event("pointerdown")
+            page.wait_for_selector("#talk.recording")
+            page.wait_for_timeout(int((seconds + 0.8) * 1000))  # the fake microphone plays the file in real time
+            page.locator("#talk").dispatch_event("pointerup")
+
+            page.wait_for_selector(".message.user", timeout=60_000)
+            page.wait_for_selector("#send:not([disabled])", timeout=120_000)
+            heard = page.locator(".message.user .body").last.inner_text().lower()
+            answer = page.locator(".message.assistant .body").last.inner_text()
+            # The spoken answer comes back through /api/voice/speak and plays.
+            page.wait_for_selector("body[data-playback='playing'], body[data-playback='ended']", timeout=60_000)
+        finally:
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "push_to_talk.png"), full_page=True)
+            browser.close()
+
+    assert "weather" in heard
+    assert "mars" in heard
+    assert answer.strip()
