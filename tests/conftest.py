@@ -62,7 +62,13 @@ def start_main_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Star
 @pytest.fixture(scope="session")
 def voice(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     """One voice service shared by the tests that only read from it (outage tests start their own)."""
-    service = voice_process(tmp_path_factory.mktemp("shared") / "voice.log", VOICE_LOG__LEVEL="DEBUG").start()
+    # Piper without generator noise speaks the same text the same way, so speech-driven tests are repeatable.
+    service = voice_process(
+        tmp_path_factory.mktemp("shared") / "voice.log",
+        VOICE_LOG__LEVEL="DEBUG",
+        VOICE_TTS__NOISE_SCALE="0",
+        VOICE_TTS__NOISE_W_SCALE="0",
+    ).start()
     yield service
     service.stop()
 

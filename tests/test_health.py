@@ -85,7 +85,10 @@ def test_a_paused_voice_service_times_out_as_configured_instead_of_hanging(
 ) -> None:
     voice = start_voice()
     main = start_main(
-        voice, COUNCIL_VOICE__READ_TIMEOUT_S="1.5", COUNCIL_VOICE__RETRY_ATTEMPTS="1", COUNCIL_VOICE__WATCH_INTERVAL_S="60"
+        voice,
+        COUNCIL_VOICE__READ_TIMEOUT_S="1.5",
+        COUNCIL_VOICE__RETRY_ATTEMPTS="1",
+        COUNCIL_VOICE__WATCH_INTERVAL_S="60",
     )
     assert voice.process is not None
     voice.process.send_signal(signal.SIGSTOP)  # a real process that accepts connections but never answers

@@ -4,9 +4,9 @@ import re
 
 import httpx
 
-from conftest import ServiceProcess
+from conftest import ServiceProcess, StartService
 
-SENTENCE = "The council meets at noon to discuss the harvest."
+SENTENCE = "The council meets this morning to discuss the harvest."
 
 
 def words(text: str) -> list[str]:
@@ -43,3 +43,19 @@ def test_undecodable_audio_gets_the_voice_services_4xx_with_the_same_request_id(
     assert 400 <= response.status_code < 500, response.text
     assert response.json()["error"]["request_id"] == "proxy-bad-audio"
     assert any(line.get("request_id") == "proxy-bad-audio" for line in voice.log_lines())
+
+
+def test_the_service_token_is_sent_when_configured_and_required_by_voice(
+    start_voice: StartService, start_main: StartService
+) -> None:
+    voice = start_voice(VOICE_AUTH__SERVICE_TOKEN="shared-secret")
+    with_token = start_main(voice, COUNCIL_VOICE__SERVICE_TOKEN="shared-secret")
+    without_token = start_main(voice)
+
+    speak = {"input": "Token check.", "response_format": "wav"}
+    allowed = httpx.post(f"{with_token.url}/api/voice/speak", json=speak, timeout=60)
+    refused = httpx.post(f"{without_token.url}/api/voice/speak", json=speak, timeout=60)
+
+    assert allowed.status_code == 200
+    assert refused.status_code == 401  # the voice service's own answer, passed through
+    assert refused.json()["error"]["code"] == "unauthorized"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from conftest import ROOT, ServiceProcess, StartService
 from servicekit import free_port
@@ -41,11 +41,17 @@ new MutationObserver(() => {
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+def playwright() -> Iterator[Playwright]:
+    # One Playwright per module: its sync API cannot be started twice while the first one is running.
+    with sync_playwright() as instance:
         yield instance
-        instance.close()
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield instance
+    instance.close()
 
 
 @pytest.fixture
@@ -98,7 +104,7 @@ def test_voice_down_is_said_plainly_and_text_chat_still_works(start_main: StartS
 
 
 def test_push_to_talk_transcribes_fake_microphone_audio_and_gets_an_answer(
-    main: ServiceProcess, voice: ServiceProcess, tmp_path: Path
+    main: ServiceProcess, voice: ServiceProcess, tmp_path: Path, playwright: Playwright
 ) -> None:
     # The microphone is Chromium's fake capture device, fed a WAV the voice service synthesizes (Piper).
     sentence = "Please tell me about the weather on Mars."
@@ -116,30 +122,30 @@ def test_push_to_talk_transcribes_fake_microphone_audio_and_gets_an_answer(
         "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-audio-capture={wav}%noloop",
     ]
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + fake_microphone)
-        page = browser.new_page(viewport={"width": 1280, "height": 860})
-        try:
-            page.goto(main.url)
-            page.wait_for_selector("#voice-status[data-state='pass']")
-            page.wait_for_selector("#talk:not([disabled])")
-            page.check("#speak-answers")
+    # A browser of its own: the fake microphone is a launch flag.
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + fake_microphone)
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    try:
+        page.goto(main.url)
+        page.wait_for_selector("#voice-status[data-state='pass']")
+        page.wait_for_selector("#talk:not([disabled])")
+        page.check("#speak-answers")
 
-            page.locator("#talk").dispatch_event("pointerdown")
-            page.wait_for_selector("#talk.recording")
-            page.wait_for_timeout(int((seconds + 0.8) * 1000))  # the fake microphone plays the file in real time
-            page.locator("#talk").dispatch_event("pointerup")
+        page.locator("#talk").dispatch_event("pointerdown")
+        page.wait_for_selector("#talk.recording")
+        page.wait_for_timeout(int((seconds + 0.8) * 1000))  # the fake microphone plays the file in real time
+        page.locator("#talk").dispatch_event("pointerup")
 
-            page.wait_for_selector(".message.user", timeout=60_000)
-            page.wait_for_selector("#send:not([disabled])", timeout=120_000)
-            heard = page.locator(".message.user .body").last.inner_text().lower()
-            answer = page.locator(".message.assistant .body").last.inner_text()
-            # The spoken answer comes back through /api/voice/speak and plays.
-            page.wait_for_selector("body[data-playback='playing'], body[data-playback='ended']", timeout=60_000)
-        finally:
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "push_to_talk.png"), full_page=True)
-            browser.close()
+        page.wait_for_selector(".message.user", timeout=60_000)
+        page.wait_for_selector("#send:not([disabled])", timeout=120_000)
+        heard = page.locator(".message.user .body").last.inner_text().lower()
+        answer = page.locator(".message.assistant .body").last.inner_text()
+        # The spoken answer comes back through /api/voice/speak and plays.
+        page.wait_for_selector("body[data-playback='playing'], body[data-playback='ended']", timeout=60_000)
+    finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "push_to_talk.png"), full_page=True)
+        browser.close()
 
     assert "weather" in heard
     assert "mars" in heard

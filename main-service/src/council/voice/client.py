@@ -38,7 +38,7 @@ class VoiceStatus:
 
 
 class VoiceClient:
-    def __init__(self, settings: VoiceClientSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, settings: VoiceClientSettings) -> None:
         self.settings = settings
         self.breaker = CircuitBreaker(settings.breaker_failure_threshold)
         headers = {"User-Agent": "hybrid-council-main"}
@@ -56,12 +56,18 @@ class VoiceClient:
             limits=httpx.Limits(
                 max_connections=settings.max_connections, max_keepalive_connections=settings.max_connections
             ),
-            transport=transport,
         )
         self.last_status = VoiceStatus(HealthStatus.WARN, "not probed yet", None)
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    def _refuse_if_open(self) -> None:
+        if self.breaker.is_open:
+            raise VoiceUnavailableError(
+                f"The voice service is unavailable ({self.breaker.last_error}); text chat still works.",
+                headers={"Retry-After": str(max(1, round(self.settings.watch_interval_s)))},
+            )
 
     @staticmethod
     def _correlation_headers(request_id: str | None = None) -> dict[str, str]:
@@ -72,11 +78,7 @@ class VoiceClient:
 
     async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """A call to the voice service; fails fast with 503 while the breaker is open."""
-        if self.breaker.is_open:
-            raise VoiceUnavailableError(
-                f"The voice service is unavailable ({self.breaker.last_error}); text chat still works.",
-                headers={"Retry-After": str(max(1, round(self.settings.watch_interval_s)))},
-            )
+        self._refuse_if_open()
         headers = {**self._correlation_headers(), **kwargs.pop("headers", {})}
         attempts = self.settings.retry_attempts if method.upper() in _IDEMPOTENT else 1
         try:
@@ -94,6 +96,22 @@ class VoiceClient:
             self.breaker.record_failure(_describe(exc))
             raise VoiceUnavailableError(f"The voice service could not be reached: {_describe(exc)}.") from exc
         self.breaker.record_success()
+        return response
+
+    async def open_stream(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A non-retried call whose body the caller streams (and must `aclose`); fails fast while the breaker is open."""
+        self._refuse_if_open()
+        headers = {**self._correlation_headers(), **kwargs.pop("headers", {})}
+        request = self._http.build_request(method, path, headers=headers, **kwargs)
+        try:
+            response = await self._http.send(request, stream=True)
+        except httpx.TransportError as exc:
+            self.breaker.record_failure(_describe(exc))
+            raise VoiceUnavailableError(f"The voice service could not be reached: {_describe(exc)}.") from exc
+        if response.status_code >= 500:
+            self.breaker.record_failure(f"voice service answered {response.status_code}")
+        else:
+            self.breaker.record_success()
         return response
 
     async def probe_ready(self, request_id: str | None = None) -> VoiceStatus:
