@@ -2,6 +2,7 @@
 
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -26,9 +27,16 @@ def closed_port() -> int:
 
 
 @pytest.fixture
-def settings() -> Settings:
+def settings(tmp_path: Path) -> Settings:
     # The voice service is not running in these in-process tests: point at a closed port so every probe fails fast.
-    return Settings(_env_file=None, voice={"base_url": f"http://127.0.0.1:{closed_port()}", "watch_interval_s": 0.05})
+    # Conversations go to a per-test directory; the bundled model answers in a few tokens to keep tests quick.
+    return Settings(
+        _env_file=None,
+        voice={"base_url": f"http://127.0.0.1:{closed_port()}", "watch_interval_s": 0.05},
+        memory={"data_dir": tmp_path / "memory"},
+        kip={"data_dir": tmp_path / "kip"},
+        llm={"max_tokens": 8},
+    )
 
 
 @pytest.fixture

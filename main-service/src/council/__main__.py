@@ -15,6 +15,9 @@ def main() -> None:
         log_config=None,  # logging is configured by create_app, uvicorn's lines included
         access_log=False,
         timeout_graceful_shutdown=5,
+        ws_max_size=settings.ws.max_message_bytes,
+        ws_ping_interval=settings.ws.ping_interval_s,
+        ws_ping_timeout=settings.ws.ping_interval_s,
     )
 
 

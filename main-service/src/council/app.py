@@ -1,25 +1,55 @@
 """The application factory: middleware, error handlers and routers; no logic of its own."""
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 
 from council import __version__
 from council.api.main import api_router
+from council.api.voice import TRANSCRIBE_PATH
+from council.api.web import WEB_DIR
 from council.body_limit import BodyLimitMiddleware
 from council.errors import CatchAllMiddleware, install_error_handlers
 from council.lifespan import build_lifespan
 from council.observability.correlation import RequestContextMiddleware
 from council.observability.logs import configure_logging
+from council.observability.metrics import HttpMetricsMiddleware, Metrics
+from council.ratelimit import RateLimiter, RateLimitMiddleware
+from council.security import SecurityHeadersMiddleware
 from council.settings import Settings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log, service="main")
-    app = FastAPI(title="Hybrid AI Council", version=__version__, lifespan=build_lifespan(settings))
+    metrics = Metrics()
+    rate_limiter = RateLimiter(settings.rate_limit) if settings.rate_limit.enabled else None
+    app = FastAPI(
+        title="Hybrid AI Council", version=__version__, lifespan=build_lifespan(settings, metrics, rate_limiter)
+    )
     install_error_handlers(app)
-    # Added innermost first: correlation wraps everything, so even a 413 or a 500 carries the request ID.
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.limits.max_body_bytes)
+    # Added innermost first. Correlation wraps everything, so even a 413, 429 or 500 carries the request ID;
+    # CORS sits outside the limits so that a browser can read their errors.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_body_bytes=settings.limits.max_body_bytes,
+        upload_paths={TRANSCRIBE_PATH: (settings.limits.max_upload_bytes, "COUNCIL_LIMITS__MAX_UPLOAD_BYTES")},
+    )
+    if rate_limiter is not None:
+        app.add_middleware(RateLimitMiddleware, limiter=rate_limiter)
+    app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
+    if settings.security.cors_allow_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.security.cors_allow_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-API-Key", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    if settings.security.security_headers:
+        app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(CatchAllMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(api_router)
+    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
     return app

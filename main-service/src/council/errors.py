@@ -25,6 +25,18 @@ class ErrorCode(StrEnum):
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     RATE_LIMITED = "rate_limited"
     VOICE_UNAVAILABLE = "voice_unavailable"
+    VOICE_FAILED = "voice_failed"
+    UNAUTHORIZED = "unauthorized"
+    CONFLICT = "conflict"
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    IDEMPOTENCY_KEY_REQUIRED = "idempotency_key_required"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    BUDGET_EXCEEDED = "budget_exceeded"
+    AGENT_PAUSED = "agent_paused"
+    TOOL_UNAVAILABLE = "tool_unavailable"
+    MODEL_UNAVAILABLE = "model_unavailable"
+    COUNCIL_FAILED = "council_failed"
+    TOO_MANY_TURNS = "too_many_turns"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -51,11 +63,53 @@ class CouncilError(Exception):
         self.headers = headers or {}
 
 
+class UnauthorizedError(CouncilError):
+    """A protected route was called without the configured API key (or with a wrong one)."""
+
+    status_code = 401
+    code = ErrorCode.UNAUTHORIZED
+
+
 class VoiceUnavailableError(CouncilError):
     """The voice service cannot be reached or its circuit breaker is open."""
 
     status_code = 503
     code = ErrorCode.VOICE_UNAVAILABLE
+
+
+class NotFoundError(CouncilError):
+    """The addressed resource (conversation, model) does not exist; the message says what does."""
+
+    status_code = 404
+    code = ErrorCode.NOT_FOUND
+
+
+class InvalidRequestError(CouncilError):
+    """The request is well-formed but cannot be served as asked (empty message, unavailable path)."""
+
+    status_code = 422
+    code = ErrorCode.INVALID_REQUEST
+
+
+class ModelUnavailableError(CouncilError):
+    """A model needed for the answer (fast role, chair) failed or timed out."""
+
+    status_code = 502
+    code = ErrorCode.MODEL_UNAVAILABLE
+
+
+class CouncilFailedError(CouncilError):
+    """Every council member failed, so there is nothing to synthesize."""
+
+    status_code = 502
+    code = ErrorCode.COUNCIL_FAILED
+
+
+class VoiceFailedError(CouncilError):
+    """The voice service answered with a server error of its own."""
+
+    status_code = 502
+    code = ErrorCode.VOICE_FAILED
 
 
 def error_response(

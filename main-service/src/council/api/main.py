@@ -2,7 +2,17 @@
 
 from fastapi import APIRouter
 
-from council.api import health
+from council.api import chat, conversations, health, kip, metrics, openai_compat, pheromind, voice, web, ws, ws_voice
 
 api_router = APIRouter()
 api_router.include_router(health.router)
+api_router.include_router(metrics.router)
+api_router.include_router(chat.router)
+api_router.include_router(conversations.router)
+api_router.include_router(openai_compat.router)
+api_router.include_router(ws.router)
+api_router.include_router(voice.router)
+api_router.include_router(web.router)
+api_router.include_router(ws_voice.router)
+api_router.include_router(kip.router)
+api_router.include_router(pheromind.router)

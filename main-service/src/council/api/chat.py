@@ -1,0 +1,72 @@
+"""`POST /api/chat` (one JSON answer) and `POST /api/chat/stream` (the orchestrator's typed events as SSE)."""
+
+import uuid
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from council.api.deps import OrchestratorDep
+from council.api.event_stream import EventStreamResponse
+from council.orchestrator.events import MemberAnswer, ModelCall, PathName
+from council.orchestrator.smart_router import RequestedPath
+
+THREAD_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
+
+router = APIRouter(prefix="/api", tags=["chat"])
+
+
+class ChatRequest(BaseModel):
+    message: str = Field(min_length=1, description="The user's message; may start with /council, /fast or /agent NAME.")
+    thread_id: str | None = Field(
+        None, pattern=THREAD_ID_PATTERN, description="Conversation to continue; omitted = a new conversation."
+    )
+    path: RequestedPath = Field("auto", description="auto lets the smart router decide.")
+
+
+class Timings(BaseModel):
+    total_ms: float
+    calls: list[ModelCall] = Field(description="Every model call of the turn with its tokens and latency.")
+
+
+class ChatResponse(BaseModel):
+    thread_id: str
+    path: PathName
+    reason: str = Field(description="Why the router chose the path.")
+    answer: str
+    members: list[MemberAnswer] = Field(description="Council members' answers (empty on the fast path).")
+    timings: Timings
+
+
+@router.post("/chat", summary="Answer one message (fast path or council), remembered in its thread")
+async def create_chat(body: ChatRequest, orchestrator: OrchestratorDep) -> ChatResponse:
+    thread_id = body.thread_id or uuid.uuid4().hex
+    final = await orchestrator.answer(body.message, thread_id=thread_id, requested=body.path)
+    return ChatResponse(
+        thread_id=thread_id,
+        path=final.path,
+        reason=final.reason,
+        answer=final.answer,
+        members=final.members,
+        timings=Timings(total_ms=final.total_ms, calls=final.calls),
+    )
+
+
+@router.post(
+    "/chat/stream",
+    summary="The same turn as server-sent events: route, member.*, review, synthesis.delta, final or error",
+    response_class=EventStreamResponse,
+)
+async def stream_chat(body: ChatRequest, orchestrator: OrchestratorDep) -> EventStreamResponse:
+    orchestrator.check_request(body.message, body.path)  # a bad request gets a 4xx before the stream starts
+    thread_id = body.thread_id or uuid.uuid4().hex
+
+    async def events() -> AsyncIterator[str]:
+        # A client that disconnects cancels this generator, and with it the turn and its generations.
+        async for event in orchestrator.stream(body.message, thread_id=thread_id, requested=body.path):
+            yield f"event: {event.type}\ndata: {event.model_dump_json()}\n\n"
+
+    return EventStreamResponse(
+        events(),
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "X-Thread-ID": thread_id},
+    )

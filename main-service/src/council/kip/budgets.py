@@ -1,0 +1,54 @@
+"""The budget manager: refuses a call over an agent's caps or funds before any work, then charges it."""
+
+from council.kip.agents import Agent, AgentStatus
+from council.kip.errors import AgentPausedError, BudgetExceededError, InsufficientFundsError
+from council.kip.ledger import TREASURY, Posting, Receipt, TransactionKind
+from council.kip.stores.base import KipStore
+
+
+class BudgetManager:
+    def __init__(self, store: KipStore, *, token_price_per_1k: int = 0) -> None:
+        self._store = store
+        self.token_price_per_1k = token_price_per_1k
+
+    def token_cost(self, tokens: int) -> int:
+        """What `tokens` model tokens cost, rounded up to a whole minor unit."""
+        return -(-max(tokens, 0) * self.token_price_per_1k // 1000)
+
+    @staticmethod
+    def authorize(agent: Agent, cost: int) -> None:
+        """Raise if the agent may not spend `cost` on one call (status, per-call cap, funds)."""
+        if agent.status is AgentStatus.PAUSED:
+            raise AgentPausedError(f"Agent {agent.name!r} is paused; PATCH its status to 'active' first.")
+        if cost > agent.per_call_cap:
+            raise BudgetExceededError(
+                f"A call costs {cost}, over agent {agent.name!r}'s per-call cap of {agent.per_call_cap}."
+            )
+        if cost > agent.balance:
+            raise InsufficientFundsError(
+                f"Agent {agent.name!r} holds {agent.balance}, {cost} needed; fund it with a transfer from the treasury."
+            )
+
+    async def charge(
+        self, agent: Agent, cost: int, *, reason: str, idempotency_key: str | None = None
+    ) -> Receipt | None:
+        """Authorize, then pay the treasury; the store re-checks funds and the daily cap atomically."""
+        self.authorize(agent, cost)
+        if cost == 0:
+            return None
+        posting = Posting(
+            kind=TransactionKind.CHARGE,
+            amount=cost,
+            source=agent.id,
+            target=TREASURY,
+            reason=reason,
+            idempotency_key=idempotency_key,
+            daily_cap=agent.daily_cap,
+        )
+        return await self._store.post(posting)
+
+    async def charge_tokens(
+        self, agent: Agent, tokens: int, *, reason: str = "tokens", idempotency_key: str | None = None
+    ) -> Receipt | None:
+        """Charge model tokens the orchestrator counted for the agent's work, under the same caps."""
+        return await self.charge(agent, self.token_cost(tokens), reason=reason, idempotency_key=idempotency_key)

@@ -1,0 +1,47 @@
+"""KIP as the council's long-term memory: every council decision is recorded as knowledge after its turn."""
+
+import re
+from typing import TYPE_CHECKING
+
+import structlog
+
+from council.kip.knowledge import DecisionCreate
+from council.kip.stores.base import KipStore
+from council.pheromind.patterns import topics
+
+if TYPE_CHECKING:
+    from council.orchestrator.events import FinalEvent
+
+log = structlog.get_logger(__name__)
+
+_FIRST_SENTENCE = re.compile(r"^(.+?[.!?])(?:\s|$)", re.DOTALL)
+
+
+def _gist(text: str, limit: int = 240) -> str:
+    match = _FIRST_SENTENCE.match(text.strip())
+    sentence = (match.group(1) if match else text.strip())[:limit]
+    return " ".join(sentence.split())
+
+
+class DecisionRecorder:
+    """A turn observer (`orchestrator.context.TurnObserver`): records council turns, not fast or cached ones."""
+
+    def __init__(self, store: KipStore) -> None:
+        self.store = store
+
+    async def turn_completed(self, final: "FinalEvent", message: str) -> None:
+        if final.path != "council" or final.cached or not final.answer.strip():
+            return
+        answered = [member for member in final.members if member.status == "ok"]
+        decision = DecisionCreate(
+            question=message[:20_000] or final.answer[:200],
+            outcome=final.answer[:20_000],
+            reasoning=" | ".join(f"{m.member}: {_gist(m.review or m.answer)}" for m in answered)[:20_000],
+            # Confidence is the share of the council that answered; a member dropped on failure lowers it.
+            confidence=len(answered) / len(final.members) if final.members else 0.0,
+            members=[member.member for member in answered],
+            topic=(topics(message, limit=1) or ["general"])[0],
+            thread_id=final.thread_id,
+        )
+        item = await self.store.add_knowledge(decision.as_knowledge())
+        log.info("council_decision_recorded", knowledge_id=item.id, topic=decision.topic)

@@ -1,0 +1,25 @@
+"""The orchestrator's KIP path: runs `/agent NAME …` through the agent runner and streams its events."""
+
+from collections.abc import Callable
+
+from council.kip.runner import AgentOutput, AgentRefused, AgentRequest, AgentRunner
+
+
+class KipPath:
+    """Fits the orchestrator's `KipRunner` seam: emits each KipEvent (`kip.*`) and returns the answer text."""
+
+    def __init__(self, runner: AgentRunner) -> None:
+        self._runner = runner
+
+    async def run(self, *, agent: str, message: str, thread_id: str | None, emit: Callable[[object], None]) -> str:
+        answer = f"Agent {agent!r} produced no output."
+        async for event in self._runner.run(agent, AgentRequest(text=message)):
+            emit(event)
+            match event:
+                case AgentOutput(ok=True):
+                    answer = event.text
+                case AgentOutput():
+                    answer = f"Agent {event.agent}'s {event.tool} tool failed: {event.text}"
+                case AgentRefused():
+                    answer = f"Agent {event.agent} did not run: {event.message}"
+        return answer

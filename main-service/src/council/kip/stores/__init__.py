@@ -1,0 +1,1 @@
+"""KIP store implementations behind `KipStore`."""

@@ -1,0 +1,72 @@
+"""The embedded KIP schema; its constraints are the ledger invariants, enforced by SQLite itself."""
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS accounts (
+    id      TEXT PRIMARY KEY,
+    kind    TEXT NOT NULL CHECK (kind IN ('treasury', 'agent')),
+    balance INTEGER NOT NULL DEFAULT 0 CHECK (balance >= 0)
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS agents (
+    id           TEXT PRIMARY KEY REFERENCES accounts (id),
+    name         TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    role         TEXT NOT NULL,
+    capabilities TEXT NOT NULL,
+    status       TEXT NOT NULL CHECK (status IN ('active', 'paused')),
+    per_call_cap INTEGER NOT NULL CHECK (per_call_cap >= 0),
+    daily_cap    INTEGER NOT NULL CHECK (daily_cap >= 0),
+    created_at   TEXT NOT NULL,
+    updated_at   TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS transactions (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    id              TEXT NOT NULL UNIQUE,
+    kind            TEXT NOT NULL CHECK (kind IN ('mint', 'burn', 'funding', 'charge', 'reward', 'transfer')),
+    amount          INTEGER NOT NULL CHECK (amount > 0),
+    source          TEXT REFERENCES accounts (id),
+    target          TEXT REFERENCES accounts (id),
+    reason          TEXT NOT NULL,
+    idempotency_key TEXT UNIQUE,
+    fingerprint     TEXT NOT NULL,
+    request_id      TEXT,
+    created_at      TEXT NOT NULL,
+    CHECK (source IS NOT NULL OR target IS NOT NULL),
+    CHECK (source IS NULL OR target IS NULL OR source <> target)
+) STRICT;
+CREATE INDEX IF NOT EXISTS transactions_created ON transactions (created_at);
+
+CREATE TABLE IF NOT EXISTS legs (
+    seq     INTEGER NOT NULL REFERENCES transactions (seq),
+    account TEXT NOT NULL REFERENCES accounts (id),
+    side    TEXT NOT NULL CHECK (side IN ('debit', 'credit')),
+    amount  INTEGER NOT NULL CHECK (amount > 0),
+    PRIMARY KEY (seq, side)
+) STRICT;
+CREATE INDEX IF NOT EXISTS legs_account ON legs (account, seq);
+
+CREATE TABLE IF NOT EXISTS tool_calls (
+    id             TEXT PRIMARY KEY,
+    agent_id       TEXT NOT NULL REFERENCES agents (id),
+    tool           TEXT NOT NULL,
+    ok             INTEGER NOT NULL CHECK (ok IN (0, 1)),
+    cost           INTEGER NOT NULL CHECK (cost >= 0),
+    transaction_id TEXT REFERENCES transactions (id),
+    created_at     TEXT NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS tool_calls_agent ON tool_calls (agent_id, created_at);
+
+CREATE TABLE IF NOT EXISTS knowledge (
+    id         TEXT PRIMARY KEY,
+    kind       TEXT NOT NULL CHECK (kind IN ('note', 'fact', 'decision')),
+    topic      TEXT NOT NULL,
+    content    TEXT NOT NULL,
+    source     TEXT,
+    agent_id   TEXT REFERENCES agents (id),
+    data       TEXT NOT NULL,
+    created_at TEXT NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS knowledge_topic ON knowledge (topic COLLATE NOCASE);
+
+INSERT OR IGNORE INTO accounts (id, kind, balance) VALUES ('treasury', 'treasury', 0);
+"""

@@ -1,0 +1,367 @@
+"""The embedded KIP store: SQLite in WAL mode on one worker thread; every write is one IMMEDIATE transaction."""
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from council.kip.agents import Agent, AgentCreate, AgentPatch
+from council.kip.errors import (
+    AgentNameTakenError,
+    BudgetExceededError,
+    IdempotencyKeyReusedError,
+    InsufficientFundsError,
+    InvalidPostingError,
+    UnknownAccountError,
+    UnknownAgentError,
+)
+from council.kip.knowledge import KnowledgeCreate, KnowledgeItem, KnowledgeQuery
+from council.kip.ledger import (
+    TREASURY,
+    AgentActivity,
+    Posting,
+    Receipt,
+    ToolCallRecord,
+    TransactionPage,
+    TransactionQuery,
+)
+from council.kip.stores._schema import SCHEMA
+from council.kip.stores._sqlite_rows import (
+    AGENT_SELECT,
+    agent_from_row,
+    knowledge_from_row,
+    load_agent,
+    load_transactions,
+    new_id,
+    spent_since,
+    stamp,
+    write,
+)
+from council.kip.stores.base import KipStore, utc_now
+from council.observability.correlation import current_request_id
+
+DATABASE_FILE = "kip.sqlite3"
+
+
+class SqliteKipStore(KipStore):
+    backend = "sqlite"
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        busy_timeout_s: float = 5.0,
+        durability: Literal["full", "normal"] = "full",
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.path = path
+        self._busy_timeout_s = busy_timeout_s
+        self._durability = durability
+        self.clock = clock
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+
+    # ---- plumbing ----------------------------------------------------------------------------------------
+    async def _run[T](self, work: Callable[[sqlite3.Connection], T]) -> T:
+        if self._executor is None or self._conn is None:
+            raise RuntimeError("The KIP store is not open.")
+        conn = self._conn
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work, conn)
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self._durability.upper()}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.executescript(SCHEMA)
+        return conn
+
+    async def open(self) -> None:
+        if self._executor is not None:
+            return
+        # One thread owns the connection: statements of concurrent coroutines never interleave mid-transaction.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kip-sqlite")
+        try:
+            self._conn = await asyncio.get_running_loop().run_in_executor(self._executor, self._connect)
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise
+
+    async def close(self) -> None:
+        if self._executor is None:
+            return
+        if self._conn is not None:
+            await self._run(lambda conn: conn.close())
+        self._executor.shutdown(wait=True)
+        self._executor, self._conn = None, None
+
+    async def ping(self) -> None:
+        await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    # ---- agents ------------------------------------------------------------------------------------------
+    async def create_agent(self, spec: AgentCreate, *, per_call_cap: int, daily_cap: int) -> Agent:
+        agent_id = new_id("agt")
+        now = stamp(self.clock())
+
+        def work(conn: sqlite3.Connection) -> Agent:
+            conn.execute("INSERT INTO accounts (id, kind, balance) VALUES (?, 'agent', 0)", (agent_id,))
+            try:
+                conn.execute(
+                    "INSERT INTO agents VALUES (?, ?, ?, ?, 'active', ?, ?, ?, ?)",
+                    (agent_id, spec.name, spec.role, json.dumps(spec.capabilities), per_call_cap, daily_cap, now, now),
+                )
+            except sqlite3.IntegrityError as error:
+                raise AgentNameTakenError(f"An agent named {spec.name!r} already exists.") from error
+            return load_agent(conn, agent_id)
+
+        return await self._run(lambda conn: write(conn, work))
+
+    async def get_agent(self, agent_id: str) -> Agent:
+        return await self._run(lambda conn: load_agent(conn, agent_id))
+
+    async def find_agent(self, name: str) -> Agent:
+        def work(conn: sqlite3.Connection) -> Agent:
+            row = conn.execute(AGENT_SELECT + " WHERE a.name = ?", (name,)).fetchone()
+            if row is None:
+                raise UnknownAgentError(f"No agent named {name!r}; list them at GET /api/kip/agents.")
+            return agent_from_row(row)
+
+        return await self._run(work)
+
+    async def list_agents(self) -> list[Agent]:
+        def work(conn: sqlite3.Connection) -> list[Agent]:
+            rows = conn.execute(AGENT_SELECT + " ORDER BY a.created_at, a.id").fetchall()
+            return [agent_from_row(row) for row in rows]
+
+        return await self._run(work)
+
+    async def update_agent(self, agent_id: str, patch: AgentPatch) -> Agent:
+        changes: dict[str, Any] = patch.model_dump(exclude_none=True, mode="json")
+        if "capabilities" in changes:
+            changes["capabilities"] = json.dumps(changes["capabilities"])
+        changes["updated_at"] = stamp(self.clock())
+
+        def work(conn: sqlite3.Connection) -> Agent:
+            load_agent(conn, agent_id)
+            assignments = ", ".join(f"{column} = ?" for column in changes)  # columns come from AgentPatch only
+            try:
+                conn.execute(f"UPDATE agents SET {assignments} WHERE id = ?", (*changes.values(), agent_id))  # noqa: S608
+            except sqlite3.IntegrityError as error:
+                raise AgentNameTakenError(f"An agent named {patch.name!r} already exists.") from error
+            return load_agent(conn, agent_id)
+
+        return await self._run(lambda conn: write(conn, work))
+
+    # ---- ledger ------------------------------------------------------------------------------------------
+    async def _post(self, posting: Posting) -> Receipt:
+        request_id = current_request_id()  # read here: the worker thread does not see this task's context
+        now = self.clock()
+        try:
+            return await self._run(lambda conn: write(conn, lambda c: self._post_sync(c, posting, request_id, now)))
+        except sqlite3.IntegrityError as error:  # a constraint caught what the checks above did not foresee
+            raise InvalidPostingError(f"The ledger refused the movement: {error}.") from error
+
+    def _post_sync(self, conn: sqlite3.Connection, posting: Posting, request_id: str | None, now: datetime) -> Receipt:
+        fingerprint = posting.fingerprint()
+        if posting.idempotency_key is not None:
+            row = conn.execute(
+                "SELECT seq, fingerprint FROM transactions WHERE idempotency_key = ?", (posting.idempotency_key,)
+            ).fetchone()
+            if row is not None:
+                if row["fingerprint"] != fingerprint:
+                    raise IdempotencyKeyReusedError(
+                        "This Idempotency-Key was already used for a different movement; use a new key."
+                    )
+                return Receipt(transaction=load_transactions(conn, [row["seq"]])[0], replayed=True)
+        balances: dict[str, int] = {}
+        for account in (posting.source, posting.target):
+            if account is not None:
+                found = conn.execute("SELECT balance FROM accounts WHERE id = ?", (account,)).fetchone()
+                if found is None:
+                    raise UnknownAccountError(
+                        f"No account {account!r}: use 'treasury' or an agent id from GET /api/kip/agents."
+                    )
+                balances[account] = found["balance"]
+        if posting.source is not None and balances[posting.source] < posting.amount:
+            raise InsufficientFundsError(
+                f"Account {posting.source!r} holds {balances[posting.source]}, {posting.amount} needed."
+            )
+        if posting.daily_cap is not None and posting.source not in (None, TREASURY):
+            day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+            spent = spent_since(conn, posting.source, stamp(day_start))
+            if spent + posting.amount > posting.daily_cap:
+                raise BudgetExceededError(
+                    f"Agent {posting.source!r} spent {spent} today; {posting.amount} more passes its daily cap "
+                    f"of {posting.daily_cap}."
+                )
+        cursor = conn.execute(
+            "INSERT INTO transactions (id, kind, amount, source, target, reason, idempotency_key, fingerprint,"
+            " request_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                new_id("txn"),
+                posting.kind.value,
+                posting.amount,
+                posting.source,
+                posting.target,
+                posting.reason,
+                posting.idempotency_key,
+                fingerprint,
+                request_id,
+                stamp(now),
+            ),
+        )
+        seq = cursor.lastrowid
+        assert seq is not None
+        if posting.source is not None:
+            conn.execute("INSERT INTO legs VALUES (?, ?, 'debit', ?)", (seq, posting.source, posting.amount))
+            conn.execute("UPDATE accounts SET balance = balance - ? WHERE id = ?", (posting.amount, posting.source))
+        if posting.target is not None:
+            conn.execute("INSERT INTO legs VALUES (?, ?, 'credit', ?)", (seq, posting.target, posting.amount))
+            conn.execute("UPDATE accounts SET balance = balance + ? WHERE id = ?", (posting.amount, posting.target))
+        return Receipt(transaction=load_transactions(conn, [seq])[0], replayed=False)
+
+    async def balances(self) -> dict[str, int]:
+        def work(conn: sqlite3.Connection) -> dict[str, int]:
+            return {row["id"]: row["balance"] for row in conn.execute("SELECT id, balance FROM accounts ORDER BY id")}
+
+        return await self._run(work)
+
+    async def balance(self, account: str) -> int:
+        def work(conn: sqlite3.Connection) -> int:
+            row = conn.execute("SELECT balance FROM accounts WHERE id = ?", (account,)).fetchone()
+            if row is None:
+                raise UnknownAccountError(f"No account {account!r}.")
+            value: int = row["balance"]
+            return value
+
+        return await self._run(work)
+
+    async def supply(self) -> int:
+        def work(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
+                "SELECT COALESCE(SUM(CASE kind WHEN 'mint' THEN amount WHEN 'burn' THEN -amount ELSE 0 END), 0)"
+                " FROM transactions"
+            ).fetchone()
+            value: int = row[0]
+            return value
+
+        return await self._run(work)
+
+    async def transactions(self, query: TransactionQuery) -> TransactionPage:
+        clauses, params = ["t.seq > ?"], list[object]([query.after or 0])
+        if query.account is not None:
+            clauses.append("EXISTS (SELECT 1 FROM legs l WHERE l.seq = t.seq AND l.account = ?)")
+            params.append(query.account)
+        if query.kind is not None:
+            clauses.append("t.kind = ?")
+            params.append(query.kind.value)
+        if query.since is not None:
+            clauses.append("t.created_at >= ?")
+            params.append(stamp(query.since))
+        if query.until is not None:
+            clauses.append("t.created_at < ?")
+            params.append(stamp(query.until))
+        sql = f"SELECT t.seq FROM transactions t WHERE {' AND '.join(clauses)} ORDER BY t.seq LIMIT ?"  # noqa: S608
+
+        def work(conn: sqlite3.Connection) -> TransactionPage:
+            seqs = [row[0] for row in conn.execute(sql, (*params, query.limit + 1))]
+            more = len(seqs) > query.limit
+            items = load_transactions(conn, seqs[: query.limit])
+            return TransactionPage(items=items, next_cursor=items[-1].seq if more else None)
+
+        return await self._run(work)
+
+    async def activity(self, since: datetime) -> list[AgentActivity]:
+        since_stamp = stamp(since)
+
+        def work(conn: sqlite3.Connection) -> list[AgentActivity]:
+            found = {row[0]: AgentActivity(agent_id=row[0]) for row in conn.execute("SELECT id FROM agents")}
+            for row in conn.execute(
+                "SELECT l.account,"
+                " SUM(CASE WHEN l.side = 'debit' THEN l.amount ELSE 0 END),"
+                " SUM(CASE WHEN l.side = 'credit' AND t.kind = 'reward' THEN l.amount ELSE 0 END),"
+                " SUM(CASE WHEN l.side = 'credit' AND t.kind <> 'reward' THEN l.amount ELSE 0 END)"
+                " FROM legs l JOIN transactions t ON t.seq = l.seq"
+                " WHERE l.account <> 'treasury' AND t.created_at >= ? GROUP BY l.account",
+                (since_stamp,),
+            ):
+                entry = found[row[0]]
+                entry.spent, entry.earned, entry.funded = row[1], row[2], row[3]
+            for row in conn.execute(
+                "SELECT agent_id, COUNT(*), SUM(ok) FROM tool_calls WHERE created_at >= ? GROUP BY agent_id",
+                (since_stamp,),
+            ):
+                found[row[0]].calls, found[row[0]].successes = row[1], row[2]
+            return list(found.values())
+
+        return await self._run(work)
+
+    # ---- tool calls and knowledge -----------------------------------------------------------------------
+    async def record_tool_call(
+        self, *, agent_id: str, tool: str, ok: bool, cost: int, transaction_id: str | None
+    ) -> ToolCallRecord:
+        record = ToolCallRecord(
+            id=new_id("call"),
+            agent_id=agent_id,
+            tool=tool,
+            ok=ok,
+            cost=cost,
+            transaction_id=transaction_id,
+            created_at=self.clock(),
+        )
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO tool_calls VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (record.id, agent_id, tool, int(ok), cost, transaction_id, stamp(record.created_at)),
+            )
+
+        await self._run(lambda conn: write(conn, work))
+        return record
+
+    async def add_knowledge(self, item: KnowledgeCreate) -> KnowledgeItem:
+        stored = KnowledgeItem(id=new_id("kn"), created_at=self.clock(), **item.model_dump())
+
+        def work(conn: sqlite3.Connection) -> None:
+            if stored.agent_id is not None:
+                load_agent(conn, stored.agent_id)
+            conn.execute(
+                "INSERT INTO knowledge VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    stored.id,
+                    stored.kind.value,
+                    stored.topic,
+                    stored.content,
+                    stored.source,
+                    stored.agent_id,
+                    json.dumps(stored.data),
+                    stamp(stored.created_at),
+                ),
+            )
+
+        await self._run(lambda conn: write(conn, work))
+        return stored
+
+    async def search_knowledge(self, query: KnowledgeQuery) -> list[KnowledgeItem]:
+        clauses, params = ["1 = 1"], list[Any]()
+        if query.text:
+            escaped = query.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            clauses.append("(lower(topic) LIKE ? ESCAPE '\\' OR lower(content) LIKE ? ESCAPE '\\')")
+            params += [f"%{escaped}%"] * 2
+        for column, value in (("topic", query.topic), ("kind", query.kind), ("source", query.source)):
+            if value is not None:
+                clauses.append(f"{column} = ?" + (" COLLATE NOCASE" if column == "topic" else ""))
+                params.append(str(value))
+        sql = f"SELECT * FROM knowledge WHERE {' AND '.join(clauses)} ORDER BY created_at DESC, id LIMIT ?"  # noqa: S608
+
+        def work(conn: sqlite3.Connection) -> list[KnowledgeItem]:
+            return [knowledge_from_row(row) for row in conn.execute(sql, (*params, query.limit))]
+
+        return await self._run(work)

@@ -1,0 +1,405 @@
+"""The scale-out KIP store: TigerGraph through pyTigerGraph (REST++ upserts and reads, installed GSQL queries).
+
+pyTigerGraph is synchronous, so every call runs on a small thread pool. Every conditional write (a movement, an
+agent's creation or rename) is one installed query, which TigerGraph runs as one atomic transaction; because
+TigerGraph isolates transactions only at read-committed, this store also sends those writes one at a time, so a
+deployment keeps the invariants with one writing service instance (docs/kip.md, TigerGraph).
+Run `python -m council.kip.stores.tigergraph init` once to create the schema, the graph and its queries.
+"""
+
+import argparse
+import asyncio
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from pyTigerGraph.common.exception import TigerGraphException  # type: ignore[import-untyped]
+
+from council.kip.agents import Agent, AgentCreate, AgentPatch
+from council.kip.errors import (
+    AgentNameTakenError,
+    BudgetExceededError,
+    IdempotencyKeyReusedError,
+    InsufficientFundsError,
+    UnknownAccountError,
+    UnknownAgentError,
+)
+from council.kip.knowledge import KnowledgeCreate, KnowledgeItem, KnowledgeQuery
+from council.kip.ledger import (
+    TREASURY,
+    AgentActivity,
+    Posting,
+    Receipt,
+    ToolCallRecord,
+    TransactionPage,
+    TransactionQuery,
+)
+from council.kip.stores._gsql import GraphSchema, load_schema
+from council.kip.stores._sqlite_rows import new_id, stamp
+from council.kip.stores._tigergraph_rows import (
+    Json,
+    agent_from,
+    connect,
+    knowledge_from,
+    like_pattern,
+    transaction_from,
+    vertex_upsert,
+)
+from council.kip.stores.base import KipStore, utc_now
+from council.observability.correlation import current_request_id
+from council.settings import TigerGraphSettings
+
+LEDGER = "ledger"  # id of the Ledger vertex that holds the last seq and the supply
+NOT_FOUND_CODE = "601"  # REST++: "The input vertex id … is not a valid vertex id" on a GET by id
+
+
+class TigerGraphKipStore(KipStore):
+    backend = "tigergraph"
+
+    def __init__(
+        self, settings: TigerGraphSettings, *, clock: Callable[[], datetime] = utc_now, workers: int = 4
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._workers = workers
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: Any = None
+        self._writer = asyncio.Lock()  # one conditional write at a time per store (see the module docstring)
+
+    # ---- plumbing ----------------------------------------------------------------------------------------
+    async def _call[T](self, work: Callable[[Any], T]) -> T:
+        if self._executor is None:
+            raise RuntimeError("The KIP store is not open.")
+        conn = self._conn
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work, conn)
+
+    async def _query(self, name: str, params: Json) -> list[Json]:
+        result: list[Json] = await self._call(lambda conn: conn.runInstalledQuery(name, params, usePost=True))
+        return result
+
+    async def _write_query(self, name: str, params: Json) -> list[Json]:
+        async with self._writer:
+            return await self._query(name, params)
+
+    async def _upsert(self, data: Json, *, vertex_must_exist: bool = False) -> None:
+        await self._call(lambda conn: conn.upsertData(data, atomic=True, vertexMustExist=vertex_must_exist))
+
+    async def _vertex_by_id(self, vertex_type: str, vertex_id: str) -> Json | None:
+        def work(conn: Any) -> Json | None:
+            try:
+                found: list[Json] = conn.getVerticesById(vertex_type, vertex_id)
+            except TigerGraphException as error:
+                if str(error.code) == NOT_FOUND_CODE:
+                    return None
+                raise
+            return found[0]["attributes"] if found else None
+
+        return await self._call(work)
+
+    async def _vertices(self, vertex_type: str) -> list[Json]:
+        found: list[Json] = await self._call(lambda conn: conn.getVertices(vertex_type))
+        return [vertex["attributes"] for vertex in found]
+
+    async def open(self) -> None:
+        if self._executor is not None:
+            return
+        self._executor = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="kip-tigergraph")
+        try:
+            self._conn = await self._call(lambda _: connect(self.settings))
+            # "add 0" creates the treasury and the ledger counter if missing and never resets an existing value.
+            zero = {"value": 0, "op": "add"}
+            await self._upsert(
+                {
+                    "vertices": {
+                        "Account": {TREASURY: {"kind": {"value": "treasury"}, "balance": zero}},
+                        "Ledger": {LEDGER: {"last_seq": zero, "supply": zero}},
+                    }
+                }
+            )
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        if self._executor is None:
+            return
+        if self._conn is not None:
+            await self._call(lambda conn: conn.close())
+        self._executor.shutdown(wait=True)
+        self._executor, self._conn = None, None
+
+    async def ping(self) -> None:
+        await self._call(lambda conn: conn.echo())
+
+    # ---- agents ------------------------------------------------------------------------------------------
+    async def create_agent(self, spec: AgentCreate, *, per_call_cap: int, daily_cap: int) -> Agent:
+        agent_id = new_id("agt")
+        [result] = await self._write_query(
+            "kip_create_agent",
+            {
+                "agent_id": agent_id,
+                "name": spec.name,
+                "name_key": spec.name.lower(),
+                "role": spec.role,
+                "capabilities": json.dumps(spec.capabilities),
+                "per_call_cap": per_call_cap,
+                "daily_cap": daily_cap,
+                "changed_at": stamp(self.clock()),
+            },
+        )
+        if result["status"] == "name_taken":
+            raise AgentNameTakenError(f"An agent named {spec.name!r} already exists.")
+        return await self.get_agent(agent_id)
+
+    async def get_agent(self, agent_id: str) -> Agent:
+        attributes = await self._vertex_by_id("Agent", agent_id)
+        if attributes is None:
+            raise UnknownAgentError(f"No agent with id {agent_id!r}; list them at GET /api/kip/agents.")
+        return agent_from(attributes, await self.balance(agent_id))
+
+    async def find_agent(self, name: str) -> Agent:
+        claim = await self._vertex_by_id("AgentName", name.lower())
+        if claim is None:
+            raise UnknownAgentError(f"No agent named {name!r}; list them at GET /api/kip/agents.")
+        return await self.get_agent(claim["agent_id"])
+
+    async def list_agents(self) -> list[Agent]:
+        balances = await self.balances()
+        agents = [
+            agent_from(attributes, balances.get(attributes["id"], 0)) for attributes in await self._vertices("Agent")
+        ]
+        return sorted(agents, key=lambda agent: (agent.created_at, agent.id))
+
+    async def update_agent(self, agent_id: str, patch: AgentPatch) -> Agent:
+        current = await self.get_agent(agent_id)
+        merged = current.model_copy(update=patch.model_dump(exclude_none=True))
+        [result] = await self._write_query(
+            "kip_update_agent",
+            {
+                "agent_id": agent_id,
+                "name": merged.name,
+                "name_key": merged.name.lower(),
+                "old_name_key": current.name.lower(),
+                "role": merged.role,
+                "capabilities": json.dumps(merged.capabilities),
+                "status": str(merged.status),
+                "per_call_cap": merged.per_call_cap,
+                "daily_cap": merged.daily_cap,
+                "changed_at": stamp(self.clock()),
+            },
+        )
+        if result["status"] == "unknown_agent":
+            raise UnknownAgentError(f"No agent with id {agent_id!r}; list them at GET /api/kip/agents.")
+        if result["status"] == "name_taken":
+            raise AgentNameTakenError(f"An agent named {patch.name!r} already exists.")
+        return await self.get_agent(agent_id)
+
+    # ---- ledger ------------------------------------------------------------------------------------------
+    async def _post(self, posting: Posting) -> Receipt:
+        now = self.clock()
+        day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        [result] = await self._write_query(
+            "kip_post",
+            {
+                "txn_id": new_id("txn"),
+                "kind": posting.kind.value,
+                "amount": posting.amount,
+                "source": posting.source or "",
+                "target": posting.target or "",
+                "reason": posting.reason,
+                "idempotency_key": posting.idempotency_key or "",
+                "fingerprint": posting.fingerprint(),
+                "request_id": current_request_id() or "",
+                "created_at": stamp(now),
+                "daily_cap": -1 if posting.daily_cap is None else posting.daily_cap,
+                "day_start": stamp(day_start),
+            },
+        )
+        status, detail = result["status"], result["detail"]
+        match status:
+            case "ok" | "replayed":
+                page = await self._transactions(txn_id=result["txn_id"], limit=1)
+                return Receipt(transaction=page.items[0], replayed=status == "replayed")
+            case "key_reused":
+                raise IdempotencyKeyReusedError(
+                    "This Idempotency-Key was already used for a different movement; use a new key."
+                )
+            case "unknown_account":
+                raise UnknownAccountError(
+                    f"No account {posting.source!r} or {posting.target!r}: use 'treasury' or an agent id from"
+                    " GET /api/kip/agents."
+                )
+            case "insufficient_funds":
+                raise InsufficientFundsError(f"Account {posting.source!r} holds {detail}, {posting.amount} needed.")
+            case "budget_exceeded":
+                raise BudgetExceededError(
+                    f"Agent {posting.source!r} spent {detail} today; {posting.amount} more passes its daily cap "
+                    f"of {posting.daily_cap}."
+                )
+        raise RuntimeError(f"kip_post answered an unknown status {status!r}.")
+
+    async def balances(self) -> dict[str, int]:
+        return {attributes["id"]: attributes["balance"] for attributes in await self._vertices("Account")}
+
+    async def balance(self, account: str) -> int:
+        attributes = await self._vertex_by_id("Account", account)
+        if attributes is None:
+            raise UnknownAccountError(f"No account {account!r}.")
+        value: int = attributes["balance"]
+        return value
+
+    async def supply(self) -> int:
+        attributes = await self._vertex_by_id("Ledger", LEDGER)
+        return 0 if attributes is None else int(attributes["supply"])
+
+    async def _transactions(
+        self, *, txn_id: str = "", limit: int, query: TransactionQuery | None = None
+    ) -> TransactionPage:
+        query = query or TransactionQuery(limit=limit)
+        [result] = await self._query(
+            "kip_transactions",
+            {
+                "txn_id": txn_id,
+                "account": query.account or "",
+                "kind": query.kind.value if query.kind else "",
+                "since": stamp(query.since) if query.since else "",
+                "until": stamp(query.until) if query.until else "",
+                "after": query.after or 0,
+                "lim": limit + 1,
+            },
+        )
+        items = [transaction_from(vertex) for vertex in result["Txns"]]
+        more = len(items) > limit
+        items = items[:limit]
+        return TransactionPage(items=items, next_cursor=items[-1].seq if more else None)
+
+    async def transactions(self, query: TransactionQuery) -> TransactionPage:
+        return await self._transactions(limit=query.limit, query=query)
+
+    async def activity(self, since: datetime) -> list[AgentActivity]:
+        [result] = await self._query("kip_activity", {"since": stamp(since)})
+        return [
+            AgentActivity(
+                agent_id=vertex["v_id"],
+                spent=vertex["attributes"]["@spent"],
+                earned=vertex["attributes"]["@earned"],
+                funded=vertex["attributes"]["@funded"],
+                calls=vertex["attributes"]["@calls"],
+                successes=vertex["attributes"]["@successes"],
+            )
+            for vertex in result["Agents"]
+        ]
+
+    # ---- tool calls and knowledge -----------------------------------------------------------------------
+    async def record_tool_call(
+        self, *, agent_id: str, tool: str, ok: bool, cost: int, transaction_id: str | None
+    ) -> ToolCallRecord:
+        record = ToolCallRecord(
+            id=new_id("call"),
+            agent_id=agent_id,
+            tool=tool,
+            ok=ok,
+            cost=cost,
+            transaction_id=transaction_id,
+            created_at=self.clock(),
+        )
+        data = vertex_upsert(
+            "ToolCall",
+            record.id,
+            {
+                "agent_id": agent_id,
+                "tool": tool,
+                "ok": ok,
+                "cost": cost,
+                "transaction_id": transaction_id or "",
+                "created_at": stamp(record.created_at),
+            },
+        )
+        data["vertices"]["Tool"] = {tool: {}}
+        edges: Json = {
+            "Agent": {agent_id: {"CALLED": {"ToolCall": {record.id: {}}}}},
+            "ToolCall": {record.id: {"OF_TOOL": {"Tool": {tool: {}}}}},
+        }
+        if transaction_id is not None:
+            edges["ToolCall"][record.id]["PAID_BY"] = {"LedgerTxn": {transaction_id: {}}}
+        data["edges"] = edges
+        await self.get_agent(agent_id)
+        await self._upsert(data)
+        return record
+
+    async def add_knowledge(self, item: KnowledgeCreate) -> KnowledgeItem:
+        stored = KnowledgeItem(id=new_id("kn"), created_at=self.clock(), **item.model_dump())
+        if stored.agent_id is not None:
+            await self.get_agent(stored.agent_id)
+        data = vertex_upsert(
+            "Knowledge",
+            stored.id,
+            {
+                "kind": stored.kind.value,
+                "topic": stored.topic,
+                "content": stored.content,
+                "source": stored.source or "",
+                "agent_id": stored.agent_id or "",
+                "data": json.dumps(stored.data),
+                "created_at": stamp(stored.created_at),
+            },
+        )
+        edges: Json = {}
+        if stored.source is not None:
+            data["vertices"]["Conversation"] = {stored.source: {}}
+            edges["Knowledge"] = {stored.id: {"DERIVED_FROM": {"Conversation": {stored.source: {}}}}}
+        if stored.agent_id is not None:
+            edges["Agent"] = {stored.agent_id: {"WROTE": {"Knowledge": {stored.id: {}}}}}
+        if edges:
+            data["edges"] = edges
+        await self._upsert(data)
+        return stored
+
+    async def search_knowledge(self, query: KnowledgeQuery) -> list[KnowledgeItem]:
+        [result] = await self._query(
+            "kip_knowledge",
+            {
+                "pattern": like_pattern(query.text) if query.text else "",
+                "topic_key": query.topic.lower() if query.topic else "",
+                "kind": query.kind.value if query.kind else "",
+                "source": query.source or "",
+                "lim": query.limit,
+            },
+        )
+        return [knowledge_from(vertex["attributes"]) for vertex in result["Items"]]
+
+
+# ---- install / init ----------------------------------------------------------------------------------------
+def initialize(settings: TigerGraphSettings, *, create_types: bool = True, schema: GraphSchema | None = None) -> None:
+    """Create the KIP vertex and edge types (unless they exist already), the graph, and install its queries."""
+    schema = schema or load_schema()
+    conn = connect(settings, graph="")
+    try:
+        if create_types:
+            conn.gsql(schema.types_gsql)
+        conn.gsql(f"CREATE GRAPH {settings.graph}({', '.join(schema.graph_types())})")
+        conn.gsql(f"USE GRAPH {settings.graph}\n{schema.queries_gsql}\nINSTALL QUERY ALL")
+    finally:
+        conn.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m council.kip.stores.tigergraph",
+        description="Set up the KIP graph on TigerGraph (COUNCIL_KIP__TIGERGRAPH__* settings).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    init = commands.add_parser("init", help="create the schema types, the graph, and install the queries")
+    init.add_argument("--types-exist", action="store_true", help="the KIP types exist (adding a second graph)")
+    arguments = parser.parse_args(argv)
+    from council.settings import Settings
+
+    settings = Settings().kip.tigergraph
+    initialize(settings, create_types=not arguments.types_exist)
+    print(f"KIP graph {settings.graph!r} ready on {settings.host}.")
+
+
+if __name__ == "__main__":
+    main()

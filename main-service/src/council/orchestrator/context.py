@@ -1,0 +1,74 @@
+"""What every node of a turn can reach: models, council configuration, clock, and the KIP/Pheromind seams."""
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from council.llm import ModelRegistry
+
+if TYPE_CHECKING:
+    from council.orchestrator.events import FinalEvent
+
+EventWriter = Callable[[object], None]
+"""LangGraph's custom stream writer: each event a node writes reaches every surface in order."""
+
+
+class KipRunner(Protocol):
+    """The KIP layer's entry point for `/agent NAME …` (plugged into `open_orchestrator(kip=…)` once KIP exists)."""
+
+    async def run(self, *, agent: str, message: str, thread_id: str | None, emit: EventWriter) -> str:
+        """Run the agent's request under its budget; stream events through `emit`; return the answer text."""
+        ...
+
+
+class TrailSignals(Protocol):
+    """Pheromind's signal for the router: how strong the trail of this message's topic is now."""
+
+    async def strength(self, message: str) -> float: ...
+
+
+class CachedTurn(Protocol):
+    """An earlier answer to the same normalized question (Pheromind's `CachedAnswer` fits)."""
+
+    @property
+    def answer(self) -> str: ...
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def age_s(self) -> float: ...
+
+
+class AnswerCache(Protocol):
+    """Pheromind's short-lived response cache: an identical question within its TTL is answered from the trail."""
+
+    async def cached_answer(self, question: str) -> CachedTurn | None: ...
+
+
+class TurnObserver(Protocol):
+    """Told about every finished turn (Pheromind deposits a trail, KIP charges model calls, metrics count)."""
+
+    async def turn_completed(self, final: "FinalEvent", message: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class TurnContext:
+    models: ModelRegistry
+    members: Sequence[str]
+    prompts: Mapping[str, str]
+    """System prompt per role (built-in prompts, overridden by settings)."""
+    review_round: bool
+    member_timeout_s: float
+    council_min_words: int
+    context_tokens: int
+    kip: KipRunner | None = None
+    trails: TrailSignals | None = None
+    cache: AnswerCache | None = None
+    hot_threshold: float | None = None
+    observers: Sequence[TurnObserver] = ()
+    started: float = field(default_factory=time.perf_counter)
+
+    def elapsed_ms(self) -> float:
+        return round((time.perf_counter() - self.started) * 1000, 2)

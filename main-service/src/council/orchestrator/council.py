@@ -1,0 +1,102 @@
+"""The council: members answer concurrently, optionally review each other's anonymised answers; failures drop out."""
+
+import asyncio
+from collections.abc import Sequence
+
+import structlog
+from langchain_core.messages import AnyMessage, HumanMessage
+
+from council.errors import CouncilFailedError
+from council.orchestrator.calls import call_model, prompt_for
+from council.orchestrator.context import EventWriter, TurnContext
+from council.orchestrator.events import (
+    MemberAnswer,
+    MemberDeltaEvent,
+    MemberDoneEvent,
+    MemberFailedEvent,
+    MemberStartEvent,
+    ModelCall,
+    Phase,
+    ReviewEvent,
+)
+from council.orchestrator.prompts import REVIEW_PROMPT, review_request
+
+log = structlog.get_logger(__name__)
+
+
+async def deliberate(
+    ctx: TurnContext, history: Sequence[AnyMessage], question: str, emit: EventWriter
+) -> tuple[list[MemberAnswer], list[ModelCall]]:
+    """Every member answers at once; with the review round on, the survivors revise after seeing the others."""
+    calls: list[ModelCall] = []
+    results = await asyncio.gather(
+        *(_member_turn(ctx, member, "answer", history, emit, calls) for member in ctx.members)
+    )
+    answers = [
+        MemberAnswer(member=member, status="ok", answer=text)
+        if text is not None
+        else MemberAnswer(member=member, status="failed", error=error)
+        for member, (text, error) in zip(ctx.members, results, strict=True)
+    ]
+    survivors = [answer for answer in answers if answer.status == "ok"]
+    if not survivors:
+        reasons = "; ".join(f"{answer.member}: {answer.error}" for answer in answers)
+        raise CouncilFailedError(f"Every council member failed ({reasons}).")
+    if ctx.review_round and len(survivors) > 1:
+        emit(ReviewEvent(t_ms=ctx.elapsed_ms(), members=[answer.member for answer in survivors]))
+        reviews = await asyncio.gather(
+            *(
+                _member_turn(
+                    ctx,
+                    answer.member,
+                    "review",
+                    [HumanMessage(review_request(question, answer.answer, _others(survivors, answer.member)))],
+                    emit,
+                    calls,
+                )
+                for answer in survivors
+            )
+        )
+        for answer, (text, _) in zip(survivors, reviews, strict=True):
+            answer.review = text  # a failed review keeps the member's first answer
+    return answers, calls
+
+
+def _others(answers: Sequence[MemberAnswer], member: str) -> list[str]:
+    return [answer.answer for answer in answers if answer.member != member]
+
+
+async def _member_turn(
+    ctx: TurnContext,
+    member: str,
+    phase: Phase,
+    history: Sequence[AnyMessage],
+    emit: EventWriter,
+    calls: list[ModelCall],
+) -> tuple[str | None, str | None]:
+    """One member's answer, or `(None, why)` after a `member.failed` event: a failure never sinks the council."""
+    model = ctx.models.get(member)
+    system_prompt = REVIEW_PROMPT if phase == "review" else ctx.prompts[member]
+    emit(MemberStartEvent(t_ms=ctx.elapsed_ms(), member=member, phase=phase, model=model.model_name))
+
+    def on_delta(text: str) -> None:
+        emit(MemberDeltaEvent(t_ms=ctx.elapsed_ms(), member=member, phase=phase, text=text))
+
+    try:
+        async with asyncio.timeout(ctx.member_timeout_s):
+            text, call = await call_model(
+                model, prompt_for(model, system_prompt, history), role=member, phase=phase, on_delta=on_delta
+            )
+        if not text:
+            raise ValueError("the model returned an empty answer")
+    except TimeoutError:
+        error = f"timed out after {ctx.member_timeout_s:g} s"
+    except Exception as exc:  # any backend failure drops only this member; the event says why
+        error = f"{type(exc).__name__}: {exc}"
+    else:
+        calls.append(call)
+        emit(MemberDoneEvent(t_ms=ctx.elapsed_ms(), member=member, phase=phase, text=text, call=call))
+        return text, None
+    log.warning("council_member_failed", member=member, phase=phase, error=error)
+    emit(MemberFailedEvent(t_ms=ctx.elapsed_ms(), member=member, phase=phase, error=error))
+    return None, error

@@ -1,0 +1,162 @@
+"""The turn graph: route -> (fast | council -> synthesize | kip) -> remember. Plain async nodes; edges in one block."""
+
+from typing import Any, Literal
+
+from langchain_core.messages import AIMessage
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
+
+from council.errors import InvalidRequestError
+from council.orchestrator import synthesis
+from council.orchestrator.context import CachedTurn, TurnContext
+from council.orchestrator.council import deliberate
+from council.orchestrator.events import FinalEvent, RouteEvent, SynthesisDeltaEvent
+from council.orchestrator.smart_router import RoutingError, decide
+from council.orchestrator.state import TurnState
+
+CACHE_ROLE = "cache"
+"""The `role` of a cached answer's synthesis delta."""
+
+TurnGraph = CompiledStateGraph[TurnState, TurnContext, TurnState, TurnState]
+
+
+async def route(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    strength = await ctx.trails.strength(state["text"]) if ctx.trails is not None else None
+    try:
+        decision = decide(
+            state["text"],
+            requested=state.get("requested", "auto"),
+            kip_available=ctx.kip is not None,
+            council_min_words=ctx.council_min_words,
+            trail_strength=strength,
+            hot_threshold=ctx.hot_threshold,
+        )
+    except RoutingError as exc:
+        raise InvalidRequestError(str(exc)) from exc
+    role = state.get("role") if decision.path == "fast" else None
+    reason = f"model '{role}' selected by the caller" if role else decision.reason
+    hit = await _cached(state, runtime.context, decision.message, decision.path) if role is None else None
+    path = decision.path
+    if hit is not None and hit.path in ("fast", "council"):
+        path = "council" if hit.path == "council" else "fast"
+        reason = f"answered from the Pheromind cache: the same question got a {hit.path} answer {hit.age_s:.1f} s ago"
+    runtime.stream_writer(
+        RouteEvent(
+            t_ms=ctx.elapsed_ms(),
+            path=path,
+            reason=reason,
+            role=(role or synthesis.FAST) if path == "fast" else None,
+            agent=decision.agent,
+            members=list(ctx.members) if path == "council" and hit is None else [],
+            cached=hit is not None,
+        )
+    )
+    return {
+        "path": path,
+        "reason": reason,
+        "message": decision.message,
+        "agent": decision.agent,
+        "cached": hit is not None,
+        "answers": [],
+        "calls": [],
+        "answer": hit.answer if hit is not None else "",
+    }
+
+
+async def _cached(state: TurnState, ctx: TurnContext, message: str, path: str) -> CachedTurn | None:
+    """Only a plain question the router was free to route may be answered from the cache, never a command."""
+    if ctx.cache is None or state.get("requested", "auto") != "auto" or path == "kip" or message != state["text"]:
+        return None
+    hit = await ctx.cache.cached_answer(message)
+    return hit if hit is not None and hit.path in ("fast", "council") else None
+
+
+def _next_after_route(state: TurnState) -> Literal["cached", "fast", "council", "kip"]:
+    return "cached" if state.get("cached") else state["path"]
+
+
+async def cached(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    runtime.stream_writer(SynthesisDeltaEvent(t_ms=runtime.context.elapsed_ms(), role=CACHE_ROLE, text=state["answer"]))
+    return {}
+
+
+async def fast(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    role = state.get("role") or synthesis.FAST
+    history = [*state["messages"][:-1], state["messages"][-1].model_copy(update={"content": state["message"]})]
+    answer, call = await synthesis.answer_directly(runtime.context, role, history, runtime.stream_writer)
+    return {"answer": answer, "calls": [call]}
+
+
+async def council(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    history = [*state["messages"][:-1], state["messages"][-1].model_copy(update={"content": state["message"]})]
+    answers, calls = await deliberate(runtime.context, history, state["message"], runtime.stream_writer)
+    return {"answers": answers, "calls": calls}
+
+
+async def synthesize(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    answer, call = await synthesis.synthesize(
+        runtime.context, state["message"], state["answers"], runtime.stream_writer
+    )
+    return {"answer": answer, "calls": [*state["calls"], call]}
+
+
+async def kip(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    # The router picks KIP only when a runner exists and the command named an agent.
+    assert ctx.kip is not None
+    assert state["agent"] is not None
+    answer = await ctx.kip.run(
+        agent=state["agent"],
+        message=state["message"],
+        thread_id=runtime.execution_info.thread_id if runtime.execution_info else None,
+        emit=runtime.stream_writer,
+    )
+    # The agent's own `kip.*` events went out above; the answer streams like any other, so every surface
+    # (the OpenAI endpoint included) shows it.
+    runtime.stream_writer(SynthesisDeltaEvent(t_ms=ctx.elapsed_ms(), role=state["agent"], text=answer))
+    return {"answer": answer}
+
+
+async def remember(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    thread_id = runtime.execution_info.thread_id if runtime.execution_info else None
+    final = FinalEvent(
+        t_ms=ctx.elapsed_ms(),
+        thread_id=thread_id,
+        path=state["path"],
+        reason=state["reason"],
+        answer=state["answer"],
+        members=state["answers"],
+        calls=state["calls"],
+        total_ms=ctx.elapsed_ms(),
+        cached=state.get("cached", False),
+    )
+    for observer in ctx.observers:
+        await observer.turn_completed(final, state["message"])
+    runtime.stream_writer(final)
+    return {"messages": [AIMessage(state["answer"], name=state["path"])]}
+
+
+def build_graph(checkpointer: BaseCheckpointSaver[Any] | None) -> TurnGraph:
+    """`checkpointer=None` gives a stateless graph (the OpenAI endpoint, whose clients send the history)."""
+    builder = StateGraph(TurnState, context_schema=TurnContext)
+    builder.add_node("route", route)
+    builder.add_node("cached", cached)
+    builder.add_node("fast", fast)
+    builder.add_node("council", council)
+    builder.add_node("synthesize", synthesize)
+    builder.add_node("kip", kip)
+    builder.add_node("remember", remember)
+
+    builder.add_edge(START, "route")
+    builder.add_conditional_edges("route", _next_after_route, ["cached", "fast", "council", "kip"])
+    builder.add_edge("cached", "remember")
+    builder.add_edge("council", "synthesize")
+    builder.add_edge("fast", "remember")
+    builder.add_edge("synthesize", "remember")
+    builder.add_edge("kip", "remember")
+    builder.add_edge("remember", END)
+    return builder.compile(checkpointer=checkpointer, name="council-turn")

@@ -1,0 +1,219 @@
+"""The orchestrator every surface uses: one turn in, typed events out; conversations kept per thread."""
+
+import asyncio
+import contextlib
+import dataclasses
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from langchain_core.messages import AnyMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+from council.errors import CouncilError, ErrorCode, InvalidRequestError, NotFoundError
+from council.llm import ModelRegistry
+from council.orchestrator.context import AnswerCache, KipRunner, TrailSignals, TurnContext, TurnObserver
+from council.orchestrator.events import ErrorEvent, Event, FinalEvent
+from council.orchestrator.graph import build_graph
+from council.orchestrator.memory import (
+    ConversationMessage,
+    ConversationSummary,
+    as_conversation,
+    list_conversations,
+    open_checkpointer,
+)
+from council.orchestrator.prompts import ROLE_PROMPTS
+from council.orchestrator.smart_router import RequestedPath, RoutingError, decide
+from council.orchestrator.synthesis import CHAIR, FAST
+from council.settings import Settings
+
+if TYPE_CHECKING:
+    from council.orchestrator.state import TurnState
+
+log = structlog.get_logger(__name__)
+
+_TURN_OVER = object()
+
+
+class Orchestrator:
+    def __init__(self, context: TurnContext, checkpointer: BaseCheckpointSaver[Any], max_message_chars: int) -> None:
+        self.context = context
+        self.checkpointer = checkpointer
+        self.max_message_chars = max_message_chars
+        self._graph = build_graph(checkpointer)
+        self._stateless_graph = build_graph(None)
+
+    @property
+    def models(self) -> ModelRegistry:
+        return self.context.models
+
+    def check_request(self, text: str, requested: RequestedPath = "auto", role: str | None = None) -> None:
+        """Refuse what no turn could serve before any streaming starts (so callers get a 4xx, not an event)."""
+        if len(text) > self.max_message_chars:
+            raise InvalidRequestError(
+                f"The message has {len(text)} characters; the limit is {self.max_message_chars} "
+                "(COUNCIL_COUNCIL__MAX_MESSAGE_CHARS)."
+            )
+        if role is not None and role not in self.models.roles:
+            raise NotFoundError(f"Unknown role {role!r}; roles: {', '.join(self.models.roles)}.")
+        try:
+            decide(text, requested=requested, kip_available=self.context.kip is not None)
+        except RoutingError as exc:
+            raise InvalidRequestError(str(exc)) from exc
+
+    async def turn(
+        self,
+        text: str,
+        *,
+        thread_id: str | None = None,
+        requested: RequestedPath = "auto",
+        role: str | None = None,
+        history: Sequence[AnyMessage] | None = None,
+    ) -> AsyncIterator[Event]:
+        """The turn's events, ending with `final`; raises `CouncilError` on failure, stops generation if closed.
+
+        With `history` the turn is stateless (nothing is remembered); otherwise it continues `thread_id`
+        (a new thread when None).
+        """
+        self.check_request(text, requested, role)
+        context = dataclasses.replace(self.context, started=time.perf_counter())
+        turn_input: TurnState = {
+            "messages": [*(history or []), HumanMessage(text)],
+            "text": text,
+            "requested": requested,
+            "role": role,
+        }
+        if history is not None:
+            graph, config = self._stateless_graph, RunnableConfig()
+        else:
+            graph = self._graph
+            config = RunnableConfig(configurable={"thread_id": thread_id or uuid.uuid4().hex})
+        events: asyncio.Queue[object] = asyncio.Queue()
+
+        async def run_graph() -> None:
+            try:
+                async for item in graph.astream(turn_input, config, context=context, stream_mode="custom"):
+                    events.put_nowait(item)
+            finally:
+                events.put_nowait(_TURN_OVER)
+
+        # The graph runs in a task of its own, cancelled plainly when this generator is left early. Under an anyio
+        # cancel scope (Starlette, uvicorn) LangGraph's own cleanup is re-cancelled at every await and would leave
+        # the node running, decoding for nobody.
+        graph_task = asyncio.create_task(run_graph(), name="council-turn")
+        final: FinalEvent | None = None
+        try:
+            while (item := await events.get()) is not _TURN_OVER:
+                if isinstance(item, FinalEvent):
+                    final = item  # held back until the checkpoint is written: `final` means remembered
+                    continue
+                yield item  # type: ignore[misc]  # custom mode yields exactly what the nodes wrote: our events
+            await graph_task  # raises the turn's error, if any
+        finally:
+            graph_task.cancel()
+        if final is not None:
+            yield final
+
+    async def stream(self, text: str, **kwargs: Any) -> AsyncIterator[Event]:
+        """`turn`, with a failure turned into a last `error` event (for streams already under way)."""
+        started = time.perf_counter()
+        try:
+            async for event in self.turn(text, **kwargs):
+                yield event
+        except CouncilError as exc:
+            yield ErrorEvent(t_ms=_ms_since(started), code=exc.code.value, message=exc.message)
+        except Exception:
+            log.exception("turn_failed")
+            yield ErrorEvent(
+                t_ms=_ms_since(started), code=ErrorCode.INTERNAL_ERROR.value, message="The turn failed unexpectedly."
+            )
+
+    async def answer(self, text: str, **kwargs: Any) -> FinalEvent:
+        """Run a whole turn and return its `final` event."""
+        async for event in self.turn(text, **kwargs):
+            if isinstance(event, FinalEvent):
+                return event
+        raise CouncilError("The turn ended without an answer.")
+
+    async def conversations(self, limit: int = 100) -> list[ConversationSummary]:
+        return await list_conversations(self.checkpointer, limit)
+
+    async def conversation(self, thread_id: str) -> list[ConversationMessage]:
+        snapshot = await self._graph.aget_state({"configurable": {"thread_id": thread_id}})
+        messages = snapshot.values.get("messages") if snapshot.values else None
+        if not messages:
+            raise NotFoundError(f"No conversation with thread_id {thread_id!r}.")
+        return as_conversation(messages)
+
+    async def forget(self, thread_id: str) -> None:
+        await self.conversation(thread_id)  # 404 for an unknown thread
+        await self.checkpointer.adelete_thread(thread_id)
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
+def build_context(
+    settings: Settings,
+    models: ModelRegistry,
+    *,
+    kip: KipRunner | None = None,
+    trails: TrailSignals | None = None,
+    cache: AnswerCache | None = None,
+    observers: Sequence[TurnObserver] = (),
+) -> TurnContext:
+    prompts = {**ROLE_PROMPTS}
+    prompts.update({role: s.system_prompt for role, s in settings.council.roles.items() if s.system_prompt})
+    missing = [role for role in models.roles if role not in prompts]
+    if missing:
+        raise ValueError(
+            f"Roles without a system prompt: {', '.join(missing)}; set system_prompt in COUNCIL_COUNCIL__ROLES."
+        )
+    return TurnContext(
+        models=models,
+        members=list(settings.council.members),
+        prompts=prompts,
+        review_round=settings.council.review_round,
+        member_timeout_s=settings.council.member_timeout_s,
+        council_min_words=settings.council.council_min_words,
+        context_tokens=settings.llm.context_tokens,
+        kip=kip,
+        trails=trails,
+        cache=cache,
+        hot_threshold=settings.pheromind.hot_threshold if trails is not None else None,
+        observers=observers,
+    )
+
+
+def council_roles(settings: Settings) -> list[str]:
+    """Every role that needs a model: the members, the chair, the fast role and any role configured by name."""
+    return list(dict.fromkeys([*settings.council.members, CHAIR, FAST, *settings.council.roles]))
+
+
+@contextlib.asynccontextmanager
+async def open_orchestrator(
+    settings: Settings,
+    *,
+    models: ModelRegistry | None = None,
+    kip: KipRunner | None = None,
+    trails: TrailSignals | None = None,
+    cache: AnswerCache | None = None,
+    observers: Sequence[TurnObserver] = (),
+) -> AsyncIterator[Orchestrator]:
+    """Load the models (unless given), open the checkpointer, and close both afterwards."""
+    owned = models is None
+    if models is None:
+        models = await asyncio.to_thread(
+            ModelRegistry.from_settings, settings.llm, settings.council.roles, council_roles(settings)
+        )
+    try:
+        context = build_context(settings, models, kip=kip, trails=trails, cache=cache, observers=observers)
+        async with open_checkpointer(settings.memory) as checkpointer:
+            yield Orchestrator(context, checkpointer, settings.council.max_message_chars)
+    finally:
+        if owned:
+            await models.aclose()

@@ -1,0 +1,86 @@
+"""The smart router: explicit commands, then the caller's choice, then cheap rules; every decision has a reason."""
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from council.orchestrator.events import PathName
+
+RequestedPath = Literal["auto", "fast", "council", "kip"]
+
+_COMMAND = re.compile(r"^\s*/(council|fast|agent)(?:\s+|$)(.*)\Z", re.IGNORECASE | re.DOTALL)
+_AGENT = re.compile(r"^([A-Za-z0-9_.\-]{1,64})(?:\s+|$)(.*)\Z", re.DOTALL)
+# Phrases that ask for a judgement between options, where several perspectives are worth their cost.
+_DELIBERATION = re.compile(
+    r"\b(should (?:i|we)|pros and cons|trade-?offs?|compare|comparison|versus|vs\.?|which is better|"
+    r"evaluate|assess|critique|recommend|best (?:way|approach|option)|decide|decision|strategy|"
+    r"advantages|disadvantages|risks? of)\b",
+    re.IGNORECASE,
+)
+
+
+class RoutingError(ValueError):
+    """The message cannot be routed as written (e.g. `/agent` without a name); the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class RouteDecision:
+    path: PathName
+    reason: str
+    message: str
+    """The text the models answer: the user's message without its command."""
+    agent: str | None = None
+
+
+def decide(
+    text: str,
+    *,
+    requested: RequestedPath = "auto",
+    kip_available: bool = False,
+    council_min_words: int = 60,
+    trail_strength: float | None = None,
+    hot_threshold: float | None = None,
+) -> RouteDecision:
+    """Pure and cheap: no model call. `trail_strength` is Pheromind's signal for this message, when it exists."""
+    command = _COMMAND.match(text)
+    if command:
+        return _from_command(command.group(1).lower(), command.group(2).strip(), kip_available)
+    message = text.strip()
+    if not message:
+        raise RoutingError("The message is empty.")
+    if requested == "kip":
+        raise RoutingError("The KIP path needs an agent: send '/agent NAME your request'.")
+    if requested != "auto":
+        return RouteDecision(requested, f"path '{requested}' requested by the caller", message)
+    if trail_strength is not None and hot_threshold is not None and trail_strength >= hot_threshold:
+        return RouteDecision(
+            "council", f"hot topic: Pheromind trail strength {trail_strength:.2f} >= {hot_threshold:g}", message
+        )
+    words = len(message.split())
+    if words >= council_min_words:
+        return RouteDecision("council", f"long message ({words} words >= {council_min_words})", message)
+    cue = _DELIBERATION.search(message)
+    if cue:
+        return RouteDecision("council", f"asks for a judgement ('{cue.group(0).lower()}')", message)
+    return RouteDecision("fast", f"short, direct message ({words} words, no deliberation cue)", message)
+
+
+def _from_command(command: str, rest: str, kip_available: bool) -> RouteDecision:
+    if command == "agent":
+        agent = _AGENT.match(rest)
+        if agent is None:
+            raise RoutingError("'/agent' needs an agent name: '/agent NAME your request'.")
+        name, request = agent.group(1), agent.group(2).strip()
+        if not request:
+            raise RoutingError(f"'/agent {name}' needs a request after the agent's name.")
+        if not kip_available:
+            return RouteDecision(
+                "fast",
+                f"'/agent {name}' addresses KIP, which is not available in this service yet; answered on the fast path",
+                request,
+            )
+        return RouteDecision("kip", f"explicit command '/agent {name}'", request, agent=name)
+    if not rest:
+        raise RoutingError(f"'/{command}' needs a message after it.")
+    path: PathName = "council" if command == "council" else "fast"
+    return RouteDecision(path, f"explicit command '/{command}'", rest)

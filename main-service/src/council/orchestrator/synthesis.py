@@ -1,0 +1,49 @@
+"""Writing the final answer: the chair synthesizes the council's answers, or one role answers on the fast path."""
+
+from collections.abc import Sequence
+
+from langchain_core.messages import AnyMessage, HumanMessage
+
+from council.errors import ModelUnavailableError
+from council.llm import ModelCallError
+from council.orchestrator.calls import call_model, prompt_for
+from council.orchestrator.context import EventWriter, TurnContext
+from council.orchestrator.events import MemberAnswer, ModelCall, SynthesisDeltaEvent
+from council.orchestrator.prompts import synthesis_request
+
+CHAIR = "chair"
+FAST = "fast"
+
+
+async def answer_directly(
+    ctx: TurnContext, role: str, history: Sequence[AnyMessage], emit: EventWriter
+) -> tuple[str, ModelCall]:
+    """The fast path: one role answers the conversation; its deltas stream as the final answer's."""
+    return await _write(ctx, role, "fast", history, emit)
+
+
+async def synthesize(
+    ctx: TurnContext, question: str, answers: Sequence[MemberAnswer], emit: EventWriter
+) -> tuple[str, ModelCall]:
+    """The chair reads the question and every surviving member's (reviewed) answer and writes the final answer."""
+    finals = {answer.member: answer.review or answer.answer for answer in answers if answer.status == "ok"}
+    return await _write(ctx, CHAIR, "synthesis", [HumanMessage(synthesis_request(question, finals))], emit)
+
+
+async def _write(
+    ctx: TurnContext, role: str, phase: str, history: Sequence[AnyMessage], emit: EventWriter
+) -> tuple[str, ModelCall]:
+    model = ctx.models.get(role)
+
+    def on_delta(text: str) -> None:
+        emit(SynthesisDeltaEvent(t_ms=ctx.elapsed_ms(), role=role, text=text))
+
+    try:
+        text, call = await call_model(
+            model, prompt_for(model, ctx.prompts[role], history), role=role, phase=phase, on_delta=on_delta
+        )
+    except ModelCallError as exc:
+        raise ModelUnavailableError(f"The {role} model failed: {exc}") from exc
+    if not text:
+        raise ModelUnavailableError(f"The {role} model returned an empty answer.")
+    return text, call

@@ -1,0 +1,146 @@
+"""Pheromones: normalized signatures of what was asked, and trail strength that decays exponentially."""
+
+import hashlib
+import re
+import unicodedata
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+_NON_WORD = re.compile(r"[^\w]+")
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "about",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "can",
+        "could",
+        "do",
+        "does",
+        "for",
+        "from",
+        "how",
+        "i",
+        "if",
+        "in",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "please",
+        "should",
+        "so",
+        "tell",
+        "than",
+        "that",
+        "the",
+        "their",
+        "then",
+        "there",
+        "these",
+        "this",
+        "to",
+        "was",
+        "we",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+    ]
+)
+QUESTION_PREFIX = "q:"
+TOPIC_PREFIX = "t:"
+
+
+def normalize(text: str) -> str:
+    """Case, width, punctuation and spacing folded away: "What is Redis?" and "what is  redis" are the same."""
+    folded = unicodedata.normalize("NFKC", text).casefold().replace("_", " ")
+    return " ".join(_NON_WORD.sub(" ", folded).split())
+
+
+def question_signature(text: str) -> str:
+    digest = hashlib.sha256(normalize(text).encode()).hexdigest()[:24]
+    return f"{QUESTION_PREFIX}{digest}"
+
+
+def topics(text: str, limit: int = 3) -> list[str]:
+    """The first few content words, as topic keys (no NLP: cheap, explainable, deterministic)."""
+    found: list[str] = []
+    for word in normalize(text).split():
+        if len(word) >= 3 and word not in _STOPWORDS and not word.isdigit() and word not in found:
+            found.append(word)
+            if len(found) == limit:
+                break
+    return found
+
+
+def topic_signature(topic: str) -> str:
+    return f"{TOPIC_PREFIX}{normalize(topic).replace(' ', '-')}"
+
+
+def decayed(strength: float, elapsed_s: float, half_life_s: float) -> float:
+    factor: float = 0.5 ** (max(elapsed_s, 0.0) / half_life_s)
+    return strength * factor
+
+
+class Trail(BaseModel):
+    """A stored pheromone as written: strength as of its last deposit; readers apply the decay."""
+
+    signature: str
+    strength: float = Field(description="Strength at `updated_at`, before decay.")
+    deposited_at: float = Field(description="First deposit, seconds since the epoch.")
+    updated_at: float = Field(description="Last deposit (reinforcement), seconds since the epoch.")
+    expires_at: float = Field(description="When it evaporates: `updated_at` + `ttl_s`.")
+    ttl_s: float
+    deposits: int
+    source: str
+    topics: list[str]
+    payload: dict[str, Any]
+
+
+class Pheromone(BaseModel):
+    """A live trail as read at one moment."""
+
+    signature: str
+    strength: float = Field(description="Decayed strength now.")
+    deposited_at: float
+    updated_at: float
+    expires_in_s: float
+    ttl_s: float
+    deposits: int
+    source: str
+    topics: list[str]
+    payload: dict[str, Any]
+
+    @classmethod
+    def read(cls, trail: Trail, now: float, half_life_s: float) -> "Pheromone":
+        return cls(
+            signature=trail.signature,
+            strength=decayed(trail.strength, now - trail.updated_at, half_life_s),
+            deposited_at=trail.deposited_at,
+            updated_at=trail.updated_at,
+            expires_in_s=trail.expires_at - now,
+            ttl_s=trail.ttl_s,
+            deposits=trail.deposits,
+            source=trail.source,
+            topics=trail.topics,
+            payload=trail.payload,
+        )

@@ -1,0 +1,204 @@
+"""Pheromind as the rest of the service uses it: deposit per turn, router signal, cached answers, degradation."""
+
+import json
+import time
+from typing import Any, Protocol
+
+import structlog
+from pydantic import BaseModel, Field
+
+from council.health import Check, HealthStatus
+from council.pheromind.patterns import Pheromone, question_signature, topic_signature, topics
+from council.pheromind.stores.base import PheromoneStore, PheromoneStoreUnavailable
+from council.settings import PheromindSettings
+
+log = structlog.get_logger(__name__)
+
+
+class TrailSignal(BaseModel):
+    """What the router reads for a message: how often it (or its topic) came up lately."""
+
+    signature: str
+    strength: float = Field(description="Decayed strength of this exact (normalized) question's trail.")
+    topic: str | None = Field(description="The message's hottest topic, if any trail carries one.")
+    topic_strength: float
+    hot: bool = Field(description="max(strength, topic_strength) reached the hot threshold.")
+    reason: str = Field(description="One line the router can stream as its reason.")
+    available: bool = Field(description="False while the store is unreachable (the signal is then neutral).")
+
+
+class CachedAnswer(BaseModel):
+    """An earlier answer to the identical normalized question, younger than the TTL. Mark it as cached."""
+
+    answer: str
+    path: str
+    signature: str
+    age_s: float
+    strength: float
+
+
+class FinishedTurn(Protocol):
+    """What Pheromind reads from the orchestrator's final event."""
+
+    @property
+    def answer(self) -> str: ...
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def cached(self) -> bool: ...
+
+
+class Pheromind:
+    def __init__(self, store: PheromoneStore, settings: PheromindSettings) -> None:
+        self.store = store
+        self.settings = settings
+        self._down_until = 0.0  # monotonic time before which the store is not tried again
+        self._degraded_reason: str | None = None
+
+    # ---- degradation -------------------------------------------------------------------------------------
+    def _usable(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    def _failed(self, error: PheromoneStoreUnavailable) -> None:
+        if self._degraded_reason is None:
+            log.warning("pheromind_degraded", backend=self.store.backend, reason=str(error))
+        self._degraded_reason = str(error)
+        self._down_until = time.monotonic() + self.settings.retry_after_s
+
+    def _succeeded(self) -> None:
+        if self._degraded_reason is not None:
+            log.info("pheromind_recovered", backend=self.store.backend)
+        self._degraded_reason = None
+
+    @property
+    def degraded(self) -> bool:
+        return self._degraded_reason is not None
+
+    # ---- uses --------------------------------------------------------------------------------------------
+    async def record_turn(self, question: str, *, answer: str | None, path: str, source: str = "chat") -> None:
+        """Deposit on the question's trail and its topics' trails; keep `answer` for the cache when it fits."""
+        if not self._usable():
+            return
+        payload: dict[str, Any] | None = None
+        if answer is not None and self.settings.cache_answers:
+            candidate = {"answer": answer, "path": path, "answered_at": self.store.clock()}
+            if len(json.dumps(candidate)) <= self.settings.max_payload_bytes:
+                payload = candidate
+        keys = topics(question)
+        amount, ttl_s = self.settings.deposit_strength, self.settings.ttl_s
+        try:
+            await self.store.deposit(
+                question_signature(question), amount=amount, ttl_s=ttl_s, source=source, topics=keys, payload=payload
+            )
+            for key in keys:
+                await self.store.deposit(topic_signature(key), amount=amount, ttl_s=ttl_s, source=source, topics=[key])
+        except PheromoneStoreUnavailable as error:
+            self._failed(error)
+            return
+        self._succeeded()
+
+    async def signal(self, question: str) -> TrailSignal:
+        signature = question_signature(question)
+        neutral = TrailSignal(
+            signature=signature,
+            strength=0.0,
+            topic=None,
+            topic_strength=0.0,
+            hot=False,
+            reason="Pheromind unavailable: no trail signal.",
+            available=False,
+        )
+        if not self._usable():
+            return neutral
+        try:
+            strength = await self.store.strength(signature)
+            strengths = {key: await self.store.strength(topic_signature(key)) for key in topics(question)}
+        except PheromoneStoreUnavailable as error:
+            self._failed(error)
+            return neutral
+        self._succeeded()
+        topic, topic_strength = max(strengths.items(), key=lambda item: item[1], default=(None, 0.0))
+        hot = max(strength, topic_strength) >= self.settings.hot_threshold
+        reason = (
+            f"hot trail: question strength {strength:.2f}, topic {topic!r} {topic_strength:.2f}"
+            f" (threshold {self.settings.hot_threshold:g})"
+            if hot
+            else f"cool trail: question strength {strength:.2f}, topic strength {topic_strength:.2f}"
+        )
+        return TrailSignal(
+            signature=signature,
+            strength=strength,
+            topic=topic,
+            topic_strength=topic_strength,
+            hot=hot,
+            reason=reason,
+            available=True,
+        )
+
+    # ---- the orchestrator's seams (`TrailSignals`, `TurnObserver`) -----------------------------------------
+    async def strength(self, message: str) -> float:
+        """The router's number: the stronger of this question's trail and its hottest topic's trail."""
+        signal = await self.signal(message)
+        return max(signal.strength, signal.topic_strength)
+
+    async def turn_completed(self, final: FinishedTurn, message: str) -> None:
+        """Deposit the finished turn's trail, keeping its answer for the cache (not for KIP agent runs)."""
+        if final.cached:  # served from this cache: reinforce the trail, never extend the answer's life
+            await self.record_turn(message, answer=None, path="cache")
+            return
+        answer = final.answer if final.path in ("fast", "council") and final.answer else None
+        await self.record_turn(message, answer=answer, path=final.path)
+
+    async def cached_answer(self, question: str) -> CachedAnswer | None:
+        if not (self.settings.cache_answers and self._usable()):
+            return None
+        try:
+            pheromone = await self.store.get(question_signature(question))
+        except PheromoneStoreUnavailable as error:
+            self._failed(error)
+            return None
+        self._succeeded()
+        if pheromone is None or "answer" not in pheromone.payload:
+            return None
+        age = self.store.clock() - float(pheromone.payload["answered_at"])
+        if age >= self.settings.ttl_s:  # reinforcement keeps a trail alive, never an answer past its TTL
+            return None
+        return CachedAnswer(
+            answer=str(pheromone.payload["answer"]),
+            path=str(pheromone.payload["path"]),
+            signature=pheromone.signature,
+            age_s=age,
+            strength=pheromone.strength,
+        )
+
+    async def trails(self, limit: int = 10, topic: str | None = None) -> list[Pheromone]:
+        """Strongest live trails (for operators); empty while degraded."""
+        if not self._usable():
+            return []
+        try:
+            found = await self.store.strongest(limit, topic=topic)
+        except PheromoneStoreUnavailable as error:
+            self._failed(error)
+            return []
+        self._succeeded()
+        return found
+
+    async def readiness_check(self) -> Check:
+        observed = {"backend": self.store.backend}
+        try:
+            await self.store.ping()
+        except PheromoneStoreUnavailable as error:
+            self._failed(error)
+            return Check(
+                "pheromind",
+                HealthStatus.WARN,
+                f"degraded (no cache, no signal): {error}",
+                component_type="datastore",
+                critical=False,
+                observed=observed,
+            )
+        self._succeeded()
+        self._down_until = 0.0
+        return Check("pheromind", HealthStatus.PASS, component_type="datastore", critical=False, observed=observed)

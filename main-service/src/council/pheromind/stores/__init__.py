@@ -1,0 +1,1 @@
+"""Pheromone store implementations behind `PheromoneStore`."""

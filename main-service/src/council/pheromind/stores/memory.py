@@ -1,0 +1,77 @@
+"""The embedded pheromone store: a dict in this process; no awaits inside an update, so each one is atomic."""
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from council.pheromind.patterns import Trail, decayed
+from council.pheromind.stores.base import PheromoneStore
+
+MAX_TRAILS = 10_000  # beyond this, evaporated trails are swept, then the weakest dropped
+
+
+class MemoryPheromoneStore(PheromoneStore):
+    backend = "memory"
+
+    def __init__(self, *, half_life_s: float, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(half_life_s=half_life_s, clock=clock)
+        self._trails: dict[str, Trail] = {}
+
+    async def _deposit(
+        self,
+        signature: str,
+        *,
+        amount: float,
+        ttl_s: float,
+        source: str,
+        topics: list[str],
+        payload: dict[str, Any] | None,
+        now: float,
+    ) -> Trail:
+        previous = self._trails.get(signature)
+        if previous is not None and previous.expires_at <= now:
+            previous = None
+        if previous is None and len(self._trails) >= MAX_TRAILS:
+            self._sweep(now)
+        trail = Trail(
+            signature=signature,
+            strength=amount
+            + (0.0 if previous is None else decayed(previous.strength, now - previous.updated_at, self.half_life_s)),
+            deposited_at=now if previous is None else previous.deposited_at,
+            updated_at=now,
+            expires_at=now + ttl_s,
+            ttl_s=ttl_s,
+            deposits=1 if previous is None else previous.deposits + 1,
+            source=source,
+            topics=topics,
+            payload=payload if payload is not None else ({} if previous is None else previous.payload),
+        )
+        self._trails[signature] = trail
+        return trail
+
+    def _sweep(self, now: float) -> None:
+        self._trails = {sig: trail for sig, trail in self._trails.items() if trail.expires_at > now}
+        if len(self._trails) >= MAX_TRAILS:
+            weakest = min(
+                self._trails.values(), key=lambda t: decayed(t.strength, now - t.updated_at, self.half_life_s)
+            )
+            del self._trails[weakest.signature]
+
+    async def _get(self, signature: str, now: float) -> Trail | None:
+        trail = self._trails.get(signature)
+        if trail is None or trail.expires_at <= now:
+            return None
+        return trail
+
+    async def _live(self, now: float, topic: str | None) -> list[Trail]:
+        return [
+            trail
+            for trail in self._trails.values()
+            if trail.expires_at > now and (topic is None or topic in trail.topics)
+        ]
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._trails.clear()

@@ -1,0 +1,115 @@
+"""Per-client rate limits by route class, in-process or in Redis (shared by replicas), answered with 429."""
+
+import hashlib
+import math
+import time
+
+import redis.asyncio
+import structlog
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from council.errors import ErrorCode, error_response
+from council.settings import RateLimitSettings
+
+log = structlog.get_logger(__name__)
+
+_EXEMPT_PREFIXES = ("/health/", "/metrics")
+_ROUTE_CLASSES = (("/api/chat", "chat"), ("/v1/chat/", "chat"), ("/api/voice/", "voice"), ("/api/kip/", "kip"))
+
+
+def route_class(path: str) -> str:
+    for prefix, name in _ROUTE_CLASSES:
+        if path.startswith(prefix):
+            return name
+    return "default"
+
+
+def client_key(scope: Scope) -> str:
+    """The API key's fingerprint when one is sent (so NATed users with keys don't share a bucket), else the IP."""
+    headers = Headers(scope=scope)
+    credential = headers.get("x-api-key") or headers.get("authorization")
+    if credential:
+        return "key:" + hashlib.sha256(credential.encode()).hexdigest()[:16]
+    client = scope.get("client")
+    return f"ip:{client[0] if client else 'unknown'}"
+
+
+class RateLimiter:
+    """Moving-window limits; a Redis outage falls back to in-process buckets instead of failing requests."""
+
+    def __init__(self, settings: RateLimitSettings) -> None:
+        self.items: dict[str, RateLimitItem] = {
+            name: parse(getattr(settings, name)) for name in ("chat", "voice", "kip", "default")
+        }
+        self._fallback = MovingWindowRateLimiter(MemoryStorage())
+        # Our own pool with short timeouts: a paused Redis must cost a request milliseconds, not seconds.
+        self._pool = (
+            redis.asyncio.ConnectionPool.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5)
+            if settings.redis_url
+            else None
+        )
+        storage: Storage = (
+            RedisStorage(  # limits types **options as scalars; a redis-py pool is what it documents for this
+                "async+redis://",
+                implementation="redispy",
+                key_prefix="council-rl",
+                connection_pool=self._pool,  # type: ignore[arg-type]
+            )
+            if self._pool is not None
+            else MemoryStorage()
+        )
+        self._primary = MovingWindowRateLimiter(storage)
+        self.shared = bool(settings.redis_url)
+        self._degraded_since: float | None = None
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            await self._pool.aclose()
+
+    async def hit(self, route: str, client: str) -> int | None:
+        """Count one request; None when allowed, else the seconds until the client may retry."""
+        item = self.items[route]
+        try:
+            limiter = self._primary
+            allowed = await limiter.hit(item, route, client)
+            if self._degraded_since is not None:
+                log.info("rate_limit_store_recovered", degraded_for_s=round(time.monotonic() - self._degraded_since, 1))
+                self._degraded_since = None
+        except Exception as exc:  # any storage failure (connection, timeout): keep serving with local buckets
+            if self._degraded_since is None:
+                log.warning("rate_limit_store_unavailable", error=f"{type(exc).__name__}: {exc}", fallback="in-process")
+                self._degraded_since = time.monotonic()
+            limiter = self._fallback
+            allowed = await limiter.hit(item, route, client)
+        if allowed:
+            return None
+        reset_at, _ = await limiter.get_window_stats(item, route, client)
+        return max(1, math.ceil(reset_at - time.time()))
+
+
+class RateLimitMiddleware:
+    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or scope["path"].startswith(_EXEMPT_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        route = route_class(scope["path"])
+        retry_after = await self.limiter.hit(route, client_key(scope))
+        if retry_after is None:
+            await self.app(scope, receive, send)
+            return
+        log.info("rate_limited", route_class=route, retry_after_s=retry_after)
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008, "reason": "rate limited"})
+            return
+        limit = self.limiter.items[route]
+        message = f"Too many {route} requests: the limit is {limit} per client. Retry in {retry_after} s."
+        response = error_response(429, ErrorCode.RATE_LIMITED, message, {"Retry-After": str(retry_after)})
+        await response(scope, receive, send)

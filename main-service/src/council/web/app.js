@@ -1,0 +1,298 @@
+// Hybrid AI Council web UI: streamed chat over /ws/chat, the council panel, conversations, push-to-talk.
+// Plain ES module, no build step. Every server event is one of the orchestrator's typed events (docs/websocket.md).
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  messages: $("messages"), council: $("council"), members: $("members"), badge: $("route-badge"),
+  reason: $("route-reason"), notice: $("notice"), composer: $("composer"), text: $("text"), path: $("path"),
+  send: $("send"), cancel: $("cancel"), talk: $("talk"), speak: $("speak-answers"),
+  connection: $("connection"), voiceStatus: $("voice-status"), conversations: $("conversations"),
+};
+
+let socket = null;
+let threadId = null;
+let turn = null; // {id, answer: element, meta: element, members: Map}
+let counter = 0;
+let playback = null;
+
+function addMessage(kind, text, meta = "") {
+  const element = document.createElement("div");
+  element.className = `message ${kind}`;
+  const metaElement = document.createElement("span");
+  metaElement.className = "meta";
+  metaElement.textContent = meta;
+  const body = document.createElement("span");
+  body.className = "body";
+  body.textContent = text;
+  element.append(metaElement, body);
+  ui.messages.append(element);
+  ui.messages.scrollTop = ui.messages.scrollHeight;
+  return { element, meta: metaElement, body };
+}
+
+function showNotice(text) {
+  ui.notice.textContent = text;
+  ui.notice.hidden = !text;
+}
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  socket = new WebSocket(`${scheme}://${location.host}/ws/chat`);
+  ui.connection.textContent = "connecting…";
+  ui.connection.dataset.state = "connecting";
+  socket.addEventListener("open", () => {
+    ui.connection.textContent = "connected";
+    ui.connection.dataset.state = "open";
+  });
+  socket.addEventListener("close", () => {
+    ui.connection.textContent = "disconnected — retrying";
+    ui.connection.dataset.state = "closed";
+    if (turn) finishTurn("(connection lost)");
+    setTimeout(connect, 2000);
+  });
+  socket.addEventListener("message", (message) => handleEvent(JSON.parse(message.data)));
+}
+
+function memberCard(name) {
+  let card = turn.members.get(name);
+  if (!card) {
+    const element = document.createElement("div");
+    element.className = "member";
+    element.dataset.member = name;
+    const title = document.createElement("h3");
+    title.textContent = name;
+    const body = document.createElement("div");
+    body.className = "text";
+    element.append(title, body);
+    ui.members.append(element);
+    card = { element, title, body };
+    turn.members.set(name, card);
+  }
+  return card;
+}
+
+function handleEvent(event) {
+  if (event.type === "pong") return;
+  if (!turn || event.id !== turn.id) {
+    if (event.type === "error") addMessage("error", `${event.message} (${event.code})`);
+    return;
+  }
+  switch (event.type) {
+    case "route":
+      ui.badge.textContent = event.path;
+      ui.badge.dataset.path = event.path;
+      ui.reason.textContent = event.reason;
+      turn.meta.textContent = `${event.path} · ${event.reason}`;
+      ui.council.hidden = event.path !== "council";
+      for (const member of event.members || []) memberCard(member);
+      break;
+    case "member.start":
+      memberCard(event.member).element.dataset.state = "running";
+      if (event.phase === "review") memberCard(event.member).body.textContent = "";
+      break;
+    case "member.delta":
+      memberCard(event.member).body.textContent += event.text;
+      break;
+    case "member.done": {
+      const card = memberCard(event.member);
+      card.element.dataset.state = "done";
+      card.body.textContent = event.text;
+      if (event.phase === "review") card.title.textContent = `${event.member} (revised)`;
+      break;
+    }
+    case "member.failed": {
+      const card = memberCard(event.member);
+      card.element.dataset.state = "failed";
+      card.body.textContent = `dropped: ${event.error}`;
+      break;
+    }
+    case "review":
+      ui.reason.textContent += " — members review each other's answers";
+      break;
+    case "synthesis.delta":
+      turn.answer.textContent += event.text;
+      ui.messages.scrollTop = ui.messages.scrollHeight;
+      break;
+    case "final":
+      turn.answer.textContent = event.answer;
+      threadId = event.thread_id || threadId;
+      if (ui.speak.checked) speak(event.answer);
+      finishTurn();
+      refreshConversations();
+      break;
+    case "error":
+      turn.element.classList.add("error");
+      turn.answer.textContent = `${event.message} (${event.code})`;
+      finishTurn();
+      break;
+    case "cancelled":
+      turn.answer.textContent += " (stopped)";
+      finishTurn();
+      break;
+  }
+}
+
+function finishTurn(note = "") {
+  if (note && turn) turn.answer.textContent += ` ${note}`;
+  turn = null;
+  ui.send.disabled = false;
+  ui.cancel.hidden = true;
+}
+
+function sendMessage(text) {
+  if (!text.trim() || !socket || socket.readyState !== WebSocket.OPEN || turn) return;
+  counter += 1;
+  const id = `turn-${Date.now()}-${counter}`;
+  addMessage("user", text);
+  const reply = addMessage("assistant", "", "thinking…");
+  turn = { id, element: reply.element, answer: reply.body, meta: reply.meta, members: new Map() };
+  ui.members.replaceChildren();
+  ui.council.hidden = true;
+  ui.send.disabled = true;
+  ui.cancel.hidden = false;
+  const message = { type: "message", id, text, path: ui.path.value };
+  if (threadId) message.thread_id = threadId;
+  socket.send(JSON.stringify(message));
+}
+
+async function refreshConversations() {
+  const response = await fetch("/api/conversations?limit=50");
+  if (!response.ok) return;
+  const { conversations } = await response.json();
+  ui.conversations.replaceChildren(
+    ...conversations.map((conversation) => {
+      const item = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = conversation.title || conversation.thread_id;
+      button.title = `${conversation.turns} turns`;
+      button.setAttribute("aria-current", String(conversation.thread_id === threadId));
+      button.addEventListener("click", () => openConversation(conversation.thread_id));
+      item.append(button);
+      return item;
+    }),
+  );
+}
+
+async function openConversation(id) {
+  const response = await fetch(`/api/conversations/${encodeURIComponent(id)}`);
+  if (!response.ok) return;
+  const { messages } = await response.json();
+  threadId = id;
+  ui.messages.replaceChildren();
+  ui.council.hidden = true;
+  for (const message of messages) addMessage(message.role === "user" ? "user" : "assistant", message.content, message.path || "");
+  refreshConversations();
+}
+
+async function checkVoice() {
+  let status = "fail";
+  let detail = "the main service did not answer";
+  try {
+    const health = await (await fetch("/health/ready")).json();
+    const check = (health.checks["voice:ready"] || [])[0];
+    status = check ? check.status : "fail";
+    detail = check ? check.output || "" : "not configured";
+  } catch (error) {
+    detail = String(error);
+  }
+  ui.voiceStatus.dataset.state = status;
+  ui.voiceStatus.textContent = status === "pass" ? "voice: ready" : "voice: unavailable";
+  ui.talk.disabled = status !== "pass" || !navigator.mediaDevices;
+  ui.voiceStatus.title = detail;
+  if (status !== "pass") showNotice(`Voice is unavailable (${detail}). Text chat works as usual.`);
+  else if (ui.notice.textContent.startsWith("Voice is unavailable")) showNotice("");
+}
+
+async function speak(text) {
+  const response = await fetch("/api/voice/speak", {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ input: text }),
+  });
+  if (!response.ok) {
+    showNotice(`Could not speak the answer: ${(await response.json()).error.message}`);
+    return;
+  }
+  stopPlayback();
+  playback = new Audio(URL.createObjectURL(await response.blob()));
+  // data-playback lets people's tools (and the browser tests) see what the speaker is doing.
+  playback.addEventListener("playing", () => { document.body.dataset.playback = "playing"; });
+  playback.addEventListener("ended", () => { document.body.dataset.playback = "ended"; });
+  await playback.play().catch(() => showNotice("The browser blocked audio playback; click the page first."));
+}
+
+function stopPlayback() {
+  if (playback) {
+    playback.pause();
+    playback = null;
+    document.body.dataset.playback = "stopped";
+  }
+}
+
+// Push-to-talk: hold the button (or Space on it) to record; release to transcribe and send.
+let recorder = null;
+
+async function startTalking() {
+  if (recorder || ui.talk.disabled) return;
+  stopPlayback(); // barge-in: the user speaking stops the answer being played
+  if (turn) socket.send(JSON.stringify({ type: "cancel", id: turn.id }));
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    const chunks = [];
+    recorder = new MediaRecorder(stream);
+    recorder.addEventListener("dataavailable", (event) => chunks.push(event.data));
+    recorder.addEventListener("stop", async () => {
+      stream.getTracks().forEach((track) => track.stop());
+      await transcribeAndSend(new Blob(chunks, { type: recorder.mimeType }));
+      recorder = null;
+    });
+    recorder.start();
+    ui.talk.classList.add("recording");
+  } catch (error) {
+    showNotice(`Microphone unavailable: ${error.message}`);
+    recorder = null;
+  }
+}
+
+function stopTalking() {
+  if (recorder && recorder.state === "recording") recorder.stop();
+  ui.talk.classList.remove("recording");
+}
+
+async function transcribeAndSend(blob) {
+  const form = new FormData();
+  form.append("file", blob, blob.type.includes("ogg") ? "speech.ogg" : "speech.webm");
+  const response = await fetch("/api/voice/transcribe", { method: "POST", body: form });
+  const body = await response.json();
+  if (!response.ok) {
+    showNotice(`Transcription failed: ${body.error.message}`);
+    return;
+  }
+  if (!body.text.trim()) {
+    showNotice("No speech was heard; hold the button while you talk.");
+    return;
+  }
+  sendMessage(body.text.trim());
+}
+
+ui.composer.addEventListener("submit", (event) => {
+  event.preventDefault();
+  sendMessage(ui.text.value);
+  ui.text.value = "";
+});
+ui.cancel.addEventListener("click", () => turn && socket.send(JSON.stringify({ type: "cancel", id: turn.id })));
+$("new-conversation").addEventListener("click", () => {
+  threadId = null;
+  ui.messages.replaceChildren();
+  ui.council.hidden = true;
+  refreshConversations();
+});
+ui.talk.addEventListener("pointerdown", startTalking);
+ui.talk.addEventListener("pointerup", stopTalking);
+ui.talk.addEventListener("pointerleave", stopTalking);
+ui.talk.addEventListener("keydown", (event) => event.code === "Space" && !event.repeat && startTalking());
+ui.talk.addEventListener("keyup", (event) => event.code === "Space" && stopTalking());
+
+connect();
+refreshConversations();
+checkVoice();
+setInterval(checkVoice, 10000);

@@ -1,0 +1,143 @@
+"""The official `openai` SDK against `/v1/chat/completions` of a real main-service process (uvicorn), plus bad input."""
+
+import json
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import openai
+import pytest
+from asgi_lifespan import LifespanManager
+
+from council.app import create_app
+from council.settings import RoleSettings, Settings
+from tests.conftest import closed_port
+from tests.processes import free_port, running
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    data = tmp_path_factory.mktemp("council-data")
+    env = {
+        "COUNCIL_SERVER__PORT": str(port),
+        "COUNCIL_MEMORY__DATA_DIR": str(data / "memory"),
+        "COUNCIL_KIP__DATA_DIR": str(data / "kip"),
+        "COUNCIL_VOICE__BASE_URL": f"http://127.0.0.1:{closed_port()}",
+        "COUNCIL_LLM__MAX_TOKENS": "8",
+    }
+    with running(["-m", "council"], ready_url=f"http://127.0.0.1:{port}/health/live", env=env):
+        yield f"http://127.0.0.1:{port}/v1"
+
+
+@pytest.fixture
+def sdk(base_url: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0)
+
+
+def test_models_list_the_council_the_fast_path_and_the_roles(sdk: openai.OpenAI) -> None:
+    ids = [model.id for model in sdk.models.list()]
+
+    assert ids[:3] == ["council", "fast", "auto"]
+    assert {"analytical", "creative", "critical", "chair"} <= set(ids)
+
+
+def test_council_completion_without_streaming(sdk: openai.OpenAI) -> None:
+    completion = sdk.chat.completions.create(
+        model="council", messages=[{"role": "user", "content": "Is the sky blue?"}]
+    )
+
+    assert completion.object == "chat.completion"
+    assert completion.choices[0].message.role == "assistant"
+    assert completion.choices[0].message.content
+    assert completion.choices[0].finish_reason == "stop"
+    assert completion.usage is not None
+    assert completion.usage.completion_tokens > 0
+    extension = completion.model_extra["council"]  # type: ignore[index]
+    assert extension["path"] == "council"
+    assert len(extension["members"]) == 3
+
+
+def test_fast_completion_streams_deltas(sdk: openai.OpenAI) -> None:
+    stream = sdk.chat.completions.create(
+        model="fast",
+        messages=[
+            {"role": "system", "content": "ignored: the roles have their own prompts"},
+            {"role": "user", "content": "My name is Ada."},
+            {"role": "assistant", "content": "Hello Ada."},
+            {"role": "user", "content": "What is my name?"},
+        ],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.strip()
+    assert sum(1 for c in chunks if c.choices and c.choices[0].delta.content) >= 2
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.prompt_tokens > 20  # the earlier turns went into the prompt
+
+
+def test_a_role_can_be_the_model(sdk: openai.OpenAI) -> None:
+    completion = sdk.chat.completions.create(model="critical", messages=[{"role": "user", "content": "Hi"}])
+
+    assert completion.model_extra["council"]["reason"] == "model 'critical' selected by the caller"  # type: ignore[index]
+
+
+def test_an_unknown_model_is_404_the_sdk_understands(sdk: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as raised:
+        sdk.chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "Hi"}])
+
+    assert "Unknown model 'gpt-9'" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("messages", "fragment"),
+    [
+        ([], "messages"),
+        ([{"role": "assistant", "content": "hello"}], "last message must have role 'user'"),
+        ([{"role": "user", "content": ""}], "The message is empty."),
+        ([{"role": "user", "content": "x" * 16_001}], "COUNCIL_COUNCIL__MAX_MESSAGE_CHARS"),
+    ],
+)
+def test_bad_messages_are_422(base_url: str, messages: list[dict[str, str]], fragment: str) -> None:
+    response = httpx.post(f"{base_url}/chat/completions", json={"model": "fast", "messages": messages})
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_request"
+    assert fragment in response.json()["error"]["message"]
+
+
+@pytest.fixture
+async def failing_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its `fast` role on an OpenAI-compatible server that is down (a closed port): a real failure."""
+    roles = {"fast": RoleSettings(backend="openai", base_url=f"http://127.0.0.1:{closed_port()}/v1")}
+    broken = settings.model_copy(update={"council": settings.council.model_copy(update={"roles": roles})})
+    async with LifespanManager(create_app(broken)) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield http
+
+
+@pytest.mark.anyio
+async def test_a_failing_model_is_502_without_streaming(failing_client: httpx.AsyncClient) -> None:
+    response = await failing_client.post(
+        "/v1/chat/completions", json={"model": "fast", "messages": [{"role": "user", "content": "hi"}]}
+    )
+
+    assert response.status_code == 502
+    assert response.json()["error"]["code"] == "model_unavailable"
+
+
+@pytest.mark.anyio
+async def test_a_failing_model_ends_the_stream_with_an_error_chunk(failing_client: httpx.AsyncClient) -> None:
+    response = await failing_client.post(
+        "/v1/chat/completions",
+        json={"model": "fast", "messages": [{"role": "user", "content": "hi"}], "stream": True},
+    )
+
+    assert response.status_code == 200  # the stream had started; the failure arrives inside it
+    payloads = [line.removeprefix("data: ") for line in response.text.splitlines() if line.startswith("data: ")]
+    assert json.loads(payloads[-1])["error"]["code"] == "model_unavailable"
+    assert "[DONE]" not in payloads

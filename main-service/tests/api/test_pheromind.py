@@ -1,0 +1,69 @@
+"""Pheromind over REST and in readiness: trails are listed read-only; a dead Redis is a `warn`, not a failure."""
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from council.app import create_app
+from council.pheromind import Pheromind
+from council.settings import Settings
+from tests.conftest import closed_port
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def running(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Pheromind]]:
+    """A client and the app's own Pheromind (from the lifespan state), to lay trails as turns would."""
+    async with LifespanManager(create_app(settings)) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield http, manager._state["pheromind"]
+
+
+async def test_trails_lists_the_strongest_live_trails(running: tuple[httpx.AsyncClient, Pheromind]) -> None:
+    client, pheromind = running
+    for question in ("What is Redis?", "what is redis", "Tell me about voices"):
+        await pheromind.record_turn(question, answer="...", path="fast")
+
+    body = (await client.get("/api/pheromind/trails", params={"limit": 2})).json()
+    redis_only = (await client.get("/api/pheromind/trails", params={"topic": "Redis"})).json()
+
+    assert (body["backend"], body["degraded"]) == ("memory", False)
+    assert [trail["strength"] for trail in body["trails"]] == [pytest.approx(2.0, rel=0.01)] * 2
+    assert {trail["signature"] for trail in redis_only["trails"]} >= {"t:redis"}
+    assert all("redis" in trail["topics"] for trail in redis_only["trails"])
+    assert (await client.get("/api/pheromind/trails", params={"limit": 0})).status_code == 422
+
+
+async def test_readiness_reports_the_kip_and_pheromind_stores(client: httpx.AsyncClient) -> None:
+    checks = (await client.get("/health/ready")).json()["checks"]
+    assert checks["kip"][0]["status"] == "pass"
+    assert checks["pheromind"][0]["status"] == "pass"
+
+
+@pytest.fixture
+async def redis_down_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    down = Settings.model_validate(
+        {
+            **settings.model_dump(),
+            "pheromind": {"backend": "redis", "redis_url": f"redis://127.0.0.1:{closed_port()}/0"},
+        }
+    )
+    async with LifespanManager(create_app(down)) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield http
+
+
+async def test_redis_down_is_a_readiness_warn_and_trails_are_empty(redis_down_client: httpx.AsyncClient) -> None:
+    ready = await redis_down_client.get("/health/ready")
+    trails = (await redis_down_client.get("/api/pheromind/trails")).json()
+
+    pheromind_check = ready.json()["checks"]["pheromind"][0]
+    assert pheromind_check["status"] == "warn"
+    assert "degraded" in pheromind_check["output"]
+    assert (ready.status_code, ready.json()["status"]) == (200, "warn")  # not ready-failing: chat keeps working
+    assert (trails["degraded"], trails["trails"]) == (True, [])

@@ -1,0 +1,70 @@
+"""KIP and Pheromind wired into real turns: `/agent` runs a metered tool, a repeated question is served from the
+Pheromind cache (marked as such), and a council decision is recorded as KIP knowledge."""
+
+import json
+import uuid
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.anyio
+
+
+async def funded_agent(client: httpx.AsyncClient, name: str) -> str:
+    agent = (await client.post("/api/kip/agents", json={"name": name, "capabilities": ["calculator"]})).json()
+    await client.post("/api/kip/treasury/mint", json={"amount": 100})
+    transfer = {"from": "treasury", "to": agent["id"], "amount": 10, "reason": "seed"}
+    response = await client.post("/api/kip/transfers", json=transfer, headers={"Idempotency-Key": uuid.uuid4().hex})
+    assert response.status_code == 201, response.text
+    return str(agent["id"])
+
+
+async def stream_events(client: httpx.AsyncClient, message: str) -> list[dict[str, object]]:
+    events = []
+    async with client.stream("POST", "/api/chat/stream", json={"message": message}) as response:
+        async for line in response.aiter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line.removeprefix("data: ")))
+    return events
+
+
+async def test_agent_command_runs_the_agents_tool_and_charges_it(client: httpx.AsyncClient) -> None:
+    agent_id = await funded_agent(client, "mathy")
+
+    events = await stream_events(client, "/agent mathy 2 + 3 * 4")
+
+    types = [event["type"] for event in events]
+    assert events[0]["type"] == "route"
+    assert events[0]["path"] == "kip"
+    assert types.index("kip.started") < types.index("kip.charged") < types.index("kip.output")
+    final = events[-1]
+    assert final["type"] == "final"
+    assert final["path"] == "kip"
+    assert "14" in str(final["answer"])
+    balance = (await client.get("/api/kip/treasury")).json()["accounts"][agent_id]
+    assert balance == 9  # one calculator call at the default price of 1
+
+
+async def test_a_repeated_question_is_answered_from_the_pheromind_cache(client: httpx.AsyncClient) -> None:
+    first = (await client.post("/api/chat", json={"message": "What is a good name for a cat?"})).json()
+    second_events = await stream_events(client, "what is a good name for a cat")
+
+    route, final = second_events[0], second_events[-1]
+    assert route["cached"] is True
+    assert "Pheromind cache" in str(route["reason"])
+    assert final["cached"] is True
+    assert final["answer"] == first["answer"]
+    assert final["calls"] == []  # no model ran
+    assert first["timings"]["calls"] != []  # the first answer came from the model
+
+
+async def test_a_council_decision_is_recorded_as_knowledge(client: httpx.AsyncClient) -> None:
+    answer = (await client.post("/api/chat", json={"message": "/council Should we adopt tabs or spaces?"})).json()
+
+    decisions = (await client.get("/api/kip/decisions", params={"thread_id": answer["thread_id"]})).json()
+
+    assert len(decisions) == 1, decisions
+    decision = decisions[0]
+    assert decision["content"] == answer["answer"]
+    assert decision["data"]["members"] == [m["member"] for m in answer["members"] if m["status"] == "ok"]
+    assert 0 < decision["data"]["confidence"] <= 1

@@ -1,0 +1,130 @@
+"""`/ws/chat` with a real client and the real embedded model: streaming, concurrency, cancel, bad frames, closes."""
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from council.app import create_app
+from council.settings import Settings
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def events_until_final(socket: Any, turn_id: str) -> list[dict[str, Any]]:
+    events = []
+    while True:
+        event = socket.receive_json()
+        events.append(event)
+        if event.get("id") == turn_id and event["type"] in ("final", "error", "cancelled"):
+            return events
+
+
+def test_a_turn_streams_typed_events_tagged_with_its_id(client: TestClient) -> None:
+    with client.websocket_connect("/ws/chat") as socket:
+        socket.send_json({"type": "message", "id": "t1", "text": "/fast Say hello.", "path": "auto"})
+        events = events_until_final(socket, "t1")
+
+    types = [event["type"] for event in events]
+    assert types[0] == "route"
+    assert events[0]["path"] == "fast"
+    assert "synthesis.delta" in types
+    assert types[-1] == "final"
+    assert all(event["id"] == "t1" for event in events)
+    final = events[-1]
+    assert final["answer"] == "".join(e["text"] for e in events if e["type"] == "synthesis.delta")
+    assert final["thread_id"]
+
+
+def test_two_turns_run_concurrently_on_one_socket(client: TestClient) -> None:
+    with client.websocket_connect("/ws/chat") as socket:
+        socket.send_json({"type": "message", "id": "a", "text": "/fast One word, please."})
+        socket.send_json({"type": "message", "id": "b", "text": "/fast Another word, please."})
+        finals: dict[str, dict[str, Any]] = {}
+        while len(finals) < 2:
+            event = socket.receive_json()
+            if event["type"] == "final":
+                finals[event["id"]] = event
+    assert set(finals) == {"a", "b"}
+    assert finals["a"]["thread_id"] != finals["b"]["thread_id"]
+
+
+def test_ping_gets_pong_and_bad_json_keeps_the_socket_open(client: TestClient) -> None:
+    with client.websocket_connect("/ws/chat") as socket:
+        socket.send_text("{not json")
+        error = socket.receive_json()
+        socket.send_json({"type": "dance", "id": "x"})
+        unknown = socket.receive_json()
+        socket.send_json({"type": "message", "id": "y", "text": ""})
+        empty = socket.receive_json()
+        socket.send_json({"type": "ping", "id": "p1"})
+        pong = socket.receive_json()
+
+    assert (error["type"], error["code"]) == ("error", "invalid_json")
+    assert error["request_id"]
+    assert (unknown["code"], unknown["id"]) == ("invalid_request", "x")
+    assert (empty["code"], empty["id"]) == ("invalid_request", "y")
+    assert pong == {"type": "pong", "id": "p1"}
+
+
+def test_cancel_stops_a_running_turn(settings: Settings) -> None:
+    settings.llm.max_tokens = 256  # long enough that the cancel lands mid-generation
+    with TestClient(create_app(settings)) as client, client.websocket_connect("/ws/chat") as socket:
+        socket.send_json({"type": "message", "id": "long", "text": "/fast Tell me a long story about the sea."})
+        while socket.receive_json()["type"] != "synthesis.delta":
+            pass
+        socket.send_json({"type": "cancel", "id": "long"})
+        events = events_until_final(socket, "long")
+        socket.send_json({"type": "cancel", "id": "long"})
+        again = socket.receive_json()
+
+    assert events[-1] == {"type": "cancelled", "id": "long"}
+    assert all(event["type"] != "final" for event in events)
+    assert (again["type"], again["code"]) == ("error", "not_found")
+
+
+def test_too_many_inflight_turns_is_an_error_event(settings: Settings) -> None:
+    settings.ws.max_inflight_turns = 1
+    settings.llm.max_tokens = 64
+    with TestClient(create_app(settings)) as client, client.websocket_connect("/ws/chat") as socket:
+        socket.send_json({"type": "message", "id": "first", "text": "/fast Describe the moon."})
+        socket.send_json({"type": "message", "id": "second", "text": "/fast Describe the sun."})
+        refusal = next(e for e in iter(socket.receive_json, None) if e["id"] == "second")
+        assert events_until_final(socket, "first")[-1]["type"] == "final"
+
+    assert (refusal["type"], refusal["code"]) == ("error", "too_many_turns")
+
+
+def test_binary_frame_closes_with_1003(client: TestClient) -> None:
+    with client.websocket_connect("/ws/chat") as socket:
+        socket.send_bytes(b"\x00\x01")
+        with pytest.raises(WebSocketDisconnect) as closed:
+            socket.receive_json()
+    assert closed.value.code == 1003
+
+
+def test_oversized_frame_closes_with_1009(settings: Settings) -> None:
+    settings.ws.max_message_bytes = 1024
+    with TestClient(create_app(settings)) as client, client.websocket_connect("/ws/chat") as socket:
+        socket.send_json({"type": "message", "id": "big", "text": "x" * 2048})
+        with pytest.raises(WebSocketDisconnect) as closed:
+            socket.receive_json()
+    assert closed.value.code == 1009
+
+
+def test_idle_socket_is_closed_normally(settings: Settings) -> None:
+    settings.ws.idle_timeout_s = 0.2
+    with (
+        TestClient(create_app(settings)) as client,
+        client.websocket_connect("/ws/chat") as socket,
+        pytest.raises(WebSocketDisconnect) as closed,
+    ):
+        socket.receive_json()
+    assert closed.value.code == 1000
+    assert closed.value.reason == "idle timeout"

@@ -1,0 +1,240 @@
+"""The contract every KIP store honours; runs against each implementation in STORE_FACTORIES."""
+
+from datetime import timedelta
+
+import pytest
+
+from council.kip.agents import AgentCreate, AgentPatch, AgentStatus
+from council.kip.errors import (
+    AgentNameTakenError,
+    BudgetExceededError,
+    IdempotencyKeyReusedError,
+    InsufficientFundsError,
+    InvalidPostingError,
+    UnknownAccountError,
+    UnknownAgentError,
+)
+from council.kip.knowledge import DecisionCreate, KnowledgeCreate, KnowledgeKind, KnowledgeQuery
+from council.kip.ledger import TREASURY, Posting, TransactionKind, TransactionQuery
+from council.kip.stores.base import KipStore
+from council.observability.correlation import _request_id
+from tests.kip.support import ManualClock, new_agent
+
+pytestmark = pytest.mark.anyio
+
+
+def transfer(source: str, target: str, amount: int, key: str | None = None, **extra: object) -> Posting:
+    return Posting(
+        kind=TransactionKind.TRANSFER, source=source, target=target, amount=amount, idempotency_key=key, **extra
+    )
+
+
+def mint(amount: int, key: str | None = None) -> Posting:
+    return Posting(kind=TransactionKind.MINT, source=None, target=TREASURY, amount=amount, idempotency_key=key)
+
+
+async def test_a_new_agent_has_an_account_with_balance_zero(store: KipStore) -> None:
+    agent = await new_agent(store, "alpha", capabilities=["calculator"])
+
+    assert agent.balance == 0
+    assert agent.status is AgentStatus.ACTIVE
+    assert (await store.balances())[agent.id] == 0
+    assert await store.get_agent(agent.id) == agent
+    assert await store.find_agent("ALPHA") == agent
+    assert [a.id for a in await store.list_agents()] == [agent.id]
+
+
+async def test_agent_names_are_unique_case_insensitively(store: KipStore) -> None:
+    await new_agent(store, "alpha")
+    with pytest.raises(AgentNameTakenError):
+        await new_agent(store, "Alpha")
+    beta = await new_agent(store, "beta")
+    with pytest.raises(AgentNameTakenError):
+        await store.update_agent(beta.id, AgentPatch(name="ALPHA"))
+
+
+async def test_update_changes_only_given_fields_and_the_update_time(store: KipStore, clock: ManualClock) -> None:
+    agent = await new_agent(store, "alpha", capabilities=["notes"])
+    clock.advance(minutes=1)
+
+    updated = await store.update_agent(agent.id, AgentPatch(status=AgentStatus.PAUSED, daily_cap=7))
+
+    assert (updated.status, updated.daily_cap, updated.capabilities) == (AgentStatus.PAUSED, 7, ["notes"])
+    assert updated.updated_at == clock() != agent.updated_at
+    assert updated.created_at == agent.created_at
+
+
+async def test_unknown_agents_are_reported_as_such(store: KipStore) -> None:
+    with pytest.raises(UnknownAgentError):
+        await store.get_agent("agt_missing")
+    with pytest.raises(UnknownAgentError):
+        await store.find_agent("nobody")
+    with pytest.raises(UnknownAgentError):
+        await store.update_agent("agt_missing", AgentPatch(role="x"))
+
+
+async def test_mint_then_transfer_records_double_entry_legs(store: KipStore) -> None:
+    agent = await new_agent(store, "alpha")
+    token = _request_id.set("req-contract-1")
+    try:
+        await store.post(mint(100))
+        receipt = await store.post(transfer(TREASURY, agent.id, 40, reason="seed"))
+    finally:
+        _request_id.reset(token)
+
+    tx = receipt.transaction
+    assert not receipt.replayed
+    assert tx.request_id == "req-contract-1"
+    assert sorted((leg.account, leg.side, leg.amount) for leg in tx.legs) == [
+        (agent.id, "credit", 40),
+        (TREASURY, "debit", 40),
+    ]
+    assert await store.balances() == {TREASURY: 60, agent.id: 40}
+    assert await store.supply() == 100
+
+
+async def test_a_transfer_over_the_balance_is_refused_and_moves_nothing(store: KipStore) -> None:
+    agent = await new_agent(store, "alpha")
+    await store.post(mint(10))
+
+    with pytest.raises(InsufficientFundsError):
+        await store.post(transfer(TREASURY, agent.id, 11))
+    with pytest.raises(InsufficientFundsError):
+        await store.post(Posting(kind=TransactionKind.BURN, source=TREASURY, target=None, amount=11))
+
+    assert await store.balances() == {TREASURY: 10, agent.id: 0}
+    assert len((await store.transactions(TransactionQuery())).items) == 1
+
+
+@pytest.mark.parametrize(
+    ("posting", "error"),
+    [
+        (transfer(TREASURY, "agt_nobody", 1), UnknownAccountError),
+        (transfer(TREASURY, TREASURY, 1), InvalidPostingError),
+        (transfer(TREASURY, "x", 0), InvalidPostingError),
+        (transfer(TREASURY, "x", -5), InvalidPostingError),
+        (Posting(kind=TransactionKind.MINT, source=TREASURY, target=None, amount=1), InvalidPostingError),
+        (Posting(kind=TransactionKind.TRANSFER, source=None, target=TREASURY, amount=1), InvalidPostingError),
+    ],
+)
+async def test_invalid_postings_are_refused(store: KipStore, posting: Posting, error: type[Exception]) -> None:
+    await store.post(mint(10))
+    with pytest.raises(error):
+        await store.post(posting)
+    assert await store.balances() == {TREASURY: 10}
+
+
+async def test_a_repeated_idempotency_key_returns_the_original_and_moves_nothing(store: KipStore) -> None:
+    agent = await new_agent(store, "alpha")
+    await store.post(mint(100))
+
+    first = await store.post(transfer(TREASURY, agent.id, 30, key="pay-1"))
+    again = await store.post(transfer(TREASURY, agent.id, 30, key="pay-1"))
+
+    assert again.replayed
+    assert not first.replayed
+    assert again.transaction == first.transaction
+    assert await store.balances() == {TREASURY: 70, agent.id: 30}
+    with pytest.raises(IdempotencyKeyReusedError):
+        await store.post(transfer(TREASURY, agent.id, 31, key="pay-1"))
+
+
+async def test_a_refused_posting_does_not_consume_its_idempotency_key(store: KipStore) -> None:
+    agent = await new_agent(store, "alpha")
+    with pytest.raises(InsufficientFundsError):
+        await store.post(transfer(TREASURY, agent.id, 5, key="later"))
+    await store.post(mint(5))
+
+    receipt = await store.post(transfer(TREASURY, agent.id, 5, key="later"))
+
+    assert not receipt.replayed
+    assert await store.balance(agent.id) == 5
+
+
+async def test_the_daily_cap_counts_spend_since_utc_midnight(store: KipStore, clock: ManualClock) -> None:
+    agent = await new_agent(store, "alpha")
+    await store.post(mint(100))
+    await store.post(transfer(TREASURY, agent.id, 50))
+    charge = {"kind": TransactionKind.CHARGE, "source": agent.id, "target": TREASURY, "daily_cap": 10}
+
+    await store.post(Posting(amount=6, **charge))  # type: ignore[arg-type]
+    with pytest.raises(BudgetExceededError):
+        await store.post(Posting(amount=5, **charge))  # type: ignore[arg-type]
+    clock.advance(hours=12)  # past midnight UTC
+    await store.post(Posting(amount=5, **charge))  # type: ignore[arg-type]
+
+    assert await store.balance(agent.id) == 39
+
+
+async def test_transactions_page_and_filter(store: KipStore, clock: ManualClock) -> None:
+    alpha, beta = await new_agent(store, "alpha"), await new_agent(store, "beta")
+    await store.post(mint(100))
+    for _ in range(3):
+        await store.post(transfer(TREASURY, alpha.id, 1))
+    clock.advance(hours=1)
+    late = clock()
+    await store.post(transfer(TREASURY, beta.id, 2))
+    await store.post(transfer(alpha.id, beta.id, 1))
+
+    first = await store.transactions(TransactionQuery(limit=4))
+    rest = await store.transactions(TransactionQuery(limit=4, after=first.next_cursor))
+    assert [tx.seq for tx in first.items + rest.items] == sorted({tx.seq for tx in first.items + rest.items})
+    assert (len(first.items), len(rest.items), rest.next_cursor) == (4, 2, None)
+    assert len((await store.transactions(TransactionQuery(account=beta.id))).items) == 2
+    assert len((await store.transactions(TransactionQuery(kind=TransactionKind.MINT))).items) == 1
+    assert len((await store.transactions(TransactionQuery(since=late))).items) == 2
+    assert len((await store.transactions(TransactionQuery(until=late))).items) == 4
+
+
+async def test_activity_splits_spend_earnings_funding_and_tool_outcomes(store: KipStore, clock: ManualClock) -> None:
+    alpha = await new_agent(store, "alpha")
+    await store.post(mint(100))
+    await store.post(transfer(TREASURY, alpha.id, 20))  # before the window
+    clock.advance(hours=2)
+    since = clock()
+    await store.post(Posting(kind=TransactionKind.FUNDING, source=TREASURY, target=alpha.id, amount=10))
+    await store.post(Posting(kind=TransactionKind.REWARD, source=TREASURY, target=alpha.id, amount=7))
+    charge = await store.post(Posting(kind=TransactionKind.CHARGE, source=alpha.id, target=TREASURY, amount=3))
+    await store.record_tool_call(agent_id=alpha.id, tool="calculator", ok=True, cost=3, transaction_id=None)
+    await store.record_tool_call(
+        agent_id=alpha.id, tool="calculator", ok=False, cost=3, transaction_id=charge.transaction.id
+    )
+
+    [activity] = await store.activity(since)
+
+    assert (activity.spent, activity.earned, activity.funded) == (3, 7, 10)
+    assert (activity.calls, activity.successes) == (2, 1)
+    [older] = await store.activity(since - timedelta(hours=3))
+    assert older.funded == 30
+
+
+async def test_knowledge_is_searchable_by_text_topic_kind_and_source(store: KipStore) -> None:
+    agent = await new_agent(store, "alpha")
+    await store.add_knowledge(KnowledgeCreate(topic="Redis", content="Use Lua for atomic deposits 100%"))
+    await store.add_knowledge(
+        KnowledgeCreate(kind=KnowledgeKind.NOTE, topic="todo", content="bench the ledger", agent_id=agent.id)
+    )
+    decision = DecisionCreate(
+        question="SQLite or Postgres?",
+        outcome="SQLite",
+        confidence=0.8,
+        members=["a", "b"],
+        topic="storage",
+        thread_id="t-1",
+    )
+    await store.add_knowledge(decision.as_knowledge())
+
+    assert [i.topic for i in await store.search_knowledge(KnowledgeQuery(text="LUA"))] == ["Redis"]
+    assert [i.topic for i in await store.search_knowledge(KnowledgeQuery(text="100%"))] == ["Redis"]
+    assert await store.search_knowledge(KnowledgeQuery(text="_")) == []
+    [found] = await store.search_knowledge(KnowledgeQuery(source="t-1"))
+    assert (found.kind, found.data["members"], found.data["confidence"]) == (KnowledgeKind.DECISION, ["a", "b"], 0.8)
+    [note] = await store.search_knowledge(KnowledgeQuery(kind=KnowledgeKind.NOTE))
+    assert note.agent_id == agent.id
+    assert len(await store.search_knowledge(KnowledgeQuery(topic="REDIS"))) == 1
+
+
+async def test_ping_answers_while_open(store: KipStore) -> None:
+    await store.ping()
+    spec = AgentCreate(name="x")
+    assert (await store.create_agent(spec, per_call_cap=0, daily_cap=0)).per_call_cap == 0

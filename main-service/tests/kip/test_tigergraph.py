@@ -1,0 +1,179 @@
+"""What only the TigerGraph store needs proved: one shared schema, its init command, settings, concurrency.
+
+The shared contract, property and tool suites already run against it (STORE_FACTORIES); these tests run against
+the stand-in server of `tigergraph_standin.py`, not a real TigerGraph (see docs/kip.md, TigerGraph).
+"""
+
+import asyncio
+import random
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from council.kip import open_kip
+from council.kip.errors import InsufficientFundsError
+from council.kip.knowledge import DecisionCreate, KnowledgeCreate, KnowledgeKind
+from council.kip.ledger import TREASURY, Posting, Receipt, TransactionKind, TransactionQuery
+from council.kip.stores._gsql import load_schema
+from council.kip.stores.tigergraph import TigerGraphKipStore, initialize, main
+from council.settings import KipSettings
+from tests.kip.support import ManualClock, new_agent, tigergraph_settings, tigergraph_standin, tigergraph_store
+
+pytestmark = pytest.mark.anyio
+
+SCHEMA = load_schema()
+
+
+def test_every_type_the_queries_use_is_declared_in_schema_gsql() -> None:
+    declared = set(SCHEMA.vertices) | set(SCHEMA.edges)
+    inserted = set(re.findall(r"INSERT INTO (\w+)", SCHEMA.queries_gsql))
+    traversed = set(re.findall(r"-\((\w+)>", SCHEMA.queries_gsql))
+    variables = set(re.findall(r"^\s*(\w+) = ", SCHEMA.queries_gsql, re.MULTILINE))
+    selected = set(re.findall(r"FROM (\w+):\w+", SCHEMA.queries_gsql)) - variables
+    seeded = set(re.findall(r'to_vertex_set\(@@\w+, "(\w+)"\)', SCHEMA.queries_gsql))
+    traversed_to = set(re.findall(r"\)- (\w+):\w+", SCHEMA.queries_gsql))
+
+    assert inserted <= declared
+    assert traversed <= declared
+    assert selected | seeded | traversed_to <= set(SCHEMA.vertices)
+    assert seeded >= {"Account", "IdempotencyKey", "Ledger", "AgentName", "Agent"}
+    assert {"Account", "Agent", "LedgerTxn", "DEBITS", "CREDITS", "Tool", "ToolCall", "Knowledge"} <= declared
+
+
+async def test_every_type_the_store_writes_is_declared_in_schema_gsql(clock: ManualClock, tmp_path: Path) -> None:
+    store = tigergraph_store(tmp_path, clock)
+    await store.open()
+    try:
+        alpha = await new_agent(store, "alpha")
+        await store.post(
+            Posting(kind=TransactionKind.MINT, source=None, target=TREASURY, amount=10, idempotency_key="k")
+        )
+        charge = await store.post(Posting(kind=TransactionKind.FUNDING, source=TREASURY, target=alpha.id, amount=5))
+        await store.record_tool_call(agent_id=alpha.id, tool="calculator", ok=True, cost=1, transaction_id=None)
+        await store.record_tool_call(
+            agent_id=alpha.id, tool="notes", ok=True, cost=1, transaction_id=charge.transaction.id
+        )
+        await store.add_knowledge(KnowledgeCreate(kind=KnowledgeKind.NOTE, topic="t", content="c", agent_id=alpha.id))
+        decision = DecisionCreate(question="q", outcome="o", confidence=0.5, topic="t", thread_id="thread-1")
+        await store.add_knowledge(decision.as_knowledge())
+        graph = tigergraph_standin().graphs[store.settings.graph]
+    finally:
+        await store.close()
+
+    # The stand-in refuses undeclared types and attributes outright; this pins down that every write happened.
+    assert graph.written <= set(SCHEMA.vertices) | set(SCHEMA.edges)
+    assert graph.written >= {"Account", "Agent", "AgentName", "LedgerTxn", "IdempotencyKey", "ToolCall", "Tool"}
+    assert graph.written >= {"Knowledge", "Conversation", "HOLDS", "NAMES", "DEBITS", "CREDITS", "KEYS", "CALLED"}
+    assert graph.written >= {"OF_TOOL", "PAID_BY", "WROTE", "DERIVED_FROM"}
+
+
+def test_the_standin_refuses_writes_the_schema_does_not_declare() -> None:
+    from pyTigerGraph.common.exception import TigerGraphException
+
+    from council.kip.stores.tigergraph import connect
+
+    standin = tigergraph_standin()
+    settings = tigergraph_settings(standin)
+    initialize(settings, create_types=not standin.catalog.vertex_attrs)
+    conn = connect(settings)
+    try:
+        with pytest.raises(TigerGraphException, match="not declared"):
+            conn.upsertData({"vertices": {"Transaction": {"t1": {"amount": {"value": 1}}}}})
+        with pytest.raises(TigerGraphException, match="not declared"):
+            conn.upsertData({"vertices": {"Account": {"a1": {"owner": {"value": "x"}}}}})
+        with pytest.raises(TigerGraphException, match="is INT"):
+            conn.upsertData({"vertices": {"Account": {"a1": {"balance": {"value": "ten"}}}}})
+        with pytest.raises(TigerGraphException, match="goes from LedgerTxn to Account"):
+            conn.upsertData({"edges": {"Account": {"a1": {"DEBITS": {"LedgerTxn": {"t1": {"amount": {"value": 1}}}}}}}})
+    finally:
+        conn.close()
+
+
+def test_the_init_command_creates_the_graph_and_installs_every_query(monkeypatch: pytest.MonkeyPatch) -> None:
+    standin = tigergraph_standin()
+    initialize(tigergraph_settings(standin), create_types=not standin.catalog.vertex_attrs)  # the types exist now
+    for name, value in {
+        "HOST": standin.host,
+        "RESTPP_PORT": str(standin.port),
+        "GSQL_PORT": str(standin.port),
+        "GRAPH": "kip_from_cli",
+        "USERNAME": standin.username,
+        "PASSWORD": standin.password,
+    }.items():
+        monkeypatch.setenv(f"COUNCIL_KIP__TIGERGRAPH__{name}", value)
+
+    main(["init", "--types-exist"])
+
+    assert set(standin.graphs["kip_from_cli"].queries) == set(SCHEMA.queries)
+
+
+async def test_open_kip_selects_the_tigergraph_store_by_setting() -> None:
+    standin = tigergraph_standin()
+    tg = tigergraph_settings(standin)
+    initialize(tg, create_types=not standin.catalog.vertex_attrs)
+
+    async with open_kip(KipSettings(store="tigergraph", tigergraph=tg)) as kip:
+        assert isinstance(kip.store, TigerGraphKipStore)
+        assert (await kip.readiness_check()).status.value == "pass"
+
+
+async def test_wrong_credentials_fail_at_open() -> None:
+    standin = tigergraph_standin()
+    settings = tigergraph_settings(standin)
+    initialize(settings, create_types=not standin.catalog.vertex_attrs)
+    store = TigerGraphKipStore(settings.model_copy(update={"password": SecretStr("wrong")}))
+    # A 401 makes pyTigerGraph try to mint a token; the stand-in has no token endpoint, so that fails too.
+    with pytest.raises(Exception, match="token"):
+        await store.open()
+    with pytest.raises(RuntimeError, match="not open"):
+        await store.ping()
+
+
+async def test_concurrent_transfers_through_one_writer_conserve_value(clock: ManualClock, tmp_path: Path) -> None:
+    store = tigergraph_store(tmp_path, clock)
+    await store.open()
+    try:
+        agents = [(await new_agent(store, f"agent{n}")).id for n in range(20)]
+        await store.post(Posting(kind=TransactionKind.MINT, source=None, target=TREASURY, amount=10_000))
+        for agent in agents:
+            await store.post(Posting(kind=TransactionKind.FUNDING, source=TREASURY, target=agent, amount=100))
+        rng = random.Random(7)  # noqa: S311 - a reproducible workload, not secrets
+        postings = [
+            Posting(
+                kind=TransactionKind.TRANSFER,
+                source=(pair := rng.sample(agents, 2))[0],
+                target=pair[1],
+                amount=rng.randint(1, 60),
+                idempotency_key=f"t-{n}",
+            )
+            for n in range(800)
+        ]
+        submissions = postings + postings[:100]
+        rng.shuffle(submissions)
+
+        async def submit(posting: Posting) -> Receipt | None:
+            try:
+                return await store.post(posting)
+            except InsufficientFundsError:
+                return None
+
+        receipts = [r for r in await asyncio.gather(*(submit(p) for p in submissions)) if r is not None]
+
+        balances = await store.balances()
+        assert min(balances.values()) >= 0
+        assert sum(balances.values()) == await store.supply() == 10_000
+        assert len(receipts) > 400
+        page = await store.transactions(TransactionQuery(kind=TransactionKind.TRANSFER, limit=500))
+        recorded = [tx.idempotency_key for tx in page.items]
+        while page.next_cursor is not None:
+            page = await store.transactions(
+                TransactionQuery(kind=TransactionKind.TRANSFER, limit=500, after=page.next_cursor)
+            )
+            recorded += [tx.idempotency_key for tx in page.items]
+        assert max(Counter(recorded).values()) == 1
+        assert len(recorded) == len([r for r in receipts if not r.replayed])
+    finally:
+        await store.close()

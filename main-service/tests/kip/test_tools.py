@@ -1,0 +1,186 @@
+"""Metered tools: refusal before any work, one charge per call, outcomes recorded, network tools guarded."""
+
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from council.kip import Kip, build_kip
+from council.kip.agents import Agent, AgentPatch, AgentStatus
+from council.kip.builtin_tools import WebFetch, builtin_tools
+from council.kip.errors import AgentPausedError, BudgetExceededError, InsufficientFundsError, ToolUnavailableError
+from council.kip.knowledge import KnowledgeCreate, KnowledgeQuery
+from council.kip.ledger import TREASURY, TransactionKind, TransactionQuery
+from council.kip.stores.base import KipStore
+from council.kip.tools import Tool, ToolError, ToolRegistry, ToolResult
+from council.settings import KipSettings
+from tests.kip.support import ManualClock, new_agent
+
+pytestmark = pytest.mark.anyio
+
+ALL_TOOLS = ["calculator", "knowledge", "notes"]
+
+
+async def funded_agent(kip: Kip, amount: int, **options: int) -> Agent:
+    agent = await new_agent(kip.store, "worker", capabilities=ALL_TOOLS, **options)
+    await kip.treasury.mint(1000)
+    if amount:
+        await kip.treasury.transfer(TREASURY, agent.id, amount)
+    return await kip.store.get_agent(agent.id)
+
+
+class CountingTool(Tool):
+    """A tool that records whether it ran, to prove refusals happen before any work."""
+
+    name = "calculator"
+    description = "counts"
+
+    def __init__(self, *, price: int) -> None:
+        super().__init__(price=price)
+        self.runs = 0
+
+    async def _invoke(self, agent: Agent, store: KipStore, text: str) -> ToolResult:
+        self.runs += 1
+        return ToolResult(output="ran")
+
+
+async def test_each_call_is_charged_to_the_calling_agent_and_recorded(kip: Kip, clock: ManualClock) -> None:
+    agent = await funded_agent(kip, 20)
+
+    call = await kip.tools.call(agent, "calculator", "6 * 7")
+
+    assert (call.ok, call.output, call.cost, call.balance) == (True, "6 * 7 = 42", 2, 18)
+    assert call.transaction is not None
+    assert (call.transaction.kind, call.transaction.source, call.transaction.target) == (
+        TransactionKind.CHARGE,
+        agent.id,
+        TREASURY,
+    )
+    [activity] = await kip.store.activity(clock() - timedelta(hours=1))
+    assert (activity.spent, activity.calls, activity.successes) == (2, 1, 1)
+
+
+async def test_a_failing_tool_is_still_charged_and_counted_as_a_failure(kip: Kip, clock: ManualClock) -> None:
+    agent = await funded_agent(kip, 20)
+
+    call = await kip.tools.call(agent, "calculator", "import os")
+
+    assert not call.ok
+    assert "Unsupported" in call.output or "Not an arithmetic" in call.output
+    [activity] = await kip.store.activity(clock() - timedelta(hours=1))
+    assert (activity.calls, activity.successes, activity.spent) == (1, 0, 2)
+
+
+@pytest.mark.parametrize(
+    ("funding", "caps", "patch", "error"),
+    [
+        (0, {}, None, InsufficientFundsError),
+        (20, {"per_call_cap": 1}, None, BudgetExceededError),
+        (20, {}, AgentPatch(status=AgentStatus.PAUSED), AgentPausedError),
+    ],
+)
+async def test_an_over_budget_call_is_refused_before_any_work(
+    store: KipStore,
+    kip_settings: KipSettings,
+    funding: int,
+    caps: dict[str, int],
+    patch: AgentPatch | None,
+    error: type[Exception],
+) -> None:
+    counting = CountingTool(price=2)
+    kip = build_kip(kip_settings, store)
+    tools = ToolRegistry(store, kip.budgets, [counting])
+    agent = await funded_agent(kip, funding, **caps)
+    if patch is not None:
+        agent = await store.update_agent(agent.id, patch)
+
+    with pytest.raises(error):
+        await tools.call(agent, "calculator", "1")
+
+    assert counting.runs == 0
+    assert await store.balance(agent.id) == funding
+    assert (await store.transactions(TransactionQuery(kind=TransactionKind.CHARGE))).items == []
+
+
+async def test_the_daily_cap_refuses_the_call_that_would_pass_it(kip: Kip) -> None:
+    agent = await funded_agent(kip, 100, daily_cap=5)
+
+    await kip.tools.call(agent, "calculator", "1")
+    await kip.tools.call(agent, "calculator", "2")
+    with pytest.raises(BudgetExceededError):
+        await kip.tools.call(await kip.store.get_agent(agent.id), "calculator", "3")
+
+    assert await kip.store.balance(agent.id) == 96
+
+
+async def test_a_retried_call_with_the_same_key_is_charged_once(kip: Kip) -> None:
+    agent = await funded_agent(kip, 20)
+
+    await kip.tools.call(agent, "calculator", "1", idempotency_key="call-1")
+    await kip.tools.call(agent, "calculator", "1", idempotency_key="call-1")
+
+    assert await kip.store.balance(agent.id) == 18
+
+
+async def test_tools_outside_the_agents_capabilities_or_unknown_are_refused(kip: Kip) -> None:
+    agent = await new_agent(kip.store, "limited", capabilities=["notes"])
+    with pytest.raises(ToolUnavailableError):
+        await kip.tools.call(agent, "calculator", "1")
+    with pytest.raises(ToolUnavailableError, match="NETWORK_TOOLS_ENABLED"):
+        kip.tools.get("web_fetch")
+
+
+async def test_notes_and_knowledge_lookup_use_the_kip_store(kip: Kip) -> None:
+    agent = await funded_agent(kip, 20)
+    await kip.store.add_knowledge(KnowledgeCreate(topic="pheromind", content="Trails evaporate after 12 s."))
+
+    saved = await kip.tools.call(agent, "notes", "ledger: conservation holds")
+    listed = await kip.tools.call(agent, "notes", "list")
+    found = await kip.tools.call(agent, "knowledge", "evaporate")
+
+    assert saved.ok
+    assert "conservation holds" in listed.output
+    assert "Trails evaporate" in found.output
+    assert len(await kip.store.search_knowledge(KnowledgeQuery(text="conservation"))) == 1
+
+
+def test_network_tools_are_off_by_default() -> None:
+    assert [tool.name for tool in builtin_tools(KipSettings())] == ["calculator", "notes", "knowledge"]
+    enabled = KipSettings(network_tools_enabled=True, network_allowed_hosts=["example.org"])
+    assert "web_fetch" in [tool.name for tool in builtin_tools(enabled)]
+
+
+async def test_web_fetch_reaches_only_allow_listed_hosts_and_caps_the_size(store: KipStore) -> None:
+    agent = await new_agent(store, "fetcher", capabilities=["web_fetch"])
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(200, content=b"x" * 5000)
+
+    settings = KipSettings(network_allowed_hosts=["example.org"], network_max_bytes=1000)
+    tool = WebFetch(price=0, settings=settings, transport=httpx.MockTransport(answer))
+
+    result = await tool.invoke(agent, store, "https://docs.example.org/page")
+    assert (len(result.output), result.data["truncated"]) == (1000, True)
+    for refused in ("https://evil.example.com/", "file:///etc/passwd", "https://example.org.evil.com/", "nonsense"):
+        with pytest.raises(ToolError, match=r"allow-listed|absolute"):
+            await tool.invoke(agent, store, refused)
+    assert seen == ["https://docs.example.org/page"]
+
+
+@pytest.mark.parametrize(("tokens", "cost"), [(0, 0), (1, 1), (1000, 1), (1001, 2), (2500, 3)])
+async def test_token_cost_rounds_up_per_thousand(kip: Kip, tokens: int, cost: int) -> None:
+    assert kip.budgets.token_cost(tokens) == cost
+
+
+async def test_model_tokens_are_charged_under_the_same_caps(kip: Kip) -> None:
+    agent = await funded_agent(kip, 20, per_call_cap=2)
+
+    receipt = await kip.budgets.charge_tokens(agent, 1500, reason="tokens:turn-1")
+    with pytest.raises(BudgetExceededError):
+        await kip.budgets.charge_tokens(agent, 2500)
+
+    assert receipt is not None
+    assert (receipt.transaction.kind, receipt.transaction.amount) == (TransactionKind.CHARGE, 2)
+    assert await kip.store.balance(agent.id) == 18

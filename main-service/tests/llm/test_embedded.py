@@ -1,0 +1,80 @@
+"""The embedded llama.cpp backend with the real bundled SmolLM2 model."""
+
+import asyncio
+
+import anyio
+import pytest
+from langchain_core.messages import AIMessageChunk, HumanMessage, SystemMessage
+
+from council.llm.embedded import EmbeddedChatModel, LlamaPool, bundled_gguf
+
+pytestmark = pytest.mark.anyio
+
+QUESTION = [SystemMessage("You are concise."), HumanMessage("Name three colours.")]
+
+
+def test_bundled_gguf_is_located_inside_the_installed_wheel() -> None:
+    path = bundled_gguf()
+
+    assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert path.stat().st_size > 50_000_000
+
+
+async def test_streams_tokens_then_usage_and_timings(pool: LlamaPool) -> None:
+    model = EmbeddedChatModel(model_name="smollm2", pool=pool, max_tokens=6)
+
+    chunks = [chunk async for chunk in model.astream(QUESTION)]
+
+    texts = [chunk.text for chunk in chunks if chunk.text]
+    assert len(texts) >= 2, "the answer arrives token by token"
+    total = chunks[0]
+    for chunk in chunks[1:]:
+        total += chunk
+    assert isinstance(total, AIMessageChunk)
+    assert total.usage_metadata is not None
+    assert total.usage_metadata["output_tokens"] == len(texts) <= 6
+    assert total.usage_metadata["input_tokens"] > 10  # system prompt + question through the chat template
+    assert 0 < total.response_metadata["ttft_ms"] <= total.response_metadata["latency_ms"]
+
+
+async def test_concurrent_generations_beyond_the_pool_size_wait_for_a_free_context(pool: LlamaPool) -> None:
+    model = EmbeddedChatModel(model_name="smollm2", pool=pool, max_tokens=4)
+    busy_seen: list[int] = []
+
+    async def generate() -> str:
+        text = ""
+        async for chunk in model.astream(QUESTION):
+            busy_seen.append(pool.busy)
+            text += chunk.text
+        return text
+
+    answers = await asyncio.gather(*(generate() for _ in range(pool.size + 2)))
+
+    assert all(answers)
+    assert max(busy_seen) <= pool.size, "a context never serves two generations at once"
+    assert await anyio.to_thread.run_sync(pool.wait_idle, 5.0)
+
+
+async def test_closing_the_stream_stops_decoding_at_the_next_token(pool: LlamaPool) -> None:
+    model = EmbeddedChatModel(model_name="smollm2", pool=pool, max_tokens=1000, temperature=0.8)
+    before = len(pool.generations)
+    story = [HumanMessage("Write a very long story about a dragon who learns to sing, with many chapters.")]
+
+    stream = model.astream(story)
+    async for chunk in stream:
+        if chunk.text:
+            break
+    await stream.aclose()  # what cancellation of the consuming task does too
+
+    assert await anyio.to_thread.run_sync(pool.wait_idle, 30.0)
+    generation = pool.generations[-1]
+    assert len(pool.generations) == before + 1
+    assert generation.cancelled
+    assert generation.output_tokens < 1000
+
+
+async def test_readiness_reports_the_loaded_model(pool: LlamaPool) -> None:
+    check = await EmbeddedChatModel(model_name="smollm2", pool=pool).readiness_check()
+
+    assert check.status == "pass"
+    assert "SmolLM2" in check.output

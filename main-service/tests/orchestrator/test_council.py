@@ -1,0 +1,147 @@
+"""The council path: concurrency with the real model, and failure, timeout and review with scripted members.
+
+Scripted members (tests/llm/scripted.py) stand in only where the real model cannot be made to fail or hang.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from council.errors import CouncilFailedError
+from council.llm import CouncilChatModel, ModelRegistry
+from council.orchestrator import Orchestrator, open_orchestrator
+from council.orchestrator.events import (
+    Event,
+    FinalEvent,
+    MemberDoneEvent,
+    MemberFailedEvent,
+    MemberStartEvent,
+    ReviewEvent,
+    RouteEvent,
+    SynthesisDeltaEvent,
+)
+from tests.llm.scripted import ScriptedChatModel
+from tests.orchestrator.conftest import orchestrator_settings
+
+pytestmark = pytest.mark.anyio
+
+
+async def collect(orchestrator: Orchestrator, text: str, **kwargs: object) -> list[Event]:
+    return [event async for event in orchestrator.turn(text, **kwargs)]  # type: ignore[arg-type]
+
+
+async def test_members_deliberate_concurrently(orchestrator: Orchestrator) -> None:
+    events = await collect(orchestrator, "/council Is tea better than coffee?")
+
+    starts = {e.member: e.t_ms for e in events if isinstance(e, MemberStartEvent)}
+    dones = {e.member: e.t_ms for e in events if isinstance(e, MemberDoneEvent)}
+    assert set(starts) == set(dones) == {"analytical", "creative", "critical"}
+    # Every member starts before any finishes, and the council's wall time is well below the members' total.
+    assert max(starts.values()) < min(dones.values())
+    wall = max(dones.values()) - min(starts.values())
+    total = sum(dones[member] - starts[member] for member in starts)
+    assert wall < 0.75 * total
+    final = events[-1]
+    assert isinstance(final, FinalEvent)
+    assert final.path == "council"
+    assert final.answer
+    assert [call.phase for call in final.calls][-1] == "synthesis"
+    assert all(call.output_tokens > 0 and call.input_tokens > 0 for call in final.calls)
+
+
+async def test_a_turn_streams_typed_events_in_order(orchestrator: Orchestrator) -> None:
+    events = await collect(orchestrator, "/fast Say hi")
+
+    assert isinstance(events[0], RouteEvent)
+    assert events[0].path == "fast"
+    assert any(isinstance(e, SynthesisDeltaEvent) and e.role == "fast" for e in events)
+    assert isinstance(events[-1], FinalEvent)
+    assert events[-1].answer == "".join(e.text for e in events if isinstance(e, SynthesisDeltaEvent)).strip()
+    assert [e.t_ms for e in events] == sorted(e.t_ms for e in events)
+
+
+def scripted_registry(members: dict[str, CouncilChatModel]) -> ModelRegistry:
+    chair = ScriptedChatModel(model_name="chair", tokens=["the", " synthesis"])
+    return ModelRegistry({**members, "chair": chair, "fast": ScriptedChatModel(model_name="fast")})
+
+
+async def test_a_failing_member_is_dropped_and_the_council_answers(tmp_path: Path) -> None:
+    registry = scripted_registry(
+        {
+            "analytical": ScriptedChatModel(model_name="a"),
+            "creative": ScriptedChatModel(model_name="c", fail_after=1),
+            "critical": ScriptedChatModel(model_name="k"),
+        }
+    )
+    async with open_orchestrator(orchestrator_settings(tmp_path), models=registry) as orchestrator:
+        events = await collect(orchestrator, "/council question")
+
+    failed = [e for e in events if isinstance(e, MemberFailedEvent)]
+    assert [(e.member, e.error) for e in failed] == [("creative", "ModelCallError: scripted failure")]
+    final = events[-1]
+    assert isinstance(final, FinalEvent)
+    assert final.answer == "the synthesis"
+    assert {m.member: m.status for m in final.members} == {"analytical": "ok", "creative": "failed", "critical": "ok"}
+
+
+async def test_a_member_past_its_timeout_is_dropped(tmp_path: Path) -> None:
+    registry = scripted_registry(
+        {
+            "analytical": ScriptedChatModel(model_name="a"),
+            "creative": ScriptedChatModel(model_name="slow", delay_s=30),  # hangs far past the 0.2 s timeout
+            "critical": ScriptedChatModel(model_name="k"),
+        }
+    )
+    settings = orchestrator_settings(tmp_path, member_timeout_s=0.2)
+    async with open_orchestrator(settings, models=registry) as orchestrator:
+        final = await orchestrator.answer("/council question")
+
+    assert {m.member: m.error for m in final.members if m.status == "failed"} == {"creative": "timed out after 0.2 s"}
+    assert final.answer == "the synthesis"
+
+
+async def test_all_members_failing_is_a_clear_error(tmp_path: Path) -> None:
+    registry = scripted_registry(
+        {role: ScriptedChatModel(model_name=role, fail_after=0) for role in ("analytical", "creative", "critical")}
+    )
+    async with open_orchestrator(orchestrator_settings(tmp_path), models=registry) as orchestrator:
+        with pytest.raises(CouncilFailedError, match=r"Every council member failed \(analytical: ModelCallError"):
+            await orchestrator.answer("/council question")
+        events = [event async for event in orchestrator.stream("/council question")]
+
+    assert events[-1].type == "error"
+    assert events[-1].code == "council_failed"  # type: ignore[union-attr]
+
+
+async def test_review_round_shows_each_member_the_others_answers(tmp_path: Path) -> None:
+    registry = scripted_registry(
+        {role: ScriptedChatModel(model_name=role, tokens=[role, " view"]) for role in ("analytical", "critical")}
+    )
+    settings = orchestrator_settings(tmp_path, members=["analytical", "critical"], review_round=True)
+    async with open_orchestrator(settings, models=registry) as orchestrator:
+        events = await collect(orchestrator, "/council question")
+
+    (review,) = [e for e in events if isinstance(e, ReviewEvent)]
+    assert review.members == ["analytical", "critical"]
+    phases = [(e.member, e.phase) for e in events if isinstance(e, MemberDoneEvent)]
+    assert sorted(phases) == [
+        ("analytical", "answer"),
+        ("analytical", "review"),
+        ("critical", "answer"),
+        ("critical", "review"),
+    ]
+    final = events[-1]
+    assert isinstance(final, FinalEvent)
+    assert all(m.review for m in final.members)
+    assert [call.phase for call in final.calls].count("review") == 2
+
+    # The reviewer saw the other member's answer, labelled by letter only: never the member's name.
+    analytical = registry.get("analytical")
+    assert isinstance(analytical, ScriptedChatModel)
+    review_prompt = analytical.prompts[-1][-1]["content"]
+    assert "Answer A:\ncritical view" in review_prompt
+    assert "Your answer:\nanalytical view" in review_prompt
+    assert "critical" not in review_prompt.replace("critical view", "")
+    chair = registry.get("chair")
+    assert isinstance(chair, ScriptedChatModel)
+    assert "critical view" in chair.prompts[-1][-1]["content"]

@@ -1,0 +1,164 @@
+"""Pheromind's uses: router signal, cached answers within the TTL (marked as such), and degradation."""
+
+import io
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from council.health import HealthStatus
+from council.observability.logs import configure_logging
+from council.pheromind import Pheromind, normalize, question_signature, topics
+from council.pheromind.stores.base import PheromoneStore
+from council.pheromind.stores.memory import MemoryPheromoneStore
+from council.pheromind.stores.redis import RedisPheromoneStore
+from council.settings import LogSettings, PheromindSettings
+from tests.conftest import closed_port
+from tests.pheromind.support import ManualClock
+
+pytestmark = pytest.mark.anyio
+
+SETTINGS = PheromindSettings(ttl_s=12.0, half_life_s=6.0, hot_threshold=2.5)
+
+
+def test_normalization_folds_case_punctuation_and_spacing() -> None:
+    assert normalize("  What IS   Redis?! ") == normalize("what is redis") == "what is redis"
+    assert question_signature("What is Redis?") == question_signature("what is redis")
+    assert question_signature("What is Redis?") != question_signature("What is Valkey?")
+    assert topics("What is the best way to cache Redis answers?") == ["best", "way", "cache"]
+
+
+async def test_an_identical_question_within_the_ttl_gets_the_cached_answer(
+    store: PheromoneStore, clock: ManualClock
+) -> None:
+    pheromind = Pheromind(store, SETTINGS)
+    await pheromind.record_turn("What is Redis?", answer="An in-memory store.", path="fast")
+    clock.advance(5)
+
+    cached = await pheromind.cached_answer("what is  redis")
+
+    assert cached is not None
+    assert (cached.answer, cached.path, cached.age_s) == ("An in-memory store.", "fast", pytest.approx(5))
+    assert await pheromind.cached_answer("What is Valkey?") is None
+
+
+async def test_a_cached_answer_expires_at_the_ttl_even_if_the_trail_is_reinforced(
+    store: PheromoneStore, clock: ManualClock
+) -> None:
+    pheromind = Pheromind(store, SETTINGS)
+    await pheromind.record_turn("What is Redis?", answer="An in-memory store.", path="fast")
+    clock.advance(8)
+    await pheromind.record_turn("What is Redis?", answer=None, path="cache")  # a turn answered from the cache
+    clock.advance(5)
+
+    assert await store.get(question_signature("What is Redis?")) is not None
+    assert await pheromind.cached_answer("What is Redis?") is None
+
+
+async def test_a_recurring_topic_becomes_hot_then_cools_down(store: PheromoneStore, clock: ManualClock) -> None:
+    pheromind = Pheromind(store, SETTINGS)
+    cold = await pheromind.signal("How do Redis streams work?")
+    for question in ("Redis streams vs lists?", "Why is Redis fast?", "Redis persistence options?"):
+        await pheromind.record_turn(question, answer="...", path="fast")
+
+    hot = await pheromind.signal("How do Redis streams work?")
+    clock.advance(6)
+    cooled = await pheromind.signal("How do Redis streams work?")
+
+    assert (cold.hot, cold.available, cold.strength) == (False, True, 0.0)
+    assert (hot.hot, hot.topic, hot.topic_strength) == (True, "redis", 3.0)
+    assert "hot trail" in hot.reason
+    assert (cooled.hot, cooled.topic_strength) == (False, pytest.approx(1.5))
+    assert [p.signature for p in await pheromind.trails(1)] == ["t:redis"]
+
+
+async def test_answers_larger_than_the_payload_cap_are_not_cached(clock: ManualClock) -> None:
+    pheromind = Pheromind(MemoryPheromoneStore(half_life_s=6.0, clock=clock), PheromindSettings(max_payload_bytes=256))
+    await pheromind.record_turn("Write an essay", answer="x" * 1000, path="fast")
+    assert await pheromind.cached_answer("Write an essay") is None
+    assert (await pheromind.signal("Write an essay")).strength == 1.0
+
+
+@pytest.fixture
+def service_logs() -> Iterator[io.StringIO]:
+    """The service's JSON log lines, written to a buffer for one test; the previous logging setup comes back after."""
+    saved_config, root = structlog.get_config(), logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    configure_logging(LogSettings(format="json"), service="main")
+    buffer = io.StringIO()
+    [handler] = root.handlers
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(buffer)
+    yield buffer
+    structlog.configure(**saved_config)
+    root.handlers[:], root.level = saved_handlers, saved_level
+
+
+def events(logs: io.StringIO, name: str) -> int:
+    return sum(f'"event": "{name}"' in line for line in logs.getvalue().splitlines())
+
+
+async def test_redis_down_degrades_to_no_cache_no_signal_with_a_log_line_and_a_warn(
+    service_logs: io.StringIO,
+) -> None:
+    store = RedisPheromoneStore(f"redis://127.0.0.1:{closed_port()}/0", key_prefix="x:", half_life_s=6.0)
+    pheromind = Pheromind(store, SETTINGS)
+    try:
+        await pheromind.record_turn("What is Redis?", answer="An in-memory store.", path="fast")
+        signal = await pheromind.signal("What is Redis?")
+        cached = await pheromind.cached_answer("What is Redis?")
+        trails = await pheromind.trails()
+        check = await pheromind.readiness_check()
+    finally:
+        await store.close()
+
+    assert (signal.available, signal.hot, cached, trails) == (False, False, None, [])
+    assert pheromind.degraded
+    assert events(service_logs, "pheromind_degraded") == 1  # one line per outage, not one per call
+    assert (check.status, check.critical, check.effective_status()) == (HealthStatus.WARN, False, HealthStatus.WARN)
+    assert "degraded" in check.output
+
+
+async def test_pheromind_recovers_when_the_store_answers_again(
+    redis_prefix: str, clock: ManualClock, service_logs: io.StringIO
+) -> None:
+    store = RedisPheromoneStore(f"redis://127.0.0.1:{closed_port()}/0", key_prefix=redis_prefix, half_life_s=6.0)
+    pheromind = Pheromind(store, SETTINGS)
+    assert (await pheromind.readiness_check()).status is HealthStatus.WARN
+    await store.close()
+    pheromind.store = RedisPheromoneStore(
+        "redis://127.0.0.1:6379/0", key_prefix=redis_prefix, half_life_s=6.0, clock=clock
+    )
+    try:
+        check = await pheromind.readiness_check()
+        await pheromind.record_turn("What is Redis?", answer="An in-memory store.", path="fast")
+        assert check.status is HealthStatus.PASS
+        assert not pheromind.degraded
+        assert events(service_logs, "pheromind_recovered") == 1
+        assert await pheromind.cached_answer("What is Redis?") is not None
+    finally:
+        await pheromind.store.close()
+
+
+async def test_the_orchestrator_seams_deposit_turns_and_read_strength(store: PheromoneStore) -> None:
+    class Final:
+        def __init__(self, answer: str, path: str, cached: bool = False) -> None:
+            self.answer, self.path, self.cached = answer, path, cached
+
+    pheromind = Pheromind(store, SETTINGS)
+    await pheromind.turn_completed(Final("An in-memory store.", "fast"), "What is Redis?")
+    await pheromind.turn_completed(Final("2 = 2", "kip"), "/agent mathy 1+1")
+
+    assert await pheromind.strength("what is redis") == 1.0
+    cached = await pheromind.cached_answer("What is Redis?")
+    assert cached is not None
+    assert cached.answer == "An in-memory store."
+    assert await pheromind.cached_answer("/agent mathy 1+1") is None  # agent runs are never replayed from cache
+
+    # Serving the cached answer reinforces the trail but never stores the answer again (its age keeps counting).
+    await pheromind.turn_completed(Final("An in-memory store.", "fast", cached=True), "What is Redis?")
+    assert await pheromind.strength("what is redis") > 1.0
+    again = await pheromind.cached_answer("What is Redis?")
+    assert again is not None
+    assert again.age_s >= cached.age_s

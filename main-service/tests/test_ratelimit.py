@@ -1,0 +1,72 @@
+"""Rate limits per client and route class: in-process, in the real Redis, and falling back when Redis is down."""
+
+import uuid
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from council.app import create_app
+from council.ratelimit import RateLimiter, route_class
+from council.settings import RateLimitSettings, Settings
+from tests.conftest import closed_port
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/api/chat", "chat"),
+        ("/api/chat/stream", "chat"),
+        ("/v1/chat/completions", "chat"),
+        ("/api/voice/speak", "voice"),
+        ("/api/kip/transfers", "kip"),
+        ("/api/conversations", "default"),
+    ],
+)
+def test_routes_fall_into_their_class(path: str, expected: str) -> None:
+    assert route_class(path) == expected
+
+
+async def test_over_limit_gets_429_with_retry_after_and_health_stays_open(settings: Settings) -> None:
+    settings.rate_limit.default = "3/minute"
+    async with LifespanManager(create_app(settings)) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            statuses = [(await client.get("/no/such/route")).status_code for _ in range(4)]
+            limited = await client.get("/no/such/route")
+            other_client = await client.get("/no/such/route", headers={"X-API-Key": "someone-else"})
+            health = await client.get("/health/live")
+
+    assert statuses == [404, 404, 404, 429]
+    assert limited.status_code == 429
+    assert limited.json()["error"]["code"] == "rate_limited"
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    assert other_client.status_code == 404  # a different client has its own bucket
+    assert health.status_code == 200  # probes are never limited
+
+
+async def test_redis_buckets_are_shared_between_limiters() -> None:
+    # Two limiters stand for two replicas; the real Redis on 127.0.0.1:6379 holds the shared window.
+    settings = RateLimitSettings(redis_url="redis://127.0.0.1:6379/0", chat="2/minute")
+    first, second = RateLimiter(settings), RateLimiter(settings)
+    client = f"test-{uuid.uuid4().hex}"
+
+    try:
+        assert await first.hit("chat", client) is None
+        assert await second.hit("chat", client) is None
+        assert await first.hit("chat", client) is not None
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
+async def test_redis_down_falls_back_to_in_process_buckets() -> None:
+    limiter = RateLimiter(RateLimitSettings(redis_url=f"redis://127.0.0.1:{closed_port()}/0", chat="1/minute"))
+
+    try:
+        assert await limiter.hit("chat", "client") is None  # served, although Redis refused the connection
+        assert await limiter.hit("chat", "client") is not None  # and still limited, by the local bucket
+    finally:
+        await limiter.aclose()
