@@ -7,33 +7,19 @@ main->voice probe per call. Reports A, B, B-A per round, and main's own client-s
 """
 
 import argparse
-import json
 import os
-import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the process harness the tests use
-from servicekit import ROOT, main_process, voice_process
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _stats import paired_ratio, summary, write_result
 
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {
-        "p50_ms": round(statistics.median(values), 3),
-        "p99_ms": round(percentile(values, 99), 3),
-        "min_ms": round(min(values), 3),
-        "max_ms": round(max(values), 3),
-    }
+from servicekit import main_process, voice_process
 
 
 def main() -> None:
@@ -67,18 +53,14 @@ def main() -> None:
             voice.stop()
 
     result = {
-        "benchmark": "hop_readiness",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "calls": args.calls,
-        "voice_ready_direct": summary(direct),
-        "main_ready_via_voice": summary(through_main),
-        "added_by_main_per_call": summary([b - a for a, b in zip(direct, through_main, strict=True)]),
-        "hop_seen_by_main_client": summary(hop_in_main),
-        "ratio_main_over_direct_p50": round(statistics.median(through_main) / statistics.median(direct), 2),
+        "voice_ready_direct": summary(direct, "ms"),
+        "main_ready_via_voice": summary(through_main, "ms"),
+        "added_by_main_per_call": summary([b - a for a, b in zip(direct, through_main, strict=True)], "ms"),
+        "hop_seen_by_main_client": summary(hop_in_main, "ms"),
+        "main_over_direct": paired_ratio(through_main, direct),
     }
-    out = ROOT / "bench" / "results" / "hop_readiness.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result("hop_readiness", result)
 
 
 if __name__ == "__main__":
