@@ -48,6 +48,26 @@ def test_an_explicit_command_wins_over_the_callers_path() -> None:
     assert decision.path == "council"
 
 
+@pytest.mark.parametrize(
+    ("text", "kip_available", "path", "agent", "message"),
+    [
+        ("@mathy what is 6*7", True, "kip", "mathy", "what is 6*7"),
+        ("@scout, find the docs", True, "kip", "scout", "find the docs"),
+        ("@mathy what is 6*7", False, "fast", None, "@mathy what is 6*7"),
+        ("email me @ noon", True, "fast", None, "email me @ noon"),
+        ("@mathy", True, "fast", None, "@mathy"),
+    ],
+)
+def test_a_message_addressed_to_an_agent_goes_to_kip(
+    text: str, kip_available: bool, path: str, agent: str | None, message: str
+) -> None:
+    decision = decide(text, kip_available=kip_available)
+
+    assert (decision.path, decision.agent, decision.message) == (path, agent, message)
+    if path == "kip":
+        assert decision.reason == f"addressed to agent '@{agent}'"
+
+
 def test_agent_command_reaches_kip_only_when_it_exists() -> None:
     decision = decide("/agent scout find the docs", kip_available=True)
 

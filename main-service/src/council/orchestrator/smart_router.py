@@ -10,6 +10,8 @@ RequestedPath = Literal["auto", "fast", "council", "kip"]
 
 _COMMAND = re.compile(r"^\s*/(council|fast|agent)(?:\s+|$)(.*)\Z", re.IGNORECASE | re.DOTALL)
 _AGENT = re.compile(r"^([A-Za-z0-9_.\-]{1,64})(?:\s+|$)(.*)\Z", re.DOTALL)
+# A message addressed to an agent the way people address each other: "@mathy what is 6*7", "@scout, find docs".
+_MENTION = re.compile(r"^@([A-Za-z0-9_.\-]{1,64})[,:]?\s+(\S.*)\Z", re.DOTALL)
 # Phrases that ask for a judgement between options, where several perspectives are worth their cost.
 _DELIBERATION = re.compile(
     r"\b(should (?:i|we)|pros and cons|trade-?offs?|compare|comparison|versus|vs\.?|which is better|"
@@ -52,6 +54,10 @@ def decide(
         raise RoutingError("The KIP path needs an agent: send '/agent NAME your request'.")
     if requested != "auto":
         return RouteDecision(requested, f"path '{requested}' requested by the caller", message)
+    mention = _MENTION.match(message) if kip_available else None
+    if mention:
+        name = mention.group(1)
+        return RouteDecision("kip", f"addressed to agent '@{name}'", mention.group(2).strip(), agent=name)
     if trail_strength is not None and hot_threshold is not None and trail_strength >= hot_threshold:
         return RouteDecision(
             "council", f"hot topic: Pheromind trail strength {trail_strength:.2f} >= {hot_threshold:g}", message
