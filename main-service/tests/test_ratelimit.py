@@ -70,3 +70,26 @@ async def test_redis_down_falls_back_to_in_process_buckets() -> None:
         assert await limiter.hit("chat", "client") is not None  # and still limited, by the local bucket
     finally:
         await limiter.aclose()
+
+
+async def test_an_unreachable_store_is_left_alone_for_a_while(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A paused Redis costs its full socket timeout per try; after one failure the limiter must not retry per request.
+    limiter = RateLimiter(RateLimitSettings(redis_url=f"redis://127.0.0.1:{closed_port()}/0", chat="100/minute"))
+    tries = 0
+    real_hit = limiter._primary.hit
+
+    async def counted_hit(*args: object) -> bool:
+        nonlocal tries
+        tries += 1
+        return await real_hit(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(limiter._primary, "hit", counted_hit)
+    try:
+        for _ in range(5):
+            assert await limiter.hit("chat", "client") is None
+        assert tries == 1
+        limiter._retry_store_at = 0.0  # the back-off has passed
+        await limiter.hit("chat", "client")
+        assert tries == 2
+    finally:
+        await limiter.aclose()

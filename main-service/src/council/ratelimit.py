@@ -18,6 +18,7 @@ from council.settings import RateLimitSettings
 log = structlog.get_logger(__name__)
 
 _EXEMPT_PREFIXES = ("/health/", "/metrics")
+STORE_RETRY_S = 5.0  # how long an unreachable rate-limit store is left alone before it is tried again
 _ROUTE_CLASSES = (("/api/chat", "chat"), ("/v1/chat/", "chat"), ("/api/voice/", "voice"), ("/api/kip/", "kip"))
 
 
@@ -63,8 +64,21 @@ class RateLimiter:
             else MemoryStorage()
         )
         self._primary = MovingWindowRateLimiter(storage)
-        self.shared = bool(settings.redis_url)
         self._degraded_since: float | None = None
+        # After a store failure, requests use local buckets for a while instead of each paying the timeout again.
+        self._retry_store_at = 0.0
+
+    def _store_failed(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if self._degraded_since is None:
+            log.warning("rate_limit_store_unavailable", error=f"{type(exc).__name__}: {exc}", fallback="in-process")
+            self._degraded_since = now
+        self._retry_store_at = now + STORE_RETRY_S
+
+    def _store_answered(self) -> None:
+        if self._degraded_since is not None:
+            log.info("rate_limit_store_recovered", degraded_for_s=round(time.monotonic() - self._degraded_since, 1))
+            self._degraded_since = None
 
     async def aclose(self) -> None:
         if self._pool is not None:
@@ -73,17 +87,16 @@ class RateLimiter:
     async def hit(self, route: str, client: str) -> int | None:
         """Count one request; None when allowed, else the seconds until the client may retry."""
         item = self.items[route]
-        try:
-            limiter = self._primary
-            allowed = await limiter.hit(item, route, client)
-            if self._degraded_since is not None:
-                log.info("rate_limit_store_recovered", degraded_for_s=round(time.monotonic() - self._degraded_since, 1))
-                self._degraded_since = None
-        except Exception as exc:  # any storage failure (connection, timeout): keep serving with local buckets
-            if self._degraded_since is None:
-                log.warning("rate_limit_store_unavailable", error=f"{type(exc).__name__}: {exc}", fallback="in-process")
-                self._degraded_since = time.monotonic()
-            limiter = self._fallback
+        limiter = self._fallback
+        if time.monotonic() >= self._retry_store_at:
+            try:
+                allowed = await self._primary.hit(item, route, client)
+                limiter = self._primary
+            except Exception as exc:  # any storage failure (connection, timeout): keep serving with local buckets
+                self._store_failed(exc)
+            else:
+                self._store_answered()
+        if limiter is self._fallback:
             allowed = await limiter.hit(item, route, client)
         if allowed:
             return None
