@@ -4,7 +4,7 @@ from fastapi import FastAPI
 
 from voice import __version__
 from voice.api.main import api_router
-from voice.body_limit import BodyLimitMiddleware
+from voice.body_limit import BodyLimitMiddleware, HeaderLimitMiddleware
 from voice.errors import CatchAllMiddleware, install_error_handlers
 from voice.lifespan import build_lifespan
 from voice.observability.correlation import RequestContextMiddleware
@@ -19,6 +19,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     # Added innermost first: correlation wraps everything, so even a 413 or a 500 carries the request ID.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.limits.max_body_bytes)
+    app.add_middleware(HeaderLimitMiddleware, max_header_bytes=settings.limits.max_header_bytes)
     app.add_middleware(CatchAllMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(api_router)

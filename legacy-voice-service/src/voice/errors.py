@@ -22,6 +22,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     PAYLOAD_TOO_LARGE = "payload_too_large"
+    HEADERS_TOO_LARGE = "headers_too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     RATE_LIMITED = "rate_limited"
     UNAUTHORIZED = "unauthorized"
@@ -41,6 +42,7 @@ _CODE_BY_STATUS = {
     405: ErrorCode.METHOD_NOT_ALLOWED,
     413: ErrorCode.PAYLOAD_TOO_LARGE,
     415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    431: ErrorCode.HEADERS_TOO_LARGE,
     401: ErrorCode.UNAUTHORIZED,
     422: ErrorCode.INVALID_REQUEST,
     429: ErrorCode.RATE_LIMITED,

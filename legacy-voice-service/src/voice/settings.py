@@ -26,6 +26,9 @@ class LimitSettings(BaseModel):
     max_body_bytes: int = Field(
         26_214_400, ge=1024, description="Largest accepted request body (uploads included) in bytes; else 413."
     )
+    max_header_bytes: int = Field(
+        16_384, ge=1024, description="Largest total size of a request's headers in bytes; larger gets 431."
+    )
     max_audio_seconds: float = Field(
         600.0, gt=0, description="Longest audio accepted for transcription or VAD, in seconds; else 413."
     )

@@ -8,7 +8,7 @@ from council import __version__
 from council.api.main import api_router
 from council.api.voice import TRANSCRIBE_PATH
 from council.api.web import WEB_DIR
-from council.body_limit import BodyLimitMiddleware
+from council.body_limit import BodyLimitMiddleware, HeaderLimitMiddleware
 from council.errors import CatchAllMiddleware, install_error_handlers
 from council.lifespan import build_lifespan
 from council.observability.correlation import RequestContextMiddleware
@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_bytes=settings.limits.max_body_bytes,
         upload_paths={TRANSCRIBE_PATH: (settings.limits.max_upload_bytes, "COUNCIL_LIMITS__MAX_UPLOAD_BYTES")},
     )
+    app.add_middleware(HeaderLimitMiddleware, max_header_bytes=settings.limits.max_header_bytes)
     if rate_limiter is not None:
         app.add_middleware(RateLimitMiddleware, limiter=rate_limiter)
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics)

@@ -30,6 +30,9 @@ class LimitSettings(BaseModel):
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest accepted request body in bytes; larger bodies get 413."
     )
+    max_header_bytes: int = Field(
+        16_384, ge=1024, description="Largest total size of a request's headers in bytes; larger gets 431."
+    )
     max_upload_bytes: int = Field(
         26_214_400, ge=1024, description="Largest audio upload to /api/voice/transcribe in bytes; larger gets 413."
     )

@@ -1,0 +1,103 @@
+"""Hostile clients against both services as processes: garbage and floods on the sockets, giant headers, the voice
+service dying in the middle of a real-time voice turn. Nothing may crash a service or hang a socket."""
+
+import json
+import signal
+
+import httpx
+import pytest
+from test_voice_socket import FRAME_BYTES, question_pcm16k
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from conftest import ServiceProcess, StartService
+
+
+def ws_url(service: ServiceProcess, path: str) -> str:
+    return service.url.replace("http", "ws") + path
+
+
+def test_invalid_utf8_in_a_text_frame_closes_chat_with_1007_and_the_service_lives_on(main: ServiceProcess) -> None:
+    with connect(ws_url(main, "/ws/chat")) as socket:
+        socket.send(b'{"type": "ping", "id": "\xff\xfe"}', text=True)  # a text frame whose bytes are not UTF-8
+        with pytest.raises(ConnectionClosed) as closed:
+            socket.recv(timeout=10)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1007
+    assert httpx.get(f"{main.url}/health/live").status_code == 200
+
+
+def test_a_flood_of_messages_gets_answers_or_errors_never_a_hang(main: ServiceProcess) -> None:
+    with connect(ws_url(main, "/ws/chat")) as socket:
+        for n in range(300):
+            socket.send(json.dumps({"type": "ping", "id": f"p{n}"}))
+        for n in range(10):
+            socket.send(json.dumps({"type": "message", "id": f"m{n}", "text": "/fast hi"}))
+        seen: dict[str, int] = {}
+        while seen.get("final", 0) + seen.get("too_many_turns", 0) < 10:
+            event = json.loads(socket.recv(timeout=120))
+            key = event.get("code") if event["type"] == "error" else event["type"]
+            seen[key] = seen.get(key, 0) + 1
+    assert seen["pong"] == 300
+    assert seen.get("final", 0) >= 4  # COUNCIL_WS__MAX_INFLIGHT_TURNS (4) run; the rest are refused, not lost
+    assert set(seen) <= {"pong", "route", "synthesis.delta", "member.start", "member.delta", "member.done",
+                         "final", "too_many_turns"}  # fmt: skip
+
+
+@pytest.mark.parametrize("service_name", ["main", "voice"])
+def test_giant_headers_are_refused_with_431(service_name: str, request: pytest.FixtureRequest) -> None:
+    service: ServiceProcess = request.getfixturevalue(service_name)
+    # The HTTP server parses headers of any size; the services refuse past *_LIMITS__MAX_HEADER_BYTES (16 KiB).
+    response = httpx.get(f"{service.url}/health/live", headers={"X-Padding": "x" * 200_000}, timeout=10)
+    assert response.status_code == 431
+    assert response.json()["error"]["code"] == "headers_too_large"
+    assert httpx.get(f"{service.url}/health/live").status_code == 200
+
+
+def test_voice_garbage_is_answered_and_oversized_frames_close_1009(main: ServiceProcess) -> None:
+    with connect(ws_url(main, "/ws/voice")) as socket:
+        assert json.loads(socket.recv(timeout=10))["type"] == "ready"
+        socket.send("not json")
+        bad_json = json.loads(socket.recv(timeout=10))
+        socket.send(json.dumps({"type": "config", "path": "nowhere"}))
+        bad_config = json.loads(socket.recv(timeout=10))
+        socket.send(b"\x01\x02\x03")  # odd-length noise is trimmed to whole samples, not an error
+        socket.send(json.dumps({"type": "ping"}))
+        pong = json.loads(socket.recv(timeout=10))
+        socket.send(bytes(64_000))  # over COUNCIL_VOICE_WS__MAX_FRAME_BYTES (32 000)
+        with pytest.raises(ConnectionClosed) as closed:
+            socket.recv(timeout=10)
+    assert (bad_json["type"], bad_json["code"]) == ("error", "invalid_json")
+    assert (bad_config["type"], bad_config["code"]) == ("error", "invalid_request")
+    assert pong == {"type": "pong"}
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1009
+
+
+def test_voice_killed_during_a_voice_turn_gives_an_error_and_text_chat_goes_on(
+    start_voice: StartService, start_main: StartService, voice: ServiceProcess
+) -> None:
+    question = question_pcm16k(voice, "What is the tallest mountain on Earth?")  # from the shared voice service
+    doomed = start_voice()
+    main = start_main(doomed, COUNCIL_VOICE__RETRY_ATTEMPTS="1")
+    with connect(ws_url(main, "/ws/voice")) as socket:
+        socket.recv(timeout=10)
+        socket.send(json.dumps({"type": "config", "path": "fast"}))
+        for start in range(0, len(question), FRAME_BYTES):
+            socket.send(question[start : start + FRAME_BYTES])
+        while json.loads(socket.recv(timeout=120))["type"] != "transcript":
+            pass
+        doomed.stop(signal.SIGKILL)  # the answer is being generated; its speech can no longer be made
+        events = []
+        while not events or events[-1]["type"] not in ("error", "audio.end"):
+            frame = socket.recv(timeout=120)
+            if isinstance(frame, str):
+                events.append(json.loads(frame))
+        socket.send(json.dumps({"type": "ping"}))
+        pong = json.loads(socket.recv(timeout=10))
+
+    assert events[-1]["type"] == "error", events[-1]
+    assert events[-1]["code"] == "voice_unavailable"
+    assert pong == {"type": "pong"}
+    chat = httpx.post(f"{main.url}/api/chat", json={"message": "/fast Are you still there?"}, timeout=60)
+    assert chat.status_code == 200
