@@ -56,22 +56,21 @@ def test_voice_outage_makes_main_warn_then_main_recovers_on_its_own(
     main = start_main(voice, COUNCIL_VOICE__WATCH_INTERVAL_S="0.5", COUNCIL_VOICE__BREAKER_FAILURE_THRESHOLD="2")
 
     voice.stop(signal.SIGKILL)
-    body, elapsed = _poll_main_until(main, "warn", timeout_s=5)
+    body, _ = _poll_main_until(main, "warn", timeout_s=5)
 
-    assert body["status"] == "warn", body
-    assert elapsed < 5
+    assert body["status"] == "warn", f"not warn within 5 s of the kill: {body}"
     breaker_open, _ = _poll_main_until_breaker(main, "open", timeout_s=5)
     assert breaker_open
 
     # While voice is away: text chat works, voice calls fail fast with a clear 503.
     chat = httpx.post(f"{main.url}/api/chat", json={"message": "/fast Still there?"}, timeout=60)
     assert chat.status_code == 200, chat.text
-    started = time.monotonic()
     speak = httpx.post(f"{main.url}/api/voice/speak", json={"input": "Hello"}, timeout=10)
     assert speak.status_code == 503
     assert speak.json()["error"]["code"] == "voice_unavailable"
     assert "Retry-After" in speak.headers
-    assert time.monotonic() - started < 1.0  # the open breaker answers without trying the network
+    # The open breaker answered without trying the network: a tried call says "could not be reached".
+    assert "is unavailable" in speak.json()["error"]["message"], speak.json()
 
     start_voice(port=voice.port)
     body, _ = _poll_main_until(main, "pass", timeout_s=10)
