@@ -112,6 +112,13 @@ class EngineBusy(VoiceError):
     code = ErrorCode.RATE_LIMITED
 
 
+class TooManySessions(VoiceError):
+    """Every realtime session slot is taken; the caller should retry after `Retry-After` seconds."""
+
+    status_code = 429
+    code = ErrorCode.RATE_LIMITED
+
+
 class Unauthorized(VoiceError):
     status_code = 401
     code = ErrorCode.UNAUTHORIZED

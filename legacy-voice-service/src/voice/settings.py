@@ -53,7 +53,7 @@ class LimitSettings(BaseModel):
     )
     retry_after_seconds: int = Field(2, ge=1, description="The Retry-After value sent with a 429.")
     max_realtime_sessions: int = Field(
-        4, ge=1, description="Open /v1/realtime sockets at once; one more is closed at once with code 1013 (try later)."
+        4, ge=1, description="Open /v1/realtime sockets at once; the handshake of one more gets 429 and Retry-After."
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import av
 import numpy as np
 import pytest
-from starlette.websockets import WebSocketDisconnect
+from starlette.testclient import WebSocketDenialResponse
 
 from tests.api.wer import normalize
 from tests.conftest import AppClient
@@ -78,15 +78,15 @@ def test_bad_events_are_answered_with_error_events(app_client: AppClient, realti
         assert socket.receive_json()["type"] == "session.updated"
 
 
-def test_a_second_session_over_the_cap_is_closed_with_try_again_later(
-    app_client: AppClient, realtime_settings: Settings
-) -> None:
+def test_a_second_session_over_the_cap_is_refused_with_429(app_client: AppClient, realtime_settings: Settings) -> None:
     client = app_client(realtime_settings)
     with client.websocket_connect("/v1/realtime") as first:
         first.receive_json()
-        with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect("/v1/realtime") as second:
+        with pytest.raises(WebSocketDenialResponse) as refused, client.websocket_connect("/v1/realtime") as second:
             second.receive_json()
-        assert closed.value.code == 1013
+        assert refused.value.status_code == 429
+        assert refused.value.headers["Retry-After"] == "2"
+        assert refused.value.json()["error"]["code"] == "rate_limited"
 
 
 def test_the_socket_needs_the_service_token_when_one_is_set(app_client: AppClient) -> None:
@@ -98,9 +98,10 @@ def test_the_socket_needs_the_service_token_when_one_is_set(app_client: AppClien
         auth={"service_token": "s3"},
     )
     client = app_client(settings)
-    with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect("/v1/realtime") as socket:
+    with pytest.raises(WebSocketDenialResponse) as refused, client.websocket_connect("/v1/realtime") as socket:
         socket.receive_json()
-    assert refused.value.code == 1008
+    assert refused.value.status_code == 401
+    assert refused.value.json()["error"]["code"] == "unauthorized"
     with client.websocket_connect("/v1/realtime", headers={"Authorization": "Bearer s3"}) as socket:
         assert socket.receive_json()["type"] == "session.created"
 

@@ -25,7 +25,7 @@ from voice.api.speech_session import SpeechSession
 from voice.audio import Samples, decode_pcm16
 from voice.engines.base import TranscriptionOptions
 from voice.engines.registry import EngineRegistry
-from voice.errors import VoiceError
+from voice.errors import TooManySessions, VoiceError, error_response
 from voice.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -172,19 +172,34 @@ class TranscriptionSession:
         self.item_id = self._new_item()
 
 
+async def _refuse(socket: WebSocket, error: VoiceError, close_code: int) -> None:
+    """Refuse the handshake with an HTTP error in the one JSON shape, which clients see (a close before accept
+    reaches them as a bare 403); a server without the denial-response extension gets the close code instead."""
+    log.info("realtime_refused", code=error.code.value, status=error.status_code, reason=error.message)
+    if "websocket.http.response" in socket.scope.get("extensions", {}):
+        await socket.send_denial_response(error_response(error.status_code, error.code, error.message, error.headers))
+    else:
+        await socket.close(code=close_code, reason=error.message[:120])
+
+
 @router.websocket("/v1/realtime")
 async def realtime_session(socket: WebSocket) -> None:
     settings: Settings = socket.state.settings
     try:
         check_service_token(socket)
     except VoiceError as error:
-        await socket.close(code=1008, reason=error.message[:120])
+        await _refuse(socket, error, close_code=1008)
         return
     slots: anyio.CapacityLimiter = socket.state.realtime_sessions
     try:
         slots.acquire_nowait()
     except anyio.WouldBlock:
-        await socket.close(code=1013, reason="Too many realtime sessions (VOICE_LIMITS__MAX_REALTIME_SESSIONS).")
+        busy = TooManySessions(
+            f"All {settings.limits.max_realtime_sessions} realtime sessions are in use "
+            "(VOICE_LIMITS__MAX_REALTIME_SESSIONS); retry shortly.",
+            headers={"Retry-After": str(settings.limits.retry_after_seconds)},
+        )
+        await _refuse(socket, busy, close_code=1013)
         return
     try:
         await socket.accept()
