@@ -76,6 +76,34 @@ def test_agent_command_reaches_kip_only_when_it_exists() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "agent", "message"),
+    [
+        ("/agent mathy do 6 * 7", "mathy", "6 * 7"),
+        ("/agent mathy DO   6 * 7", "mathy", "6 * 7"),
+        ("/agent mathy do\n6 * 7", "mathy", "6 * 7"),
+        ("/agent mathy 6 * 7", "mathy", "6 * 7"),
+        ("/agent scribe do note: do the dishes", "scribe", "note: do the dishes"),  # only the leading "do"
+        ("/agent scout done yet?", "scout", "done yet?"),  # a word that starts with "do" is the request
+        ("/agent scout dog facts", "scout", "dog facts"),
+        ("@mathy do 6*7", "mathy", "6*7"),
+        ("@mathy, do 6*7", "mathy", "6*7"),
+        ("@mathy Do sqrt(16)", "mathy", "sqrt(16)"),
+        ("@scout dogs and cats", "scout", "dogs and cats"),
+    ],
+)
+def test_the_documented_do_before_an_agents_request_is_syntax(text: str, agent: str, message: str) -> None:
+    decision = decide(text, kip_available=True)
+
+    assert (decision.path, decision.agent, decision.message) == ("kip", agent, message)
+
+
+@pytest.mark.parametrize("text", ["/agent mathy do", "/agent mathy do   ", "@mathy do", "@mathy, do  "])
+def test_do_without_a_request_is_refused_with_a_fix(text: str) -> None:
+    with pytest.raises(RoutingError, match="needs a request"):
+        decide(text, kip_available=True)
+
+
+@pytest.mark.parametrize(
     ("strength", "path"),
     [(3.0, "council"), (2.5, "council"), (2.4, "fast"), (None, "fast")],
 )

@@ -12,6 +12,8 @@ _COMMAND = re.compile(r"^\s*/(council|fast|agent)(?:\s+|$)(.*)\Z", re.IGNORECASE
 _AGENT = re.compile(r"^([A-Za-z0-9_.\-]{1,64})(?:\s+|$)(.*)\Z", re.DOTALL)
 # A message addressed to an agent the way people address each other: "@mathy what is 6*7", "@scout, find docs".
 _MENTION = re.compile(r"^@([A-Za-z0-9_.\-]{1,64})[,:]?\s+(\S.*)\Z", re.DOTALL)
+# The documented forms are `/agent NAME do …` and `@NAME do …`: the "do" is syntax, not part of the request.
+_DO = re.compile(r"^do(?:\s+|\Z)", re.IGNORECASE)
 # Phrases that ask for a judgement between options, where several perspectives are worth their cost.
 _DELIBERATION = re.compile(
     r"\b(should (?:i|we)|pros and cons|trade-?offs?|compare|comparison|versus|vs\.?|which is better|"
@@ -57,7 +59,10 @@ def decide(
     mention = _MENTION.match(message) if kip_available else None
     if mention:
         name = mention.group(1)
-        return RouteDecision("kip", f"addressed to agent '@{name}'", mention.group(2).strip(), agent=name)
+        request = _agent_request(mention.group(2))
+        if not request:
+            raise RoutingError(f"'@{name} do' needs a request after it, e.g. '@{name} do 6*7'.")
+        return RouteDecision("kip", f"addressed to agent '@{name}'", request, agent=name)
     if trail_strength is not None and hot_threshold is not None and trail_strength >= hot_threshold:
         return RouteDecision(
             "council", f"hot topic: Pheromind trail strength {trail_strength:.2f} >= {hot_threshold:g}", message
@@ -76,7 +81,7 @@ def _from_command(command: str, rest: str, kip_available: bool) -> RouteDecision
         agent = _AGENT.match(rest)
         if agent is None:
             raise RoutingError("'/agent' needs an agent name: '/agent NAME your request'.")
-        name, request = agent.group(1), agent.group(2).strip()
+        name, request = agent.group(1), _agent_request(agent.group(2))
         if not request:
             raise RoutingError(f"'/agent {name}' needs a request after the agent's name.")
         if not kip_available:
@@ -90,3 +95,8 @@ def _from_command(command: str, rest: str, kip_available: bool) -> RouteDecision
         raise RoutingError(f"'/{command}' needs a message after it.")
     path: PathName = "council" if command == "council" else "fast"
     return RouteDecision(path, f"explicit command '/{command}'", rest)
+
+
+def _agent_request(text: str) -> str:
+    """What the agent is asked: the text after the name, without the optional leading "do"."""
+    return _DO.sub("", text.strip(), count=1).strip()
