@@ -2,11 +2,14 @@
 
 from collections.abc import Callable
 
-from council.kip.runner import AgentOutput, AgentRefused, AgentRequest, AgentRunner
+from council.kip.runner import MAX_REQUEST_CHARS, AgentOutput, AgentRefused, AgentRequest, AgentRunner
 
 
 class KipPath:
     """Fits the orchestrator's `KipRunner` seam: emits each KipEvent (`kip.*`) and returns the answer text."""
+
+    max_request_chars = MAX_REQUEST_CHARS
+    """The orchestrator refuses a longer `/agent` request up front (422), before anything runs or is charged."""
 
     def __init__(self, runner: AgentRunner) -> None:
         self._runner = runner

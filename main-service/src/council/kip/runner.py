@@ -8,16 +8,19 @@ from pydantic import BaseModel, Field
 
 from council.kip.errors import KipError
 from council.kip.stores.base import KipStore
-from council.kip.tools import ToolRegistry
+from council.kip.tools import MAX_TOOL_INPUT_CHARS, ToolRegistry
 
 _ARITHMETIC = re.compile(r"^[\d\s.+\-*/%^()]+$")
 _NOTE = re.compile(r"^(?:note|remember)\b[:\s]*(.*)$", re.IGNORECASE | re.DOTALL)
+
+MAX_REQUEST_CHARS = MAX_TOOL_INPUT_CHARS
+"""A request is at most what a tool takes as input: a longer one could only fail after its charge."""
 
 
 class AgentRequest(BaseModel):
     """What to ask the agent: free text (as after `/agent NAME do`), optionally naming the tool."""
 
-    text: str = Field(max_length=4000)
+    text: str = Field(max_length=MAX_REQUEST_CHARS)
     tool: str | None = Field(None, description="The tool to use; chosen from the text when left out.")
     idempotency_key: str | None = Field(None, description="Makes a retried request charge only once.")
 

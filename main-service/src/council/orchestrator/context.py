@@ -17,6 +17,11 @@ EventWriter = Callable[[object], None]
 class KipRunner(Protocol):
     """The KIP layer's entry point for `/agent NAME …` (plugged into `open_orchestrator(kip=…)` once KIP exists)."""
 
+    @property
+    def max_request_chars(self) -> int:
+        """The longest request an agent takes; a longer one is refused (4xx) before anything runs or is charged."""
+        ...
+
     async def run(self, *, agent: str, message: str, thread_id: str | None, emit: EventWriter) -> str:
         """Run the agent's request under its budget; stream events through `emit`; return the answer text."""
         ...

@@ -59,10 +59,16 @@ class Orchestrator:
             )
         if role is not None and role not in self.models.roles:
             raise NotFoundError(f"Unknown role {role!r}; roles: {', '.join(self.models.roles)}.")
+        kip = self.context.kip
         try:
-            decide(text, requested=requested, kip_available=self.context.kip is not None)
+            decision = decide(text, requested=requested, kip_available=kip is not None)
         except RoutingError as exc:
             raise InvalidRequestError(str(exc)) from exc
+        if decision.path == "kip" and kip is not None and len(decision.message) > kip.max_request_chars:
+            raise InvalidRequestError(
+                f"The request to agent {decision.agent!r} has {len(decision.message)} characters; "
+                f"agents take at most {kip.max_request_chars}."
+            )
 
     async def turn(
         self,
