@@ -1,11 +1,12 @@
-"""`/agent NAME …` and `@NAME …` through `POST /api/chat`: the documented syntax runs the tool, and a request no
-agent could take is a 4xx before anything is charged."""
+"""KIP through `POST /api/chat`: `/agent NAME do …` and `@NAME do …` run the tool, a request no agent could take
+is a 4xx before anything is charged, and any council answer is recorded as a decision."""
 
 import uuid
 
 import httpx
 import pytest
 
+from council.kip.knowledge import MAX_TOPIC_CHARS
 from council.kip.runner import MAX_REQUEST_CHARS
 
 pytestmark = pytest.mark.anyio
@@ -57,3 +58,13 @@ async def test_a_request_longer_than_an_agent_takes_is_422_and_charges_nothing(
     assert await balance(client, agent_id) == 10
     analysis = (await client.get("/api/kip/analysis")).json()
     assert all(agent["calls"] == 0 for agent in analysis["agents"]), analysis
+
+
+async def test_a_council_question_led_by_one_huge_word_is_answered_and_recorded(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/chat", json={"message": "/council " + "x" * 250 + " or spaces: which is best?"})
+
+    assert response.status_code == 200, response.text
+    thread_id = response.json()["thread_id"]
+    [decision] = (await client.get("/api/kip/decisions", params={"thread_id": thread_id})).json()
+    assert decision["topic"] == "x" * MAX_TOPIC_CHARS
+    assert decision["content"] == response.json()["answer"]

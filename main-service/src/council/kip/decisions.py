@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from council.kip.knowledge import DecisionCreate
+from council.kip.knowledge import MAX_TOPIC_CHARS, DecisionCreate
 from council.kip.stores.base import KipStore
 from council.pheromind.patterns import topics
 
@@ -15,6 +15,11 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 _FIRST_SENTENCE = re.compile(r"^(.+?[.!?])(?:\s|$)", re.DOTALL)
+
+
+def _topic(message: str) -> str:
+    """The question's first content word, cut to what a topic holds (a pasted URL or blob can be one long word)."""
+    return (topics(message, limit=1) or ["general"])[0][:MAX_TOPIC_CHARS]
 
 
 def _gist(text: str, limit: int = 240) -> str:
@@ -40,7 +45,7 @@ class DecisionRecorder:
             # Confidence is the share of the council that answered; a member dropped on failure lowers it.
             confidence=len(answered) / len(final.members) if final.members else 0.0,
             members=[member.member for member in answered],
-            topic=(topics(message, limit=1) or ["general"])[0],
+            topic=_topic(message),
             thread_id=final.thread_id,
         )
         item = await self.store.add_knowledge(decision.as_knowledge())

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+MAX_TOPIC_CHARS = 200
+
 
 class KnowledgeKind(StrEnum):
     NOTE = "note"  # written by an agent's note tool
@@ -17,7 +19,7 @@ class KnowledgeCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: KnowledgeKind = KnowledgeKind.FACT
-    topic: str = Field(min_length=1, max_length=200)
+    topic: str = Field(min_length=1, max_length=MAX_TOPIC_CHARS)
     content: str = Field(min_length=1, max_length=20_000)
     source: str | None = Field(None, max_length=200, description="e.g. the conversation's thread_id.")
     agent_id: str | None = None
@@ -39,7 +41,7 @@ class DecisionCreate(BaseModel):
     reasoning: str = Field("", max_length=20_000)
     confidence: float = Field(ge=0, le=1)
     members: list[str] = Field(default_factory=list)
-    topic: str = Field(min_length=1, max_length=200)
+    topic: str = Field(min_length=1, max_length=MAX_TOPIC_CHARS)
     thread_id: str | None = Field(None, max_length=200)
 
     def as_knowledge(self) -> KnowledgeCreate:
