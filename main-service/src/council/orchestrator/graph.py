@@ -2,6 +2,7 @@
 
 from typing import Any, Literal
 
+import structlog
 from langchain_core.messages import AIMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
@@ -9,6 +10,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
 from council.errors import InvalidRequestError
+from council.observability.correlation import current_request_id
 from council.orchestrator import synthesis
 from council.orchestrator.context import CachedTurn, TurnContext
 from council.orchestrator.council import deliberate
@@ -20,6 +22,8 @@ CACHE_ROLE = "cache"
 """The `role` of a cached answer's synthesis delta."""
 
 TurnGraph = CompiledStateGraph[TurnState, TurnContext, TurnState, TurnState]
+
+log = structlog.get_logger(__name__)
 
 
 async def route(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
@@ -135,7 +139,16 @@ async def remember(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str,
         cached=state.get("cached", False),
     )
     for observer in ctx.observers:
-        await observer.turn_completed(final, state["message"])
+        try:
+            await observer.turn_completed(final, state["message"])
+        except Exception:  # the turn has its answer: a failing observer loses its own record, not the turn
+            log.exception(
+                "turn_observer_failed",
+                observer=type(observer).__name__,
+                path=final.path,
+                thread_id=thread_id,
+                request_id=current_request_id(),
+            )
     runtime.stream_writer(final)
     return {"messages": [AIMessage(state["answer"], name=state["path"])]}
 

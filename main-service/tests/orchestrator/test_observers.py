@@ -1,0 +1,59 @@
+"""Turn observers (Pheromind deposit, KIP decision record, metrics) run after the answer exists: one failing is
+logged with the request ID and neither fails the turn nor keeps it out of memory."""
+
+from pathlib import Path
+
+import pytest
+import structlog
+from structlog.testing import LogCapture
+
+from council.llm import ModelRegistry
+from council.observability.correlation import _request_id
+from council.orchestrator import FinalEvent, open_orchestrator
+from council.orchestrator import graph as graph_module
+from tests.orchestrator.conftest import orchestrator_settings
+
+pytestmark = pytest.mark.anyio
+
+
+class BrokenObserver:
+    """Stands for a store that refuses the write after the council ran (full disk, a bad field, Redis OOM)."""
+
+    async def turn_completed(self, final: FinalEvent, message: str) -> None:
+        raise RuntimeError("the store refused the write")
+
+
+class RecordingObserver:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    async def turn_completed(self, final: FinalEvent, message: str) -> None:
+        self.seen.append((final.answer, message))
+
+
+async def test_a_failing_observer_is_logged_and_the_turn_is_answered_and_remembered(
+    models: ModelRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The graph's own logger, pointed at a capture (the process-wide structlog config may cache loggers).
+    logs = LogCapture()
+    monkeypatch.setattr(graph_module, "log", structlog.wrap_logger(None, processors=[logs]))
+    recorder = RecordingObserver()
+    token = _request_id.set("req-observer-1")
+    try:
+        async with open_orchestrator(
+            orchestrator_settings(tmp_path), models=models, observers=[BrokenObserver(), recorder]
+        ) as orchestrator:
+            final = await orchestrator.answer("/fast Say hi", thread_id="observed")
+            remembered = await orchestrator.conversation("observed")
+    finally:
+        _request_id.reset(token)
+
+    assert final.answer
+    assert recorder.seen == [(final.answer, "Say hi")], "the observers after the failing one still ran"
+    assert [(m.role, m.content) for m in remembered] == [("user", "/fast Say hi"), ("assistant", final.answer)]
+    (entry,) = [entry for entry in logs.entries if entry["event"] == "turn_observer_failed"]
+    assert entry["log_level"] == "error"
+    assert entry["request_id"] == "req-observer-1"
+    assert entry["observer"] == "BrokenObserver"
+    assert entry["thread_id"] == "observed"
+    assert entry["exc_info"] is True
