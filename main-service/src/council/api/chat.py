@@ -3,11 +3,12 @@
 import uuid
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from council.api.deps import OrchestratorDep
 from council.api.event_stream import EventStreamResponse
+from council.api.responses import EVENT_STREAM_RESPONSES
 from council.orchestrator.events import MemberAnswer, ModelCall, PathName
 from council.orchestrator.smart_router import RequestedPath
 
@@ -55,7 +56,8 @@ async def create_chat(body: ChatRequest, orchestrator: OrchestratorDep) -> ChatR
 @router.post(
     "/chat/stream",
     summary="The same turn as server-sent events: route, member.*, review, synthesis.delta, final or error",
-    response_class=EventStreamResponse,
+    response_class=Response,  # no media type of its own, so errors are documented as JSON and 200 as SSE
+    responses=EVENT_STREAM_RESPONSES,
 )
 async def stream_chat(body: ChatRequest, orchestrator: OrchestratorDep) -> EventStreamResponse:
     orchestrator.check_request(body.message, body.path)  # a bad request gets a 4xx before the stream starts

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from council.api.deps import KipDep, RequireApiKey
+from council.api.responses import ErrorEnvelope
 from council.kip import AgentRequest, KipEvent
 from council.kip.agents import Agent, AgentCreate, AgentPatch
 from council.kip.analyzer import EconomyAnalysis
@@ -14,19 +15,6 @@ from council.kip.errors import IdempotencyKeyRequiredError
 from council.kip.knowledge import DecisionCreate, KnowledgeCreate, KnowledgeItem, KnowledgeKind, KnowledgeQuery
 from council.kip.ledger import MAX_AMOUNT, Receipt, TransactionKind, TransactionPage, TransactionQuery
 from council.kip.treasury import TreasurySummary
-
-
-class ErrorDetail(BaseModel):
-    code: str
-    message: str
-    request_id: str | None
-
-
-class ErrorEnvelope(BaseModel):
-    """The service's one error shape (documented here so clients see every 4xx a KIP route may answer)."""
-
-    error: ErrorDetail
-
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status_code: {"model": ErrorEnvelope, "description": description}
@@ -41,6 +29,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 router = APIRouter(prefix="/api/kip", tags=["kip"], responses=_ERRORS)
+# A repeated Idempotency-Key answers 200 with the original receipt (and `Idempotent-Replayed: true`) instead of 201.
+_REPLAYED: dict[int | str, dict[str, Any]] = {
+    200: {"model": Receipt, "description": "A replayed Idempotency-Key: the original movement; nothing moved again."}
+}
 
 Amount = Annotated[int, Field(gt=0, le=MAX_AMOUNT, strict=True, description="Integer minor units.")]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
@@ -110,17 +102,35 @@ async def update_agent(agent_id: str, patch: AgentPatch, kip: KipDep) -> Agent:
     return await kip.store.update_agent(agent_id, patch)
 
 
-@router.post("/treasury/mint", status_code=201, dependencies=[RequireApiKey], summary="Add value to the treasury")
+@router.post(
+    "/treasury/mint",
+    status_code=201,
+    responses=_REPLAYED,
+    dependencies=[RequireApiKey],
+    summary="Add value to the treasury",
+)
 async def mint(body: MintRequest, kip: KipDep, response: Response, idempotency_key: IdempotencyKey = None) -> Receipt:
     return _receipt(await kip.treasury.mint(body.amount, reason=body.reason, idempotency_key=idempotency_key), response)
 
 
-@router.post("/treasury/burn", status_code=201, dependencies=[RequireApiKey], summary="Remove treasury value")
+@router.post(
+    "/treasury/burn",
+    status_code=201,
+    responses=_REPLAYED,
+    dependencies=[RequireApiKey],
+    summary="Remove treasury value",
+)
 async def burn(body: MintRequest, kip: KipDep, response: Response, idempotency_key: IdempotencyKey = None) -> Receipt:
     return _receipt(await kip.treasury.burn(body.amount, reason=body.reason, idempotency_key=idempotency_key), response)
 
 
-@router.post("/transfers", status_code=201, dependencies=[RequireApiKey], summary="Move value between accounts")
+@router.post(
+    "/transfers",
+    status_code=201,
+    responses=_REPLAYED,
+    dependencies=[RequireApiKey],
+    summary="Move value between accounts",
+)
 async def create_transfer(
     body: TransferRequest, kip: KipDep, response: Response, idempotency_key: IdempotencyKey = None
 ) -> Receipt:

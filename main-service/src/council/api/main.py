@@ -3,8 +3,9 @@
 from fastapi import APIRouter
 
 from council.api import chat, conversations, health, kip, metrics, openai_compat, pheromind, voice, web, ws, ws_voice
+from council.api.responses import ERROR_RESPONSES
 
-api_router = APIRouter()
+api_router = APIRouter(responses=ERROR_RESPONSES)
 api_router.include_router(health.router)
 api_router.include_router(metrics.router)
 api_router.include_router(chat.router)

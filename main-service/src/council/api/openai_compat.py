@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from council.api.deps import OrchestratorDep
 from council.api.event_stream import EventStreamResponse
+from council.api.responses import EVENT_STREAM_RESPONSES
 from council.errors import InvalidRequestError, NotFoundError
 from council.orchestrator import Orchestrator
 from council.orchestrator.events import ErrorEvent, FinalEvent, ModelCall, SynthesisDeltaEvent
@@ -96,7 +97,20 @@ async def list_models(orchestrator: OrchestratorDep) -> dict[str, Any]:
     }
 
 
-@router.post("/chat/completions", summary="Chat completion by the council (stream or not)", response_model=None)
+_COMPLETION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "A `chat.completion` object, or with `stream: true` server-sent `chat.completion.chunk`s.",
+        "content": {"application/json": {"schema": {"type": "object"}}, **EVENT_STREAM_RESPONSES[200]["content"]},
+    }
+}
+
+
+@router.post(
+    "/chat/completions",
+    summary="Chat completion by the council (stream or not)",
+    response_model=None,
+    responses=_COMPLETION_RESPONSES,
+)
 async def create_chat_completion(
     body: ChatCompletionRequest, orchestrator: OrchestratorDep
 ) -> dict[str, Any] | EventStreamResponse:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
 from council.api.deps import SettingsDep, VoiceDep
+from council.api.responses import SPEECH_RESPONSES, TRANSCRIPTION_RESPONSES
 from council.errors import CouncilError, ErrorCode, VoiceFailedError
 
 TRANSCRIBE_PATH = "/api/voice/transcribe"
@@ -45,7 +46,10 @@ def _raise_for_server_error(response: httpx.Response) -> None:
 
 
 @router.post(
-    "/transcribe", summary="Speech to text through the voice service (multipart `file`, any common audio format)"
+    "/transcribe",
+    summary="Speech to text through the voice service (multipart `file`, any common audio format)",
+    response_class=Response,
+    responses=TRANSCRIPTION_RESPONSES,
 )
 async def create_transcription(
     voice: VoiceDep,
@@ -62,7 +66,12 @@ async def create_transcription(
     return Response(response.content, status_code=response.status_code, headers=_passthrough_headers(response))
 
 
-@router.post("/speak", summary="Text to speech through the voice service, streamed as it is synthesized")
+@router.post(
+    "/speak",
+    summary="Text to speech through the voice service, streamed as it is synthesized",
+    response_class=Response,
+    responses=SPEECH_RESPONSES,
+)
 async def create_speech(body: SpeakRequest, voice: VoiceDep, settings: SettingsDep) -> Response:
     if len(body.input) > settings.limits.max_speech_chars:
         raise SpeechTooLongError(
