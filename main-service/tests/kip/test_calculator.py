@@ -46,3 +46,9 @@ def test_arithmetic_is_evaluated(expression: str, value: float) -> None:
 def test_anything_but_bounded_arithmetic_is_refused(expression: str) -> None:
     with pytest.raises(CalculationError):
         calculate(expression)
+
+
+@pytest.mark.parametrize("expression", ["0*1e999", "1e999-1e999", "1e999", "-1e999 + 1", "1e308 * 10", "max(1e999, 1)"])
+def test_non_finite_values_are_refused_not_reported(expression: str) -> None:
+    with pytest.raises(CalculationError, match="finite"):
+        calculate(expression)

@@ -60,13 +60,17 @@ async def test_each_call_is_charged_to_the_calling_agent_and_recorded(kip: Kip, 
     assert (activity.spent, activity.calls, activity.successes) == (2, 1, 1)
 
 
-async def test_a_failing_tool_is_still_charged_and_counted_as_a_failure(kip: Kip, clock: ManualClock) -> None:
+@pytest.mark.parametrize(("expression", "why"), [("import os", "Not an arithmetic"), ("0*1e999", "finite")])
+async def test_a_failing_tool_is_still_charged_and_counted_as_a_failure(
+    kip: Kip, clock: ManualClock, expression: str, why: str
+) -> None:
     agent = await funded_agent(kip, 20)
 
-    call = await kip.tools.call(agent, "calculator", "import os")
+    call = await kip.tools.call(agent, "calculator", expression)
 
     assert not call.ok
-    assert "Unsupported" in call.output or "Not an arithmetic" in call.output
+    assert why in call.output
+    assert "nan" not in call.output
     [activity] = await kip.store.activity(clock() - timedelta(hours=1))
     assert (activity.calls, activity.successes, activity.spent) == (1, 0, 2)
 

@@ -46,8 +46,12 @@ def calculate(expression: str) -> Number:
         raise CalculationError(f"Not an arithmetic expression: {expression!r}.") from error
     try:
         value = _evaluate(tree.body)
+    except CalculationError:
+        raise
     except (ArithmeticError, ValueError, TypeError) as error:
         raise CalculationError(f"Cannot compute {expression!r}: {error}.") from error
+    if not math.isfinite(value):
+        raise CalculationError(f"{expression!r} has no finite value.")  # every step is checked; this guards the answer
     if abs(value) > MAX_MAGNITUDE:
         raise CalculationError("The result is too large.")
     return value
@@ -57,6 +61,8 @@ def _evaluate(node: ast.expr) -> Number:
     match node:
         case ast.Constant(value=bool()):
             raise CalculationError("Booleans are not numbers here.")
+        case ast.Constant(value=float() as value) if not math.isfinite(value):
+            raise CalculationError("A number in the expression is too large to be finite.")  # 1e999 parses as inf
         case ast.Constant(value=int() | float() as value):
             return value
         case ast.Name(id=name) if name in _CONSTANTS:
@@ -67,11 +73,15 @@ def _evaluate(node: ast.expr) -> Number:
             lhs, rhs = _evaluate(left), _evaluate(right)
             if isinstance(op, ast.Pow) and (abs(rhs) > MAX_EXPONENT or abs(lhs) > MAX_MAGNITUDE):
                 raise CalculationError(f"Exponents are limited to {MAX_EXPONENT}.")
-            result = _BINARY[type(op)](lhs, rhs)
-            if isinstance(result, complex) or abs(result) > MAX_MAGNITUDE:
-                raise CalculationError("An intermediate result is out of bounds.")
-            return result
+            return _bounded(_BINARY[type(op)](lhs, rhs))
         case ast.Call(func=ast.Name(id=name), args=args, keywords=[]) if name in _FUNCTIONS and args:
-            return _FUNCTIONS[name](*(_evaluate(arg) for arg in args))
+            return _bounded(_FUNCTIONS[name](*(_evaluate(arg) for arg in args)))
         case _:
             raise CalculationError(f"Unsupported element in the expression: {ast.dump(node)[:60]}.")
+
+
+def _bounded(result: Number) -> Number:
+    """An intermediate result, or an error: NaN and infinities are never reported as answers."""
+    if isinstance(result, complex) or not math.isfinite(result) or abs(result) > MAX_MAGNITUDE:
+        raise CalculationError("An intermediate result is out of bounds or not a finite number.")
+    return result
