@@ -1,4 +1,5 @@
-"""What only the Redis store does: native TTL on every key it writes, and refusing fast when Redis is down."""
+"""What only the Redis store does: native TTL on every key it writes, and refusing fast when Redis is down or
+answers with an error."""
 
 import time
 
@@ -43,3 +44,22 @@ async def test_an_unreachable_redis_is_reported_fast_as_unavailable() -> None:
     finally:
         await store.close()
     assert time.monotonic() - started < 3
+
+
+async def test_an_error_reply_from_redis_is_reported_as_unavailable(redis_prefix: str) -> None:
+    # A real error reply without touching the shared server's config: a string where the store keeps hashes and
+    # sorted sets answers WRONGTYPE, a ResponseError like OOM (maxmemory) and READONLY (a demoted replica).
+    store = RedisPheromoneStore(REDIS_URL, key_prefix=redis_prefix, half_life_s=6.0)
+    client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        await client.set(f"{redis_prefix}trail:q:1", "not a hash", ex=60)
+        await client.set(f"{redis_prefix}index", "not a sorted set", ex=60)
+        with pytest.raises(PheromoneStoreUnavailable, match="WRONGTYPE"):
+            await store.get("q:1")
+        with pytest.raises(PheromoneStoreUnavailable, match="WRONGTYPE"):
+            await store.deposit("q:1", amount=1.0, ttl_s=12.0, source="test")
+        with pytest.raises(PheromoneStoreUnavailable, match="WRONGTYPE"):
+            await store.strongest()
+    finally:
+        await client.aclose()
+        await store.close()

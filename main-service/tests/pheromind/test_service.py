@@ -5,6 +5,7 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+import redis.asyncio as aioredis
 import structlog
 
 from council.health import HealthStatus
@@ -118,6 +119,25 @@ async def test_redis_down_degrades_to_no_cache_no_signal_with_a_log_line_and_a_w
     assert events(service_logs, "pheromind_degraded") == 1  # one line per outage, not one per call
     assert (check.status, check.critical, check.effective_status()) == (HealthStatus.WARN, False, HealthStatus.WARN)
     assert "degraded" in check.output
+
+
+async def test_an_error_reply_degrades_like_an_outage(redis_prefix: str, service_logs: io.StringIO) -> None:
+    store = RedisPheromoneStore("redis://127.0.0.1:6379/0", key_prefix=redis_prefix, half_life_s=6.0)
+    pheromind = Pheromind(store, SETTINGS)
+    client = aioredis.Redis.from_url("redis://127.0.0.1:6379/0")
+    try:
+        # The question's trail key holds a string: every read of it is a WRONGTYPE error reply.
+        await client.set(f"{redis_prefix}trail:{question_signature('What is Redis?')}", "foreign", ex=60)
+        signal = await pheromind.signal("What is Redis?")  # the router's read: must not fail the turn
+        await pheromind.record_turn("What is Redis?", answer="An in-memory store.", path="fast")
+        cached = await pheromind.cached_answer("What is Redis?")
+    finally:
+        await client.aclose()
+        await store.close()
+
+    assert (signal.available, signal.hot, cached) == (False, False, None)
+    assert pheromind.degraded
+    assert events(service_logs, "pheromind_degraded") == 1
 
 
 async def test_pheromind_recovers_when_the_store_answers_again(

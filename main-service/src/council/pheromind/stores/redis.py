@@ -8,8 +8,7 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 
 from council.pheromind.patterns import Trail
 from council.pheromind.stores.base import PheromoneStore, PheromoneStoreUnavailable
@@ -92,10 +91,12 @@ class RedisPheromoneStore(PheromoneStore):
         return self.key_prefix + ":".join(parts)
 
     async def _guard[T](self, operation: Awaitable[T]) -> T:
+        """Any Redis failure degrades Pheromind: not only a lost connection but an error reply too (OOM under
+        maxmemory, READONLY from a demoted replica, WRONGTYPE from a foreign key under our prefix)."""
         try:
             return await operation
-        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
-            raise PheromoneStoreUnavailable(f"Redis is unavailable: {error}") from error
+        except (RedisError, OSError) as error:
+            raise PheromoneStoreUnavailable(f"Redis is unavailable: {type(error).__name__}: {error}") from error
 
     async def _deposit(
         self,
