@@ -1,5 +1,8 @@
 """Metered tools: refusal before any work, one charge per call, outcomes recorded, network tools guarded."""
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
@@ -171,6 +174,62 @@ async def test_web_fetch_reaches_only_allow_listed_hosts_and_caps_the_size(store
         with pytest.raises(ToolError, match=r"allow-listed|absolute"):
             await tool.invoke(agent, store, refused)
     assert seen == ["https://docs.example.org/page"]
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://example.org:abc/", "InvalidURL"),  # httpx.InvalidURL is not an httpx.HTTPError
+        ("http://example.org/\x00", "InvalidURL"),
+        ("http://[::1/", "absolute http(s) URL"),  # urlsplit itself refuses it (ValueError)
+    ],
+)
+async def test_a_url_httpx_refuses_is_a_failed_charged_call_not_a_crash(kip: Kip, url: str, why: str) -> None:
+    settings = KipSettings(network_allowed_hosts=["example.org"])
+    fetch = WebFetch(price=3, settings=settings, transport=httpx.MockTransport(lambda _: httpx.Response(200)))
+    tools = ToolRegistry(kip.store, kip.budgets, [fetch])
+    agent = await new_agent(kip.store, "fetcher", capabilities=["web_fetch"])
+    await kip.treasury.mint(100)
+    await kip.treasury.transfer(TREASURY, agent.id, 10)
+
+    call = await tools.call(await kip.store.get_agent(agent.id), "web_fetch", url)
+
+    assert (call.ok, call.cost, call.balance) == (False, 3, 7)
+    assert why in call.output
+
+
+@contextlib.asynccontextmanager
+async def dripping_server(*, body_bytes: int, interval_s: float) -> AsyncIterator[int]:
+    """A real HTTP server that sends its body one byte per interval: every read is quick, the whole is slow."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % body_bytes)
+        with contextlib.suppress(ConnectionError):
+            for _ in range(body_bytes):
+                if writer.is_closing():
+                    break
+                writer.write(b"x")
+                await writer.drain()
+                await asyncio.sleep(interval_s)
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        server.abort_clients()
+        await server.wait_closed()
+
+
+async def test_web_fetch_bounds_the_whole_request_by_the_timeout(store: KipStore) -> None:
+    agent = await new_agent(store, "fetcher", capabilities=["web_fetch"])
+    # 0.05 s between bytes never trips httpx's per-read timeout; 200 bytes take 10 s, far past the 0.5 s budget.
+    settings = KipSettings(network_allowed_hosts=["127.0.0.1"], network_timeout_s=0.5)
+    async with dripping_server(body_bytes=200, interval_s=0.05) as port:
+        with pytest.raises(ToolError, match=r"took longer than 0.5 s"):
+            await WebFetch(price=0, settings=settings).invoke(agent, store, f"http://127.0.0.1:{port}/slow")
 
 
 @pytest.mark.parametrize(("tokens", "cost"), [(0, 0), (1, 1), (1000, 1), (1001, 2), (2500, 3)])

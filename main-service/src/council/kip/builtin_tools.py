@@ -1,5 +1,6 @@
 """The built-in tools: calculator, notes and knowledge lookup (offline), and a guarded web fetch (off by default)."""
 
+import asyncio
 import re
 from urllib.parse import urlsplit
 
@@ -81,8 +82,11 @@ class WebFetch(Tool):
         self._transport = transport
 
     def _check(self, url: str) -> None:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower().rstrip(".")
+        try:
+            parts = urlsplit(url)
+            host = (parts.hostname or "").lower().rstrip(".")
+        except ValueError as error:  # e.g. an unclosed "[" of an IPv6 host
+            raise ToolError(f"web_fetch takes one absolute http(s) URL: {error}.") from error
         if parts.scheme not in ("http", "https") or not host:
             raise ToolError("web_fetch takes one absolute http(s) URL.")
         if not any(host == allowed or host.endswith(f".{allowed}") for allowed in self._allowed):
@@ -92,7 +96,9 @@ class WebFetch(Tool):
         self._check(text)
         body = bytearray()
         try:
+            # httpx's timeout bounds each connect and read; this bounds the whole request (a slow drip included).
             async with (
+                asyncio.timeout(self._timeout),
                 httpx.AsyncClient(timeout=self._timeout, follow_redirects=False, transport=self._transport) as client,
                 client.stream("GET", text) as response,
             ):
@@ -100,7 +106,9 @@ class WebFetch(Tool):
                     body += chunk
                     if len(body) >= self._max_bytes:
                         break
-        except httpx.HTTPError as error:
+        except TimeoutError as error:
+            raise ToolError(f"Fetching {text} took longer than {self._timeout:g} s.") from error
+        except (httpx.HTTPError, httpx.InvalidURL) as error:  # InvalidURL (a bad port, a NUL) is no HTTPError
             raise ToolError(f"Fetching {text} failed: {type(error).__name__}.") from error
         truncated = len(body) >= self._max_bytes
         return ToolResult(
