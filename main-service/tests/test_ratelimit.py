@@ -5,6 +5,8 @@ import uuid
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from pydantic import SecretStr
+from starlette.types import Scope
 
 from council.app import create_app
 from council.ratelimit import RateLimiter, route_class
@@ -36,15 +38,54 @@ async def test_over_limit_gets_429_with_retry_after_and_health_stays_open(settin
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             statuses = [(await client.get("/no/such/route")).status_code for _ in range(4)]
             limited = await client.get("/no/such/route")
-            other_client = await client.get("/no/such/route", headers={"X-API-Key": "someone-else"})
             health = await client.get("/health/live")
 
     assert statuses == [404, 404, 404, 429]
     assert limited.status_code == 429
     assert limited.json()["error"]["code"] == "rate_limited"
     assert 1 <= int(limited.headers["retry-after"]) <= 60
-    assert other_client.status_code == 404  # a different client has its own bucket
     assert health.status_code == 200  # probes are never limited
+
+
+async def test_made_up_keys_share_their_ip_bucket_and_only_the_configured_key_gets_its_own(settings: Settings) -> None:
+    settings.rate_limit.default = "3/minute"
+    settings.auth.api_key = SecretStr("the-real-key")
+    async with LifespanManager(create_app(settings)) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            # A client rotating random keys is still one client (its IP): limited after 3, like anyone else.
+            rotating = [
+                (await client.get("/no/such/route", headers={"X-API-Key": uuid.uuid4().hex})).status_code
+                for _ in range(4)
+            ]
+            bearer = await client.get("/no/such/route", headers={"Authorization": f"Bearer {uuid.uuid4().hex}"})
+            # The configured key, either way it may be sent, counts in a bucket of its own.
+            keyed = [
+                (await client.get("/no/such/route", headers=headers)).status_code
+                for headers in ({"X-API-Key": "the-real-key"}, {"Authorization": "Bearer the-real-key"})
+            ]
+
+    assert rotating == [404, 404, 404, 429]
+    assert bearer.status_code == 429
+    assert keyed == [404, 404]
+
+
+def test_the_client_key_never_trusts_an_unverified_credential() -> None:
+    limiter = RateLimiter(RateLimitSettings(), api_key=SecretStr("the-real-key"))
+    unkeyed = RateLimiter(RateLimitSettings())
+
+    def scope(*headers: tuple[str, str]) -> Scope:
+        raw = [(name.encode(), value.encode()) for name, value in headers]
+        return {"type": "http", "headers": raw, "client": ("203.0.113.7", 5000)}
+
+    keyed = limiter.client_key(scope(("x-api-key", "the-real-key")))
+    assert keyed.startswith("key:")
+    assert "the-real-key" not in keyed  # bucket names end up in Redis: a fingerprint, never the key
+    assert limiter.client_key(scope(("authorization", "Bearer the-real-key"))) == keyed
+    assert limiter.client_key(scope(("authorization", "the-real-key"))) == "ip:203.0.113.7"  # not a bearer token
+    assert limiter.client_key(scope(("x-api-key", "the-real-ke"))) == "ip:203.0.113.7"
+    assert limiter.client_key(scope()) == "ip:203.0.113.7"
+    assert unkeyed.client_key(scope(("x-api-key", "anything"))) == "ip:203.0.113.7"  # no key configured
 
 
 async def test_redis_buckets_are_shared_between_limiters() -> None:

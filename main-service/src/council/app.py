@@ -23,10 +23,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log, service="main")
     metrics = Metrics()
-    rate_limiter = RateLimiter(settings.rate_limit) if settings.rate_limit.enabled else None
+    rate_limiter = RateLimiter(settings.rate_limit, settings.auth.api_key) if settings.rate_limit.enabled else None
     app = FastAPI(
         title="Hybrid AI Council", version=__version__, lifespan=build_lifespan(settings, metrics, rate_limiter)
     )
+    app.state.rate_limiter = rate_limiter  # /ws/chat counts each turn against the chat limit as well
     install_error_handlers(app)
     # Added innermost first. Correlation wraps everything, so even a 413, 429 or 500 carries the request ID;
     # CORS sits outside the limits so that a browser can read their errors.

@@ -2,6 +2,7 @@
 
 import hashlib
 import math
+import secrets
 import time
 
 import redis.asyncio
@@ -9,6 +10,7 @@ import structlog
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+from pydantic import SecretStr
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -29,20 +31,20 @@ def route_class(path: str) -> str:
     return "default"
 
 
-def client_key(scope: Scope) -> str:
-    """The API key's fingerprint when one is sent (so NATed users with keys don't share a bucket), else the IP."""
-    headers = Headers(scope=scope)
-    credential = headers.get("x-api-key") or headers.get("authorization")
-    if credential:
-        return "key:" + hashlib.sha256(credential.encode()).hexdigest()[:16]
-    client = scope.get("client")
-    return f"ip:{client[0] if client else 'unknown'}"
+def _supplied_key(headers: Headers) -> str:
+    """The API key a request carries, as `X-API-Key: KEY` or `Authorization: Bearer KEY`; empty when none."""
+    bearer = headers.get("authorization", "")
+    return headers.get("x-api-key") or (bearer[7:] if bearer[:7].lower() == "bearer " else "")
 
 
 class RateLimiter:
     """Moving-window limits; a Redis outage falls back to in-process buckets instead of failing requests."""
 
-    def __init__(self, settings: RateLimitSettings) -> None:
+    def __init__(self, settings: RateLimitSettings, api_key: SecretStr | None = None) -> None:
+        # Only the configured key (COUNCIL_AUTH__API_KEY) earns its own bucket (see `client_key`), named by a
+        # fingerprint: bucket names land in Redis, the key must not.
+        self._api_key = api_key.get_secret_value().encode() if api_key is not None else None
+        self._key_bucket = f"key:{hashlib.sha256(self._api_key).hexdigest()[:16]}" if self._api_key else ""
         self.items: dict[str, RateLimitItem] = {
             name: parse(getattr(settings, name)) for name in ("chat", "voice", "kip", "default")
         }
@@ -80,6 +82,19 @@ class RateLimiter:
             log.info("rate_limit_store_recovered", degraded_for_s=round(time.monotonic() - self._degraded_since, 1))
             self._degraded_since = None
 
+    def client_key(self, scope: Scope) -> str:
+        """The configured API key's bucket when the request carries that key, else the client's IP.
+
+        Users behind one NAT who hold the key don't share their IP's bucket; any other credential is unverified
+        and ignored, so a client cannot dodge its limit (or grow the bucket store) by rotating made-up keys.
+        """
+        if self._api_key is not None:
+            supplied = _supplied_key(Headers(scope=scope))
+            if supplied and secrets.compare_digest(supplied.encode(), self._api_key):
+                return self._key_bucket
+        client = scope.get("client")
+        return f"ip:{client[0] if client else 'unknown'}"
+
     async def aclose(self) -> None:
         if self._pool is not None:
             await self._pool.aclose()
@@ -114,7 +129,7 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         route = route_class(scope["path"])
-        retry_after = await self.limiter.hit(route, client_key(scope))
+        retry_after = await self.limiter.hit(route, self.limiter.client_key(scope))
         if retry_after is None:
             await self.app(scope, receive, send)
             return

@@ -128,3 +128,21 @@ def test_idle_socket_is_closed_normally(settings: Settings) -> None:
         socket.receive_json()
     assert closed.value.code == 1000
     assert closed.value.reason == "idle timeout"
+
+
+def test_turns_count_against_the_chat_limit_and_an_over_limit_turn_is_an_error_event(settings: Settings) -> None:
+    settings.rate_limit.chat = "1/minute"
+    with TestClient(create_app(settings)) as client, client.websocket_connect("/ws/chat") as socket:
+        socket.send_json({"type": "message", "id": "first", "text": "/fast Say hello."})
+        assert events_until_final(socket, "first")[-1]["type"] == "final"
+        socket.send_json({"type": "message", "id": "second", "text": "/fast Say hello again."})
+        refusal = socket.receive_json()
+        socket.send_json({"type": "ping", "id": "still-open"})
+        pong = socket.receive_json()
+        rest = client.post("/api/chat", json={"message": "/fast Hello over REST."})  # the same client's bucket
+
+    assert (refusal["type"], refusal["code"], refusal["id"]) == ("error", "rate_limited", "second")
+    assert 1 <= refusal["retry_after"] <= 60
+    assert refusal["request_id"]
+    assert pong == {"type": "pong", "id": "still-open"}
+    assert rest.status_code == 429

@@ -16,6 +16,7 @@ from council.api.ws_protocol import CLIENT_MESSAGE, CancelTurn, Ping, SendMessag
 from council.errors import CouncilError, ErrorCode
 from council.observability.correlation import current_request_id
 from council.orchestrator import Orchestrator
+from council.ratelimit import RateLimiter
 from council.settings import WebSocketSettings
 
 log = structlog.get_logger(__name__)
@@ -29,10 +30,19 @@ CLOSE_NORMAL, CLOSE_UNSUPPORTED_DATA, CLOSE_TOO_BIG = 1000, 1003, 1009
 class ChatSession:
     """The state of one socket: its running turns, and one lock so concurrent turns never interleave a frame."""
 
-    def __init__(self, websocket: WebSocket, orchestrator: Orchestrator, settings: WebSocketSettings) -> None:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        orchestrator: Orchestrator,
+        settings: WebSocketSettings,
+        rate_limiter: RateLimiter | None = None,
+    ) -> None:
         self.websocket = websocket
         self.orchestrator = orchestrator
         self.settings = settings
+        self.rate_limiter = rate_limiter
+        # The same bucket as the client's REST chat requests: a socket is no way around the chat limit.
+        self.client = rate_limiter.client_key(websocket.scope) if rate_limiter is not None else ""
         self.turns: dict[str, asyncio.Task[None]] = {}
         self._send_lock = asyncio.Lock()
 
@@ -41,9 +51,16 @@ class ChatSession:
             if self.websocket.client_state is WebSocketState.CONNECTED:
                 await self.websocket.send_text(json.dumps(payload))
 
-    async def send_error(self, code: ErrorCode | str, message: str, turn_id: str | None = None) -> None:
-        error = {"type": "error", "code": str(code), "message": message, "request_id": current_request_id()}
-        await self.send({**error, "id": turn_id} if turn_id else error)
+    async def send_error(
+        self, code: ErrorCode | str, message: str, turn_id: str | None = None, *, retry_after: int | None = None
+    ) -> None:
+        error: dict[str, Any] = {"type": "error", "code": str(code), "message": message}
+        error["request_id"] = current_request_id()
+        if turn_id:
+            error["id"] = turn_id
+        if retry_after is not None:
+            error["retry_after"] = retry_after
+        await self.send(error)
 
     async def serve(self) -> None:
         while True:
@@ -87,6 +104,8 @@ class ChatSession:
                 await self.start_turn(message)
 
     async def start_turn(self, message: SendMessage) -> None:
+        if await self.rate_limited(message.id):
+            return
         if message.id in self.turns:
             await self.send_error(ErrorCode.CONFLICT, f"A turn with id {message.id!r} is already running.", message.id)
             return
@@ -103,6 +122,19 @@ class ChatSession:
         task = asyncio.create_task(self.run_turn(message), name=f"ws-turn-{message.id}")
         self.turns[message.id] = task
         task.add_done_callback(lambda _: self.turns.pop(message.id, None))
+
+    async def rate_limited(self, turn_id: str) -> bool:
+        """Count a turn against the client's chat limit, like a REST chat request; True (and said) when over it."""
+        if self.rate_limiter is None:
+            return False
+        retry_after = await self.rate_limiter.hit("chat", self.client)
+        if retry_after is None:
+            return False
+        log.info("rate_limited", route_class="chat", retry_after_s=retry_after, turn_id=turn_id)
+        limit = self.rate_limiter.items["chat"]
+        message = f"Too many chat turns: the limit is {limit} per client. Retry in {retry_after} s."
+        await self.send_error(ErrorCode.RATE_LIMITED, message, turn_id, retry_after=retry_after)
+        return True
 
     async def run_turn(self, message: SendMessage) -> None:
         thread_id = message.thread_id or uuid.uuid4().hex
@@ -134,12 +166,17 @@ class ChatSession:
         await asyncio.gather(*self.turns.values(), return_exceptions=True)
 
 
+def _rate_limiter(websocket: WebSocket) -> RateLimiter | None:
+    limiter: RateLimiter | None = websocket.app.state.rate_limiter  # set by create_app; None when limits are off
+    return limiter
+
+
 @router.websocket("/ws/chat")
 async def chat_socket(
     websocket: WebSocket, orchestrator: OrchestratorDep, settings: SettingsDep, metrics: MetricsDep
 ) -> None:
     await websocket.accept()
-    session = ChatSession(websocket, orchestrator, settings.ws)
+    session = ChatSession(websocket, orchestrator, settings.ws, _rate_limiter(websocket))
     metrics.websocket_sessions.labels("chat").inc()
     log.info("websocket_opened", endpoint="/ws/chat")
     try:
