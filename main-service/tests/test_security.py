@@ -1,10 +1,15 @@
-"""Security headers on every response; CORS answers only the allow-listed origins."""
+"""Security headers on every response (500s included); CORS and WebSocket handshakes honour the allow-list."""
+
+from collections.abc import Iterator
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from council.app import create_app
+from council.security import is_same_origin
 from council.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -32,3 +37,80 @@ async def test_cors_allows_listed_origins_only(settings: Settings) -> None:
     assert refused.status_code == 400
     assert "access-control-allow-origin" not in refused.headers
     assert "access-control-allow-origin" not in simple.headers
+
+
+async def test_a_500_carries_the_security_and_cors_headers(settings: Settings) -> None:
+    settings.security.cors_allow_origins = ["https://app.example"]
+    app = create_app(settings)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("unexpected")
+
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await client.get("/boom", headers={"Origin": "https://app.example"})
+
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    assert response.headers["access-control-allow-origin"] == "https://app.example"  # a browser can read it
+    assert response.headers["x-request-id"]
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "same"),
+    [
+        ("http://127.0.0.1:8000", "127.0.0.1:8000", True),
+        ("https://council.example", "council.example", True),  # TLS ended by a proxy in front: no port in Host
+        ("https://council.example", "council.example:443", True),
+        ("HTTP://Council.Example", "council.example", True),
+        ("http://[::1]:8000", "[::1]:8000", True),
+        ("http://127.0.0.1:8001", "127.0.0.1:8000", False),
+        ("https://evil.example", "council.example", False),
+        ("https://council.example.evil.example", "council.example", False),
+        ("http://council.example", "council.example:443", False),
+        ("null", "council.example", False),  # sandboxed frames and file:// pages
+        ("http://council.example:port", "council.example", False),
+        ("https://council.example", None, False),
+    ],
+)
+def test_same_origin_means_the_host_the_socket_was_opened_to(origin: str, host: str | None, same: bool) -> None:
+    assert is_same_origin(origin, host) is same
+
+
+@pytest.fixture
+def ws_client(settings: Settings) -> Iterator[TestClient]:
+    settings.security.cors_allow_origins = ["https://app.example"]
+    with TestClient(create_app(settings)) as client:  # its requests go to Host `testserver`
+        yield client
+
+
+@pytest.mark.parametrize("path", ["/ws/chat", "/ws/voice"])
+def test_a_socket_from_another_site_is_refused_with_1008(ws_client: TestClient, path: str) -> None:
+    with (
+        pytest.raises(WebSocketDisconnect) as refused,
+        ws_client.websocket_connect(path, headers={"Origin": "https://evil.example"}),
+    ):
+        pass
+    assert refused.value.code == 1008
+
+
+@pytest.mark.parametrize("path", ["/ws/chat", "/ws/voice"])
+@pytest.mark.parametrize(
+    "origin",
+    [None, "http://testserver", "https://app.example"],
+    ids=["no-origin-not-a-browser", "same-origin", "allow-listed"],
+)
+def test_a_socket_from_this_origin_an_allowed_one_or_no_browser_is_accepted(
+    ws_client: TestClient, path: str, origin: str | None
+) -> None:
+    headers = {"Origin": origin} if origin else {}
+    with ws_client.websocket_connect(path, headers=headers) as socket:
+        if path == "/ws/chat":
+            socket.send_json({"type": "ping", "id": "p"})
+            assert socket.receive_json() == {"type": "pong", "id": "p"}
+        else:  # accepted: no voice service runs here, so the socket says so before closing with 1013
+            assert socket.receive_json()["code"] == "voice_unavailable"

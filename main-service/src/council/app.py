@@ -15,7 +15,7 @@ from council.observability.correlation import RequestContextMiddleware
 from council.observability.logs import configure_logging
 from council.observability.metrics import HttpMetricsMiddleware, Metrics
 from council.ratelimit import RateLimiter, RateLimitMiddleware
-from council.security import SecurityHeadersMiddleware
+from council.security import SecurityHeadersMiddleware, WebSocketOriginMiddleware
 from council.settings import Settings
 
 
@@ -29,8 +29,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.rate_limiter = rate_limiter  # /ws/chat counts each turn against the chat limit as well
     install_error_handlers(app)
-    # Added innermost first. Correlation wraps everything, so even a 413, 429 or 500 carries the request ID;
-    # CORS sits outside the limits so that a browser can read their errors.
+    # Added innermost first. Correlation wraps everything, so even a 413, 429 or 500 carries the request ID, and
+    # so do the security headers; CORS sits outside the limits and the catch-all so that a browser can read their
+    # errors. A cross-site WebSocket handshake is refused before it counts against anyone's rate limit.
     app.add_middleware(
         BodyLimitMiddleware,
         max_body_bytes=settings.limits.max_body_bytes,
@@ -40,6 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if rate_limiter is not None:
         app.add_middleware(RateLimitMiddleware, limiter=rate_limiter)
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
+    app.add_middleware(WebSocketOriginMiddleware, allowed_origins=settings.security.cors_allow_origins)
+    app.add_middleware(CatchAllMiddleware)
     if settings.security.cors_allow_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -50,7 +53,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     if settings.security.security_headers:
         app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(CatchAllMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(api_router)
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")

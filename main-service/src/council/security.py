@@ -1,7 +1,17 @@
-"""Browser-facing protections: security headers on every response and a CORS allow-list from settings."""
+"""Browser-facing protections: security headers on every response, a CORS allow-list from settings, and the same
+allow-list (or this origin) required of WebSocket handshakes that come from a browser."""
 
-from starlette.datastructures import MutableHeaders
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+import structlog
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = structlog.get_logger(__name__)
+
+CLOSE_POLICY_VIOLATION = 1008
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 # The web UI is served from this origin and needs the microphone for push-to-talk; nothing else is loaded.
 SECURITY_HEADERS = {
@@ -38,3 +48,63 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _origin(value: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of a web origin such as `https://app.example`; None when it is not one (e.g. `null`)."""
+    try:
+        parts = urlsplit(value.strip().rstrip("/"))
+        port = parts.port
+    except ValueError:  # a port that is not a number, or a malformed IPv6 host
+        return None
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    return parts.scheme, parts.hostname, port or _DEFAULT_PORTS[parts.scheme]
+
+
+def is_same_origin(origin: str, host: str | None) -> bool:
+    """Whether `origin` names the host the request was sent to (its `Host` header).
+
+    A `Host` without a port takes the origin's default one, so a page served over TLS by a proxy in front of us
+    (`Origin: https://council.example`, `Host: council.example`) still counts as this origin.
+    """
+    parsed = _origin(origin)
+    if parsed is None or not host:
+        return False
+    scheme, hostname, port = parsed
+    try:
+        target = urlsplit(f"//{host}")
+        target_port = target.port or _DEFAULT_PORTS[scheme]
+    except ValueError:
+        return False
+    return (target.hostname, target_port) == (hostname, port)
+
+
+class WebSocketOriginMiddleware:
+    """Refuses a WebSocket handshake from another site's page (cross-site WebSocket hijacking).
+
+    Browsers always send `Origin` with a handshake, and no CORS protects a WebSocket: without this check any page
+    the user visits could open `/ws/chat` from the user's network position. A handshake with an `Origin` must come
+    from this origin or one in the CORS allow-list; clients that send no `Origin` (not browsers) are let through.
+    """
+
+    def __init__(self, app: ASGIApp, allowed_origins: Sequence[str]) -> None:
+        self.app = app
+        self.allow_any = "*" in allowed_origins
+        self.allowed = {parsed for origin in allowed_origins if (parsed := _origin(origin)) is not None}
+
+    def allows(self, origin: str, host: str | None) -> bool:
+        return self.allow_any or is_same_origin(origin, host) or _origin(origin) in self.allowed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        origin = headers.get("origin")
+        if origin is None or self.allows(origin, headers.get("host")):
+            await self.app(scope, receive, send)
+            return
+        log.warning("websocket_origin_refused", path=scope["path"], origin=origin[:200])
+        # Closing before accepting refuses the handshake itself (uvicorn answers it with 403).
+        await send({"type": "websocket.close", "code": CLOSE_POLICY_VIOLATION, "reason": "origin not allowed"})
