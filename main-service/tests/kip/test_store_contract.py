@@ -232,6 +232,8 @@ async def test_knowledge_is_searchable_by_text_topic_kind_and_source(store: KipS
     [note] = await store.search_knowledge(KnowledgeQuery(kind=KnowledgeKind.NOTE))
     assert note.agent_id == agent.id
     assert len(await store.search_knowledge(KnowledgeQuery(topic="REDIS"))) == 1
+    assert [i.id for i in await store.search_knowledge(KnowledgeQuery(agent_id=agent.id))] == [note.id]
+    assert await store.search_knowledge(KnowledgeQuery(agent_id="agt_nobody")) == []
 
 
 async def test_ping_answers_while_open(store: KipStore) -> None:

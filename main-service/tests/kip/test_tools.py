@@ -12,7 +12,7 @@ from council.kip import Kip, build_kip
 from council.kip.agents import Agent, AgentPatch, AgentStatus
 from council.kip.builtin_tools import WebFetch, builtin_tools
 from council.kip.errors import AgentPausedError, BudgetExceededError, InsufficientFundsError, ToolUnavailableError
-from council.kip.knowledge import KnowledgeCreate, KnowledgeQuery
+from council.kip.knowledge import KnowledgeCreate, KnowledgeKind, KnowledgeQuery
 from council.kip.ledger import TREASURY, TransactionKind, TransactionQuery
 from council.kip.stores.base import KipStore
 from council.kip.tools import Tool, ToolError, ToolRegistry, ToolResult
@@ -149,6 +149,22 @@ async def test_notes_and_knowledge_lookup_use_the_kip_store(kip: Kip) -> None:
     assert "conservation holds" in listed.output
     assert "Trails evaporate" in found.output
     assert len(await kip.store.search_knowledge(KnowledgeQuery(text="conservation"))) == 1
+
+
+async def test_notes_list_shows_the_agents_own_notes_however_many_others_wrote(kip: Kip, clock: ManualClock) -> None:
+    agent = await funded_agent(kip, 20)
+    chatty = await new_agent(kip.store, "chatty", capabilities=["notes"])
+    await kip.tools.call(agent, "notes", "ledger: conservation holds")
+    for number in range(25):  # more than one listing's worth of newer notes, none of them the agent's
+        clock.advance(seconds=1)
+        await kip.store.add_knowledge(
+            KnowledgeCreate(kind=KnowledgeKind.NOTE, topic="chatter", content=f"note {number}", agent_id=chatty.id)
+        )
+
+    listed = await kip.tools.call(agent, "notes", "list")
+
+    assert listed.output == "- [note] ledger: conservation holds"
+    assert listed.data == {"count": 1}
 
 
 def test_network_tools_are_off_by_default() -> None:

@@ -339,6 +339,7 @@ def kip_knowledge(g: Graph, p: Json) -> list[Json]:
         and p["topic_key"] in ("", k["topic"].lower())
         and p["kind"] in ("", k["kind"])
         and p["source"] in ("", k["source"])
+        and p["agent_id"] in ("", k["agent_id"])
     ]
     items.sort(key=lambda k: k["id"])
     items.sort(key=lambda k: k["created_at"], reverse=True)

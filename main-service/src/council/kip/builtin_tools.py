@@ -43,8 +43,7 @@ class Notes(Tool):
 
     async def _invoke(self, agent: Agent, store: KipStore, text: str) -> ToolResult:
         if text.lower() in ("", "list"):
-            notes = await store.search_knowledge(KnowledgeQuery(kind=KnowledgeKind.NOTE, limit=20))
-            mine = [note for note in notes if note.agent_id == agent.id]
+            mine = await store.search_knowledge(KnowledgeQuery(kind=KnowledgeKind.NOTE, agent_id=agent.id, limit=20))
             return ToolResult(output=_describe(mine) or "No notes yet.", data={"count": len(mine)})
         match = _TOPIC.match(text)
         topic, content = (match.group(1), match.group(2)) if match else ("general", text)

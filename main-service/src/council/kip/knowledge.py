@@ -64,4 +64,5 @@ class KnowledgeQuery(BaseModel):
     topic: str | None = None
     kind: KnowledgeKind | None = None
     source: str | None = None
+    agent_id: str | None = Field(None, description="Only what this agent wrote (its notes).")
     limit: int = Field(20, ge=1, le=200)

@@ -355,7 +355,8 @@ class SqliteKipStore(KipStore):
             escaped = query.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             clauses.append("(lower(topic) LIKE ? ESCAPE '\\' OR lower(content) LIKE ? ESCAPE '\\')")
             params += [f"%{escaped}%"] * 2
-        for column, value in (("topic", query.topic), ("kind", query.kind), ("source", query.source)):
+        filters = (("topic", query.topic), ("kind", query.kind), ("source", query.source), ("agent_id", query.agent_id))
+        for column, value in filters:
             if value is not None:
                 clauses.append(f"{column} = ?" + (" COLLATE NOCASE" if column == "topic" else ""))
                 params.append(str(value))

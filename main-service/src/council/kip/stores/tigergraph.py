@@ -365,6 +365,7 @@ class TigerGraphKipStore(KipStore):
                 "topic_key": query.topic.lower() if query.topic else "",
                 "kind": query.kind.value if query.kind else "",
                 "source": query.source or "",
+                "agent_id": query.agent_id or "",
                 "lim": query.limit,
             },
         )
