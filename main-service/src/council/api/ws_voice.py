@@ -21,7 +21,7 @@ from council.orchestrator.events import FinalEvent, RouteEvent
 from council.orchestrator.smart_router import RequestedPath
 from council.settings import Settings
 from council.voice import VoiceClient
-from council.voice.endpointing import Endpointer, EndpointerConfig, SpeechEnded, SpeechStarted
+from council.voice.endpointing import Endpointer, EndpointerConfig, Signal, SpeechEnded, SpeechStarted
 from council.voice.speech import detect_speech, role_voices, synthesize, transcribe
 
 log = structlog.get_logger(__name__)
@@ -30,7 +30,8 @@ router = APIRouter(tags=["websocket"])
 
 INPUT_RATE = 16_000  # the socket's contract: 16 kHz mono s16le in
 OUTPUT_RATE = 24_000  # OpenAI `pcm`: 24 kHz mono s16le out
-CLOSE_UNSUPPORTED_DATA, CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_TRY_LATER = 1003, 1008, 1009, 1013
+CLOSE_UNSUPPORTED_DATA, CLOSE_POLICY, CLOSE_TOO_BIG = 1003, 1008, 1009
+CLOSE_INTERNAL_ERROR, CLOSE_TRY_LATER = 1011, 1013
 CHAIR_ROLE = "chair"
 
 
@@ -62,9 +63,15 @@ class VoiceSession:
         self.voices: dict[str, str] = {}
         self._send_lock = asyncio.Lock()
 
+    @property
+    def is_open(self) -> bool:
+        """Neither side has closed the socket (after our close, a turn still running must not send)."""
+        connected = WebSocketState.CONNECTED
+        return self.websocket.client_state is connected and self.websocket.application_state is connected
+
     async def send(self, payload: dict[str, Any] | bytes) -> None:
         async with self._send_lock:
-            if self.websocket.client_state is not WebSocketState.CONNECTED:
+            if not self.is_open:
                 return
             if isinstance(payload, bytes):
                 await self.websocket.send_bytes(payload)
@@ -74,12 +81,18 @@ class VoiceSession:
     async def send_error(self, code: ErrorCode | str, message: str) -> None:
         await self.send({"type": "error", "code": str(code), "message": message, "request_id": current_request_id()})
 
+    async def close(self, code: int, reason: str) -> None:
+        async with self._send_lock:
+            if self.is_open:
+                log.info("websocket_closed_by_server", code=code, reason=reason)
+                await self.websocket.close(code, reason)
+
     async def serve(self) -> None:
         try:
             self.voices = await role_voices(self.voice)  # also proves the voice service answers
         except CouncilError as exc:
             await self.send_error(exc.code, exc.message)
-            await self.websocket.close(CLOSE_TRY_LATER, "voice service unavailable")
+            await self.close(CLOSE_TRY_LATER, "voice service unavailable")
             return
         await self.send({"type": "ready", "input": {"sample_rate": INPUT_RATE, "format": "s16le", "channels": 1}})
         listener = asyncio.create_task(self.listen(), name="voice-endpointing")
@@ -94,19 +107,17 @@ class VoiceSession:
     async def receive_loop(self) -> None:
         while True:
             frame = await self.websocket.receive()
-            if frame["type"] == "websocket.disconnect":
+            if frame["type"] == "websocket.disconnect" or not self.is_open:  # the client left, or we closed
                 return
             if frame.get("bytes") is not None:
                 pcm: bytes = frame["bytes"]
                 if len(pcm) > self.settings.voice_ws.max_frame_bytes:
-                    await self.websocket.close(
-                        CLOSE_TOO_BIG, f"frame over {self.settings.voice_ws.max_frame_bytes} bytes"
-                    )
+                    await self.close(CLOSE_TOO_BIG, f"frame over {self.settings.voice_ws.max_frame_bytes} bytes")
                     return
                 try:
                     self.audio.put_nowait(pcm[: len(pcm) - len(pcm) % 2])  # whole samples only
                 except asyncio.QueueFull:
-                    await self.websocket.close(CLOSE_POLICY, "audio arrives faster than real time; slow down")
+                    await self.close(CLOSE_POLICY, "audio arrives faster than real time; slow down")
                     return
             else:
                 await self.handle_text(frame["text"])
@@ -135,24 +146,34 @@ class VoiceSession:
             )
 
     async def listen(self) -> None:
-        while True:
-            pcm = await self.audio.get()
-            try:
-                signals = await self.endpointer.feed(pcm)
-            except CouncilError as exc:
-                await self.send_error(exc.code, exc.message)
-                continue
-            for signal in signals:
-                if isinstance(signal, SpeechStarted):
-                    await self.send({"type": "speech.started"})
-                    if self.turn is not None and not self.turn.done():
-                        await self.send({"type": "barge_in", "id": self.turn_id})
-                        await self.cancel_turn()
-                elif isinstance(signal, SpeechEnded):
-                    await self.send({"type": "speech.stopped", "seconds": round(signal.seconds, 3)})
+        """Endpoint the queued audio and start a turn per utterance; a failure of our own ends the socket, loudly."""
+        try:
+            while True:
+                pcm = await self.audio.get()
+                try:
+                    signals = await self.endpointer.feed(pcm)
+                except CouncilError as exc:  # the voice service failed: said, and the next audio tries again
+                    await self.send_error(exc.code, exc.message)
+                    continue
+                await self.act_on(signals)
+        except Exception:  # e.g. an unexpected VAD answer: without this the socket would go deaf without a word
+            log.exception("voice_listener_failed", request_id=current_request_id())
+            await self.cancel_turn()
+            await self.send_error(ErrorCode.INTERNAL_ERROR, "Listening failed unexpectedly; reconnect to go on.")
+            await self.close(CLOSE_INTERNAL_ERROR, "internal error")
+
+    async def act_on(self, signals: list[Signal]) -> None:
+        for signal in signals:
+            if isinstance(signal, SpeechStarted):
+                await self.send({"type": "speech.started"})
+                if self.turn is not None and not self.turn.done():
+                    await self.send({"type": "barge_in", "id": self.turn_id})
                     await self.cancel_turn()
-                    self.turn_id = uuid.uuid4().hex
-                    self.turn = asyncio.create_task(self.respond(self.turn_id, signal.pcm), name="voice-turn")
+            elif isinstance(signal, SpeechEnded):
+                await self.send({"type": "speech.stopped", "seconds": round(signal.seconds, 3)})
+                await self.cancel_turn()
+                self.turn_id = uuid.uuid4().hex
+                self.turn = asyncio.create_task(self.respond(self.turn_id, signal.pcm), name="voice-turn")
 
     async def cancel_turn(self) -> None:
         turn, turn_id = self.turn, self.turn_id

@@ -1,0 +1,65 @@
+"""A STAND-IN voice service: a real HTTP server (Starlette under uvicorn, in a thread) whose answers a test sets.
+
+For the failures the real voice service never produces on purpose (a readiness body that is not an object, a
+VAD answer without `segments`), so that the main service's handling of them runs over real HTTP.
+"""
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+HEALTHY: dict[str, Any] = {"status": "pass"}
+
+
+class VoiceStandIn:
+    """Answers `GET /health/ready`, `GET /v1/audio/voices` and `POST /v1/audio/vad` with the JSON in `answers`."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, Any] = {
+            "/health/ready": HEALTHY,
+            "/v1/audio/voices": {"voices": []},
+            "/v1/audio/vad": {"segments": []},
+        }
+        self.calls: dict[str, int] = dict.fromkeys(self.answers, 0)
+        self.app = Starlette(
+            routes=[
+                Route("/health/ready", self.answer, methods=["GET"]),
+                Route("/v1/audio/voices", self.answer, methods=["GET"]),
+                Route("/v1/audio/vad", self.answer, methods=["POST"]),
+            ]
+        )
+        self.url = ""
+
+    async def answer(self, request: Request) -> Response:
+        path = request.url.path
+        self.calls[path] += 1
+        return JSONResponse(self.answers[path])
+
+    @contextmanager
+    def running(self) -> Iterator["VoiceStandIn"]:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", lifespan="off", ws="none"))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        try:
+            deadline = time.monotonic() + 10
+            while not server.started:  # uvicorn offers no start event to wait on
+                if time.monotonic() > deadline or not thread.is_alive():
+                    raise RuntimeError("The voice stand-in did not start.")
+                time.sleep(0.01)
+            yield self
+        finally:
+            server.should_exit = True
+            thread.join(10)
+            sock.close()
