@@ -123,17 +123,24 @@ class VoiceClient:
                 headers=self._correlation_headers(request_id),
                 timeout=self.settings.probe_timeout_s,
             )
-            status = HealthStatus(response.json().get("status", "fail"))
-        except (httpx.HTTPError, ValueError) as exc:
-            self.breaker.record_failure(_describe(exc))
-            self.last_status = VoiceStatus(HealthStatus.FAIL, f"unreachable: {_describe(exc)}", None)
-            return self.last_status
+        except httpx.HTTPError as exc:
+            return self._probe_failed(_describe(exc), f"unreachable: {_describe(exc)}")
+        try:
+            status = _reported_status(response)
+        except ValueError as exc:  # anything but a health+json object: a failed probe, whatever answered
+            invalid = f"invalid readiness answer ({response.status_code}): {exc}"
+            return self._probe_failed(invalid, invalid)
         latency_ms = round((time.perf_counter() - started) * 1000, 2)
         if status is HealthStatus.FAIL:
             self.breaker.record_failure("voice service reports itself not ready")
         else:
             self.breaker.close()
         self.last_status = VoiceStatus(status, f"voice service reports {status.value}", latency_ms)
+        return self.last_status
+
+    def _probe_failed(self, error: str, detail: str) -> VoiceStatus:
+        self.breaker.record_failure(error)
+        self.last_status = VoiceStatus(HealthStatus.FAIL, detail, None)
         return self.last_status
 
     async def readiness_check(self) -> Check:
@@ -158,15 +165,27 @@ class VoiceClient:
             previous = self.last_status.status
             request_id = f"watch-{uuid.uuid4().hex[:12]}"
             with structlog.contextvars.bound_contextvars(request_id=request_id):
-                current = await self.probe_ready(request_id)
-                if current.status is not previous:
-                    log.info(
-                        "voice_status_changed",
-                        previous=previous.value,
-                        current=current.status.value,
-                        detail=current.detail,
-                    )
+                try:
+                    current = await self.probe_ready(request_id)
+                except Exception:  # a bug here must not end the watcher: it is what closes an open breaker
+                    log.exception("voice_watch_failed")
+                else:
+                    if current.status is not previous:
+                        log.info(
+                            "voice_status_changed",
+                            previous=previous.value,
+                            current=current.status.value,
+                            detail=current.detail,
+                        )
             await asyncio.sleep(self.settings.watch_interval_s)
+
+
+def _reported_status(response: httpx.Response) -> HealthStatus:
+    """The `status` of a health+json body; ValueError when the body is not a JSON object with a known status."""
+    body = response.json()  # ValueError (JSONDecodeError) when it is not JSON at all
+    if not isinstance(body, dict):
+        raise ValueError(f"expected a JSON object, got {type(body).__name__}")
+    return HealthStatus(body.get("status", "fail"))  # ValueError for an unknown status
 
 
 def _describe(exc: BaseException) -> str:
