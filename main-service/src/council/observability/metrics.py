@@ -11,6 +11,12 @@ if TYPE_CHECKING:
     from council.orchestrator.events import FinalEvent
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+# The server passes any token as a method; a fuzzer's inventions all count as "other", so the label set stays small.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"})
+
+
+def method_label(method: str) -> str:
+    return method if method in _METHODS else "other"
 
 
 class Metrics:
@@ -45,7 +51,7 @@ class Metrics:
 
 
 class HttpMetricsMiddleware:
-    """Counts and times requests by route template (not raw path), keeping label cardinality bounded."""
+    """Counts and times requests by route template (not raw path) and known method: bounded label cardinality."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -69,8 +75,9 @@ class HttpMetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            self.metrics.http_requests.labels(scope["method"], template, str(status)).inc()
-            self.metrics.http_latency.labels(scope["method"], template).observe(time.perf_counter() - started)
+            method = method_label(scope["method"])
+            self.metrics.http_requests.labels(method, template, str(status)).inc()
+            self.metrics.http_latency.labels(method, template).observe(time.perf_counter() - started)
 
 
 class TurnMetrics:
