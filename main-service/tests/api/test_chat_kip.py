@@ -5,9 +5,12 @@ import uuid
 
 import httpx
 import pytest
+from pydantic import TypeAdapter
 
 from council.kip.knowledge import MAX_TOPIC_CHARS
 from council.kip.runner import MAX_REQUEST_CHARS
+from council.orchestrator import Event
+from tests.api.test_chat import sse_events
 
 pytestmark = pytest.mark.anyio
 
@@ -37,6 +40,26 @@ async def test_the_documented_do_form_runs_the_calculator(client: httpx.AsyncCli
     assert body["path"] == "kip"
     assert body["answer"] == "2 + 3 * 4 = 14"  # the tool saw the expression, not "do 2 + 3 * 4"
     assert await balance(client, agent_id) == 9
+
+
+@pytest.mark.parametrize(
+    ("message", "kinds"),
+    [
+        ("/agent mathy do 6 * 7", ["route", "kip.started", "kip.charged", "kip.output", "synthesis.delta", "final"]),
+        ("/agent nobody do 6 * 7", ["route", "kip.refused", "synthesis.delta", "final"]),
+    ],
+)
+async def test_the_kip_path_streams_typed_turn_events_on_the_turns_clock(
+    client: httpx.AsyncClient, message: str, kinds: list[str]
+) -> None:
+    await funded_agent(client, "mathy")
+
+    response = await client.post("/api/chat/stream", json={"message": message})
+
+    # Every event, kip.* included, is a member of the one Event union, with its `t_ms`.
+    events = [TypeAdapter(Event).validate_python(data) for _, data in sse_events(response.text)]
+    assert [event.type for event in events] == kinds
+    assert [event.t_ms for event in events] == sorted(event.t_ms for event in events)
 
 
 @pytest.mark.parametrize("form", ["/agent mathy do ", "/agent mathy ", "@mathy "])

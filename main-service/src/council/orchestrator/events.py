@@ -4,6 +4,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
+from council.kip.runner import AgentCharged, AgentOutput, AgentRefused, AgentStarted
+
 PathName = Literal["fast", "council", "kip"]
 Phase = Literal["answer", "review"]
 
@@ -100,6 +102,38 @@ class ErrorEvent(_Event):
     message: str
 
 
+# The KIP path's events: KIP's own models (kip/runner.py, also returned by the runs endpoint) on the turn's clock.
+class KipStartedEvent(AgentStarted, _Event):
+    """The agent's tool is about to run: nothing is charged yet."""
+
+
+class KipChargedEvent(AgentCharged, _Event):
+    """The tool's price moved from the agent to the treasury."""
+
+
+class KipOutputEvent(AgentOutput, _Event):
+    """What the tool returned (`ok: false`: it ran and failed, and stays charged)."""
+
+
+class KipRefusedEvent(AgentRefused, _Event):
+    """The agent did not run (unknown, paused, over budget, tool not allowed); nothing was charged."""
+
+
+_TIMED_KIP_EVENTS: dict[type[BaseModel], type[_Event]] = {
+    AgentStarted: KipStartedEvent,
+    AgentCharged: KipChargedEvent,
+    AgentOutput: KipOutputEvent,
+    AgentRefused: KipRefusedEvent,
+}
+
+
+def timed(event: object, t_ms: float) -> object:
+    """A KIP event as the turn streams it (with `t_ms`, like every event); anything else unchanged."""
+    if not isinstance(event, BaseModel) or (kind := _TIMED_KIP_EVENTS.get(type(event))) is None:
+        return event
+    return kind(t_ms=t_ms, **event.model_dump())
+
+
 Event = Annotated[
     RouteEvent
     | MemberStartEvent
@@ -108,6 +142,10 @@ Event = Annotated[
     | MemberFailedEvent
     | ReviewEvent
     | SynthesisDeltaEvent
+    | KipStartedEvent
+    | KipChargedEvent
+    | KipOutputEvent
+    | KipRefusedEvent
     | FinalEvent
     | ErrorEvent,
     Field(discriminator="type"),

@@ -14,7 +14,7 @@ from council.observability.correlation import current_request_id
 from council.orchestrator import synthesis
 from council.orchestrator.context import CachedTurn, TurnContext
 from council.orchestrator.council import deliberate
-from council.orchestrator.events import FinalEvent, RouteEvent, SynthesisDeltaEvent
+from council.orchestrator.events import FinalEvent, RouteEvent, SynthesisDeltaEvent, timed
 from council.orchestrator.smart_router import RoutingError, decide
 from council.orchestrator.state import TurnState
 
@@ -116,7 +116,7 @@ async def kip(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, Any]
         agent=state["agent"],
         message=state["message"],
         thread_id=runtime.execution_info.thread_id if runtime.execution_info else None,
-        emit=runtime.stream_writer,
+        emit=lambda event: runtime.stream_writer(timed(event, ctx.elapsed_ms())),
     )
     # The agent's own `kip.*` events went out above; the answer streams like any other, so every surface
     # (the OpenAI endpoint included) shows it.
