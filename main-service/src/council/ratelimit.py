@@ -2,7 +2,6 @@
 
 import hashlib
 import math
-import secrets
 import time
 
 import redis.asyncio
@@ -14,6 +13,7 @@ from pydantic import SecretStr
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from council.auth import is_configured_key
 from council.errors import ErrorCode, error_response
 from council.settings import RateLimitSettings
 
@@ -31,20 +31,16 @@ def route_class(path: str) -> str:
     return "default"
 
 
-def _supplied_key(headers: Headers) -> str:
-    """The API key a request carries, as `X-API-Key: KEY` or `Authorization: Bearer KEY`; empty when none."""
-    bearer = headers.get("authorization", "")
-    return headers.get("x-api-key") or (bearer[7:] if bearer[:7].lower() == "bearer " else "")
-
-
 class RateLimiter:
     """Moving-window limits; a Redis outage falls back to in-process buckets instead of failing requests."""
 
     def __init__(self, settings: RateLimitSettings, api_key: SecretStr | None = None) -> None:
         # Only the configured key (COUNCIL_AUTH__API_KEY) earns its own bucket (see `client_key`), named by a
         # fingerprint: bucket names land in Redis, the key must not.
-        self._api_key = api_key.get_secret_value().encode() if api_key is not None else None
-        self._key_bucket = f"key:{hashlib.sha256(self._api_key).hexdigest()[:16]}" if self._api_key else ""
+        self._api_key = api_key
+        self._key_bucket = (
+            f"key:{hashlib.sha256(api_key.get_secret_value().encode()).hexdigest()[:16]}" if api_key else ""
+        )
         self.items: dict[str, RateLimitItem] = {
             name: parse(getattr(settings, name)) for name in ("chat", "voice", "kip", "default")
         }
@@ -88,10 +84,8 @@ class RateLimiter:
         Users behind one NAT who hold the key don't share their IP's bucket; any other credential is unverified
         and ignored, so a client cannot dodge its limit (or grow the bucket store) by rotating made-up keys.
         """
-        if self._api_key is not None:
-            supplied = _supplied_key(Headers(scope=scope))
-            if supplied and secrets.compare_digest(supplied.encode(), self._api_key):
-                return self._key_bucket
+        if self._api_key is not None and is_configured_key(Headers(scope=scope), self._api_key):
+            return self._key_bucket
         client = scope.get("client")
         return f"ip:{client[0] if client else 'unknown'}"
 

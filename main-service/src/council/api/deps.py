@@ -1,11 +1,11 @@
 """Annotated dependency aliases that reach the lifespan's resources."""
 
-import secrets
 from typing import Annotated
 
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
+from council.auth import is_configured_key
 from council.errors import UnauthorizedError
 from council.kip import Kip
 from council.observability.metrics import Metrics
@@ -56,9 +56,7 @@ def _require_api_key(request: HTTPConnection) -> None:
     settings: Settings = request.state.settings
     if settings.auth.api_key is None:
         return
-    bearer = request.headers.get("authorization", "")
-    supplied = request.headers.get("x-api-key") or (bearer[7:] if bearer[:7].lower() == "bearer " else "")
-    if not secrets.compare_digest(supplied.encode(), settings.auth.api_key.get_secret_value().encode()):
+    if not is_configured_key(request.headers, settings.auth.api_key):
         raise UnauthorizedError(
             "This route needs the API key: send `Authorization: Bearer KEY` or `X-API-Key: KEY`.",
             headers={"WWW-Authenticate": "Bearer"},
