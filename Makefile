@@ -8,8 +8,10 @@ VOICE := legacy-voice-service
 # Stamps written by scripts/setup-venv: an environment is rebuilt only when its inputs are newer.
 MAIN_ENV := $(MAIN)/.venv/.installed
 VOICE_ENV := $(VOICE)/.venv/.installed
+# The voice service with the `nemo` extra (torch, NeMo; about 3 GB): only for the test of the real NeMo engine.
+VOICE_NEMO_ENV := $(VOICE)/.venv-nemo/.installed
 
-.PHONY: help setup browser run test lint format bench env-example lock clean
+.PHONY: help setup setup-nemo browser run test lint format bench env-example lock clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -20,12 +22,17 @@ $(MAIN_ENV): $(MAIN)/pyproject.toml $(MAIN)/requirements.lock scripts/setup-venv
 $(VOICE_ENV): $(VOICE)/pyproject.toml $(VOICE)/requirements.lock scripts/setup-venv
 	scripts/setup-venv $(VOICE) 3.11
 
+$(VOICE_NEMO_ENV): $(VOICE)/pyproject.toml $(VOICE)/requirements-nemo.lock scripts/setup-venv
+	scripts/setup-venv $(VOICE) 3.11 dev,nemo .venv-nemo requirements-nemo.lock
+
 setup: $(MAIN_ENV) $(VOICE_ENV) ## Create or refresh both virtual environments (no-op when nothing changed)
+
+setup-nemo: $(VOICE_NEMO_ENV) ## Create or refresh the voice service's NeMo test environment (make test does)
 
 run: setup ## Start the voice and main services on their embedded defaults (Ctrl-C stops both)
 	scripts/run
 
-test: setup browser ## Run every test suite: main service, voice service, cross-service (with a browser)
+test: setup setup-nemo browser ## Run every test suite: main service, voice service (+ NeMo), cross-service (with a browser)
 	scripts/test-all
 
 browser: ## Install Debian's chromium for the browser tests, when it is missing
@@ -50,7 +57,8 @@ env-example: setup ## Regenerate .env.example from both settings classes
 lock: ## Re-resolve both services' dependencies and rewrite their requirements.lock
 	scripts/lock $(MAIN) 3.13
 	scripts/lock $(VOICE) 3.11
+	scripts/lock $(VOICE) 3.11 dev,nemo requirements-nemo.lock
 
 clean: ## Remove both virtual environments and caches
-	rm -rf $(MAIN)/.venv $(VOICE)/.venv
+	rm -rf $(MAIN)/.venv $(VOICE)/.venv $(VOICE)/.venv-nemo
 	find . -name __pycache__ -prune -exec rm -rf {} +
