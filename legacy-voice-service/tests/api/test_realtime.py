@@ -160,3 +160,55 @@ def test_a_16_khz_stream_is_accepted_with_its_sample_rate(app_client: AppClient,
     assert events[0]["type"] == "input_audio_buffer.speech_started"
     with client.websocket_connect("/v1/realtime?sample_rate=11025") as socket:
         assert socket.receive_json()["type"] == "error"
+
+
+NOT_OBJECTS = ["[]", "5", '"text"', "null", "{not json"]
+
+
+@pytest.mark.parametrize(
+    ("intent", "malformed"),
+    [
+        *[("transcription", text) for text in NOT_OBJECTS],
+        ("transcription", '{"type": "session.update", "session": "x"}'),
+        ("transcription", '{"type": "session.update", "session": {"turn_detection": "x"}}'),
+        ("transcription", '{"type": "input_audio_buffer.append", "audio": 5}'),
+        *[("speech", text) for text in NOT_OBJECTS],
+        ("speech", '{"type": "session.update", "session": "x"}'),
+        ("speech", '{"type": "session.update", "session": {"voice": 5}}'),
+        ("speech", '{"type": "speech.text.delta", "delta": ["a"]}'),
+    ],
+)
+def test_malformed_events_get_an_error_event_and_the_session_stays_open(
+    app_client: AppClient, realtime_settings: Settings, intent: str, malformed: str
+) -> None:
+    client = app_client(realtime_settings)
+    with client.websocket_connect(f"/v1/realtime?intent={intent}") as socket:
+        assert socket.receive_json()["type"] == "session.created"
+        socket.send_text(malformed)
+        error = socket.receive_json()
+        assert error["type"] == "error"
+        assert error["error"]["code"] == "invalid_request"
+        assert error["error"]["message"].startswith("Bad event")
+        socket.send_json({"type": "session.update", "session": {}})
+        assert socket.receive_json()["type"] == "session.updated"
+
+
+def test_an_unexpected_failure_in_one_event_is_an_error_event_not_the_end_of_the_session(
+    app_client: AppClient, realtime_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = app_client(realtime_settings)
+    whisper = client.app_state["engines"].transcriber("whisper-1").engine  # type: ignore[union-attr]
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("injected fault")
+
+    monkeypatch.setattr(whisper, "transcribe", broken)
+    with client.websocket_connect("/v1/realtime") as socket:
+        socket.receive_json()
+        socket.send_bytes(b"\0" * FRAME)
+        socket.send_json({"type": "input_audio_buffer.commit"})
+        events = events_until(socket, "error")
+        assert events[-1]["error"]["code"] == "internal_error"
+        monkeypatch.undo()  # the engine works again, and so does the session
+        socket.send_json({"type": "input_audio_buffer.commit"})
+        assert events_until(socket, "conversation.item.input_audio_transcription.completed")[-1]["type"] != "error"

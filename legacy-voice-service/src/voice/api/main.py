@@ -12,5 +12,5 @@ protected = APIRouter(dependencies=[ServiceToken])
 for module in (transcriptions, speech, vad, models, metrics):
     protected.include_router(module.router)
 api_router.include_router(protected)
-# The socket checks the token itself: a refused WebSocket is a close code, not an HTTP error body.
+# The socket checks the token itself, to refuse the handshake with a denial response in the JSON error shape.
 api_router.include_router(realtime.router)

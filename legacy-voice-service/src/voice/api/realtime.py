@@ -11,7 +11,6 @@ endpointing), `input_audio_buffer.committed`, `conversation.item.input_audio_tra
 
 import base64
 import binascii
-import json
 import uuid
 from typing import Any
 
@@ -21,11 +20,12 @@ import structlog
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from voice.api.deps import check_service_token
+from voice.api.realtime_events import answering_errors, error_body, object_field, parse_event, string_field
 from voice.api.speech_session import SpeechSession
 from voice.audio import Samples, decode_pcm16
 from voice.engines.base import TranscriptionOptions
 from voice.engines.registry import EngineRegistry
-from voice.errors import TooManySessions, VoiceError, error_response
+from voice.errors import InvalidRequest, TooManySessions, VoiceError, error_response
 from voice.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -79,31 +79,33 @@ class TranscriptionSession:
             message = await self.socket.receive()
             if message["type"] == "websocket.disconnect":
                 return
-            try:
+            async with answering_errors(self.send, session="transcription"):
                 if message.get("bytes") is not None:
                     await self.append(decode_pcm16(message["bytes"]))
                 else:
-                    await self.handle(json.loads(message.get("text") or ""))
-            except (ValueError, binascii.Error) as error:
-                await self.send("error", error={"type": "invalid_request_error", "message": f"Bad event: {error}"})
-            except VoiceError as error:
-                await self.send("error", error={"type": error.code.value, "message": error.message})
+                    await self.handle(parse_event(message.get("text")))
 
     async def handle(self, event: dict[str, Any]) -> None:
         kind = ALIASES.get(str(event.get("type")), str(event.get("type")))
         if kind == "input_audio_buffer.append":
-            await self.append(decode_pcm16(base64.b64decode(str(event.get("audio", "")), validate=True)))
+            try:
+                audio = base64.b64decode(string_field(event, "audio"), validate=True)
+            except binascii.Error as error:
+                raise InvalidRequest(f"Bad event: audio is not base64 ({error}).") from error
+            await self.append(decode_pcm16(audio))
         elif kind == "input_audio_buffer.commit":
             await self.commit(len(self.buffer))
         elif kind == "input_audio_buffer.clear":
             self._drop(len(self.buffer))
             await self.send("input_audio_buffer.cleared")
         elif kind == "session.update":
-            detection = (event.get("session") or {}).get("turn_detection", {"type": "server_vad"})
+            detection = object_field(event, "session").get("turn_detection", {"type": "server_vad"})
+            if detection is not None and not isinstance(detection, dict):
+                raise InvalidRequest("Bad event: session.turn_detection must be a JSON object or null.")
             self.server_vad = detection is not None
             await self.send("session.updated", session={"turn_detection": detection})
         else:
-            raise ValueError(f"unknown event type {kind!r}")
+            raise InvalidRequest(f"Bad event: unknown event type {kind!r}.")
 
     async def append(self, samples: Samples) -> None:
         self.buffer = np.concatenate([self.buffer, _to_work_rate(samples, self.input_rate)])
@@ -207,7 +209,7 @@ async def realtime_session(socket: WebSocket) -> None:
             try:
                 session = SpeechSession(socket, socket.state.engines, settings, socket.query_params.get("voice"))
             except VoiceError as error:
-                await socket.send_json({"type": "error", "error": {"type": error.code.value, "message": error.message}})
+                await socket.send_json({"type": "error", "error": error_body(error)})
                 await socket.close(code=1008)
                 return
             await session.run()

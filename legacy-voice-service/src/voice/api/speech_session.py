@@ -7,7 +7,6 @@ Server -> client: `session.created`, `speech.audio.delta` {delta: base64 pcm16 m
 """
 
 import base64
-import json
 import re
 import uuid
 from functools import partial
@@ -16,11 +15,12 @@ from typing import Any
 import anyio
 from fastapi import WebSocket
 
+from voice.api.realtime_events import answering_errors, object_field, parse_event, string_field
 from voice.audio import OUTPUT_RATE, Samples, StreamEncoder
 from voice.engines.base import TextToSpeech
 from voice.engines.registry import EngineRegistry
 from voice.engines.tts.piper import split_for_streaming
-from voice.errors import InvalidRequest, VoiceError
+from voice.errors import InvalidRequest
 from voice.settings import Settings
 
 # A sentence or clause mark followed by space (or the end of the text so far), or a line break.
@@ -58,15 +58,13 @@ class SpeechSession:
                 if message["type"] == "websocket.disconnect":
                     tasks.cancel_scope.cancel()
                     return
-                try:
-                    await self.handle(_json(message.get("text")))
-                except VoiceError as error:
-                    await self.send("error", error={"type": error.code.value, "message": error.message})
+                async with answering_errors(self.send, session="speech"):
+                    await self.handle(parse_event(message.get("text")))
 
     async def handle(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == "speech.text.delta":
-            self.pending += str(event.get("delta", ""))
+            self.pending += string_field(event, "delta")
             if len(self.pending) > self.settings.limits.max_text_chars:
                 raise InvalidRequest("The pending text is over VOICE_LIMITS__MAX_TEXT_CHARS; send speech.text.done.")
             self._take(final=False)
@@ -80,12 +78,12 @@ class SpeechSession:
             self.scope.cancel()
             await self.send("speech.cancelled")
         elif kind == "session.update":
-            voice = (event.get("session") or {}).get("voice")
+            voice = string_field(object_field(event, "session"), "voice")
             if voice:
-                self.voice = self.engines.resolve_voice(str(voice), self.loaded)
+                self.voice = self.engines.resolve_voice(voice, self.loaded)
             await self.send("session.updated", session={"voice": self.voice})
         else:
-            raise InvalidRequest(f"unknown event type {kind!r}")
+            raise InvalidRequest(f"Bad event: unknown event type {kind!r}.")
 
     def _take(self, *, final: bool) -> None:
         """Move the finished sentences (and long enough clauses) of the pending text to the speaking queue."""
@@ -127,13 +125,3 @@ class SpeechSession:
 
 def _synthesize(engine: TextToSpeech, text: str, voice: str) -> list[Samples]:
     return list(engine.synthesize(text, voice, 1.0))
-
-
-def _json(text: str | None) -> dict[str, Any]:
-    try:
-        event = json.loads(text or "")
-    except ValueError as error:
-        raise InvalidRequest(f"Bad event: {error}") from error
-    if not isinstance(event, dict):
-        raise InvalidRequest("Bad event: expected a JSON object.")
-    return event
