@@ -7,8 +7,11 @@ from datetime import timedelta
 
 import httpx
 import pytest
+import structlog
+from structlog.testing import LogCapture
 
 from council.kip import Kip, build_kip
+from council.kip import tools as tools_module
 from council.kip.agents import Agent, AgentPatch, AgentStatus
 from council.kip.builtin_tools import WebFetch, builtin_tools
 from council.kip.errors import AgentPausedError, BudgetExceededError, InsufficientFundsError, ToolUnavailableError
@@ -16,6 +19,7 @@ from council.kip.knowledge import KnowledgeCreate, KnowledgeKind, KnowledgeQuery
 from council.kip.ledger import TREASURY, TransactionKind, TransactionQuery
 from council.kip.stores.base import KipStore
 from council.kip.tools import Tool, ToolError, ToolRegistry, ToolResult
+from council.observability.correlation import _request_id
 from council.settings import KipSettings
 from tests.kip.support import ManualClock, new_agent
 
@@ -45,6 +49,38 @@ class CountingTool(Tool):
     async def _invoke(self, agent: Agent, store: KipStore, text: str) -> ToolResult:
         self.runs += 1
         return ToolResult(output="ran")
+
+
+class CrashingTool(Tool):
+    """A tool with a bug: it raises something no tool is meant to raise, with internals in the message."""
+
+    name = "calculator"
+    description = "crashes"
+
+    async def _invoke(self, agent: Agent, store: KipStore, text: str) -> ToolResult:
+        raise KeyError("/srv/council/secret-config.toml")
+
+
+async def test_an_unexpected_tool_error_is_a_recorded_failed_call_logged_without_leaking_internals(
+    kip: Kip, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logs = LogCapture()
+    monkeypatch.setattr(tools_module, "log", structlog.wrap_logger(None, processors=[logs]))
+    tools = ToolRegistry(kip.store, kip.budgets, [CrashingTool(price=2)])
+    agent = await funded_agent(kip, 20)
+    token = _request_id.set("req-tool-crash-1")
+    try:
+        call = await tools.call(agent, "calculator", "1")
+    finally:
+        _request_id.reset(token)
+
+    assert (call.ok, call.cost, call.balance) == (False, 2, 18)
+    assert call.output == "The tool 'calculator' failed unexpectedly."
+    [activity] = await kip.store.activity(clock() - timedelta(hours=1))
+    assert (activity.calls, activity.successes, activity.spent) == (1, 0, 2)
+    (entry,) = [entry for entry in logs.entries if entry["event"] == "kip_tool_crashed"]
+    assert (entry["log_level"], entry["request_id"], entry["error_type"]) == ("error", "req-tool-crash-1", "KeyError")
+    assert entry["exc_info"] is True
 
 
 async def test_each_call_is_charged_to_the_calling_agent_and_recorded(kip: Kip, clock: ManualClock) -> None:

@@ -12,6 +12,7 @@ from council.kip.budgets import BudgetManager
 from council.kip.errors import KipError, ToolUnavailableError
 from council.kip.ledger import Transaction
 from council.kip.stores.base import KipStore
+from council.observability.correlation import current_request_id
 
 log = structlog.get_logger(__name__)
 
@@ -93,6 +94,17 @@ class ToolRegistry:
             result = await tool.invoke(agent, self._store, text)
         except (ToolError, KipError) as error:
             ok, result = False, ToolResult(output=str(error))
+        except Exception as error:
+            # A bug in a tool, not a refusal: the charge is already made, so the call is still recorded (as a
+            # failure) and answered; the details stay in the log, the caller learns only that the tool failed.
+            log.exception(
+                "kip_tool_crashed",
+                agent=agent.name,
+                tool=tool.name,
+                error_type=type(error).__name__,
+                request_id=current_request_id(),
+            )
+            ok, result = False, ToolResult(output=f"The tool {tool.name!r} failed unexpectedly.")
         transaction = receipt.transaction if receipt else None
         await self._store.record_tool_call(
             agent_id=agent.id,
