@@ -1,8 +1,11 @@
 """Voice through the main service: speech synthesized and transcribed by the real voice service, errors passed on."""
 
+import io
 import re
+import wave
 
 import httpx
+import pytest
 
 from conftest import ServiceProcess, StartService
 
@@ -45,17 +48,78 @@ def test_undecodable_audio_gets_the_voice_services_4xx_with_the_same_request_id(
     assert any(line.get("request_id") == "proxy-bad-audio" for line in voice.log_lines())
 
 
+def _wav(seconds: float, rate: int = 16_000) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(b"\0\0" * int(seconds * rate))
+    return buffer.getvalue()
+
+
+def _huge_declared_size() -> bytes:
+    data = bytearray(_wav(0.5))
+    data[4:8] = (0xFFFFFFF0).to_bytes(4, "little")  # RIFF size: ~4 GiB
+    data[40:44] = (0xFFFFFF00).to_bytes(4, "little")  # data chunk size: ~4 GiB
+    return bytes(data)
+
+
+# What a careless or hostile client uploads, through main's proxy: each a 4xx in main's error shape with the same
+# request ID, never a 5xx (the voice service's own corpus runs in legacy-voice-service/tests/api/test_bad_input.py).
+PROXY_UPLOADS = [
+    ("empty", b"", "audio/wav"),
+    ("random-bytes", bytes(range(256)) * 80, "audio/wav"),
+    ("truncated-header", _wav(1.0)[:40], "audio/wav"),
+    ("text-labelled-as-audio", b"hello, this is plainly text\n" * 40, "audio/mpeg"),
+    ("wav-labelled-as-json", _wav(0.0), "application/json"),
+]
+
+
+@pytest.mark.parametrize(("data", "content_type"), [c[1:] for c in PROXY_UPLOADS], ids=[c[0] for c in PROXY_UPLOADS])
+def test_malformed_audio_through_main_is_a_4xx_with_the_request_id(
+    main: ServiceProcess, data: bytes, content_type: str
+) -> None:
+    response = httpx.post(
+        f"{main.url}/api/voice/transcribe",
+        files={"file": ("upload", data, content_type)},
+        headers={"X-Request-ID": "proxy-corpus"},
+        timeout=60,
+    )
+    assert 400 <= response.status_code < 500, response.text
+    error = response.json()["error"]
+    assert error["request_id"] == "proxy-corpus"
+    assert error["code"]
+    assert error["message"]
+    assert httpx.get(f"{main.url}/health/live", timeout=10).status_code == 200
+
+
+def test_a_wav_declaring_4_gib_is_read_for_what_it_holds(main: ServiceProcess) -> None:
+    # Decoders read what is there (like ffmpeg on a truncated file), not what the header promises.
+    response = httpx.post(
+        f"{main.url}/api/voice/transcribe",
+        files={"file": ("huge.wav", _huge_declared_size(), "audio/wav")},
+        data={"response_format": "verbose_json"},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["duration"] == pytest.approx(0.5, abs=0.05)
+
+
 def test_the_service_token_is_sent_when_configured_and_required_by_voice(
     start_voice: StartService, start_main: StartService
 ) -> None:
     voice = start_voice(VOICE_AUTH__SERVICE_TOKEN="shared-secret")
     with_token = start_main(voice, COUNCIL_VOICE__SERVICE_TOKEN="shared-secret")
     without_token = start_main(voice)
+    wrong_token = start_main(voice, COUNCIL_VOICE__SERVICE_TOKEN="not-the-secret")
 
     speak = {"input": "Token check.", "response_format": "wav"}
     allowed = httpx.post(f"{with_token.url}/api/voice/speak", json=speak, timeout=60)
     refused = httpx.post(f"{without_token.url}/api/voice/speak", json=speak, timeout=60)
+    wrong = httpx.post(f"{wrong_token.url}/api/voice/speak", json=speak, timeout=60)
 
     assert allowed.status_code == 200
-    assert refused.status_code == 401  # the voice service's own answer, passed through
-    assert refused.json()["error"]["code"] == "unauthorized"
+    for answer in (refused, wrong):
+        assert answer.status_code == 401  # the voice service's own answer, passed through
+        assert answer.json()["error"]["code"] == "unauthorized"
