@@ -1,4 +1,5 @@
-"""Faults with real processes and real signals: a private Redis paused and killed, the LLM server killed mid-stream.
+"""Faults with real processes and real signals: a private Redis paused and killed, the LLM server killed mid-stream,
+the voice service killed while a text turn streams.
 
 Every wait is bounded; every process a test starts it also stops (by its own Popen handle).
 """
@@ -272,6 +273,31 @@ def test_llm_server_killed_mid_stream_ends_the_turn_with_error_and_the_socket_li
                 assert after[-1]["type"] == "final", after[-3:]
                 assert after[-1]["answer"]
     print(f"llm fault: {len(deltas)} delta(s) before the kill; turn ended {ended_after:.2f} s after it: {end}")
+
+
+def test_voice_killed_while_a_text_turn_streams_leaves_the_turn_whole(
+    start_voice: StartService, start_main: StartService
+) -> None:
+    voice = start_voice()
+    main = start_main(voice, COUNCIL_VOICE__WATCH_INTERVAL_S="0.5", COUNCIL_LLM__MAX_TOKENS="120")
+    with connect(main.url.replace("http", "ws") + "/ws/chat", open_timeout=10) as ws:
+        ws.send(json.dumps({"type": "message", "id": "t1", "text": "/fast Tell me a short story about a lighthouse."}))
+        first: list[dict[str, Any]] = []
+        while not first:
+            event = json.loads(ws.recv(timeout=60))
+            assert event["type"] not in ("final", "error"), event
+            if event["type"].endswith(".delta"):
+                first.append(event)
+        voice.stop(signal.SIGKILL)  # mid-stream: text chat must not notice
+        events = _events_until_end(ws, "t1", timeout_s=60)
+        assert events[-1]["type"] == "final", events[-3:]
+        assert events[-1]["answer"]
+
+        ws.send(json.dumps({"type": "message", "id": "t2", "text": "/fast And one more sentence?"}))
+        after = _events_until_end(ws, "t2", timeout_s=60)
+        assert after[-1]["type"] == "final", after[-3:]
+    ready = httpx.get(f"{main.url}/health/ready", timeout=10)
+    assert ready.status_code == 200  # voice down is `warn`, never `fail`
 
 
 if __name__ == "__main__":  # pragma: no cover
