@@ -119,6 +119,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             process.wait()
 
 
+def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
+    """Poll the server's own state (its gauges) until `condition` holds (no fixed sleep)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.02)
+    pytest.fail(f"the server did not {what} within {timeout_s} s")
+
+
 def _wait_until_ready(url: str, process: "subprocess.Popen[bytes]", log_path: Path) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:

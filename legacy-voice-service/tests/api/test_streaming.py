@@ -1,12 +1,8 @@
 """Speech is streamed as it is synthesized, and a stream that is left early gives its engine slot back."""
 
-import time
-from collections.abc import Callable
-
 import httpx
-import pytest
 
-from tests.conftest import Server
+from tests.conftest import Server, wait_for
 
 LONG_TEXT = " ".join(f"This is sentence number {n} of a long answer from the council." for n in range(1, 25))
 IN_PROGRESS = 'voice_synthesis_in_progress{engine="piper"}'
@@ -44,16 +40,9 @@ def test_a_full_engine_queue_answers_429_with_retry_after(server: Server) -> Non
         assert refused.headers["Retry-After"] == "2"
         assert refused.json()["error"]["code"] == "rate_limited"
         holder.close()  # leaving early must release the slot
-    _wait_for(lambda: server.metric(RUNNING) == 0 and server.metric(IN_PROGRESS) == 0)
+    wait_for(
+        lambda: server.metric(RUNNING) == 0 and server.metric(IN_PROGRESS) == 0,
+        "release the engine slot after the client left",
+    )
     with httpx.Client(timeout=60) as client:
         assert client.send(speech(server, "Now it is my turn.")).status_code == 200
-
-
-def _wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    """Poll the server's own gauges until the disconnect has been processed (no fixed sleep)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    pytest.fail("the server did not release the engine slot after the client left")

@@ -17,10 +17,17 @@ from typing import Any
 import anyio
 import numpy as np
 import structlog
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, WebSocket
 
 from voice.api.deps import check_service_token
-from voice.api.realtime_events import answering_errors, error_body, object_field, parse_event, string_field
+from voice.api.realtime_events import (
+    SOCKET_GONE,
+    answering_errors,
+    error_body,
+    object_field,
+    parse_event,
+    string_field,
+)
 from voice.api.speech_session import SpeechSession
 from voice.audio import Samples, decode_pcm16
 from voice.engines.base import TranscriptionOptions
@@ -225,8 +232,8 @@ async def realtime_session(socket: WebSocket) -> None:
                 await socket.close(code=1008)
                 return
             await TranscriptionSession(socket, socket.state.engines, settings, int(rate)).run()
-    except WebSocketDisconnect:
-        pass
+    except* SOCKET_GONE:
+        pass  # the client left; from the speech session's task group this arrives inside an ExceptionGroup
     finally:
         slots.release()
         log.info("realtime_session_closed")

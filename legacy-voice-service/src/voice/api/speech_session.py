@@ -15,12 +15,12 @@ from typing import Any
 import anyio
 from fastapi import WebSocket
 
-from voice.api.realtime_events import answering_errors, object_field, parse_event, string_field
+from voice.api.realtime_events import answering_errors, error_body, object_field, parse_event, string_field
 from voice.audio import OUTPUT_RATE, Samples, StreamEncoder
 from voice.engines.base import TextToSpeech
 from voice.engines.registry import EngineRegistry
 from voice.engines.tts.piper import split_for_streaming
-from voice.errors import InvalidRequest
+from voice.errors import InvalidRequest, VoiceError
 from voice.settings import Settings
 
 # A sentence or clause mark followed by space (or the end of the text so far), or a line break.
@@ -103,16 +103,26 @@ class SpeechSession:
             self.wake = anyio.Event()
             self.scope = anyio.CancelScope()
             with self.scope:
-                await self._speak_pending()
+                # A failure is an `error` event; the session (and this task) carries on with the next wake.
+                async with answering_errors(self.send, session="speech"):
+                    await self._speak_pending()
 
     async def _speak_pending(self) -> None:
         engine = self.loaded.require_ready()
         encoder = StreamEncoder("pcm", engine.sample_rate)
         while self.chunks:
             text = self.chunks.pop(0)
-            async with self.loaded.job(session="realtime-speech") as job:
-                audio = await job.call(partial(_synthesize, engine, text, self.voice))
-                job.audio_seconds = sum(chunk.size for chunk in audio) / engine.sample_rate
+            try:
+                async with self.loaded.job(session="realtime-speech") as job:
+                    audio = await job.call(partial(_synthesize, engine, text, self.voice))
+                    job.audio_seconds = sum(chunk.size for chunk in audio) / engine.sample_rate
+            except VoiceError as error:
+                # Busy or unavailable: the text is not lost; it stays first in line for the next wake (more text,
+                # or speech.text.done again), and the client is told what is waiting.
+                if not self.scope.cancel_called:
+                    self.chunks.insert(0, text)
+                await self.send("error", error=error_body(error), text=text)
+                return
             data = b"".join(encoder.encode(chunk) for chunk in audio)
             await self.send("speech.audio.delta", delta=base64.b64encode(data).decode(), text=text)
         if self.done:

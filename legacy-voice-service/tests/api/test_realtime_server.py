@@ -1,16 +1,21 @@
-"""`WS /v1/realtime` refusals as a real client sees them from a real uvicorn process: an HTTP status in the
-handshake (401, 429 with Retry-After) with the JSON error shape, not a bare 403."""
+"""`WS /v1/realtime` as a real client sees it from a real uvicorn process: refusals are an HTTP status in the
+handshake (401, 429 with Retry-After) with the JSON error shape, not a bare 403; engine errors during streamed
+synthesis are `error` events, not a 1011 close."""
 
+import base64
 import json
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
+from typing import Any
 
+import httpx
 import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from tests.conftest import Server
+from tests.api.test_streaming import LONG_TEXT, RUNNING, speech
+from tests.conftest import Server, wait_for
 
 SESSION_CAP = 4  # the server fixture keeps the default VOICE_LIMITS__MAX_REALTIME_SESSIONS
 
@@ -19,8 +24,8 @@ def ws_url(server: Server) -> str:
     return server.url.replace("http://", "ws://") + "/v1/realtime"
 
 
-def open_session(server: Server, headers: dict[str, str] | None = None) -> ClientConnection:
-    return connect(ws_url(server), additional_headers=headers, proxy=None, open_timeout=10)
+def open_session(server: Server, headers: dict[str, str] | None = None, query: str = "") -> ClientConnection:
+    return connect(ws_url(server) + query, additional_headers=headers, proxy=None, open_timeout=10)
 
 
 def refusal(server: Server, headers: dict[str, str] | None = None) -> InvalidStatus:
@@ -73,3 +78,34 @@ def _eventually_accepted(server: Server, timeout_s: float = 10.0) -> bool:
             if refused.response.status_code != 429:
                 raise
     return False
+
+
+def receive_event(session: ClientConnection) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads(session.recv(timeout=30))
+    return event
+
+
+def test_a_busy_engine_during_streamed_synthesis_is_an_error_event_and_the_text_is_kept(server: Server) -> None:
+    # The session server allows one piper job and no queue: a held HTTP stream makes the socket's next job a 429.
+    with (
+        httpx.Client(timeout=60) as client,
+        open_session(server, server.headers, "?intent=speech&voice=en_US-joe-medium") as session,
+    ):
+        assert receive_event(session)["type"] == "session.created"
+        holder = client.send(speech(server, LONG_TEXT), stream=True)
+        next(holder.iter_raw())
+        session.send(json.dumps({"type": "speech.text.delta", "delta": "The council has decided. "}))
+        busy = receive_event(session)
+        assert (busy["type"], busy["error"]["code"], busy["text"]) == (
+            "error",
+            "rate_limited",
+            "The council has decided.",
+        )
+        holder.close()
+        wait_for(lambda: server.metric(RUNNING) == 0, "release the engine slot after the HTTP client left")
+        session.send(json.dumps({"type": "speech.text.done"}))  # wakes the queue: the kept text is spoken now
+        spoken = receive_event(session)
+        assert (spoken["type"], spoken["text"]) == ("speech.audio.delta", "The council has decided.")
+        assert len(base64.b64decode(spoken["delta"])) > 2 * 24_000 * 0.5
+        while (event := receive_event(session))["type"] != "speech.audio.done":
+            assert (event["type"], event["text"]) == ("speech.audio.delta", "")  # the resampler's tail, if any
