@@ -64,11 +64,17 @@ async def create_speech(
     loaded = engines.synthesizer(body.model)
     voice = engines.resolve_voice(body.voice, loaded)
     engine = loaded.require_ready()
+    encoder = StreamEncoder(output, engine.sample_rate)  # before the slot: if this fails, nothing is held
     # The queue slot is taken before the response starts, so a full queue is a clean 429, not a broken stream.
+    # From here on only the response releases it (however the stream ends), or the except below.
     stack = AsyncExitStack()
     job = await stack.enter_async_context(loaded.job(voice=voice, chars=len(text)))
-    chunks = _stream(engine, job, text, voice, body.speed, StreamEncoder(output, engine.sample_rate), metrics)
-    return HeldStreamingResponse(chunks, media_type=MEDIA_TYPES[output], release=stack.aclose)
+    try:
+        chunks = _stream(engine, job, text, voice, body.speed, encoder, metrics)
+        return HeldStreamingResponse(chunks, media_type=MEDIA_TYPES[output], release=stack.aclose)
+    except BaseException:
+        await stack.aclose()
+        raise
 
 
 async def _stream(
