@@ -1,5 +1,6 @@
 """Conversation memory: turns kept per thread by the SQLite and PostgreSQL checkpointers; history trimmed to fit."""
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -61,6 +62,26 @@ async def test_turns_are_remembered_per_thread(remembering: Orchestrator) -> Non
     listed = {summary.thread_id: summary for summary in await remembering.conversations()}
     assert listed[thread].turns == 2
     assert listed[thread].title == "/fast My name is Ada."
+
+
+async def test_concurrent_turns_on_one_thread_are_both_remembered(remembering: Orchestrator) -> None:
+    # Without serialising, both turns read the same (empty) checkpoint and the later write drops the other turn.
+    thread = f"concurrent-{uuid.uuid4().hex}"
+
+    first, second = await asyncio.gather(
+        remembering.answer("/fast My name is Ada.", thread_id=thread),
+        remembering.answer("/fast I live in London.", thread_id=thread),
+    )
+
+    messages = [(m.role, m.content) for m in await remembering.conversation(thread)]
+    assert len(messages) == 4
+    assert sorted([messages[:2], messages[2:]]) == sorted(
+        [
+            [("user", "/fast My name is Ada."), ("assistant", first.answer)],
+            [("user", "/fast I live in London."), ("assistant", second.answer)],
+        ]
+    )
+    assert len(remembering.thread_locks) == 0, "the thread's lock is dropped once no turn uses it"
 
 
 async def test_a_forgotten_thread_is_gone(remembering: Orchestrator) -> None:

@@ -28,6 +28,7 @@ from council.orchestrator.memory import (
 from council.orchestrator.prompts import ROLE_PROMPTS
 from council.orchestrator.smart_router import RequestedPath, RoutingError, decide
 from council.orchestrator.synthesis import CHAIR, FAST
+from council.orchestrator.thread_locks import ThreadLocks
 from council.settings import Settings
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ class Orchestrator:
         self.max_message_chars = max_message_chars
         self._graph = build_graph(checkpointer)
         self._stateless_graph = build_graph(None)
+        self.thread_locks = ThreadLocks()
 
     @property
     def models(self) -> ModelRegistry:
@@ -82,7 +84,7 @@ class Orchestrator:
         """The turn's events, ending with `final`; raises `CouncilError` on failure, stops generation if closed.
 
         With `history` the turn is stateless (nothing is remembered); otherwise it continues `thread_id`
-        (a new thread when None).
+        (a new thread when None), after any turn already running on that thread.
         """
         self.check_request(text, requested, role)
         context = dataclasses.replace(self.context, started=time.perf_counter())
@@ -92,17 +94,21 @@ class Orchestrator:
             "requested": requested,
             "role": role,
         }
+        thread: str | None = None
         if history is not None:
             graph, config = self._stateless_graph, RunnableConfig()
         else:
-            graph = self._graph
-            config = RunnableConfig(configurable={"thread_id": thread_id or uuid.uuid4().hex})
+            thread = thread_id or uuid.uuid4().hex
+            graph, config = self._graph, RunnableConfig(configurable={"thread_id": thread})
         events: asyncio.Queue[object] = asyncio.Queue()
 
         async def run_graph() -> None:
             try:
-                async for item in graph.astream(turn_input, config, context=context, stream_mode="custom"):
-                    events.put_nowait(item)
+                # The lock is the graph task's: it is held from reading the checkpoint to writing the next one,
+                # and let go when the task ends, however it ends (done, failed, cancelled, or its reader gone).
+                async with self.thread_locks.hold(thread) if thread else contextlib.nullcontext():
+                    async for item in graph.astream(turn_input, config, context=context, stream_mode="custom"):
+                        events.put_nowait(item)
             finally:
                 events.put_nowait(_TURN_OVER)
 

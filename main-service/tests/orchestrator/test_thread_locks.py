@@ -1,0 +1,57 @@
+"""Turns on one thread run one at a time; turns on other threads don't wait; a cancelled or failed turn lets go."""
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+import pytest
+
+from council.errors import CouncilError
+from council.llm import ModelRegistry
+from council.llm.embedded import EmbeddedChatModel
+from council.orchestrator import Orchestrator, open_orchestrator
+from council.orchestrator.events import SynthesisDeltaEvent
+from tests.llm.scripted import ScriptedChatModel
+from tests.orchestrator.conftest import orchestrator_settings
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_turn_waits_for_its_threads_lock_but_not_for_other_threads(orchestrator: Orchestrator) -> None:
+    async with orchestrator.thread_locks.hold("busy"):
+        waiting = asyncio.create_task(orchestrator.answer("/fast hi", thread_id="busy"))
+        other = await asyncio.wait_for(orchestrator.answer("/fast hi", thread_id="free"), timeout=60)
+        assert other.answer
+        assert not waiting.done(), "the turn on the busy thread waits for the turn holding it"
+        assert len(orchestrator.thread_locks) == 1
+    assert (await asyncio.wait_for(waiting, timeout=60)).answer
+    assert len(orchestrator.thread_locks) == 0
+
+
+async def test_a_cancelled_turn_releases_its_thread(models: ModelRegistry, tmp_path: Path) -> None:
+    (pool,) = models.pools
+    long_fast = EmbeddedChatModel(model_name="smollm2", pool=pool, max_tokens=2000)
+    registry = ModelRegistry({**{role: models.get(role) for role in models.roles}, "fast": long_fast})
+    async with open_orchestrator(orchestrator_settings(tmp_path), models=registry) as orchestrator:
+        async with contextlib.aclosing(orchestrator.stream("/fast Write a long story.", thread_id="t")) as events:
+            async for event in events:
+                if isinstance(event, SynthesisDeltaEvent):
+                    break
+
+        async with asyncio.timeout(30):
+            async with orchestrator.thread_locks.hold("t"):
+                pass
+        assert len(orchestrator.thread_locks) == 0
+
+
+async def test_a_failed_turn_releases_its_thread(models: ModelRegistry, tmp_path: Path) -> None:
+    failing = ScriptedChatModel(model_name="broken", fail_after=0)
+    registry = ModelRegistry({**{role: models.get(role) for role in models.roles}, "fast": failing})
+    async with open_orchestrator(orchestrator_settings(tmp_path), models=registry) as orchestrator:
+        with pytest.raises(CouncilError):
+            await orchestrator.answer("/fast hi", thread_id="t")
+
+        assert len(orchestrator.thread_locks) == 0
+        async with asyncio.timeout(5):
+            async with orchestrator.thread_locks.hold("t"):
+                pass
