@@ -1,6 +1,7 @@
 """The web UI in a real browser (Debian chromium driven by Playwright) against both services as processes."""
 
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,6 +106,25 @@ def test_voice_down_is_said_plainly_and_text_chat_still_works(start_main: StartS
     assert page.locator(".message.assistant .body").last.inner_text().strip()
 
 
+def _wait_until(page: Page, expression: str, timeout_s: float = 10) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"not true within {timeout_s} s: {expression}"
+        page.wait_for_timeout(50)
+
+
+# Keeps every microphone stream the page opens, so a test can see whether it was closed again.
+MICROPHONE_WATCH = """
+window.__microphones = [];
+const openMicrophone = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+navigator.mediaDevices.getUserMedia = async (constraints) => {
+  const stream = await openMicrophone(constraints);
+  window.__microphones.push(stream);
+  return stream;
+};
+"""
+
+
 def test_push_to_talk_transcribes_fake_microphone_audio_and_gets_an_answer(
     main: ServiceProcess, voice: ServiceProcess, tmp_path: Path, playwright: Playwright
 ) -> None:
@@ -127,11 +147,23 @@ def test_push_to_talk_transcribes_fake_microphone_audio_and_gets_an_answer(
     # A browser of its own: the fake microphone is a launch flag.
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + fake_microphone)
     page = browser.new_page(viewport={"width": 1280, "height": 860})
+    page.add_init_script(MICROPHONE_WATCH)
     try:
         page.goto(main.url)
         page.wait_for_selector("#voice-status[data-state='pass']")
         page.wait_for_selector("#talk:not([disabled])")
         page.check("#speak-answers")
+
+        # A tap released before the microphone opens must not leave it recording.
+        page.evaluate("""() => {
+          const talk = document.getElementById('talk');
+          talk.dispatchEvent(new PointerEvent('pointerdown'));
+          talk.dispatchEvent(new PointerEvent('pointerup'));
+        }""")
+        # Polled from here: the page's CSP forbids the eval that `wait_for_function` needs.
+        _wait_until(page, "window.__microphones.length === 1")
+        _wait_until(page, "window.__microphones[0].getTracks().every((t) => t.readyState === 'ended')")
+        assert not page.locator("#talk.recording").count()
 
         page.locator("#talk").dispatch_event("pointerdown")
         page.wait_for_selector("#talk.recording")

@@ -230,30 +230,40 @@ function stopPlayback() {
 
 // Push-to-talk: hold the button (or Space on it) to record; release to transcribe and send.
 let recorder = null;
+let talkHeld = false; // the button is down; a release while the microphone is still opening cancels the recording
 
 async function startTalking() {
-  if (recorder || ui.talk.disabled) return;
+  if (talkHeld || recorder || ui.talk.disabled) return;
+  talkHeld = true;
   stopPlayback(); // barge-in: the user speaking stops the answer being played
   if (turn) socket.send(JSON.stringify({ type: "cancel", id: turn.id }));
+  let stream;
   try {
-    const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
-    const chunks = [];
-    recorder = new MediaRecorder(stream);
-    recorder.addEventListener("dataavailable", (event) => chunks.push(event.data));
-    recorder.addEventListener("stop", async () => {
-      stream.getTracks().forEach((track) => track.stop());
-      await transcribeAndSend(new Blob(chunks, { type: recorder.mimeType }));
-      recorder = null;
-    });
-    recorder.start();
-    ui.talk.classList.add("recording");
+    stream = await navigator.mediaDevices.getUserMedia({ audio: true });
   } catch (error) {
+    talkHeld = false;
     showNotice(`Microphone unavailable: ${error.message}`);
-    recorder = null;
+    return;
   }
+  if (!talkHeld) {
+    stream.getTracks().forEach((track) => track.stop()); // released before the microphone opened: a tap, not speech
+    return;
+  }
+  const chunks = [];
+  const active = new MediaRecorder(stream);
+  recorder = active;
+  active.addEventListener("dataavailable", (event) => chunks.push(event.data));
+  active.addEventListener("stop", async () => {
+    stream.getTracks().forEach((track) => track.stop());
+    recorder = null;
+    await transcribeAndSend(new Blob(chunks, { type: active.mimeType }));
+  });
+  active.start();
+  ui.talk.classList.add("recording");
 }
 
 function stopTalking() {
+  talkHeld = false;
   if (recorder && recorder.state === "recording") recorder.stop();
   ui.talk.classList.remove("recording");
 }
@@ -261,10 +271,16 @@ function stopTalking() {
 async function transcribeAndSend(blob) {
   const form = new FormData();
   form.append("file", blob, blob.type.includes("ogg") ? "speech.ogg" : "speech.webm");
-  const response = await fetch("/api/voice/transcribe", { method: "POST", body: form });
-  const body = await response.json();
+  let response, body;
+  try {
+    response = await fetch("/api/voice/transcribe", { method: "POST", body: form });
+    body = await response.json();
+  } catch (error) {
+    showNotice(`Transcription failed: ${error.message}`);
+    return;
+  }
   if (!response.ok) {
-    showNotice(`Transcription failed: ${body.error.message}`);
+    showNotice(`Transcription failed: ${body.error ? body.error.message : response.statusText}`);
     return;
   }
   if (!body.text.trim()) {
