@@ -78,6 +78,26 @@ def test_audio_over_the_duration_limit_is_refused_naming_the_setting() -> None:
         decode(wav_bytes(tone(2.0, RATE)), RATE, max_seconds=1.0)
 
 
+@pytest.mark.parametrize("declared_rate", [1, 999, 384_001, 1_000_000])
+def test_a_wav_declaring_an_absurd_sample_rate_is_refused_before_resampling(declared_rate: int) -> None:
+    # 600 samples at 1 Hz claim ten minutes: resampled to 16 kHz that is 9.6 M samples from a 1 KB upload.
+    data = wav_bytes(tone(0.1, RATE)[:600], rate=declared_rate)
+    with pytest.raises(InvalidAudio, match=f"sample rate of {declared_rate} Hz; accepted are 1000 to 384000 Hz"):
+        decode(data, RATE, max_seconds=600)
+
+
+@pytest.mark.parametrize("rate", [1_000, 384_000])
+def test_the_edges_of_the_accepted_sample_rates_decode(rate: int) -> None:
+    decoded = decode(wav_bytes(tone(0.5, rate), rate=rate), RATE, max_seconds=10)
+    assert decoded.size == pytest.approx(RATE * 0.5, abs=64)
+
+
+def test_the_duration_limit_counts_the_input_before_resampling() -> None:
+    # 2 s at 1 kHz is 2 000 input samples: refused on its own duration, whatever it would become at 16 kHz.
+    with pytest.raises(AudioTooLong, match="VOICE_LIMITS__MAX_AUDIO_SECONDS"):
+        decode(wav_bytes(tone(2.0, 1_000), rate=1_000), RATE, max_seconds=1.0)
+
+
 def encoded(container_format: str, codec: str, rate: int, seconds: float = 1.0) -> bytes:
     """One second of tone written by FFmpeg (through PyAV) in a real container and codec."""
 

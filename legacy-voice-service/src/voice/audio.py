@@ -17,6 +17,9 @@ OutputFormat = Literal["wav", "pcm", "mp3"]
 OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("wav", "pcm", "mp3")
 OUTPUT_RATE = 24_000  # OpenAI's `pcm` is raw s16le mono at 24 kHz; wav and mp3 use the same rate
 MEDIA_TYPES: dict[OutputFormat, str] = {"wav": "audio/wav", "pcm": "audio/pcm", "mp3": "audio/mpeg"}
+# Sample rates an upload may declare: below 1 kHz is not speech audio, above 384 kHz no real device records.
+MIN_INPUT_RATE = 1_000
+MAX_INPUT_RATE = 384_000
 
 
 def decode(data: bytes, rate: int, max_seconds: float) -> Samples:
@@ -24,8 +27,12 @@ def decode(data: bytes, rate: int, max_seconds: float) -> Samples:
     if not data:
         raise InvalidAudio("The uploaded file is empty.")
     limit = int(max_seconds * rate)
+    too_long = AudioTooLong(
+        f"The audio is longer than the limit of {max_seconds:g} s (VOICE_LIMITS__MAX_AUDIO_SECONDS)."
+    )
     pieces: list[Samples] = []
     total = 0
+    seconds = 0.0  # of decoded input, counted before resampling
     try:
         with av.open(io.BytesIO(data), mode="r") as container:
             if not container.streams.audio:
@@ -33,13 +40,16 @@ def decode(data: bytes, rate: int, max_seconds: float) -> Samples:
             resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
             stream = container.streams.audio[0]
             for frame in container.decode(stream):
+                # Checked before resampling: a header that declares 1 Hz would make one packet 16000x larger.
+                _check_input_rate(frame.sample_rate)
+                seconds += frame.samples / frame.sample_rate
+                if seconds > max_seconds:
+                    raise too_long
                 for out in resampler.resample(frame):
                     pieces.append(out.to_ndarray().reshape(-1).astype(np.float32, copy=False))
                     total += out.samples
                 if total > limit:
-                    raise AudioTooLong(
-                        f"The audio is longer than the limit of {max_seconds:g} s (VOICE_LIMITS__MAX_AUDIO_SECONDS)."
-                    )
+                    raise too_long
             for out in resampler.resample(None):
                 pieces.append(out.to_ndarray().reshape(-1).astype(np.float32, copy=False))
     except (av.error.FFmpegError, ValueError, UnicodeDecodeError) as error:
@@ -48,10 +58,16 @@ def decode(data: bytes, rate: int, max_seconds: float) -> Samples:
     if samples.size == 0:
         raise InvalidAudio("The uploaded file contains no audio samples (0 seconds).")
     if samples.size > limit:
-        raise AudioTooLong(
-            f"The audio is longer than the limit of {max_seconds:g} s (VOICE_LIMITS__MAX_AUDIO_SECONDS)."
-        )
+        raise too_long
     return samples
+
+
+def _check_input_rate(sample_rate: int) -> None:
+    if not MIN_INPUT_RATE <= sample_rate <= MAX_INPUT_RATE:
+        raise InvalidAudio(
+            f"The audio declares a sample rate of {sample_rate} Hz; accepted are {MIN_INPUT_RATE} to "
+            f"{MAX_INPUT_RATE} Hz."
+        )
 
 
 def _reason(error: Exception) -> str:

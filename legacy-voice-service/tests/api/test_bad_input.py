@@ -35,6 +35,8 @@ UPLOADS = [
     ("zero-seconds", wav(0.0), 400, "invalid_audio", "no audio samples"),
     ("sample-width-0", odd_width_wav(), 400, "invalid_audio", "could not be decoded"),
     ("too-long", wav(31.0), 413, "audio_too_long", "VOICE_LIMITS__MAX_AUDIO_SECONDS"),
+    ("1-hz-wav", wav(20.0, rate=1), 400, "invalid_audio", "sample rate of 1 Hz"),
+    ("400-khz-wav", wav(0.5, rate=400_000), 400, "invalid_audio", "sample rate of 400000 Hz"),
     ("spooled-garbage", np.random.default_rng(4).bytes(1_500_000), 400, "invalid_audio", "could not be decoded"),
     ("over-body-limit", b"\0" * (3 * 1024 * 1024 + 1), 413, "payload_too_large", "VOICE_LIMITS__MAX_BODY_BYTES"),
 ]
