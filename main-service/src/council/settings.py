@@ -160,6 +160,8 @@ class RoleSettings(BaseModel):
     model: str | None = None
     base_url: AnyHttpUrl | None = None
     api_key: OptionalSecret = None
+    connect_timeout_s: float | None = Field(None, gt=0)
+    read_timeout_s: float | None = Field(None, gt=0)
     max_tokens: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0, le=2)
     system_prompt: str | None = None
@@ -174,7 +176,8 @@ class CouncilSettings(BaseModel):
     roles: dict[str, RoleSettings] = Field(
         {},
         description='Per-role overrides as JSON, e.g. {"creative": {"backend": "openai", "model": "llama3"}}; '
-        "roles: the members, chair, fast.",
+        "roles: the members, chair, fast; fields: backend, model_path, model, base_url, api_key, connect_timeout_s, "
+        "read_timeout_s, max_tokens, temperature, system_prompt (unset: the COUNCIL_LLM__ value or the built-in prompt).",
     )
     review_round: bool = Field(False, description="After answering, each member reviews the others' answers.")
     member_timeout_s: float = Field(120.0, gt=0, description="A member slower than this is dropped from the turn.")

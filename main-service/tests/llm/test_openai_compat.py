@@ -1,6 +1,8 @@
 """The OpenAI-compatible backend against a real server: llama-cpp-python's own server serving the bundled GGUF."""
 
-from collections.abc import Iterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import openai
@@ -90,6 +92,51 @@ async def test_roles_choose_their_backend_by_settings(server_url: str, tmp_path:
 
     assert final.answer
     assert final.calls[0].model == "smollm2"
+
+
+@contextlib.asynccontextmanager
+async def silent_server() -> AsyncIterator[str]:
+    """A real HTTP server that reads each request and never answers: only a read timeout ends a call to it."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            await reader.readuntil(b"\r\n\r\n")
+            await reader.read()  # until the client gives up and closes
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+    finally:
+        server.close()
+        server.abort_clients()
+        await server.wait_closed()
+
+
+async def test_a_roles_own_timeouts_are_the_ones_its_client_uses() -> None:
+    async with silent_server() as base_url:
+        llm = LLMSettings(backend="openai", base_url=base_url, connect_timeout_s=5, read_timeout_s=120, max_tokens=6)
+        roles = {
+            "fast": RoleSettings(read_timeout_s=0.3),
+            "critical": RoleSettings(connect_timeout_s=1.5),
+        }
+        registry = ModelRegistry.from_settings(llm, roles, ["fast", "critical", "chair"])
+        try:
+            fast, critical, chair = (registry.get(role) for role in ("fast", "critical", "chair"))
+            assert isinstance(fast, OpenAICompatChatModel)
+            assert isinstance(critical, OpenAICompatChatModel)
+            assert isinstance(chair, OpenAICompatChatModel)
+            assert fast.client.timeout == openai.Timeout(0.3, connect=5)
+            assert critical.client.timeout == openai.Timeout(120, connect=1.5)
+            assert chair.client.timeout == openai.Timeout(120, connect=5), "a role without its own uses COUNCIL_LLM__"
+            assert len({id(fast.client), id(critical.client), id(chair.client)}) == 3
+
+            # The silent server answers nobody: the fast role gives up after its own 0.3 s, not the global 120 s.
+            async with asyncio.timeout(10):
+                with pytest.raises(ModelCallError, match="timed out"):
+                    await fast.ainvoke([HumanMessage("hi")])
+        finally:
+            await registry.aclose()
 
 
 async def test_a_failing_fast_model_is_a_clear_502(tmp_path: Path) -> None:

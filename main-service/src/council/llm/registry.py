@@ -30,7 +30,7 @@ class ModelRegistry:
         cls, llm: LLMSettings, roles: Mapping[str, RoleSettings], role_names: Iterable[str]
     ) -> "ModelRegistry":
         pools: dict[Path, LlamaPool] = {}
-        clients: dict[tuple[str, str], AsyncOpenAI] = {}
+        clients: dict[tuple[str, str, float, float], AsyncOpenAI] = {}
         models: dict[str, CouncilChatModel] = {}
         for role in dict.fromkeys(role_names):
             override = roles.get(role, RoleSettings())
@@ -50,15 +50,19 @@ class ModelRegistry:
                 base_url = str(override.base_url or llm.base_url)
                 secret = override.api_key or llm.api_key
                 api_key = secret.get_secret_value() if secret else "not-needed"
-                if (base_url, api_key) not in clients:
-                    clients[base_url, api_key] = AsyncOpenAI(
+                connect_s = override.connect_timeout_s or llm.connect_timeout_s
+                read_s = override.read_timeout_s or llm.read_timeout_s
+                # Timeouts live on the client, so roles share one only when they agree on them too.
+                key = (base_url, api_key, connect_s, read_s)
+                if key not in clients:
+                    clients[key] = AsyncOpenAI(
                         base_url=base_url,
                         api_key=api_key,
                         max_retries=0,  # a council member is dropped rather than retried past its timeout
-                        timeout=openai.Timeout(llm.read_timeout_s, connect=llm.connect_timeout_s),
+                        timeout=openai.Timeout(read_s, connect=connect_s),
                     )
                 models[role] = OpenAICompatChatModel(
-                    model_name=override.model or llm.model, client=clients[base_url, api_key], **common
+                    model_name=override.model or llm.model, client=clients[key], **common
                 )
         return cls(models, pools.values())
 
