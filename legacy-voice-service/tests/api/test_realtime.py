@@ -212,3 +212,39 @@ def test_an_unexpected_failure_in_one_event_is_an_error_event_not_the_end_of_the
         monkeypatch.undo()  # the engine works again, and so does the session
         socket.send_json({"type": "input_audio_buffer.commit"})
         assert events_until(socket, "conversation.item.input_audio_transcription.completed")[-1]["type"] != "error"
+
+
+def test_a_long_silence_keeps_the_buffer_small_and_the_session_clock_right(
+    app_client: AppClient, realtime_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = app_client(realtime_settings)
+    silero = client.app_state["engines"].vad.engine  # type: ignore[union-attr]
+    looked_at: list[int] = []  # samples per VAD pass; the real detector still answers
+    detect = silero.detect
+
+    def measured_detect(audio: np.ndarray) -> Any:
+        looked_at.append(audio.size)
+        return detect(audio)
+
+    monkeypatch.setattr(silero, "detect", measured_detect)
+    speech = client.post(
+        "/v1/audio/speech", json={"voice": "en_US-joe-medium", "input": TEXT, "response_format": "pcm"}
+    ).content
+    silence_s = 30
+    with client.websocket_connect("/v1/realtime") as socket:
+        socket.receive_json()
+        for _ in range(silence_s * 10):
+            socket.send_bytes(b"\0" * FRAME)
+        audio = speech + b"\0" * (FRAME * 10)
+        for start in range(0, len(audio), FRAME):
+            socket.send_bytes(audio[start : start + FRAME])
+        events = events_until(socket, "conversation.item.input_audio_transcription.completed")
+    # A look every 0.3 s (3 frames, the first past VAD_STEP_S): the first 90 see silence only. Without trimming
+    # the 90th would cover 27 s (432 000 samples); with it, the pre-roll and one step.
+    assert len(looked_at) > silence_s * 3
+    assert max(looked_at[: silence_s * 3]) <= 1.5 * 16_000
+    started, completed = events[0], events[-1]
+    assert started["type"] == "input_audio_buffer.speech_started"
+    assert silence_s * 1000 - 300 <= started["audio_start_ms"] <= silence_s * 1000 + 300
+    assert normalize(completed["transcript"]) == normalize(TEXT)
+    assert completed["words"][0]["start"] >= silence_s - 0.3

@@ -41,6 +41,7 @@ router = APIRouter(tags=["realtime"])
 INPUT_RATE = 24_000  # OpenAI Realtime's pcm16
 WORK_RATE = 16_000  # Whisper's and Silero's
 VAD_STEP_S = 0.25  # how much new audio triggers another look for the end of speech
+PRE_ROLL_S = 1.0  # audio kept before the newest step while no one speaks
 ALIASES = {"transcription_session.update": "session.update"}
 
 
@@ -132,6 +133,10 @@ class TranscriptionSession:
             job.audio_seconds = audio.size / WORK_RATE
             spans = await job.call(lambda: engine.detect(audio))
         if not spans:
+            if not self.speaking:
+                # Silence: keep only a pre-roll (where speech that is starting right now may already be), so the
+                # buffer and each look at it stay small however long the silence lasts.
+                self._forget(audio.size - int(self._pre_roll_s() * WORK_RATE))
             return
         if not self.speaking:
             self.speaking = True
@@ -172,6 +177,18 @@ class TranscriptionSession:
             transcript=transcript.text,
             words=words,
         )
+
+    def _pre_roll_s(self) -> float:
+        # Room for Silero's padding and shortest speech before the new step, so an onset is never cut off.
+        return max(PRE_ROLL_S, (self.settings.vad.speech_pad_ms + self.settings.vad.min_speech_ms) / 1000 + VAD_STEP_S)
+
+    def _forget(self, end: int) -> None:
+        """Drop the first `end` samples (no speech in them) without ending the current item."""
+        if end <= 0:
+            return
+        self.buffer = self.buffer[end:]
+        self.offset_s += end / WORK_RATE
+        self.checked_s = max(0.0, self.checked_s - end / WORK_RATE)
 
     def _drop(self, end: int) -> None:
         self.buffer = self.buffer[end:]
