@@ -2,10 +2,13 @@
 
 import pytest
 
+from council.kip.conversations import MessageRole
 from council.kip.decisions import DecisionRecorder
+from council.kip.errors import UnknownConversationError
 from council.kip.knowledge import MAX_TOPIC_CHARS, KnowledgeKind, KnowledgeQuery
 from council.kip.stores.base import KipStore
 from council.orchestrator.events import FinalEvent, MemberAnswer
+from tests.kip.support import ManualClock
 
 pytestmark = pytest.mark.anyio
 
@@ -44,3 +47,37 @@ async def test_a_council_turn_is_recorded_with_a_topic_that_fits(store: KipStore
     assert decision.data["question"] == question
     assert decision.data["members"] == ["analytical"]
     assert decision.data["confidence"] == 0.5
+
+
+async def test_a_council_turn_records_its_question_and_answer_in_the_conversation_graph(
+    store: KipStore, clock: ManualClock
+) -> None:
+    recorder = DecisionRecorder(store)
+    await recorder.turn_completed(council_turn("Use both."), "Tabs or spaces?")
+    clock.advance(seconds=1)
+    await recorder.turn_completed(council_turn("Spaces."), "And in YAML?")
+
+    graph = await store.conversation_graph("thread-9")
+
+    assert graph.conversation.title == "Tabs or spaces?"
+    assert [(m.role, m.text) for m in graph.messages] == [
+        (MessageRole.USER, "Tabs or spaces?"),
+        (MessageRole.COUNCIL, "Use both."),
+        (MessageRole.USER, "And in YAML?"),
+        (MessageRole.COUNCIL, "Spaces."),
+    ]
+    assert [d.data["question"] for d in graph.decisions] == ["And in YAML?", "Tabs or spaces?"]
+    assert graph.messages[3].decision_ids == [graph.decisions[0].id]
+
+
+async def test_fast_cached_and_threadless_turns_leave_no_conversation(store: KipStore) -> None:
+    recorder = DecisionRecorder(store)
+    await recorder.turn_completed(council_turn().model_copy(update={"path": "fast"}), "Hi?")
+    await recorder.turn_completed(council_turn().model_copy(update={"cached": True}), "Hi?")
+    with pytest.raises(UnknownConversationError):
+        await store.conversation_graph("thread-9")
+
+    await recorder.turn_completed(council_turn().model_copy(update={"thread_id": None}), "Tabs or spaces?")
+
+    [decision] = await store.search_knowledge(KnowledgeQuery(kind=KnowledgeKind.DECISION))
+    assert decision.source is None

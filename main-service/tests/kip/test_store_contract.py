@@ -1,10 +1,12 @@
 """The contract every KIP store honours; runs against each implementation in STORE_FACTORIES."""
 
+import asyncio
 from datetime import timedelta
 
 import pytest
 
 from council.kip.agents import AgentCreate, AgentPatch, AgentStatus
+from council.kip.conversations import MAX_MESSAGE_CHARS, ExchangeCreate, MessageRole
 from council.kip.errors import (
     AgentNameTakenError,
     BudgetExceededError,
@@ -13,6 +15,7 @@ from council.kip.errors import (
     InvalidPostingError,
     UnknownAccountError,
     UnknownAgentError,
+    UnknownConversationError,
 )
 from council.kip.knowledge import DecisionCreate, KnowledgeCreate, KnowledgeKind, KnowledgeQuery
 from council.kip.ledger import TREASURY, Posting, TransactionKind, TransactionQuery
@@ -234,6 +237,110 @@ async def test_knowledge_is_searchable_by_text_topic_kind_and_source(store: KipS
     assert len(await store.search_knowledge(KnowledgeQuery(topic="REDIS"))) == 1
     assert [i.id for i in await store.search_knowledge(KnowledgeQuery(agent_id=agent.id))] == [note.id]
     assert await store.search_knowledge(KnowledgeQuery(agent_id="agt_nobody")) == []
+
+
+def exchange(thread_id: str, question: str, answer: str, *, topic: str = "storage") -> ExchangeCreate:
+    decision = DecisionCreate(
+        question=question[:20_000],
+        outcome=answer[:20_000],
+        reasoning="a: yes",
+        confidence=0.5,
+        members=["a"],
+        topic=topic,
+    )
+    return ExchangeCreate(thread_id=thread_id, question=question, answer=answer, decision=decision)
+
+
+async def test_an_exchange_records_its_conversation_messages_and_decision(store: KipStore, clock: ManualClock) -> None:
+    started = clock()
+    first = await store.record_exchange(exchange("t-1", "  SQLite\nor Postgres?", "SQLite."))
+    clock.advance(minutes=5)
+    second = await store.record_exchange(exchange("t-1", "And for scale?", "TigerGraph.", topic="scale"))
+
+    assert (first.conversation.title, first.conversation.message_count) == ("SQLite or Postgres?", 2)
+    assert [(m.position, m.role, m.text) for m in first.messages] == [
+        (0, MessageRole.USER, "  SQLite\nor Postgres?"),
+        (1, MessageRole.COUNCIL, "SQLite."),
+    ]
+    assert (first.messages[0].decision_ids, first.messages[1].decision_ids) == ([], [first.decision.id])
+    assert (first.decision.kind, first.decision.source, first.decision.content) == (
+        KnowledgeKind.DECISION,
+        "t-1",
+        "SQLite.",
+    )
+    conversation = second.conversation
+    assert (conversation.title, conversation.message_count) == ("SQLite or Postgres?", 4)
+    assert (conversation.created_at, conversation.updated_at) == (started, clock())
+    assert [m.position for m in second.messages] == [2, 3]
+
+
+async def test_the_conversation_graph_links_messages_decisions_and_derived_knowledge(
+    store: KipStore, clock: ManualClock
+) -> None:
+    agent = await new_agent(store, "alpha")
+    first = await store.record_exchange(exchange("t-1", "SQLite or Postgres?", "SQLite."))
+    clock.advance(seconds=1)
+    second = await store.record_exchange(exchange("t-1", "And for scale?", "TigerGraph."))
+    note = await store.add_knowledge(
+        KnowledgeCreate(kind=KnowledgeKind.NOTE, topic="todo", content="bench it", source="t-1", agent_id=agent.id)
+    )
+    await store.record_exchange(exchange("t-2", "Elsewhere?", "Unrelated."))
+
+    graph = await store.conversation_graph("t-1")
+
+    assert graph.conversation == second.conversation
+    assert graph.messages == first.messages + second.messages
+    assert [d.id for d in graph.decisions] == [second.decision.id, first.decision.id]  # newest first
+    assert graph.decisions[1] == first.decision
+    assert graph.knowledge == [note]
+    edges = {(e.type, e.source, e.target) for e in graph.edges}
+    assert ("decided", second.messages[1].id, second.decision.id) in edges
+    assert ("has_message", "t-1", first.messages[0].id) in edges
+    assert {("derived_from", note.id, "t-1"), ("wrote", agent.id, note.id)} <= edges
+    found = await store.search_knowledge(KnowledgeQuery(kind=KnowledgeKind.DECISION, source="t-1"))
+    assert {d.id for d in found} == {first.decision.id, second.decision.id}
+
+
+async def test_a_conversation_exists_from_its_first_recorded_exchange(store: KipStore) -> None:
+    await store.add_knowledge(KnowledgeCreate(topic="t", content="a fact from an unrecorded chat", source="t-9"))
+
+    for thread_id in ("t-9", "t-missing"):
+        with pytest.raises(UnknownConversationError):
+            await store.conversation_graph(thread_id)
+    await store.record_exchange(exchange("t-9", "Now?", "Now."))
+
+    graph = await store.conversation_graph("t-9")
+    assert (graph.conversation.title, len(graph.messages), len(graph.decisions), len(graph.knowledge)) == (
+        "Now?",
+        2,
+        1,
+        1,
+    )
+
+
+async def test_a_long_message_is_kept_cut_and_marked_and_the_decision_follows_the_exchange(store: KipStore) -> None:
+    long_question = "why " * (MAX_MESSAGE_CHARS // 4 + 10)
+    spec = exchange("t-1", long_question, "Because.")
+    spec.decision.thread_id = "some-other-thread"
+
+    recorded = await store.record_exchange(spec)
+
+    question, answer = (await store.conversation_graph("t-1")).messages
+    assert (len(question.text), question.truncated, answer.truncated) == (MAX_MESSAGE_CHARS, True, False)
+    assert question.text == long_question[:MAX_MESSAGE_CHARS]
+    assert recorded.decision.source == "t-1"
+
+
+async def test_concurrent_exchanges_in_one_conversation_take_distinct_positions(store: KipStore) -> None:
+    await asyncio.gather(*(store.record_exchange(exchange("t-1", f"q{n}?", f"a{n}.")) for n in range(12)))
+
+    graph = await store.conversation_graph("t-1")
+
+    assert [m.position for m in graph.messages] == list(range(24))
+    assert graph.conversation.message_count == 24
+    pairs = {graph.messages[n].text[1:-1]: graph.messages[n + 1].text[1:-1] for n in range(0, 24, 2)}
+    assert all(question == answer for question, answer in pairs.items())  # each answer right after its question
+    assert len(graph.decisions) == 12
 
 
 async def test_ping_answers_while_open(store: KipStore) -> None:

@@ -14,6 +14,7 @@ import pytest
 from pydantic import SecretStr
 
 from council.kip import open_kip
+from council.kip.conversations import ExchangeCreate
 from council.kip.errors import InsufficientFundsError
 from council.kip.knowledge import DecisionCreate, KnowledgeCreate, KnowledgeKind
 from council.kip.ledger import TREASURY, Posting, Receipt, TransactionKind, TransactionQuery
@@ -39,7 +40,7 @@ def test_every_type_the_queries_use_is_declared_in_schema_gsql() -> None:
     assert inserted <= declared
     assert traversed <= declared
     assert selected | seeded | traversed_to <= set(SCHEMA.vertices)
-    assert seeded >= {"Account", "IdempotencyKey", "Ledger", "AgentName", "Agent"}
+    assert seeded >= {"Account", "IdempotencyKey", "Ledger", "AgentName", "Agent", "Conversation"}
     assert {"Account", "Agent", "LedgerTxn", "DEBITS", "CREDITS", "Tool", "ToolCall", "Knowledge"} <= declared
 
 
@@ -59,6 +60,7 @@ async def test_every_type_the_store_writes_is_declared_in_schema_gsql(clock: Man
         await store.add_knowledge(KnowledgeCreate(kind=KnowledgeKind.NOTE, topic="t", content="c", agent_id=alpha.id))
         decision = DecisionCreate(question="q", outcome="o", confidence=0.5, topic="t", thread_id="thread-1")
         await store.add_knowledge(decision.as_knowledge())
+        await store.record_exchange(ExchangeCreate(thread_id="thread-1", question="q?", answer="a.", decision=decision))
         graph = tigergraph_standin().graphs[store.settings.graph]
     finally:
         await store.close()
@@ -67,7 +69,7 @@ async def test_every_type_the_store_writes_is_declared_in_schema_gsql(clock: Man
     assert graph.written <= set(SCHEMA.vertices) | set(SCHEMA.edges)
     assert graph.written >= {"Account", "Agent", "AgentName", "LedgerTxn", "IdempotencyKey", "ToolCall", "Tool"}
     assert graph.written >= {"Knowledge", "Conversation", "HOLDS", "NAMES", "DEBITS", "CREDITS", "KEYS", "CALLED"}
-    assert graph.written >= {"OF_TOOL", "PAID_BY", "WROTE", "DERIVED_FROM"}
+    assert graph.written >= {"OF_TOOL", "PAID_BY", "WROTE", "DERIVED_FROM", "Message", "HAS_MESSAGE", "DECIDED"}
 
 
 def test_the_standin_refuses_writes_the_schema_does_not_declare() -> None:

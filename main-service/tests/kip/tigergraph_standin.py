@@ -346,6 +346,18 @@ def kip_knowledge(g: Graph, p: Json) -> list[Json]:
     return [{"Items": [vertex_out("Knowledge", k) for k in items[: p["lim"]]]}]
 
 
+def kip_conversation(g: Graph, p: Json) -> list[Json]:
+    conversation = g.get("Conversation", p["thread_id"])
+    if conversation is None:
+        return [{"Convs": [], "Messages": [], "Derived": []}]
+    messages = []
+    for message_id, _ in g.out("HAS_MESSAGE", p["thread_id"]):
+        decided = [knowledge_id for knowledge_id, _ in g.out("DECIDED", message_id)]
+        messages.append(vertex_out("Message", g.get("Message", message_id) or {}, {"@decided": decided}))
+    derived = [vertex_out("Knowledge", g.get("Knowledge", k) or {}) for k, _ in g.out("GAVE", p["thread_id"])]
+    return [{"Convs": [vertex_out("Conversation", conversation)], "Messages": messages, "Derived": derived}]
+
+
 QUERIES: dict[str, Callable[[Graph, Json], list[Json]]] = {
     "kip_post": kip_post,
     "kip_create_agent": kip_create_agent,
@@ -353,6 +365,7 @@ QUERIES: dict[str, Callable[[Graph, Json], list[Json]]] = {
     "kip_transactions": kip_transactions,
     "kip_activity": kip_activity,
     "kip_knowledge": kip_knowledge,
+    "kip_conversation": kip_conversation,
 }
 
 

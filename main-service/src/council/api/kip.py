@@ -1,9 +1,10 @@
-"""KIP REST: agents, treasury, transfers, the ledger, analysis, knowledge and agent runs (mutations need the key)."""
+"""KIP REST: agents, treasury, transfers, the ledger, analysis, knowledge, the conversation graph and agent runs
+(mutations need the key)."""
 
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from council.api.deps import KipDep, RequireApiKey
@@ -11,6 +12,7 @@ from council.api.responses import ErrorEnvelope
 from council.kip import AgentRequest, KipEvent
 from council.kip.agents import Agent, AgentCreate, AgentPatch
 from council.kip.analyzer import EconomyAnalysis
+from council.kip.conversations import MAX_THREAD_ID_CHARS, ConversationGraph
 from council.kip.errors import IdempotencyKeyRequiredError
 from council.kip.knowledge import DecisionCreate, KnowledgeCreate, KnowledgeItem, KnowledgeKind, KnowledgeQuery
 from council.kip.ledger import MAX_AMOUNT, Receipt, TransactionKind, TransactionPage, TransactionQuery
@@ -21,7 +23,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     for status_code, description in {
         400: "Malformed JSON.",
         401: "COUNCIL_AUTH__API_KEY is set and the request lacks it (mutations only).",
-        404: "Unknown agent or account.",
+        404: "Unknown agent, account or recorded conversation.",
         409: "Insufficient funds, over budget, paused agent, or a taken agent name.",
         422: "Invalid body or query, or an Idempotency-Key reused for a different movement.",
         428: "A transfer without an Idempotency-Key header.",
@@ -195,3 +197,13 @@ async def list_decisions(
 @router.post("/decisions", status_code=201, dependencies=[RequireApiKey], summary="Record a council decision")
 async def record_decision(decision: DecisionCreate, kip: KipDep) -> KnowledgeItem:
     return await kip.store.add_knowledge(decision.as_knowledge())
+
+
+@router.get(
+    "/conversations/{thread_id}/graph",
+    summary="A recorded conversation: its messages, the decisions they made, the knowledge derived from it",
+)
+async def get_conversation_graph(
+    thread_id: Annotated[str, Path(min_length=1, max_length=MAX_THREAD_ID_CHARS)], kip: KipDep
+) -> ConversationGraph:
+    return await kip.store.conversation_graph(thread_id)

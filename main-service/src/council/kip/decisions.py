@@ -1,10 +1,12 @@
-"""KIP as the council's long-term memory: every council decision is recorded as knowledge after its turn."""
+"""KIP as the council's long-term memory: every council decision is recorded after its turn, with the question and
+answer it came from as messages of its conversation (kip/conversations.py)."""
 
 import re
 from typing import TYPE_CHECKING
 
 import structlog
 
+from council.kip.conversations import ExchangeCreate
 from council.kip.knowledge import MAX_TOPIC_CHARS, DecisionCreate
 from council.kip.stores.base import KipStore
 from council.pheromind.patterns import topics
@@ -48,5 +50,16 @@ class DecisionRecorder:
             topic=_topic(message),
             thread_id=final.thread_id,
         )
-        item = await self.store.add_knowledge(decision.as_knowledge())
-        log.info("council_decision_recorded", knowledge_id=item.id, topic=decision.topic)
+        if final.thread_id is None or not message.strip():  # no conversation to tie it to: the decision alone
+            item = await self.store.add_knowledge(decision.as_knowledge())
+            log.info("council_decision_recorded", knowledge_id=item.id, topic=decision.topic)
+            return
+        exchange = ExchangeCreate(thread_id=final.thread_id, question=message, answer=final.answer, decision=decision)
+        recorded = await self.store.record_exchange(exchange)
+        log.info(
+            "council_decision_recorded",
+            knowledge_id=recorded.decision.id,
+            topic=decision.topic,
+            thread_id=final.thread_id,
+            messages=recorded.conversation.message_count,
+        )

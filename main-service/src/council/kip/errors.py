@@ -20,6 +20,11 @@ class UnknownAccountError(KipError):
     code = ErrorCode.NOT_FOUND
 
 
+class UnknownConversationError(KipError):
+    status_code = 404
+    code = ErrorCode.NOT_FOUND
+
+
 class AgentNameTakenError(KipError):
     status_code = 409
     code = ErrorCode.CONFLICT

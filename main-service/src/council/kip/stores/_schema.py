@@ -67,6 +67,36 @@ CREATE TABLE IF NOT EXISTS knowledge (
     created_at TEXT NOT NULL
 ) STRICT;
 CREATE INDEX IF NOT EXISTS knowledge_topic ON knowledge (topic COLLATE NOCASE);
+CREATE INDEX IF NOT EXISTS knowledge_source ON knowledge (source, created_at);
+
+-- The conversations council decisions came from (added after the first release: every statement here is
+-- IF NOT EXISTS, so opening an older database file adds them and changes nothing else).
+CREATE TABLE IF NOT EXISTS conversations (
+    thread_id     TEXT PRIMARY KEY CHECK (length(thread_id) BETWEEN 1 AND 200),
+    title         TEXT NOT NULL CHECK (length(title) BETWEEN 1 AND 200),
+    message_count INTEGER NOT NULL CHECK (message_count >= 0),
+    created_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL,
+    CHECK (updated_at >= created_at)
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS messages (
+    id         TEXT PRIMARY KEY,
+    thread_id  TEXT NOT NULL REFERENCES conversations (thread_id),
+    position   INTEGER NOT NULL CHECK (position >= 0),
+    role       TEXT NOT NULL CHECK (role IN ('user', 'council')),
+    text       TEXT NOT NULL CHECK (length(text) <= 20000),
+    truncated  INTEGER NOT NULL CHECK (truncated IN (0, 1)),
+    created_at TEXT NOT NULL,
+    UNIQUE (thread_id, position)
+) STRICT;
+
+-- The graph edge message -decided-> decision (a knowledge item of kind 'decision'); a decision has one origin.
+CREATE TABLE IF NOT EXISTS decided (
+    message_id   TEXT NOT NULL REFERENCES messages (id),
+    knowledge_id TEXT NOT NULL UNIQUE REFERENCES knowledge (id),
+    PRIMARY KEY (message_id, knowledge_id)
+) STRICT;
 
 INSERT OR IGNORE INTO accounts (id, kind, balance) VALUES ('treasury', 'treasury', 0);
 """

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from council.kip.agents import Agent, AgentStatus
+from council.kip.conversations import Conversation, Message, MessageRole
 from council.kip.errors import UnknownAgentError
 from council.kip.knowledge import KnowledgeItem, KnowledgeKind
 from council.kip.ledger import Leg, Transaction, TransactionKind
@@ -108,4 +109,45 @@ def knowledge_from_row(row: sqlite3.Row) -> KnowledgeItem:
         agent_id=row["agent_id"],
         data=json.loads(row["data"]),
         created_at=datetime.fromisoformat(row["created_at"]),
+    )
+
+
+def conversation_from_row(row: sqlite3.Row) -> Conversation:
+    return Conversation(
+        thread_id=row["thread_id"],
+        title=row["title"],
+        message_count=row["message_count"],
+        created_at=datetime.fromisoformat(row["created_at"]),
+        updated_at=datetime.fromisoformat(row["updated_at"]),
+    )
+
+
+def message_from_row(row: sqlite3.Row, decision_ids: list[str]) -> Message:
+    return Message(
+        id=row["id"],
+        thread_id=row["thread_id"],
+        position=row["position"],
+        role=MessageRole(row["role"]),
+        text=row["text"],
+        truncated=bool(row["truncated"]),
+        created_at=datetime.fromisoformat(row["created_at"]),
+        decision_ids=decision_ids,
+    )
+
+
+def insert_knowledge(conn: sqlite3.Connection, item: KnowledgeItem) -> None:
+    if item.agent_id is not None:
+        load_agent(conn, item.agent_id)
+    conn.execute(
+        "INSERT INTO knowledge VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            item.id,
+            item.kind.value,
+            item.topic,
+            item.content,
+            item.source,
+            item.agent_id,
+            json.dumps(item.data),
+            stamp(item.created_at),
+        ),
     )

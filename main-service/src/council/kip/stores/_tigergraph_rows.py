@@ -7,8 +7,10 @@ from typing import Any
 from pyTigerGraph import TigerGraphConnection  # type: ignore[import-untyped]  # ships no type information
 
 from council.kip.agents import Agent, AgentStatus
+from council.kip.conversations import Conversation, Message, MessageRole
 from council.kip.knowledge import KnowledgeItem, KnowledgeKind
 from council.kip.ledger import Leg, Transaction, TransactionKind
+from council.kip.stores._sqlite_rows import stamp
 from council.settings import TigerGraphSettings
 
 type Json = dict[str, Any]
@@ -87,3 +89,78 @@ def knowledge_from(attributes: Json) -> KnowledgeItem:
 def like_pattern(text: str) -> str:
     escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+def knowledge_upsert(item: KnowledgeItem) -> Json:
+    """The item's vertex with its edges: DERIVED_FROM its source conversation, WROTE from its agent."""
+    data = vertex_upsert(
+        "Knowledge",
+        item.id,
+        {
+            "kind": item.kind.value,
+            "topic": item.topic,
+            "content": item.content,
+            "source": item.source or "",
+            "agent_id": item.agent_id or "",
+            "data": json.dumps(item.data),
+            "created_at": stamp(item.created_at),
+        },
+    )
+    data["edges"] = {}
+    if item.source is not None:
+        data["vertices"]["Conversation"] = {item.source: {}}
+        data["edges"]["Knowledge"] = {item.id: {"DERIVED_FROM": {"Conversation": {item.source: {}}}}}
+    if item.agent_id is not None:
+        data["edges"]["Agent"] = {item.agent_id: {"WROTE": {"Knowledge": {item.id: {}}}}}
+    return data
+
+
+def conversation_upsert(conversation: Conversation, messages: list[Message]) -> Json:
+    data = vertex_upsert(
+        "Conversation",
+        conversation.thread_id,
+        {
+            "title": conversation.title,
+            "message_count": conversation.message_count,
+            "created_at": stamp(conversation.created_at),
+            "updated_at": stamp(conversation.updated_at),
+        },
+    )
+    data["vertices"]["Message"] = {
+        message.id: {
+            key: {"value": value}
+            for key, value in {
+                "thread_id": message.thread_id,
+                "position": message.position,
+                "role": message.role.value,
+                "text": message.text,
+                "truncated": message.truncated,
+                "created_at": stamp(message.created_at),
+            }.items()
+        }
+        for message in messages
+    }
+    return data
+
+
+def conversation_from(attributes: Json) -> Conversation:
+    return Conversation(
+        thread_id=attributes["thread_id"],
+        title=attributes["title"],
+        message_count=attributes["message_count"],
+        created_at=datetime.fromisoformat(attributes["created_at"]),
+        updated_at=datetime.fromisoformat(attributes["updated_at"]),
+    )
+
+
+def message_from(attributes: Json) -> Message:
+    return Message(
+        id=attributes["id"],
+        thread_id=attributes["thread_id"],
+        position=attributes["position"],
+        role=MessageRole(attributes["role"]),
+        text=attributes["text"],
+        truncated=attributes["truncated"],
+        created_at=datetime.fromisoformat(attributes["created_at"]),
+        decision_ids=sorted(attributes.get("@decided", [])),
+    )

@@ -5,6 +5,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from council.kip.agents import Agent, AgentCreate, AgentPatch
+from council.kip.conversations import ConversationGraph, ExchangeCreate, RecordedExchange
 from council.kip.errors import InvalidPostingError
 from council.kip.knowledge import KnowledgeCreate, KnowledgeItem, KnowledgeQuery
 from council.kip.ledger import (
@@ -102,6 +103,17 @@ class KipStore(abc.ABC):
 
     @abc.abstractmethod
     async def search_knowledge(self, query: KnowledgeQuery) -> list[KnowledgeItem]: ...
+
+    # ---- conversations (the graph behind council decisions) ----------------------------------------------
+    @abc.abstractmethod
+    async def record_exchange(self, exchange: ExchangeCreate) -> RecordedExchange:
+        """Atomically: create or touch the conversation, append the question and the answer as its next two
+        messages, and store the decision as knowledge derived from the conversation and decided by the answer."""
+
+    @abc.abstractmethod
+    async def conversation_graph(self, thread_id: str) -> ConversationGraph:
+        """A recorded conversation with its messages, decisions and derived knowledge; UnknownConversationError
+        if no exchange of it was recorded."""
 
     # ---- shared rules ------------------------------------------------------------------------------------
     @staticmethod

@@ -10,6 +10,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from council.kip.agents import Agent, AgentCreate, AgentPatch
+from council.kip.conversations import (
+    ConversationGraph,
+    ExchangeCreate,
+    MessageRole,
+    RecordedExchange,
+    title_of,
+)
 from council.kip.errors import (
     AgentNameTakenError,
     BudgetExceededError,
@@ -18,6 +25,7 @@ from council.kip.errors import (
     InvalidPostingError,
     UnknownAccountError,
     UnknownAgentError,
+    UnknownConversationError,
 )
 from council.kip.knowledge import KnowledgeCreate, KnowledgeItem, KnowledgeQuery
 from council.kip.ledger import (
@@ -33,9 +41,12 @@ from council.kip.stores._schema import SCHEMA
 from council.kip.stores._sqlite_rows import (
     AGENT_SELECT,
     agent_from_row,
+    conversation_from_row,
+    insert_knowledge,
     knowledge_from_row,
     load_agent,
     load_transactions,
+    message_from_row,
     new_id,
     spent_since,
     stamp,
@@ -329,24 +340,7 @@ class SqliteKipStore(KipStore):
     async def add_knowledge(self, item: KnowledgeCreate) -> KnowledgeItem:
         stored = KnowledgeItem(id=new_id("kn"), created_at=self.clock(), **item.model_dump())
 
-        def work(conn: sqlite3.Connection) -> None:
-            if stored.agent_id is not None:
-                load_agent(conn, stored.agent_id)
-            conn.execute(
-                "INSERT INTO knowledge VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    stored.id,
-                    stored.kind.value,
-                    stored.topic,
-                    stored.content,
-                    stored.source,
-                    stored.agent_id,
-                    json.dumps(stored.data),
-                    stamp(stored.created_at),
-                ),
-            )
-
-        await self._run(lambda conn: write(conn, work))
+        await self._run(lambda conn: write(conn, lambda c: insert_knowledge(c, stored)))
         return stored
 
     async def search_knowledge(self, query: KnowledgeQuery) -> list[KnowledgeItem]:
@@ -364,5 +358,70 @@ class SqliteKipStore(KipStore):
 
         def work(conn: sqlite3.Connection) -> list[KnowledgeItem]:
             return [knowledge_from_row(row) for row in conn.execute(sql, (*params, query.limit))]
+
+        return await self._run(work)
+
+    # ---- conversations -----------------------------------------------------------------------------------
+    async def record_exchange(self, exchange: ExchangeCreate) -> RecordedExchange:
+        now = self.clock()
+        decision = KnowledgeItem(
+            id=new_id("kn"), created_at=now, **exchange.decision_knowledge().as_knowledge().model_dump()
+        )
+        thread_id = exchange.thread_id
+
+        def work(conn: sqlite3.Connection) -> RecordedExchange:
+            conn.execute(
+                "INSERT INTO conversations VALUES (?, ?, 2, ?, ?) ON CONFLICT (thread_id) DO UPDATE"
+                " SET message_count = message_count + 2, updated_at = max(updated_at, excluded.updated_at)",
+                (thread_id, title_of(exchange.question), stamp(now), stamp(now)),
+            )
+            conversation = conversation_from_row(
+                conn.execute("SELECT * FROM conversations WHERE thread_id = ?", (thread_id,)).fetchone()
+            )
+            first = conversation.message_count - 2
+            ids = []
+            for offset, role in enumerate((MessageRole.USER, MessageRole.COUNCIL)):
+                text, truncated = exchange.message(role)
+                ids.append(new_id("msg"))
+                conn.execute(
+                    "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (ids[-1], thread_id, first + offset, role.value, text, int(truncated), stamp(now)),
+                )
+            insert_knowledge(conn, decision)
+            conn.execute("INSERT INTO decided VALUES (?, ?)", (ids[-1], decision.id))
+            rows = conn.execute("SELECT * FROM messages WHERE id IN (?, ?) ORDER BY position", ids).fetchall()
+            messages = [message_from_row(row, [decision.id] if row["id"] == ids[-1] else []) for row in rows]
+            return RecordedExchange(conversation=conversation, messages=messages, decision=decision)
+
+        return await self._run(lambda conn: write(conn, work))
+
+    async def conversation_graph(self, thread_id: str) -> ConversationGraph:
+        def work(conn: sqlite3.Connection) -> ConversationGraph:
+            row = conn.execute("SELECT * FROM conversations WHERE thread_id = ?", (thread_id,)).fetchone()
+            if row is None:
+                raise UnknownConversationError(
+                    f"No recorded conversation {thread_id!r}: KIP records a conversation at its first council"
+                    " decision; GET /api/conversations lists the chat memory."
+                )
+            decided: dict[str, list[str]] = {}
+            for edge in conn.execute(
+                "SELECT d.message_id, d.knowledge_id FROM decided d JOIN messages m ON m.id = d.message_id"
+                " WHERE m.thread_id = ? ORDER BY d.knowledge_id",
+                (thread_id,),
+            ):
+                decided.setdefault(edge[0], []).append(edge[1])
+            messages = [
+                message_from_row(message, decided.get(message["id"], []))
+                for message in conn.execute(
+                    "SELECT * FROM messages WHERE thread_id = ? ORDER BY position", (thread_id,)
+                )
+            ]
+            derived = [
+                knowledge_from_row(item)
+                for item in conn.execute(
+                    "SELECT * FROM knowledge WHERE source = ? ORDER BY created_at DESC, id", (thread_id,)
+                )
+            ]
+            return ConversationGraph.assemble(conversation_from_row(row), messages, derived)
 
         return await self._run(work)

@@ -18,6 +18,15 @@ from typing import Any
 from pyTigerGraph.common.exception import TigerGraphException  # type: ignore[import-untyped]
 
 from council.kip.agents import Agent, AgentCreate, AgentPatch
+from council.kip.conversations import (
+    Conversation,
+    ConversationGraph,
+    ExchangeCreate,
+    Message,
+    MessageRole,
+    RecordedExchange,
+    title_of,
+)
 from council.kip.errors import (
     AgentNameTakenError,
     BudgetExceededError,
@@ -25,6 +34,7 @@ from council.kip.errors import (
     InsufficientFundsError,
     UnknownAccountError,
     UnknownAgentError,
+    UnknownConversationError,
 )
 from council.kip.knowledge import KnowledgeCreate, KnowledgeItem, KnowledgeQuery
 from council.kip.ledger import (
@@ -42,8 +52,12 @@ from council.kip.stores._tigergraph_rows import (
     Json,
     agent_from,
     connect,
+    conversation_from,
+    conversation_upsert,
     knowledge_from,
+    knowledge_upsert,
     like_pattern,
+    message_from,
     transaction_from,
     vertex_upsert,
 )
@@ -333,28 +347,7 @@ class TigerGraphKipStore(KipStore):
         stored = KnowledgeItem(id=new_id("kn"), created_at=self.clock(), **item.model_dump())
         if stored.agent_id is not None:
             await self.get_agent(stored.agent_id)
-        data = vertex_upsert(
-            "Knowledge",
-            stored.id,
-            {
-                "kind": stored.kind.value,
-                "topic": stored.topic,
-                "content": stored.content,
-                "source": stored.source or "",
-                "agent_id": stored.agent_id or "",
-                "data": json.dumps(stored.data),
-                "created_at": stamp(stored.created_at),
-            },
-        )
-        edges: Json = {}
-        if stored.source is not None:
-            data["vertices"]["Conversation"] = {stored.source: {}}
-            edges["Knowledge"] = {stored.id: {"DERIVED_FROM": {"Conversation": {stored.source: {}}}}}
-        if stored.agent_id is not None:
-            edges["Agent"] = {stored.agent_id: {"WROTE": {"Knowledge": {stored.id: {}}}}}
-        if edges:
-            data["edges"] = edges
-        await self._upsert(data)
+        await self._upsert(knowledge_upsert(stored))
         return stored
 
     async def search_knowledge(self, query: KnowledgeQuery) -> list[KnowledgeItem]:
@@ -370,6 +363,66 @@ class TigerGraphKipStore(KipStore):
             },
         )
         return [knowledge_from(vertex["attributes"]) for vertex in result["Items"]]
+
+    # ---- conversations -----------------------------------------------------------------------------------
+    async def record_exchange(self, exchange: ExchangeCreate) -> RecordedExchange:
+        now = self.clock()
+        knowledge = exchange.decision_knowledge().as_knowledge()
+        decision = KnowledgeItem(id=new_id("kn"), created_at=now, **knowledge.model_dump())
+        thread_id = exchange.thread_id
+        # The next positions are read, then written: under the writer lock no other exchange takes them meanwhile.
+        async with self._writer:
+            found = await self._vertex_by_id("Conversation", thread_id)
+            # A bare Conversation vertex (created by knowledge naming it as its source) is not a recorded one yet.
+            if found is not None and found["created_at"]:
+                before = conversation_from(found)
+                conversation = before.model_copy(
+                    update={"message_count": before.message_count + 2, "updated_at": max(before.updated_at, now)}
+                )
+            else:
+                conversation = Conversation(
+                    thread_id=thread_id,
+                    title=title_of(exchange.question),
+                    message_count=2,
+                    created_at=now,
+                    updated_at=now,
+                )
+            messages = []
+            for offset, role in enumerate((MessageRole.USER, MessageRole.COUNCIL)):
+                text, truncated = exchange.message(role)
+                position = conversation.message_count - 2 + offset
+                messages.append(
+                    Message(
+                        id=new_id("msg"),
+                        thread_id=thread_id,
+                        position=position,
+                        role=role,
+                        text=text,
+                        truncated=truncated,
+                        created_at=now,
+                    )
+                )
+            messages[-1].decision_ids.append(decision.id)
+            data = knowledge_upsert(decision)
+            data["vertices"] |= conversation_upsert(conversation, messages)["vertices"]
+            data["edges"]["Conversation"] = {thread_id: {"HAS_MESSAGE": {"Message": {m.id: {} for m in messages}}}}
+            data["edges"]["Message"] = {messages[-1].id: {"DECIDED": {"Knowledge": {decision.id: {}}}}}
+            await self._upsert(data)
+        return RecordedExchange(conversation=conversation, messages=messages, decision=decision)
+
+    async def conversation_graph(self, thread_id: str) -> ConversationGraph:
+        [result] = await self._query("kip_conversation", {"thread_id": thread_id})
+        conversations = [vertex["attributes"] for vertex in result["Convs"]]
+        if not conversations or not conversations[0]["created_at"]:
+            raise UnknownConversationError(
+                f"No recorded conversation {thread_id!r}: KIP records a conversation at its first council"
+                " decision; GET /api/conversations lists the chat memory."
+            )
+        return ConversationGraph.assemble(
+            conversation_from(conversations[0]),
+            [message_from(vertex["attributes"]) for vertex in result["Messages"]],
+            [knowledge_from(vertex["attributes"]) for vertex in result["Derived"]],
+        )
 
 
 # ---- install / init ----------------------------------------------------------------------------------------
