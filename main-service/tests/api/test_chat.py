@@ -37,6 +37,14 @@ async def test_chat_answers_with_path_reason_members_and_timings(client: httpx.A
 
 
 @pytest.mark.anyio
+async def test_chat_asks_only_the_chosen_council_members(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/chat", json={"message": "/council Tea or coffee?", "members": ["critical"]})
+
+    assert response.status_code == 200, response.text
+    assert [member["member"] for member in response.json()["members"]] == ["critical"]
+
+
+@pytest.mark.anyio
 async def test_chat_continues_the_given_thread(client: httpx.AsyncClient) -> None:
     for message in ("/fast hello", "/fast again"):
         response = await client.post("/api/chat", json={"message": message, "thread_id": "thread-1"})
@@ -75,6 +83,8 @@ async def test_chat_stream_sends_the_typed_events_as_sse(client: httpx.AsyncClie
         ({"message": "hi", "path": "kip"}, 422, "/agent NAME"),
         ({"message": "hi", "path": "slow"}, 422, "path"),
         ({"message": "hi", "thread_id": "bad id!"}, 422, "thread_id"),
+        ({"message": "/council hi", "members": ["analytical", "jester"]}, 422, "'jester'"),
+        ({"message": "/council hi", "members": []}, 422, "members"),
         ({}, 422, "message"),
     ],
 )

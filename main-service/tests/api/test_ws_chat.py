@@ -42,6 +42,20 @@ def test_a_turn_streams_typed_events_tagged_with_its_id(client: TestClient) -> N
     assert final["thread_id"]
 
 
+def test_a_turn_may_choose_its_council_members(client: TestClient) -> None:
+    with client.websocket_connect("/ws/chat") as socket:
+        socket.send_json({"type": "message", "id": "m", "text": "Tea or coffee?", "path": "council",
+                          "members": ["creative", "analytical"]})  # fmt: skip
+        events = events_until_final(socket, "m")
+        socket.send_json({"type": "message", "id": "x", "text": "hi", "path": "council", "members": ["jester"]})
+        refused = socket.receive_json()
+
+    assert events[0]["members"] == ["analytical", "creative"]  # the configured order
+    assert {event["member"] for event in events if event["type"] == "member.done"} == {"analytical", "creative"}
+    assert (refused["type"], refused["code"], refused["id"]) == ("error", "invalid_request", "x")
+    assert "jester" in refused["message"]
+
+
 def test_two_turns_run_concurrently_on_one_socket(client: TestClient) -> None:
     with client.websocket_connect("/ws/chat") as socket:
         socket.send_json({"type": "message", "id": "a", "text": "/fast One word, please."})

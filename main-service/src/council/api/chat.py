@@ -23,6 +23,12 @@ class ChatRequest(BaseModel):
         None, pattern=THREAD_ID_PATTERN, description="Conversation to continue; omitted = a new conversation."
     )
     path: RequestedPath = Field("auto", description="auto lets the smart router decide.")
+    members: list[str] | None = Field(
+        None,
+        min_length=1,
+        max_length=16,
+        description="Council members (roles) to ask on the council path, in configured order; omitted = all.",
+    )
 
 
 class Timings(BaseModel):
@@ -42,7 +48,7 @@ class ChatResponse(BaseModel):
 @router.post("/chat", summary="Answer one message (fast path or council), remembered in its thread")
 async def create_chat(body: ChatRequest, orchestrator: OrchestratorDep) -> ChatResponse:
     thread_id = body.thread_id or uuid.uuid4().hex
-    final = await orchestrator.answer(body.message, thread_id=thread_id, requested=body.path)
+    final = await orchestrator.answer(body.message, thread_id=thread_id, requested=body.path, members=body.members)
     return ChatResponse(
         thread_id=thread_id,
         path=final.path,
@@ -60,12 +66,14 @@ async def create_chat(body: ChatRequest, orchestrator: OrchestratorDep) -> ChatR
     responses=EVENT_STREAM_RESPONSES,
 )
 async def stream_chat(body: ChatRequest, orchestrator: OrchestratorDep) -> EventStreamResponse:
-    orchestrator.check_request(body.message, body.path)  # a bad request gets a 4xx before the stream starts
+    orchestrator.check_request(body.message, body.path, members=body.members)  # a 4xx before the stream starts
     thread_id = body.thread_id or uuid.uuid4().hex
 
     async def events() -> AsyncIterator[str]:
         # A client that disconnects cancels this generator, and with it the turn and its generations.
-        async for event in orchestrator.stream(body.message, thread_id=thread_id, requested=body.path):
+        async for event in orchestrator.stream(
+            body.message, thread_id=thread_id, requested=body.path, members=body.members
+        ):
             yield f"event: {event.type}\ndata: {event.model_dump_json()}\n\n"
 
     return EventStreamResponse(

@@ -115,7 +115,7 @@ class ChatSession:
             await self.send_error(ErrorCode.TOO_MANY_TURNS, reason, message.id)
             return
         try:
-            self.orchestrator.check_request(message.text, message.path)
+            self.orchestrator.check_request(message.text, message.path, members=message.members)
         except CouncilError as exc:
             await self.send_error(exc.code, exc.message, message.id)
             return
@@ -140,7 +140,9 @@ class ChatSession:
         thread_id = message.thread_id or uuid.uuid4().hex
         with structlog.contextvars.bound_contextvars(turn_id=message.id, thread_id=thread_id):
             try:
-                async for event in self.orchestrator.stream(message.text, thread_id=thread_id, requested=message.path):
+                async for event in self.orchestrator.stream(
+                    message.text, thread_id=thread_id, requested=message.path, members=message.members
+                ):
                     await self.send({**event.model_dump(mode="json"), "id": message.id})
             except WebSocketDisconnect:
                 log.info("turn_abandoned_by_client")  # closing the stream above stopped the generation

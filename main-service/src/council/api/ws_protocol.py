@@ -19,6 +19,12 @@ class SendMessage(_ClientMessage):
     text: str = Field(min_length=1)
     thread_id: str | None = Field(None, pattern=ID_PATTERN, description="Conversation to continue; omitted = new.")
     path: RequestedPath = "auto"
+    members: list[str] | None = Field(
+        None,
+        min_length=1,
+        max_length=16,
+        description="Council members (roles) to ask on the council path, in configured order; omitted = all.",
+    )
 
 
 class CancelTurn(_ClientMessage):

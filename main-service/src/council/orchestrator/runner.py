@@ -52,7 +52,13 @@ class Orchestrator:
     def models(self) -> ModelRegistry:
         return self.context.models
 
-    def check_request(self, text: str, requested: RequestedPath = "auto", role: str | None = None) -> None:
+    def check_request(
+        self,
+        text: str,
+        requested: RequestedPath = "auto",
+        role: str | None = None,
+        members: Sequence[str] | None = None,
+    ) -> None:
         """Refuse what no turn could serve before any streaming starts (so callers get a 4xx, not an event)."""
         if len(text) > self.max_message_chars:
             raise InvalidRequestError(
@@ -61,6 +67,13 @@ class Orchestrator:
             )
         if role is not None and role not in self.models.roles:
             raise NotFoundError(f"Unknown role {role!r}; roles: {', '.join(self.models.roles)}.")
+        if members is not None:
+            unknown = sorted(set(members) - set(self.context.members))
+            if unknown or not members:
+                raise InvalidRequestError(
+                    f"Unknown council member(s) {', '.join(map(repr, unknown)) or '(none chosen)'}; "
+                    f"the council's members are {', '.join(self.context.members)}."
+                )
         kip = self.context.kip
         try:
             decision = decide(text, requested=requested, kip_available=kip is not None)
@@ -80,14 +93,17 @@ class Orchestrator:
         requested: RequestedPath = "auto",
         role: str | None = None,
         history: Sequence[AnyMessage] | None = None,
+        members: Sequence[str] | None = None,
     ) -> AsyncIterator[Event]:
         """The turn's events, ending with `final`; raises `CouncilError` on failure, stops generation if closed.
 
         With `history` the turn is stateless (nothing is remembered); otherwise it continues `thread_id`
-        (a new thread when None), after any turn already running on that thread.
+        (a new thread when None), after any turn already running on that thread. `members` narrows this turn's
+        council to some of its configured members (in their configured order).
         """
-        self.check_request(text, requested, role)
-        context = dataclasses.replace(self.context, started=time.perf_counter())
+        self.check_request(text, requested, role, members)
+        chosen = self.context.members if members is None else [m for m in self.context.members if m in members]
+        context = dataclasses.replace(self.context, members=chosen, started=time.perf_counter())
         turn_input: TurnState = {
             "messages": [*(history or []), HumanMessage(text)],
             "text": text,
