@@ -89,6 +89,8 @@ def test_bad_transcription_options_are_clear_4xx(server: Server) -> None:
     cases = [
         ({"model": "large-v3"}, 404, "model_not_found", "whisper-tiny.en"),
         ({"language": "de"}, 400, "invalid_request", "only speaks en"),
+        ({"language": "xx"}, 400, "invalid_request", "not a language Whisper knows"),
+        ({"language": "english"}, 400, "invalid_request", "ISO-639-1"),
         ({"timestamp_granularities[]": "word"}, 400, "invalid_request", "verbose_json"),
         ({"response_format": "xml"}, 422, "invalid_request", "response_format"),
     ]

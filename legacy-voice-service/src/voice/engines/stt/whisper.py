@@ -55,7 +55,8 @@ class WhisperSTT(SpeechToText):
             cpu_threads=self._settings.cpu_threads,
             local_files_only=True,
         )
-        self.languages = None if bool(self._model.model.is_multilingual) else ("en",)
+        # faster-whisper's own answer: every Whisper language for a multilingual model, ("en",) for a *.en one.
+        self.languages = tuple(self._model.supported_languages)
 
     def warm_up(self) -> None:
         # One second of quiet noise, VAD off so that the decoder really runs once.
@@ -63,11 +64,23 @@ class WhisperSTT(SpeechToText):
         self._run(noise, TranscriptionOptions(), vad_filter=False)
 
     def transcribe(self, audio: Samples, options: TranscriptionOptions) -> Transcript:
-        if options.language and self.languages and options.language not in self.languages:
-            raise InvalidRequest(
-                f"The model {self.model_id} only speaks {', '.join(self.languages)}; got language={options.language!r}."
-            )
+        if options.language:
+            self._check_language(options.language)
         return self._run(audio, options, vad_filter=self._settings.vad_filter)
+
+    def _check_language(self, language: str) -> None:
+        """A 400 before faster-whisper raises ValueError (a 500) for a code it does not know."""
+        from faster_whisper.tokenizer import _LANGUAGE_CODES  # the list faster-whisper validates `language` with
+
+        if language not in _LANGUAGE_CODES:
+            raise InvalidRequest(
+                f"language={language!r} is not a language Whisper knows; give an ISO-639-1 code such as en, de, fr, "
+                f"es or ja (known: {', '.join(_LANGUAGE_CODES)})."
+            )
+        if self.languages is not None and language not in self.languages:
+            raise InvalidRequest(
+                f"The model {self.model_id} only speaks {', '.join(self.languages)}; got language={language!r}."
+            )
 
     def _run(self, audio: Samples, options: TranscriptionOptions, *, vad_filter: bool) -> Transcript:
         assert self._model is not None, "load() first"
