@@ -1,10 +1,12 @@
 """Parakeet (NeMo) and XTTS (Coqui) guards: unavailable with an actionable reason, never breaking the service.
 
-Neither extra is installed in the default environment (and Coqui's torchaudio is a CUDA-only build here), so
-these tests prove the guards and the configuration, not the engines' inference.
+These tests prove the guards and the configuration, not the engines' inference, and hold whether or not the
+extras are installed: where they test the "cannot be imported" guard they make the import fail themselves.
+HOME and XDG_* point at a temporary folder, since both libraries write caches there.
 """
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,34 @@ from voice.engines.stt.parakeet import ParakeetSTT
 from voice.engines.tts.xtts import XttsTTS
 from voice.errors import EngineUnavailable
 from voice.settings import ModelSettings, Settings, SttSettings, TtsSettings
+
+
+@pytest.fixture(autouse=True)
+def private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    for name, folder in (
+        ("XDG_CACHE_HOME", ".cache"),
+        ("XDG_CONFIG_HOME", ".config"),
+        ("XDG_DATA_HOME", ".local/share"),
+    ):
+        monkeypatch.setenv(name, str(home / folder))
+
+
+@pytest.fixture
+def coqui_not_agreed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """COQUI_TOS_AGREED absent during the test and restored after it (the engine sets it on load).
+
+    `delenv(raising=False)` alone records nothing when the variable is absent, so the engine's value would leak;
+    setting it first makes monkeypatch remember the original state."""
+    monkeypatch.setenv("COQUI_TOS_AGREED", "recorded")
+    monkeypatch.delenv("COQUI_TOS_AGREED")
+
+
+def block_imports(monkeypatch: pytest.MonkeyPatch, package: str) -> None:
+    """Make importing `package` (and any of its modules already loaded) fail as when the extra is not installed."""
+    for name in [package, *(name for name in sys.modules if name.startswith(f"{package}."))]:
+        monkeypatch.setitem(sys.modules, name, None)
 
 
 def test_parakeet_without_weights_names_model_cache_path_and_fix(tmp_path: Path) -> None:
@@ -27,7 +57,8 @@ def test_parakeet_without_weights_names_model_cache_path_and_fix(tmp_path: Path)
     assert "VOICE_STT__PARAKEET_MODEL_PATH" in message
 
 
-def test_parakeet_with_weights_but_no_nemo_says_how_to_install(tmp_path: Path) -> None:
+def test_parakeet_with_weights_but_no_nemo_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    block_imports(monkeypatch, "nemo")
     folder = tmp_path / "nvidia" / "parakeet-tdt-0.6b-v2"
     folder.mkdir(parents=True)
     (folder / "parakeet.nemo").write_bytes(b"not read before NeMo imports")
@@ -44,18 +75,19 @@ def test_parakeet_explicit_path_that_is_missing_is_reported(tmp_path: Path) -> N
     assert engine.locate_weights() == f"VOICE_STT__PARAKEET_MODEL_PATH={tmp_path / 'x.nemo'} is not a file."
 
 
-def test_xtts_is_opt_in_by_licence_acceptance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("COQUI_TOS_AGREED", raising=False)
+@pytest.mark.usefixtures("coqui_not_agreed")
+def test_xtts_is_opt_in_by_licence_acceptance(tmp_path: Path) -> None:
     engine = XttsTTS(TtsSettings(), ModelSettings(cache_dir=tmp_path))
     with pytest.raises(EngineUnavailable, match=r"Coqui Public Model License.*VOICE_TTS__XTTS_LICENCE_ACCEPTED=true"):
         engine.load()
     assert "COQUI_TOS_AGREED" not in os.environ  # nothing is agreed on the user's behalf
 
 
+@pytest.mark.usefixtures("coqui_not_agreed")
 def test_xtts_accepted_but_not_importable_reports_itself_unavailable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("COQUI_TOS_AGREED", raising=False)
+    block_imports(monkeypatch, "TTS")
     engine = XttsTTS(TtsSettings(xtts_licence_accepted=True), ModelSettings(cache_dir=tmp_path))
     with pytest.raises(EngineUnavailable) as error:
         engine.load()
