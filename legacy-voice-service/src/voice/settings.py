@@ -119,13 +119,15 @@ class TtsSettings(BaseModel):
         None, description="Folder with XTTS v2 weights (config.json, model.pth, ...); empty: under the model cache."
     )
     xtts_speakers: dict[str, str] = Field(
+        # The keys are the main service's council roles (its members analytical, creative, critical, and the chair).
         default_factory=lambda: {
             "chair": "Claribel Dervla",
-            "analyst": "Damien Black",
-            "critic": "Ana Florence",
+            "analytical": "Damien Black",
             "creative": "Craig Gutsy",
+            "critical": "Ana Florence",
         },
-        description="Council role -> XTTS built-in speaker, as JSON; each role becomes a voice id xtts-<role>.",
+        description="Council role -> XTTS built-in speaker, as JSON; each role becomes a voice id xtts-<role>. "
+        "Roles are the main service's: chair, analytical, creative, critical.",
     )
 
 

@@ -97,10 +97,21 @@ def test_xtts_accepted_but_not_importable_reports_itself_unavailable(
 
 
 def test_xtts_voices_are_one_per_council_role() -> None:
-    engine = XttsTTS(TtsSettings(xtts_speakers={"chair": "Ana Florence", "critic": "Damien Black"}), ModelSettings())
+    engine = XttsTTS(TtsSettings(xtts_speakers={"chair": "Ana Florence", "critical": "Damien Black"}), ModelSettings())
     assert [(voice.id, voice.name, voice.extra["role"]) for voice in engine.voices()] == [
         ("xtts-chair", "Ana Florence", "chair"),
-        ("xtts-critic", "Damien Black", "critic"),
+        ("xtts-critical", "Damien Black", "critical"),
+    ]
+
+
+def test_the_default_xtts_voices_are_the_main_services_council_roles() -> None:
+    # The main service names its members analytical, creative and critical (COUNCIL_COUNCIL__MEMBERS) and a chair.
+    engine = XttsTTS(TtsSettings(), ModelSettings())
+    assert [voice.id for voice in engine.voices()] == [
+        "xtts-chair",
+        "xtts-analytical",
+        "xtts-creative",
+        "xtts-critical",
     ]
 
 
