@@ -11,6 +11,12 @@ from fastapi.responses import JSONResponse
 HEALTH_MEDIA_TYPE = "application/health+json"
 
 
+class HealthResponse(JSONResponse):
+    """`application/health+json`, as a class so that the OpenAPI schema documents the media type too."""
+
+    media_type = HEALTH_MEDIA_TYPE
+
+
 class HealthStatus(StrEnum):
     PASS = "pass"
     WARN = "warn"
@@ -49,7 +55,7 @@ class Check:
         return body
 
 
-def health_response(service_id: str, version: str, checks: Sequence[Check] = ()) -> JSONResponse:
+def health_response(service_id: str, version: str, checks: Sequence[Check] = ()) -> HealthResponse:
     status = max((check.effective_status() for check in checks), key=_SEVERITY.__getitem__, default=HealthStatus.PASS)
     body = {
         "status": status.value,
@@ -57,4 +63,4 @@ def health_response(service_id: str, version: str, checks: Sequence[Check] = ())
         "serviceId": service_id,
         "checks": {check.name: [check.as_json()] for check in checks},
     }
-    return JSONResponse(body, status_code=503 if status is HealthStatus.FAIL else 200, media_type=HEALTH_MEDIA_TYPE)
+    return HealthResponse(body, status_code=503 if status is HealthStatus.FAIL else 200)

@@ -4,8 +4,9 @@ from fastapi import APIRouter
 
 from voice.api import health, metrics, models, realtime, speech, transcriptions, vad
 from voice.api.deps import ServiceToken
+from voice.api.responses import ERROR_RESPONSES
 
-api_router = APIRouter()
+api_router = APIRouter(responses=ERROR_RESPONSES)
 api_router.include_router(health.router)
 
 protected = APIRouter(dependencies=[ServiceToken])

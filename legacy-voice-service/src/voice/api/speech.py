@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from starlette.types import Receive, Scope, Send
 
 from voice.api.deps import EnginesDep, MetricsDep, SettingsDep
+from voice.api.responses import SPEECH_RESPONSES
 from voice.audio import MEDIA_TYPES, OUTPUT_FORMATS, OutputFormat, StreamEncoder
 from voice.engines.base import TextToSpeech
 from voice.engines.loading import Job
@@ -43,7 +44,10 @@ class HeldStreamingResponse(StreamingResponse):
 
 
 @router.post(
-    "/v1/audio/speech", summary="Synthesize speech, streamed as it is produced", response_class=StreamingResponse
+    "/v1/audio/speech",
+    summary="Synthesize speech, streamed as it is produced",
+    response_class=StreamingResponse,
+    responses=SPEECH_RESPONSES,
 )
 async def create_speech(
     body: SpeechRequest, engines: EnginesDep, settings: SettingsDep, metrics: MetricsDep

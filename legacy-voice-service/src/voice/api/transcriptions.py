@@ -6,6 +6,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from voice.api.deps import EnginesDep, SettingsDep
+from voice.api.responses import TRANSCRIPTION_RESPONSES
 from voice.api.uploads import decode_upload
 from voice.engines.base import Transcript, TranscriptionOptions
 from voice.errors import InvalidRequest
@@ -16,7 +17,12 @@ ResponseFormat = Literal["json", "text", "verbose_json", "srt", "vtt"]
 Granularity = Literal["segment", "word"]
 
 
-@router.post("/v1/audio/transcriptions", summary="Transcribe an audio file")
+@router.post(
+    "/v1/audio/transcriptions",
+    summary="Transcribe an audio file",
+    response_class=Response,
+    responses=TRANSCRIPTION_RESPONSES,
+)
 async def create_transcription(
     engines: EnginesDep,
     settings: SettingsDep,
