@@ -94,6 +94,16 @@ def test_malformed_audio_through_main_is_a_4xx_with_the_request_id(
     assert httpx.get(f"{main.url}/health/live", timeout=10).status_code == 200
 
 
+@pytest.mark.parametrize(
+    "voice_name", ["../../etc/passwd", "/etc/passwd", "en_US-joe-medium/../../x", "C:\\Windows\\x"]
+)
+def test_path_like_voice_names_through_main_are_a_4xx(main: ServiceProcess, voice_name: str) -> None:
+    speak = {"input": "Hello.", "voice": voice_name}
+    response = httpx.post(f"{main.url}/api/voice/speak", json=speak, timeout=60)
+    assert 400 <= response.status_code < 500, response.text
+    assert response.json()["error"]["request_id"] == response.headers["x-request-id"]
+
+
 def test_a_wav_declaring_4_gib_is_read_for_what_it_holds(main: ServiceProcess) -> None:
     # Decoders read what is there (like ffmpeg on a truncated file), not what the header promises.
     response = httpx.post(
