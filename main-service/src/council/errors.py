@@ -38,6 +38,7 @@ class ErrorCode(StrEnum):
     MODEL_UNAVAILABLE = "model_unavailable"
     COUNCIL_FAILED = "council_failed"
     TOO_MANY_TURNS = "too_many_turns"
+    TEXT_TOO_LONG = "text_too_long"
     INTERNAL_ERROR = "internal_error"
 
 

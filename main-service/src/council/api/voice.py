@@ -23,8 +23,10 @@ router = APIRouter(prefix="/api/voice", tags=["voice"])
 
 
 class SpeechTooLongError(CouncilError):
-    status_code = 422
-    code = ErrorCode.INVALID_REQUEST
+    """The voice service's own answer to over-long text (400 `text_too_long`), given before the text is sent."""
+
+    status_code = 400
+    code = ErrorCode.TEXT_TOO_LONG
 
 
 class SpeakRequest(BaseModel):
