@@ -7,7 +7,7 @@ import av
 import numpy as np
 import pytest
 
-from voice.audio import OUTPUT_RATE, StreamEncoder, decode
+from voice.audio import OUTPUT_RATE, OutputFormat, StreamEncoder, decode
 from voice.errors import AudioTooLong, InvalidAudio
 
 RATE = 16_000
@@ -28,14 +28,38 @@ def wav_bytes(samples: np.ndarray, rate: int = RATE, width: int = 2) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("output", ["wav", "mp3"])
-def test_streamed_output_decodes_back_to_the_same_length_and_level(output: str) -> None:
+@pytest.mark.parametrize("output", ["wav", "mp3", "opus"])
+def test_streamed_output_decodes_back_to_the_same_length_and_level(output: OutputFormat) -> None:
     audio = tone(1.0)
-    encoder = StreamEncoder(output, 22_050)  # type: ignore[arg-type]
+    encoder = StreamEncoder(output, 22_050)
     data = encoder.start() + encoder.encode(audio[:10_000]) + encoder.encode(audio[10_000:]) + encoder.finish()
     decoded = decode(data, RATE, max_seconds=10)
     assert abs(decoded.size / RATE - 1.0) < 0.1  # mp3 adds an encoder delay of a few ms
     assert 0.25 < float(np.abs(decoded).max()) < 0.35
+
+
+def test_opus_is_ogg_opus_trimmed_to_the_exact_duration() -> None:
+    encoder = StreamEncoder("opus", 22_050)
+    data = encoder.start() + encoder.encode(tone(1.0)) + encoder.finish()
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.audio[0]
+        assert (container.format.name, stream.codec_context.name) == ("ogg", "opus")
+        samples = sum(frame.samples for frame in container.decode(stream))
+    # Ogg Opus always decodes at 48 kHz; pre-skip and the end trim make it exactly what went in.
+    assert samples == 48_000
+
+
+def test_opus_leaves_in_whole_ogg_pages_as_each_chunk_is_encoded() -> None:
+    encoder = StreamEncoder("opus", 22_050)
+    audio = tone(3.0)
+    pieces = [encoder.encode(audio[start : start + 22_050]) for start in range(0, audio.size, 22_050)]
+    pieces.append(encoder.finish())
+    # Every chunk of a second gives its own pages at once: nothing waits in an I/O buffer until the end.
+    assert all(piece.startswith(b"OggS") for piece in pieces[:3])
+    assert min(len(piece) for piece in pieces[:3]) > 2_000
+    # What left after the first chunk plays that second but for its end, held back with the muxer's last page.
+    first = decode(pieces[0], RATE, max_seconds=10)
+    assert 0.85 < first.size / RATE < 1.0
 
 
 def test_pcm_is_raw_s16le_at_24_khz() -> None:

@@ -1,9 +1,9 @@
-"""Audio in and out: decode any container/codec with PyAV to mono float32, encode streamed wav, pcm or mp3."""
+"""Audio in and out: decode any container/codec with PyAV to mono float32, encode streamed wav, pcm, mp3 or opus."""
 
 import io
 import struct
 from collections.abc import Iterator
-from typing import Literal
+from typing import Literal, Protocol
 
 import av
 import av.error
@@ -13,10 +13,22 @@ import numpy.typing as npt
 from voice.errors import AudioTooLong, InvalidAudio
 
 Samples = npt.NDArray[np.float32]
-OutputFormat = Literal["wav", "pcm", "mp3"]
-OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("wav", "pcm", "mp3")
-OUTPUT_RATE = 24_000  # OpenAI's `pcm` is raw s16le mono at 24 kHz; wav and mp3 use the same rate
-MEDIA_TYPES: dict[OutputFormat, str] = {"wav": "audio/wav", "pcm": "audio/pcm", "mp3": "audio/mpeg"}
+OutputFormat = Literal["wav", "pcm", "mp3", "opus"]
+OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("wav", "pcm", "mp3", "opus")
+# OpenAI's `pcm` is raw s16le mono at 24 kHz; the others use the same rate (one libopus accepts as it is).
+OUTPUT_RATE = 24_000
+# `opus` is Opus in Ogg, as OpenAI defines it: a file, whose media type is audio/ogg (RFC 7845); audio/opus names
+# bare RTP payloads (RFC 7587), which no player would open.
+MEDIA_TYPES: dict[OutputFormat, str] = {
+    "wav": "audio/wav",
+    "pcm": "audio/pcm",
+    "mp3": "audio/mpeg",
+    "opus": "audio/ogg",
+}
+# An Ogg page is closed once it holds this much audio (FFmpeg's default is 1 s), and FFmpeg keeps the newest
+# closed page back to flag the end of stream on it: so at most ~130 ms of a sentence's end wait for the next
+# sentence, for 28 bytes of page header per 60 ms (a page per 20 ms Opus frame would cost a third of 32 kbit/s).
+OGG_PAGE_MICROSECONDS = 60_000
 # Sample rates an upload may declare: below 1 kHz is not speech audio, above 384 kHz no real device records.
 MIN_INPUT_RATE = 1_000
 MAX_INPUT_RATE = 384_000
@@ -103,6 +115,79 @@ def wav_header(rate: int, channels: int = 1, bits: int = 16) -> bytes:
     )
 
 
+class _Packer(Protocol):
+    """Encodes s16 mono frames at OUTPUT_RATE to bytes; `None` flushes what the codec still holds."""
+
+    def pack(self, frame: av.AudioFrame | None) -> bytes: ...
+
+
+class _RawPcm:
+    def pack(self, frame: av.AudioFrame | None) -> bytes:
+        return b"" if frame is None else bytes(frame.to_ndarray().astype("<i2").tobytes())
+
+
+class _Mp3:
+    def __init__(self) -> None:
+        codec = av.CodecContext.create("libmp3lame", "w")
+        assert isinstance(codec, av.AudioCodecContext)
+        codec.sample_rate = OUTPUT_RATE
+        codec.layout = "mono"
+        codec.format = "s16p"
+        codec.bit_rate = 64_000
+        codec.open()
+        self._codec = codec
+
+    def pack(self, frame: av.AudioFrame | None) -> bytes:
+        return b"".join(bytes(packet) for packet in self._codec.encode(frame))
+
+
+class _Drain:
+    """A write-only sink for FFmpeg's muxer (no seek, so nothing written is ever rewritten) that is emptied."""
+
+    def __init__(self) -> None:
+        self._written = bytearray()
+
+    def write(self, data: bytes) -> int:
+        self._written += data
+        return len(data)
+
+    def take(self) -> bytes:
+        taken = bytes(self._written)
+        self._written.clear()
+        return taken
+
+
+class _OggOpus:
+    """Opus in Ogg: FFmpeg's muxer writes pre-skip, granule positions and the end trim, so it decodes exactly."""
+
+    def __init__(self) -> None:
+        self._sink = _Drain()
+        # flush_packets: each page leaves the muxer when it is complete, not when a 32 KiB I/O buffer fills.
+        options = {"page_duration": str(OGG_PAGE_MICROSECONDS), "flush_packets": "1"}
+        self._container = av.open(self._sink, "w", format="ogg", container_options=options)
+        stream = self._container.add_stream("libopus", rate=OUTPUT_RATE)
+        stream.layout = "mono"
+        stream.format = "s16"
+        stream.bit_rate = 32_000
+        self._stream = stream
+        # Opens libopus and writes the Opus headers now, so a codec that cannot open fails while it is built.
+        self._container.start_encoding()
+
+    def pack(self, frame: av.AudioFrame | None) -> bytes:
+        self._container.mux(self._stream.encode(frame))
+        if frame is None:
+            self._container.close()  # the last page, flagged end-of-stream
+        return self._sink.take()
+
+
+def _packer_for(output: OutputFormat) -> _Packer:
+    if output == "mp3":
+        return _Mp3()
+    if output == "opus":
+        return _OggOpus()
+    return _RawPcm()  # wav is pcm after its header
+
+
 class StreamEncoder:
     """Turns float32 chunks at the engine's rate into bytes of one output format, chunk by chunk."""
 
@@ -110,16 +195,7 @@ class StreamEncoder:
         self.output = output
         self._source_rate = source_rate
         self._resampler = av.AudioResampler(format="s16", layout="mono", rate=OUTPUT_RATE)
-        self._mp3: av.AudioCodecContext | None = None
-        if output == "mp3":
-            codec = av.CodecContext.create("libmp3lame", "w")
-            assert isinstance(codec, av.AudioCodecContext)
-            codec.sample_rate = OUTPUT_RATE
-            codec.layout = "mono"
-            codec.format = "s16p"
-            codec.bit_rate = 64_000
-            codec.open()
-            self._mp3 = codec
+        self._packer = _packer_for(output)
         self._pts = 0
 
     def start(self) -> bytes:
@@ -133,16 +209,12 @@ class StreamEncoder:
 
     def finish(self) -> bytes:
         tail = b"".join(self._emit(out) for out in self._resampler.resample(None))
-        if self._mp3 is not None:
-            tail += b"".join(bytes(packet) for packet in self._mp3.encode(None))
-        return tail
+        return tail + self._packer.pack(None)
 
     def _emit(self, frame: av.AudioFrame) -> bytes:
-        if self._mp3 is None:
-            return bytes(frame.to_ndarray().astype("<i2").tobytes())
         frame.pts = self._pts
         self._pts += frame.samples
-        return b"".join(bytes(packet) for packet in self._mp3.encode(frame))
+        return self._packer.pack(frame)
 
 
 def chunks_of(samples: Samples, size: int) -> Iterator[Samples]:

@@ -71,7 +71,7 @@ SPEECH_CASES = [
     ("path-voice", {"voice": "../../etc/passwd"}, 400, "invalid_request", "Invalid voice name"),
     ("slash-voice", {"voice": "voices/en_US-joe-medium"}, 400, "invalid_request", "Invalid voice name"),
     ("unknown-model", {"model": "kokoro"}, 404, "model_not_found", "GET /v1/models"),
-    ("opus", {"response_format": "opus"}, 400, "unsupported_format", "wav, pcm, mp3"),
+    ("flac", {"response_format": "flac"}, 400, "unsupported_format", "wav, pcm, mp3, opus"),
     ("speed", {"speed": 9}, 422, "invalid_request", "speed"),
 ]
 

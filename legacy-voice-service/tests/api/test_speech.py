@@ -1,6 +1,8 @@
-"""`POST /v1/audio/speech` in process: a request that fails while it is being set up gives its engine slot back."""
+"""`POST /v1/audio/speech` in process: a request that fails while it is being set up gives its engine slot back,
+and the OpenAPI schema names every media type the route streams."""
 
 import pytest
+from fastapi.testclient import TestClient
 
 from tests.conftest import AppClient
 from voice.api import speech
@@ -38,3 +40,8 @@ def test_a_failing_encoder_setup_does_not_keep_the_engine_slot(
     served = client.post("/v1/audio/speech", json=body)
     assert served.status_code == 200
     assert served.headers["content-type"] == "audio/mpeg"
+
+
+def test_the_openapi_schema_lists_each_output_format_media_type(client: TestClient) -> None:
+    content = client.get("/openapi.json").json()["paths"]["/v1/audio/speech"]["post"]["responses"]["200"]["content"]
+    assert set(content) == {"audio/wav", "audio/pcm", "audio/mpeg", "audio/ogg"}

@@ -24,7 +24,7 @@ class SpeechRequest(BaseModel):
     model: str = Field("tts-1", description="A model id from GET /v1/models, or an OpenAI name (tts-1, ...).")
     input: str = Field(description="The text to speak.")
     voice: str = Field(description="A voice id from GET /v1/audio/voices.")
-    response_format: str = Field("mp3", description="wav, pcm (raw s16le mono 24 kHz) or mp3.")
+    response_format: str = Field("mp3", description="mp3, opus (Ogg), wav or pcm (raw s16le mono 24 kHz).")
     speed: float = Field(1.0, ge=0.25, le=4.0, description="Speaking rate; 1 is the voice's own.")
 
 
