@@ -34,6 +34,19 @@ def test_speak_then_transcribe_round_trip_through_main(main: ServiceProcess) -> 
     assert len(set(heard) & set(said)) >= len(said) - 2, (heard, said)
 
 
+def test_speak_through_main_streams_every_format_the_voice_service_encodes(main: ServiceProcess) -> None:
+    magic = {"mp3": b"\xff", "opus": b"OggS"}  # an MPEG frame sync (no ID3 tag is written), an Ogg page
+    for response_format, media_type in (("mp3", "audio/mpeg"), ("opus", "audio/ogg"), ("pcm", "audio/pcm")):
+        speech = httpx.post(
+            f"{main.url}/api/voice/speak", json={"input": "One format at a time.", "response_format": response_format},
+            timeout=60,
+        )  # fmt: skip
+        assert speech.status_code == 200, speech.text
+        assert speech.headers["content-type"].startswith(media_type)
+        assert speech.content.startswith(magic.get(response_format, b"")), speech.content[:8]
+        assert len(speech.content) > 4000
+
+
 def test_undecodable_audio_gets_the_voice_services_4xx_with_the_same_request_id(
     main: ServiceProcess, voice: ServiceProcess
 ) -> None:

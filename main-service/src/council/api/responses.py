@@ -30,7 +30,7 @@ _BINARY = {"schema": {"type": "string", "format": "binary"}}
 SPEECH_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "Audio, streamed as it is synthesized.",
-        "content": {"audio/wav": _BINARY, "audio/pcm": _BINARY},
+        "content": {media_type: _BINARY for media_type in ("audio/wav", "audio/pcm", "audio/mpeg", "audio/ogg")},
     }
 }
 

@@ -34,7 +34,9 @@ class SpeakRequest(BaseModel):
     voice: str | None = Field(
         None, description="A voice id from the voice service's /v1/audio/voices; omitted: COUNCIL_VOICE__SPEECH_VOICE."
     )
-    response_format: Literal["wav", "pcm"] = Field("wav", description="wav, or raw s16le mono 24 kHz (pcm).")
+    response_format: Literal["wav", "pcm", "mp3", "opus"] = Field(
+        "wav", description="wav, raw s16le mono 24 kHz (pcm), mp3, or Opus in Ogg (opus)."
+    )
     speed: float = Field(1.0, ge=0.25, le=4.0)
 
 
