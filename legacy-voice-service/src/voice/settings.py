@@ -139,6 +139,21 @@ class VadSettings(BaseModel):
     speech_pad_ms: int = Field(200, ge=0, description="Padding added to each side of a speech segment, in ms.")
 
 
+class RealtimeSettings(BaseModel):
+    partial_interval_s: float = Field(
+        1.0,
+        ge=0,
+        description="While someone speaks on WS /v1/realtime, re-transcribe the utterance so far at most this often "
+        "(seconds) and send its stable words as partial deltas; 0: transcripts only when the utterance ends.",
+    )
+    partial_max_utterance_s: float = Field(
+        15.0,
+        gt=0,
+        description="No more partials once an utterance is longer than this (seconds), which caps their cost; "
+        "its final transcript still comes.",
+    )
+
+
 class Settings(BaseSettings):
     """Every setting of the voice service; nested sections use `__` (e.g. VOICE_SERVER__PORT)."""
 
@@ -156,6 +171,7 @@ class Settings(BaseSettings):
     stt: SttSettings = SttSettings()
     tts: TtsSettings = TtsSettings()
     vad: VadSettings = VadSettings()
+    realtime: RealtimeSettings = RealtimeSettings()
     models: ModelSettings = ModelSettings()
 
 

@@ -50,17 +50,18 @@ def test_speech_then_silence_gives_vad_events_and_a_final_transcript(
                 socket.send_json({"type": "input_audio_buffer.append", "audio": base64.b64encode(frame).decode()})
         events = events_until(socket, "conversation.item.input_audio_transcription.completed")
     kinds = [event["type"] for event in events]
-    assert kinds[:3] == [
+    # Partial deltas may come while the speech goes on (test_realtime_partials.py); here the order of the rest.
+    assert [kind for kind in kinds if not kind.endswith(".delta")][:3] == [
         "input_audio_buffer.speech_started",
         "input_audio_buffer.speech_stopped",
         "input_audio_buffer.committed",
     ]
     assert "conversation.item.input_audio_transcription.delta" in kinds
-    started, stopped, completed = events[0], events[1], events[-1]
+    started, stopped, completed = events[0], events[kinds.index("input_audio_buffer.speech_stopped")], events[-1]
     assert 200 <= started["audio_start_ms"] <= 500  # speech begins at 0.5 s, less Silero's padding
     assert stopped["audio_end_ms"] > started["audio_start_ms"]
     assert normalize(completed["transcript"]) == normalize(TEXT)
-    assert completed["item_id"] == events[2]["item_id"]
+    assert completed["item_id"] == events[kinds.index("input_audio_buffer.committed")]["item_id"]
     assert completed["words"][0]["start"] >= 0.3  # word times are in the session's clock
 
 

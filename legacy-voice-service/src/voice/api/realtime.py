@@ -4,17 +4,20 @@ Client -> server: `input_audio_buffer.append` (base64 pcm16 mono at 24 kHz, or `
 binary frames of the same),
 `input_audio_buffer.commit`, `input_audio_buffer.clear`, `session.update` (beta: `transcription_session.update`).
 Server -> client: `session.created`, `input_audio_buffer.speech_started` / `speech_stopped` (Silero VAD
-endpointing), `input_audio_buffer.committed`, `conversation.item.input_audio_transcription.delta` and
-`.completed` (with word timestamps), `error`. With `?intent=speech` the socket streams synthesis instead
+endpointing), `conversation.item.input_audio_transcription.delta` (partial: the words that have become stable
+while someone speaks; then the rest once the utterance ends), `input_audio_buffer.committed`, `.completed` (with word
+timestamps), `error`. With `?intent=speech` the socket streams synthesis instead
 (`speech_session`).
 """
 
 import base64
 import binascii
+import math
 import uuid
 from typing import Any
 
 import anyio
+import anyio.abc
 import numpy as np
 import structlog
 from fastapi import APIRouter, WebSocket
@@ -53,6 +56,42 @@ def _to_work_rate(samples: Samples, input_rate: int) -> Samples:
     return resampled
 
 
+class StableWords:
+    """Local agreement over successive hypotheses of one growing utterance: only the words two consecutive ones
+    agree on, as a common prefix, count as stable; what has been sent is never taken back, so deltas only append."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self._previous: list[str] | None = None
+
+    def agree(self, hypothesis: str) -> str:
+        """The delta that the newly stable words make ("" when none are new, or they contradict what was sent)."""
+        words, previous = hypothesis.split(), self._previous
+        self._previous = words
+        if previous is None:
+            return ""
+        agreed = 0
+        while agreed < min(len(words), len(previous)) and words[agreed] == previous[agreed]:
+            agreed += 1
+        if words[: len(self.sent)] != self.sent:
+            return ""
+        return self._extend(words[len(self.sent) : agreed])
+
+    def finish(self, transcript: str) -> str:
+        """The final transcript is authoritative: the delta it adds to what was sent ("" if it starts otherwise)."""
+        words = transcript.split()
+        if words[: len(self.sent)] != self.sent:
+            return ""
+        return self._extend(words[len(self.sent) :])
+
+    def _extend(self, words: list[str]) -> str:
+        if not words:
+            return ""
+        delta = (" " if self.sent else "") + " ".join(words)
+        self.sent += words
+        return delta
+
+
 class TranscriptionSession:
     def __init__(self, socket: WebSocket, engines: EngineRegistry, settings: Settings, input_rate: int) -> None:
         self.socket = socket
@@ -65,6 +104,10 @@ class TranscriptionSession:
         self.speaking = False
         self.item_id = self._new_item()
         self.server_vad = True
+        self.stable = StableWords()  # of the current item
+        self.partial_at = -math.inf  # when the last partial started (anyio clock)
+        self.partial_done: anyio.Event | None = None  # set when the partial in flight has finished
+        self.tasks: anyio.abc.TaskGroup | None = None
 
     @staticmethod
     def _new_item() -> str:
@@ -83,15 +126,17 @@ class TranscriptionSession:
                 "turn_detection": {"type": "server_vad"},
             },
         )
-        while True:
-            message = await self.socket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            async with answering_errors(self.send, session="transcription"):
-                if message.get("bytes") is not None:
-                    await self.append(decode_pcm16(message["bytes"]))
-                else:
-                    await self.handle(parse_event(message.get("text")))
+        async with anyio.create_task_group() as self.tasks:  # partials run beside the loop that reads the socket
+            while True:
+                message = await self.socket.receive()
+                if message["type"] == "websocket.disconnect":
+                    self.tasks.cancel_scope.cancel()
+                    return
+                async with answering_errors(self.send, session="transcription"):
+                    if message.get("bytes") is not None:
+                        await self.append(decode_pcm16(message["bytes"]))
+                    else:
+                        await self.handle(parse_event(message.get("text")))
 
     async def handle(self, event: dict[str, Any]) -> None:
         kind = ALIASES.get(str(event.get("type")), str(event.get("type")))
@@ -145,11 +190,70 @@ class TranscriptionSession:
         silence_after = audio.size / WORK_RATE - spans[-1].end
         if silence_after * 1000 >= self.settings.vad.min_silence_ms:
             end_ms = round((self.offset_s + spans[-1].end) * 1000)
+            await self.settle_partial()  # its delta, if any, comes before the end of the utterance
             await self.send("input_audio_buffer.speech_stopped", audio_end_ms=end_ms, item_id=self.item_id)
             await self.commit(int(spans[-1].end * WORK_RATE))
+        else:
+            self.start_partial()
+
+    def start_partial(self) -> None:
+        """Re-transcribe the utterance so far in the background, if one is due, none is in flight and it is short."""
+        limits = self.settings.realtime
+        now = anyio.current_time()
+        if (
+            limits.partial_interval_s <= 0
+            or self.tasks is None
+            or self.partial_done is not None
+            or now - self.partial_at < limits.partial_interval_s
+            or self.buffer.size / WORK_RATE > limits.partial_max_utterance_s
+        ):
+            return
+        self.partial_at = now
+        self.partial_done = anyio.Event()
+        self.tasks.start_soon(self.partial, self.buffer, self.item_id, self.partial_done)
+
+    async def partial(self, audio: Samples, item_id: str, done: anyio.Event) -> None:
+        try:
+            transcript = await self._transcribe_if_idle(audio)
+            if transcript is not None and item_id == self.item_id:  # else the item was cleared meanwhile
+                delta = self.stable.agree(transcript)
+                if delta:
+                    await self.send(
+                        "conversation.item.input_audio_transcription.delta",
+                        item_id=item_id,
+                        content_index=0,
+                        delta=delta,
+                    )
+        finally:
+            self.partial_done = None
+            done.set()
+
+    async def _transcribe_if_idle(self, audio: Samples) -> str | None:
+        """A partial's text, or None: partials are best effort and take only an idle slot of the STT engine, so they
+        never queue in front of a final or an upload, nor get a 429 themselves."""
+        try:
+            loaded = self.engines.transcriber("whisper-1")
+            engine = loaded.require_ready()
+            queue = loaded.queue
+            # No await between this look and taking the slot in `job()`, so the slot is still free then.
+            if queue.running + queue.waiting >= self.settings.limits.max_concurrent_jobs:
+                log.debug("realtime_partial_skipped", reason="stt queue busy")
+                return None
+            async with loaded.job(session="realtime", partial=True) as job:
+                job.audio_seconds = audio.size / WORK_RATE
+                transcript = await job.call(lambda: engine.transcribe(audio, TranscriptionOptions()))
+        except Exception:  # a failed partial must not end the session (this task shares its task group)
+            log.warning("realtime_partial_failed", exc_info=True)
+            return None
+        return transcript.text
+
+    async def settle_partial(self) -> None:
+        if self.partial_done is not None:
+            await self.partial_done.wait()
 
     async def commit(self, end: int) -> None:
-        audio, item_id = self.buffer[:end], self.item_id
+        await self.settle_partial()  # it holds the STT slot the final needs; a partial is short, so wait for it
+        audio, item_id, stable = self.buffer[:end], self.item_id, self.stable
         offset = self.offset_s
         self._drop(end)
         await self.send("input_audio_buffer.committed", item_id=item_id, previous_item_id=None)
@@ -159,12 +263,10 @@ class TranscriptionSession:
         async with loaded.job(session="realtime") as job:
             job.audio_seconds = audio.size / WORK_RATE
             transcript = await job.call(lambda: engine.transcribe(audio, options))
-        for segment in transcript.segments:
+        delta = stable.finish(transcript.text)
+        if delta:
             await self.send(
-                "conversation.item.input_audio_transcription.delta",
-                item_id=item_id,
-                content_index=0,
-                delta=segment.text,
+                "conversation.item.input_audio_transcription.delta", item_id=item_id, content_index=0, delta=delta
             )
         words = [
             {"word": w.word, "start": round(offset + w.start, 3), "end": round(offset + w.end, 3)}
@@ -196,6 +298,7 @@ class TranscriptionSession:
         self.checked_s = 0.0
         self.speaking = False
         self.item_id = self._new_item()
+        self.stable = StableWords()
 
 
 async def _refuse(socket: WebSocket, error: VoiceError, close_code: int) -> None:
