@@ -6,6 +6,7 @@ from tests.conftest import Server, wait_for
 
 LONG_TEXT = " ".join(f"This is sentence number {n} of a long answer from the council." for n in range(1, 25))
 IN_PROGRESS = 'voice_synthesis_in_progress{engine="piper"}'
+PIECES = 'voice_synthesized_pieces_total{engine="piper"}'
 RUNNING = 'voice_engine_running_jobs{engine="piper"}'
 
 
@@ -15,6 +16,7 @@ def speech(server: Server, text: str, response_format: str = "pcm") -> httpx.Req
 
 
 def test_first_audio_arrives_while_synthesis_is_still_running(server: Server) -> None:
+    before = server.metric(PIECES)
     with httpx.Client(timeout=60) as client:
         response = client.send(speech(server, LONG_TEXT), stream=True)
         assert response.status_code == 200
@@ -22,12 +24,17 @@ def test_first_audio_arrives_while_synthesis_is_still_running(server: Server) ->
         assert response.headers.get("transfer-encoding") == "chunked"
         chunks = response.iter_raw()
         first = next(chunks)
-        # The server says, at this moment, that this synthesis has not finished.
+        # The server says, at this moment, that this synthesis has not finished, and how far it has got.
         assert server.metric(IN_PROGRESS) == 1
+        made_by_first_audio = server.metric(PIECES) - before
         rest = b"".join(chunks)
         response.close()
+    made_in_all = server.metric(PIECES) - before
     assert 0 < len(first) < len(rest) / 10
     assert server.metric(IN_PROGRESS) == 0
+    # Synthesizing everything first and then sending it in pieces would have made all 24 sentences by now.
+    assert made_in_all >= 24
+    assert made_by_first_audio < made_in_all / 2, (made_by_first_audio, made_in_all)
 
 
 def test_a_full_engine_queue_answers_429_with_retry_after(server: Server) -> None:

@@ -86,6 +86,7 @@ async def _stream(
 ) -> AsyncIterator[bytes]:
     job.completed = False
     gauge = metrics.synthesis_in_progress.labels(engine.name)
+    pieces_made = metrics.synthesized_pieces.labels(engine.name)
     gauge.inc()
     try:
         header = encoder.start()
@@ -94,6 +95,7 @@ async def _stream(
         pieces = iter(engine.synthesize(text, voice, speed))  # each next() synthesizes one sentence or clause
         while (chunk := await job.call(lambda: next(pieces, None))) is not None:
             job.audio_seconds += chunk.size / engine.sample_rate
+            pieces_made.inc()
             yield encoder.encode(chunk)
         yield encoder.finish()
         job.completed = True

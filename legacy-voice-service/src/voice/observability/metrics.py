@@ -37,6 +37,12 @@ class Metrics:
         self.synthesis_in_progress = Gauge(
             "voice_synthesis_in_progress", "Streamed syntheses not yet finished.", ["engine"], registry=self.registry
         )
+        self.synthesized_pieces = Counter(
+            "voice_synthesized_pieces",
+            "Sentences or clauses synthesized by streamed speech (each leaves as soon as it is made).",
+            ["engine"],
+            registry=self.registry,
+        )
         self.engine_ready = Gauge(
             "voice_engine_ready", "1 when an engine is loaded and warmed.", ["engine"], registry=self.registry
         )
