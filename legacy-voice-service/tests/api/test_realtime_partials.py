@@ -64,6 +64,16 @@ def transcribed(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], list[float]]
     return watch
 
 
+def spoken_utterance_events(client: Any) -> list[dict[str, Any]]:
+    """The events of one realtime session that hears the utterance at a live microphone's pace."""
+    audio = utterance(client)
+    with client.websocket_connect("/v1/realtime") as socket:
+        socket.receive_json()
+        for frame in live(audio):
+            socket.send_bytes(frame)
+        return events_until(socket, COMPLETED)
+
+
 def test_stable_words_only_append_what_two_hypotheses_agree_on() -> None:
     stable = StableWords()
     assert stable.agree("The council") == ""  # one hypothesis is never enough
@@ -118,12 +128,7 @@ def test_with_the_interval_zero_deltas_come_only_after_the_speech_ends(
 ) -> None:
     client = app_client(council_settings(partial_interval_s=0))
     calls = transcribed(client)
-    audio = utterance(client)
-    with client.websocket_connect("/v1/realtime") as socket:
-        socket.receive_json()
-        for frame in live(audio):
-            socket.send_bytes(frame)
-        events = events_until(socket, COMPLETED)
+    events = spoken_utterance_events(client)
     kinds = [event["type"] for event in events]
     assert kinds == [
         "input_audio_buffer.speech_started",
@@ -141,12 +146,7 @@ def test_no_partials_once_the_utterance_outgrows_the_cap(
 ) -> None:
     client = app_client(council_settings(partial_max_utterance_s=3))
     calls = transcribed(client)
-    audio = utterance(client)
-    with client.websocket_connect("/v1/realtime") as socket:
-        socket.receive_json()
-        for frame in live(audio):
-            socket.send_bytes(frame)
-        events = events_until(socket, COMPLETED)
+    events = spoken_utterance_events(client)
     assert len(calls) >= 2
     assert max(calls[:-1]) <= 3  # partials: only while the utterance (with its pre-roll) was short
     assert calls[-1] > 6  # the final: all of it
