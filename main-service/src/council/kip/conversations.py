@@ -39,6 +39,27 @@ class ExchangeCreate(BaseModel):
         text = self.question if role is MessageRole.USER else self.answer
         return text[:MAX_MESSAGE_CHARS], len(text) > MAX_MESSAGE_CHARS
 
+    def messages(
+        self, *, ids: tuple[str, str], first_position: int, created_at: datetime, decision_id: str
+    ) -> list["Message"]:
+        """The exchange's two messages, question then answer, from `first_position` on; the answer made the decision."""
+        made = []
+        for offset, (message_id, role) in enumerate(zip(ids, (MessageRole.USER, MessageRole.COUNCIL), strict=True)):
+            text, truncated = self.message(role)
+            made.append(
+                Message(
+                    id=message_id,
+                    thread_id=self.thread_id,
+                    position=first_position + offset,
+                    role=role,
+                    text=text,
+                    truncated=truncated,
+                    created_at=created_at,
+                )
+            )
+        made[-1].decision_ids.append(decision_id)
+        return made
+
     def decision_knowledge(self) -> DecisionCreate:
         """The decision, derived from this exchange's conversation whatever thread it named."""
         return self.decision.model_copy(update={"thread_id": self.thread_id})

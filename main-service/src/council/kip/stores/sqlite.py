@@ -13,7 +13,6 @@ from council.kip.agents import Agent, AgentCreate, AgentPatch
 from council.kip.conversations import (
     ConversationGraph,
     ExchangeCreate,
-    MessageRole,
     RecordedExchange,
     title_of,
 )
@@ -378,16 +377,18 @@ class SqliteKipStore(KipStore):
             conversation = conversation_from_row(
                 conn.execute("SELECT * FROM conversations WHERE thread_id = ?", (thread_id,)).fetchone()
             )
-            first = conversation.message_count - 2
-            ids = []
-            for offset, role in enumerate((MessageRole.USER, MessageRole.COUNCIL)):
-                text, truncated = exchange.message(role)
-                ids.append(new_id("msg"))
-                conn.execute(
-                    "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (ids[-1], thread_id, first + offset, role.value, text, int(truncated), stamp(now)),
-                )
+            made = exchange.messages(
+                ids=(new_id("msg"), new_id("msg")),
+                first_position=conversation.message_count - 2,
+                created_at=now,
+                decision_id=decision.id,
+            )
+            conn.executemany(
+                "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(m.id, m.thread_id, m.position, m.role.value, m.text, int(m.truncated), stamp(now)) for m in made],
+            )
             insert_knowledge(conn, decision)
+            ids = [m.id for m in made]
             conn.execute("INSERT INTO decided VALUES (?, ?)", (ids[-1], decision.id))
             rows = conn.execute("SELECT * FROM messages WHERE id IN (?, ?) ORDER BY position", ids).fetchall()
             messages = [message_from_row(row, [decision.id] if row["id"] == ids[-1] else []) for row in rows]

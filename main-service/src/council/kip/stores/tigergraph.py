@@ -22,8 +22,6 @@ from council.kip.conversations import (
     Conversation,
     ConversationGraph,
     ExchangeCreate,
-    Message,
-    MessageRole,
     RecordedExchange,
     title_of,
 )
@@ -387,22 +385,12 @@ class TigerGraphKipStore(KipStore):
                     created_at=now,
                     updated_at=now,
                 )
-            messages = []
-            for offset, role in enumerate((MessageRole.USER, MessageRole.COUNCIL)):
-                text, truncated = exchange.message(role)
-                position = conversation.message_count - 2 + offset
-                messages.append(
-                    Message(
-                        id=new_id("msg"),
-                        thread_id=thread_id,
-                        position=position,
-                        role=role,
-                        text=text,
-                        truncated=truncated,
-                        created_at=now,
-                    )
-                )
-            messages[-1].decision_ids.append(decision.id)
+            messages = exchange.messages(
+                ids=(new_id("msg"), new_id("msg")),
+                first_position=conversation.message_count - 2,
+                created_at=now,
+                decision_id=decision.id,
+            )
             data = knowledge_upsert(decision)
             data["vertices"] |= conversation_upsert(conversation, messages)["vertices"]
             data["edges"]["Conversation"] = {thread_id: {"HAS_MESSAGE": {"Message": {m.id: {} for m in messages}}}}
