@@ -1,6 +1,11 @@
-"""`/ws/voice` end to end: both services as processes, speech the voice service synthesizes streamed in as PCM."""
+"""`/ws/voice` end to end: both services as processes, speech the voice service synthesizes streamed in as PCM in
+real time, the answer spoken back while it is written."""
 
+import io
 import json
+import signal
+import time
+import wave
 from array import array
 from typing import Any
 
@@ -12,10 +17,11 @@ from conftest import ServiceProcess, StartService
 from servicekit import free_port
 
 FRAME_BYTES = 640  # 20 ms at 16 kHz s16le
+FRAME_S = 0.02
 
 
-def question_pcm16k(voice: ServiceProcess, text: str) -> bytes:
-    """Piper speech (24 kHz `pcm`) resampled to the socket's 16 kHz by linear interpolation, plus 1.5 s of silence."""
+def speech_pcm16k(voice: ServiceProcess, text: str, trailing_silence_s: float = 1.5) -> bytes:
+    """Piper speech (24 kHz `pcm`) resampled to the socket's 16 kHz by linear interpolation, plus trailing silence."""
     response = httpx.post(
         f"{voice.url}/v1/audio/speech",
         json={"input": text, "voice": "en_US-joe-medium", "response_format": "pcm"},
@@ -29,73 +35,204 @@ def question_pcm16k(voice: ServiceProcess, text: str) -> bytes:
         left = int(position)
         right = min(left + 1, len(source) - 1)
         out.append(round(source[left] + (source[right] - source[left]) * (position - left)))
-    return out.tobytes() + bytes(2 * 16_000 * 3 // 2)
+    return out.tobytes() + bytes(int(2 * 16_000 * trailing_silence_s))
 
 
-def stream(socket: ClientConnection, pcm: bytes) -> None:
-    for start in range(0, len(pcm), FRAME_BYTES):
+def stream(socket: ClientConnection, pcm: bytes, *, real_time: bool = True) -> None:
+    """Send 20 ms frames, paced like a microphone (the server's turn detection works on the audio's own clock,
+    so pacing only keeps the socket's backlog bounded and the test's timeline realistic)."""
+    started = time.monotonic()
+    for index, start in enumerate(range(0, len(pcm), FRAME_BYTES)):
         socket.send(pcm[start : start + FRAME_BYTES])
+        if real_time:
+            ahead = (index + 1) * FRAME_S - (time.monotonic() - started)
+            if ahead > 0:
+                time.sleep(ahead)
 
 
-def receive_until(socket: ClientConnection, stop: str, audio: list[bytes]) -> list[dict[str, Any]]:
-    events = []
-    while True:
-        frame = socket.recv(timeout=120)
-        if isinstance(frame, bytes):
-            audio.append(frame)
-            continue
-        event = json.loads(frame)
-        events.append(event)
-        if event["type"] == stop:
-            return events
-        assert event["type"] != "error", event
+class Received:
+    """Everything a voice socket sent: events in order, and the answer audio of each turn."""
+
+    def __init__(self, socket: ClientConnection) -> None:
+        self.socket = socket
+        self.events: list[dict[str, Any]] = []
+        self.audio: dict[str, bytearray] = {}  # (turn id, kind) -> pcm
+        self._playing: str | None = None
+
+    def until(self, stop: str, **fields: Any) -> list[dict[str, Any]]:
+        """Read until an event of type `stop` with these fields; returns the events read by this call."""
+        start = len(self.events)
+        while True:
+            frame = self.socket.recv(timeout=120)
+            if isinstance(frame, bytes):
+                assert self._playing is not None, "audio outside audio.start / audio.end"
+                self.audio.setdefault(self._playing, bytearray()).extend(frame)
+                continue
+            event = json.loads(frame)
+            self.events.append(event)
+            if event["type"] == "audio.start":
+                self._playing = f"{event['id']}:{event['kind']}"
+            elif event["type"] in ("audio.end", "cancelled"):
+                self._playing = None
+            assert event["type"] != "error", event
+            if event["type"] == stop and all(event.get(k) == v for k, v in fields.items()):
+                return self.events[start:]
+
+    def types(self) -> list[str]:
+        return [event["type"] for event in self.events]
+
+
+def voice_url(main: ServiceProcess) -> str:
+    return main.url.replace("http", "ws") + "/ws/voice"
+
+
+def transcribe_24k(voice: ServiceProcess, pcm: bytes) -> str:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(24_000)
+        wav.writeframes(pcm)
+    response = httpx.post(
+        f"{voice.url}/v1/audio/transcriptions",
+        files={"file": ("answer.wav", buffer.getvalue(), "audio/wav")},
+        data={"response_format": "json"},
+        timeout=120,
+    )
+    response.raise_for_status()
+    text: str = response.json()["text"]
+    return text
+
+
+def normalized_words(text: str) -> list[str]:
+    return "".join(c if c.isalnum() or c.isspace() else " " for c in text.lower()).split()
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    ref, hyp = normalized_words(reference), normalized_words(hypothesis)
+    row = list(range(len(hyp) + 1))
+    for i, ref_word in enumerate(ref, start=1):
+        previous, row[0] = row[0], i
+        for j, hyp_word in enumerate(hyp, start=1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ref_word != hyp_word))
+    return row[-1] / max(len(ref), 1)
 
 
 @pytest.fixture(scope="module")
 def question(voice: ServiceProcess) -> bytes:
-    return question_pcm16k(voice, "What is the tallest mountain on Earth?")
+    return speech_pcm16k(voice, "What is the tallest mountain on Earth?")
 
 
-def test_spoken_question_gets_transcript_answer_events_and_speech(main: ServiceProcess, question: bytes) -> None:
-    audio: list[bytes] = []
-    with connect(main.url.replace("http", "ws") + "/ws/voice") as socket:
-        ready = json.loads(socket.recv(timeout=10))
+@pytest.fixture(scope="module")
+def long_answers(voice: ServiceProcess, start_main_module: StartService) -> ServiceProcess:
+    """A main service whose answers run to several sentences, so speech can start long before the answer ends."""
+    return start_main_module(voice, COUNCIL_LLM__MAX_TOKENS="90")
+
+
+def test_the_answer_is_spoken_while_it_is_written_and_what_is_spoken_is_the_answer(
+    voice: ServiceProcess, long_answers: ServiceProcess
+) -> None:
+    with connect(voice_url(long_answers)) as socket:
+        received = Received(socket)
+        ready = received.until("ready")[0]
         socket.send(json.dumps({"type": "config", "path": "fast"}))
-        stream(socket, question)
-        events = receive_until(socket, "audio.end", audio)
+        stream(socket, speech_pcm16k(voice, "Describe the planet Mars in a few sentences."))
+        start = received.until("audio.start", kind="answer")[-1]
+        received.until("audio.end", id=start["id"])
 
-    types = [event["type"] for event in events]
+    types = received.types()
+    final = next(e for e in received.events if e["type"] == "final")
     assert ready["input"] == {"sample_rate": 16000, "format": "s16le", "channels": 1}
     assert types.index("speech.started") < types.index("speech.stopped") < types.index("transcript")
-    transcript = next(e for e in events if e["type"] == "transcript")["text"].lower()
-    assert "mountain" in transcript
-    assert types.index("transcript") < types.index("route") < types.index("final") < types.index("audio.start")
-    start = next(e for e in events if e["type"] == "audio.start")
-    assert start["output"]["sample_rate"] == 24000
-    assert sum(len(chunk) for chunk in audio) > 24000 * 2 * 0.5  # at least half a second of speech
+    assert types.index("transcript") < types.index("route") < types.index("audio.start") < types.index("final")
+    assert start["output"] == {"sample_rate": 24000, "format": "s16le", "channels": 1}
+    # Nothing spoken twice or skipped: the speech, transcribed back, is the written answer.
+    spoken = transcribe_24k(voice, bytes(received.audio[f"{start['id']}:answer"]))
+    assert word_error_rate(final["answer"], spoken) < 0.25, (final["answer"], spoken)
 
 
-def test_speaking_over_the_answer_cancels_it(main: ServiceProcess, question: bytes) -> None:
-    audio: list[bytes] = []
-    with connect(main.url.replace("http", "ws") + "/ws/voice") as socket:
-        socket.recv(timeout=10)
+def test_speaking_over_the_answer_stops_its_audio_and_becomes_the_next_turn(
+    main: ServiceProcess, question: bytes
+) -> None:
+    with connect(voice_url(main)) as socket:
+        received = Received(socket)
+        received.until("ready")
         socket.send(json.dumps({"type": "config", "path": "fast"}))
         stream(socket, question)
-        first = receive_until(socket, "audio.start", audio)
-        first_turn = next(e for e in first if e["type"] == "audio.start")["id"]
+        first_turn = received.until("audio.start", kind="answer")[-1]["id"]
         stream(socket, question)  # the user talks again while the answer is being spoken
-        after = receive_until(socket, "transcript", audio)
+        after = received.until("transcript")
 
     types = [event["type"] for event in after]
+    assert {"type": "audio.paused", "id": first_turn} in after
     assert {"type": "barge_in", "id": first_turn} in after
     assert {"type": "cancelled", "id": first_turn} in after
-    assert types.index("barge_in") < types.index("transcript")
+    assert types.index("speech.started") < types.index("audio.paused") < types.index("barge_in")
+    assert types.index("barge_in") < types.index("cancelled") < types.index("transcript")
     assert not any(e["type"] == "audio.end" and e.get("id") == first_turn for e in after)
+    assert after[-1]["id"] != first_turn
+    assert "mountain" in after[-1]["text"].lower()
+
+
+def test_a_backchannel_over_the_answer_pauses_it_and_lets_it_finish(
+    voice: ServiceProcess, long_answers: ServiceProcess
+) -> None:
+    with connect(voice_url(long_answers)) as socket:
+        received = Received(socket)
+        received.until("ready")
+        socket.send(json.dumps({"type": "config", "path": "fast"}))
+        stream(socket, speech_pcm16k(voice, "Describe the planet Mars in a few sentences."))
+        turn = received.until("audio.start", kind="answer")[-1]["id"]
+        stream(socket, speech_pcm16k(voice, "Okay.", trailing_silence_s=1.0))
+        after = received.until("audio.end", id=turn)
+
+    resumed = next(e for e in after if e["type"] == "audio.resumed")
+    assert (resumed["id"], resumed["reason"]) == (turn, "backchannel")
+    assert {"type": "audio.paused", "id": turn} in after
+    assert not any(e["type"] in ("barge_in", "cancelled", "transcript") for e in after)
+
+
+def test_the_council_path_speaks_an_acknowledgement_then_the_chairs_answer(main: ServiceProcess, question: bytes) -> None:
+    with connect(voice_url(main)) as socket:
+        received = Received(socket)
+        received.until("ready")
+        socket.send(json.dumps({"type": "config", "path": "council"}))
+        stream(socket, question)
+        acknowledgement = received.until("audio.start")[-1]
+        answer = received.until("audio.start", kind="answer")[-1]
+        received.until("audio.end", id=answer["id"], kind="answer")
+
+    types = received.types()
+    assert acknowledgement["kind"] == "acknowledgement"
+    assert acknowledgement["text"]
+    assert acknowledgement["id"] == answer["id"]
+    assert received.audio[f"{answer['id']}:acknowledgement"]
+    assert received.audio[f"{answer['id']}:answer"]
+    # The acknowledgement is heard while the members deliberate, before the chair writes a word.
+    assert types.index("audio.start") < types.index("synthesis.delta")
+    assert types.index("member.start") < types.index("audio.start")
+
+
+def test_voice_service_killed_mid_session_is_an_error_and_close_1013(
+    start_voice: StartService, start_main: StartService
+) -> None:
+    voice = start_voice()
+    main = start_main(voice, COUNCIL_VOICE__WATCH_INTERVAL_S="0.5")
+    with connect(voice_url(main)) as socket:
+        received = Received(socket)
+        received.until("ready")
+        voice.stop(signal.SIGKILL)
+        error = json.loads(socket.recv(timeout=30))
+        with pytest.raises(Exception, match="1013"):
+            while True:
+                socket.recv(timeout=30)
+    assert (error["type"], error["code"]) == ("error", "voice_unavailable")
+    assert httpx.post(f"{main.url}/api/chat", json={"message": "/fast hi"}, timeout=60).status_code == 200
 
 
 def test_voice_down_is_a_clear_error_and_close_1013(start_main: StartService) -> None:
     main = start_main(free_port())  # nothing listens on the voice port
-    with connect(main.url.replace("http", "ws") + "/ws/voice") as socket:
+    with connect(voice_url(main)) as socket:
         error = json.loads(socket.recv(timeout=10))
         with pytest.raises(Exception, match="1013"):
             socket.recv(timeout=10)

@@ -212,9 +212,35 @@ class VoiceSocketSettings(BaseModel):
     max_frame_bytes: int = Field(
         32_000, ge=640, description="Largest binary PCM frame on /ws/voice (16 kHz s16le: 32000 = 1 s); larger: 1009."
     )
-    check_every_s: float = Field(0.3, gt=0, le=2, description="Audio between two voice-activity checks.")
-    silence_s: float = Field(0.7, gt=0, le=5, description="Trailing silence that ends an utterance.")
-    max_utterance_s: float = Field(30.0, gt=1, le=120, description="An utterance this long is transcribed as it is.")
+    turn_detection: Literal["semantic", "silence"] = Field(
+        "semantic",
+        description="How a spoken turn ends by default: semantic (after a short pause the voice service's turn model "
+        "decides whether the speaker is done) or silence (a fixed silence of silence_s). Clients may choose per session.",
+    )
+    silence_s: float = Field(
+        0.7, gt=0, le=5, description="Trailing silence that ends an utterance when turn_detection is silence."
+    )
+    playback_lead_s: float = Field(
+        0.5,
+        gt=0,
+        le=5,
+        description="Answer audio is sent at the pace it is played, at most this far ahead: what a barge-in or a pause "
+        "can still hold back (the client's jitter buffer must fit it).",
+    )
+    backchannels: list[str] = Field(
+        [
+            *("mm-hmm", "mhm", "uh-huh", "hmm", "mm", "uh", "um", "ah", "oh"),
+            *("okay", "ok", "alright", "yeah", "yes", "yep", "right", "sure", "i see", "got it"),
+        ],
+        description="Phrases that, spoken over an answer, do not interrupt it (JSON list; [] = any word interrupts). "
+        "A noise with no words never interrupts.",
+    )
+    acknowledgement: str = Field(
+        "Let me put that to the council.",
+        max_length=200,
+        description="Said in the chair's voice as soon as a spoken question goes to the council, so the listener "
+        "is not left in silence while the members deliberate ('' = say nothing).",
+    )
     max_backlog_s: float = Field(
         10.0, gt=0, description="Unprocessed audio a socket may queue; a client sending faster is closed with 1008."
     )

@@ -22,11 +22,11 @@ def standin() -> Iterator[VoiceStandIn]:
 def test_an_unexpected_failure_while_listening_is_an_error_event_and_close_1011(
     settings: Settings, standin: VoiceStandIn, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    # A VAD answer without `segments` is no voice outage (no CouncilError): it used to end the listener silently,
-    # leaving a socket that took audio and never answered.
-    standin.answers["/v1/audio/vad"] = {"speech": "maybe"}
+    # A real-time event that is not JSON is no voice outage: it must not end the listener silently, leaving a
+    # socket that takes audio and never answers.
+    standin.realtime_answer = "not json"
     settings.voice.base_url = AnyHttpUrl(standin.url)
-    second_of_silence = bytes(32_000)  # 16 kHz s16le: enough audio for the endpointer to ask the VAD
+    second_of_silence = bytes(32_000)  # 16 kHz s16le: the stand-in answers any audio
     with (
         TestClient(create_app(settings)) as client,
         client.websocket_connect("/ws/voice", headers={"X-Request-ID": "listen-1"}) as socket,
@@ -39,8 +39,8 @@ def test_an_unexpected_failure_while_listening_is_an_error_event_and_close_1011(
 
     assert (error["type"], error["code"], error["request_id"]) == ("error", "internal_error", "listen-1")
     assert closed.value.code == 1011
-    assert standin.calls["/v1/audio/vad"] == 1
+    assert standin.calls["/v1/realtime"] == 2  # one socket listens, one speaks
     lines = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")]
     failure = next(line for line in lines if line["event"] == "voice_listener_failed")
     assert failure["request_id"] == "listen-1"
-    assert "KeyError" in failure["exception"]
+    assert "JSONDecodeError" in failure["exception"]

@@ -1,7 +1,7 @@
 """A STAND-IN voice service: a real HTTP server (Starlette under uvicorn, in a thread) whose answers a test sets.
 
 For the failures the real voice service never produces on purpose (a readiness body that is not an object, a
-VAD answer without `segments`), so that the main service's handling of them runs over real HTTP.
+real-time event that is not JSON), so that the main service's handling of them runs over real HTTP and WebSockets.
 """
 
 import socket
@@ -15,13 +15,16 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 HEALTHY: dict[str, Any] = {"status": "pass"}
 
 
 class VoiceStandIn:
-    """Answers `GET /health/ready`, `GET /v1/audio/voices` and `POST /v1/audio/vad` with the JSON in `answers`."""
+    """Answers `GET /health/ready`, `GET /v1/audio/voices` and `POST /v1/audio/vad` with the JSON in `answers`;
+    on `WS /v1/realtime` a listening session answers each binary frame with the text in `realtime_answer`, a
+    speaking session (`intent=speech`) only listens."""
 
     def __init__(self) -> None:
         self.answers: dict[str, Any] = {
@@ -29,12 +32,14 @@ class VoiceStandIn:
             "/v1/audio/voices": {"voices": []},
             "/v1/audio/vad": {"segments": []},
         }
-        self.calls: dict[str, int] = dict.fromkeys(self.answers, 0)
+        self.realtime_answer = "{}"
+        self.calls: dict[str, int] = dict.fromkeys([*self.answers, "/v1/realtime"], 0)
         self.app = Starlette(
             routes=[
                 Route("/health/ready", self.answer, methods=["GET"]),
                 Route("/v1/audio/voices", self.answer, methods=["GET"]),
                 Route("/v1/audio/vad", self.answer, methods=["POST"]),
+                WebSocketRoute("/v1/realtime", self.realtime),
             ]
         )
         self.url = ""
@@ -44,12 +49,26 @@ class VoiceStandIn:
         self.calls[path] += 1
         return JSONResponse(self.answers[path])
 
+    async def realtime(self, socket: WebSocket) -> None:
+        self.calls["/v1/realtime"] += 1
+        await socket.accept()
+        speaking = socket.query_params.get("intent") == "speech"
+        try:
+            while True:
+                message = await socket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                if message.get("bytes") is not None and not speaking:
+                    await socket.send_text(self.realtime_answer)
+        except WebSocketDisconnect:
+            return
+
     @contextmanager
     def running(self) -> Iterator["VoiceStandIn"]:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", lifespan="off", ws="none"))
+        server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", lifespan="off", ws="websockets-sansio"))
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         thread.start()
         try:

@@ -1,12 +1,18 @@
-"""`WS /ws/voice`: live PCM in, endpointing and transcription by the voice service, the council's answer as
-events and as streamed speech out; speaking over the answer (barge-in) cancels it. Protocol: docs/voice-socket.md.
+"""`WS /ws/voice`: talk to the council in real time. Protocol: docs/voice-socket.md.
+
+Each session bridges to the voice service over two live sockets (`council.voice.realtime`): the user's audio goes
+to a listening socket (speech onset, semantic end of turn, partial and final transcripts), and the answer's text
+goes to a speaking socket as the orchestrator writes it, so speech starts with the first sentence. Answer audio
+reaches the client at the pace it is played (`Playback`), so speaking over it stops it at once: a backchannel or
+a noise lets it go on, a real interruption cancels generation and speech and becomes the next turn.
 """
 
 import asyncio
 import contextlib
 import json
 import uuid
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Literal
 
 import structlog
 from fastapi import APIRouter, WebSocket
@@ -17,12 +23,26 @@ from council.api.deps import MetricsDep, OrchestratorDep, SettingsDep, VoiceDep
 from council.errors import CouncilError, ErrorCode
 from council.observability.correlation import current_request_id
 from council.orchestrator import Orchestrator
-from council.orchestrator.events import FinalEvent, RouteEvent
+from council.orchestrator.events import FinalEvent, RouteEvent, SynthesisDeltaEvent
 from council.orchestrator.smart_router import RequestedPath
 from council.settings import Settings
 from council.voice import VoiceClient
-from council.voice.endpointing import Endpointer, EndpointerConfig, Signal, SpeechEnded, SpeechStarted
-from council.voice.speech import detect_speech, role_voices, synthesize, transcribe
+from council.voice.overlap import classify, words
+from council.voice.playback import Outgoing, Playback
+from council.voice.realtime import (
+    Listener,
+    SocketGone,
+    Speaker,
+    SpeechDone,
+    SpeechStarted,
+    SpeechStopped,
+    SpokenAudio,
+    Transcript,
+    TranscriptDelta,
+    TurnDetection,
+    VoiceServiceError,
+)
+from council.voice.speech import role_voices
 
 log = structlog.get_logger(__name__)
 
@@ -30,9 +50,13 @@ router = APIRouter(tags=["websocket"])
 
 INPUT_RATE = 16_000  # the socket's contract: 16 kHz mono s16le in
 OUTPUT_RATE = 24_000  # OpenAI `pcm`: 24 kHz mono s16le out
+OUTPUT_FORMAT = {"sample_rate": OUTPUT_RATE, "format": "s16le", "channels": 1}
 CLOSE_UNSUPPORTED_DATA, CLOSE_POLICY, CLOSE_TOO_BIG = 1003, 1008, 1009
 CLOSE_INTERNAL_ERROR, CLOSE_TRY_LATER = 1011, 1013
 CHAIR_ROLE = "chair"
+FRAME_BYTES = 640  # 20 ms of input: the unit the backlog is counted in
+
+AudioKind = Literal["answer", "acknowledgement"]
 
 
 class SessionConfig(BaseModel):
@@ -42,6 +66,20 @@ class SessionConfig(BaseModel):
     path: RequestedPath = "auto"
     speak: bool = Field(True, description="Send the answer as speech too (binary frames).")
     language: str | None = Field(None, max_length=16)
+    turn_detection: TurnDetection | None = Field(None, description="semantic or silence; default: the server's.")
+
+
+@dataclass
+class Utterance:
+    """One stretch of speech of a turn (an acknowledgement, or the answer), spoken in one voice."""
+
+    turn_id: str
+    kind: AudioKind
+    voice: str
+    text: str | None = None  # said in `audio.start` when the words are known up front (an acknowledgement)
+    started: bool = False
+    synthesized: asyncio.Event = field(default_factory=asyncio.Event)  # the voice service has spoken all of it
+    played: asyncio.Event = field(default_factory=asyncio.Event)  # its last frame has left for the client
 
 
 class VoiceSession:
@@ -52,16 +90,22 @@ class VoiceSession:
         self.orchestrator = orchestrator
         self.voice = voice
         self.settings = settings
-        limits = settings.voice_ws
-        config = EndpointerConfig(INPUT_RATE, limits.check_every_s, limits.silence_s, 0.3, limits.max_utterance_s)
-        self.endpointer = Endpointer(lambda pcm: detect_speech(voice, pcm, INPUT_RATE), config)
-        backlog_frames = max(1, int(limits.max_backlog_s * INPUT_RATE * 2 / 640))  # counted in 20 ms frames
+        self.limits = settings.voice_ws
+        backlog_frames = max(1, int(self.limits.max_backlog_s * INPUT_RATE * 2 / FRAME_BYTES))
         self.audio: asyncio.Queue[bytes] = asyncio.Queue(maxsize=backlog_frames)
         self.config = SessionConfig(type="config")
+        self.backchannels = frozenset(w for phrase in self.limits.backchannels for w in words(phrase))
+        self.playback = Playback(self.send, sample_rate=OUTPUT_RATE, lead_s=self.limits.playback_lead_s)
+        self.listener: Listener | None = None
+        self.speaker: Speaker | None = None
+        self.voices: dict[str, str] = {}
         self.turn: asyncio.Task[None] | None = None
         self.turn_id: str | None = None
-        self.voices: dict[str, str] = {}
+        self.utterance: Utterance | None = None  # the one whose audio is arriving from the voice service
+        self.overlap: str | None = None  # words heard so far over a running answer (None: no overlap)
         self._send_lock = asyncio.Lock()
+
+    # -- the client socket -------------------------------------------------------------------------------------
 
     @property
     def is_open(self) -> bool:
@@ -69,7 +113,7 @@ class VoiceSession:
         connected = WebSocketState.CONNECTED
         return self.websocket.client_state is connected and self.websocket.application_state is connected
 
-    async def send(self, payload: dict[str, Any] | bytes) -> None:
+    async def send(self, payload: Outgoing) -> None:
         async with self._send_lock:
             if not self.is_open:
                 return
@@ -78,8 +122,9 @@ class VoiceSession:
             else:
                 await self.websocket.send_text(json.dumps(payload))
 
-    async def send_error(self, code: ErrorCode | str, message: str) -> None:
-        await self.send({"type": "error", "code": str(code), "message": message, "request_id": current_request_id()})
+    async def send_error(self, code: ErrorCode | str, message: str, turn_id: str | None = None) -> None:
+        await self.send({"type": "error", "code": str(code), "message": message, "request_id": current_request_id(),
+                         **({"id": turn_id} if turn_id else {})})  # fmt: skip
 
     async def close(self, code: int, reason: str) -> None:
         async with self._send_lock:
@@ -87,22 +132,43 @@ class VoiceSession:
                 log.info("websocket_closed_by_server", code=code, reason=reason)
                 await self.websocket.close(code, reason)
 
+    # -- session lifecycle -------------------------------------------------------------------------------------
+
     async def serve(self) -> None:
         try:
             self.voices = await role_voices(self.voice)  # also proves the voice service answers
-        except CouncilError as exc:
-            await self.send_error(exc.code, exc.message)
+            self.listener = await Listener.open(self.voice, INPUT_RATE)
+            await self.listener.configure(self.limits.turn_detection, self.limits.silence_s)
+            self.speaker = await Speaker.open(self.voice)
+        except (CouncilError, SocketGone) as exc:
+            await self.send_error(*_described(exc))
             await self.close(CLOSE_TRY_LATER, "voice service unavailable")
+            await self.close_voice()
             return
-        await self.send({"type": "ready", "input": {"sample_rate": INPUT_RATE, "format": "s16le", "channels": 1}})
-        listener = asyncio.create_task(self.listen(), name="voice-endpointing")
+        await self.send({"type": "ready", "input": {"sample_rate": INPUT_RATE, "format": "s16le", "channels": 1},
+                         "turn_detection": self.limits.turn_detection})  # fmt: skip
+        tasks = [
+            asyncio.create_task(self.forward_audio(), name="voice-forward"),
+            asyncio.create_task(self.listen(), name="voice-listen"),
+            asyncio.create_task(self.hear_speech(), name="voice-speak"),
+            asyncio.create_task(self.playback.run(), name="voice-playback"),
+        ]
         try:
             await self.receive_loop()
         finally:
-            listener.cancel()
-            await self.cancel_turn()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+            for task in tasks:
+                task.cancel()
+            await self.cancel_turn(announce=False)
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await self.close_voice()
+
+    async def close_voice(self) -> None:
+        for socket in (self.listener, self.speaker):
+            if socket is not None:
+                with contextlib.suppress(Exception):
+                    await socket.aclose()
 
     async def receive_loop(self) -> None:
         while True:
@@ -111,8 +177,8 @@ class VoiceSession:
                 return
             if frame.get("bytes") is not None:
                 pcm: bytes = frame["bytes"]
-                if len(pcm) > self.settings.voice_ws.max_frame_bytes:
-                    await self.close(CLOSE_TOO_BIG, f"frame over {self.settings.voice_ws.max_frame_bytes} bytes")
+                if len(pcm) > self.limits.max_frame_bytes:
+                    await self.close(CLOSE_TOO_BIG, f"frame over {self.limits.max_frame_bytes} bytes")
                     return
                 try:
                     self.audio.put_nowait(pcm[: len(pcm) - len(pcm) % 2])  # whole samples only
@@ -135,94 +201,272 @@ class VoiceSession:
             await self.cancel_turn()
         elif kind == "config":
             try:
-                self.config = SessionConfig.model_validate(message)
+                config = SessionConfig.model_validate(message)
             except ValidationError as exc:
                 await self.send_error(ErrorCode.INVALID_REQUEST, f"Invalid config: {exc.errors()[0]['msg']}.")
                 return
-            await self.send({"type": "config", **self.config.model_dump(exclude={"type"})})
+            if config.turn_detection is not None and self.listener is not None:
+                with contextlib.suppress(SocketGone):  # the listener reports the loss itself
+                    await self.listener.configure(config.turn_detection, self.limits.silence_s)
+            self.config = config
+            effective = config.turn_detection or self.limits.turn_detection
+            await self.send({"type": "config", **config.model_dump(exclude={"type"}), "turn_detection": effective})
         else:
             await self.send_error(
                 ErrorCode.INVALID_REQUEST, "Text frames are ping, cancel or config; audio goes in binary frames."
             )
 
-    async def listen(self) -> None:
-        """Endpoint the queued audio and start a turn per utterance; a failure of our own ends the socket, loudly."""
-        try:
+    # -- listening ---------------------------------------------------------------------------------------------
+
+    async def forward_audio(self) -> None:
+        assert self.listener is not None
+        with contextlib.suppress(SocketGone):  # `listen` reports the loss
             while True:
-                pcm = await self.audio.get()
-                try:
-                    signals = await self.endpointer.feed(pcm)
-                except CouncilError as exc:  # the voice service failed: said, and the next audio tries again
-                    await self.send_error(exc.code, exc.message)
-                    continue
-                await self.act_on(signals)
-        except Exception:  # e.g. an unexpected VAD answer: without this the socket would go deaf without a word
+                await self.listener.send_audio(await self.audio.get())
+
+    async def listen(self) -> None:
+        """Act on what the voice service hears; losing it is said, the running answer's text goes on, then close."""
+        assert self.listener is not None
+        try:
+            async for heard in self.listener.heard():
+                await self.on_heard(heard)
+        except SocketGone as exc:
+            self.voice.breaker.record_failure(str(exc))
+            await self.voice_lost(str(exc))
+        except Exception:  # a failure of our own: without this the socket would go deaf without a word
             log.exception("voice_listener_failed", request_id=current_request_id())
             await self.cancel_turn()
             await self.send_error(ErrorCode.INTERNAL_ERROR, "Listening failed unexpectedly; reconnect to go on.")
             await self.close(CLOSE_INTERNAL_ERROR, "internal error")
 
-    async def act_on(self, signals: list[Signal]) -> None:
-        for signal in signals:
-            if isinstance(signal, SpeechStarted):
-                await self.send({"type": "speech.started"})
-                if self.turn is not None and not self.turn.done():
-                    await self.send({"type": "barge_in", "id": self.turn_id})
-                    await self.cancel_turn()
-            elif isinstance(signal, SpeechEnded):
-                await self.send({"type": "speech.stopped", "seconds": round(signal.seconds, 3)})
-                await self.cancel_turn()
-                self.turn_id = uuid.uuid4().hex
-                self.turn = asyncio.create_task(self.respond(self.turn_id, signal.pcm), name="voice-turn")
+    async def voice_lost(self, detail: str) -> None:
+        if self.speaker is not None:  # else the speaking side has said it already: one error for one loss
+            self.stop_speaking()
+            await self.send_error(
+                ErrorCode.VOICE_UNAVAILABLE,
+                f"The voice service went away ({detail}); the answer's text goes on, then reconnect to talk again.",
+                self.turn_id if self.answering else None,
+            )
+        if self.turn is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.turn
+        await self.close(CLOSE_TRY_LATER, "voice service unavailable")
 
-    async def cancel_turn(self) -> None:
+    @property
+    def answering(self) -> bool:
+        return self.turn is not None and not self.turn.done()
+
+    async def on_heard(self, heard: object) -> None:
+        if isinstance(heard, SpeechStarted):
+            await self.send({"type": "speech.started"})
+            if self.answering:
+                self.overlap = ""
+                self.playback.pause()
+                if self.utterance is not None and self.utterance.started:
+                    await self.send({"type": "audio.paused", "id": self.turn_id})
+        elif isinstance(heard, TranscriptDelta):
+            await self.send({"type": "transcript.delta", "delta": heard.text})
+            if self.overlap is not None:
+                self.overlap += heard.text
+                if self.answering and classify(self.overlap, self.backchannels) == "interruption":
+                    self.overlap = None  # decided: the final transcript is the next turn, whatever it says
+                    await self.interrupt()
+        elif isinstance(heard, SpeechStopped):
+            await self.send({"type": "speech.stopped", "seconds": heard.seconds, "reason": heard.reason})
+        elif isinstance(heard, Transcript):
+            await self.on_transcript(heard.text)
+        elif isinstance(heard, VoiceServiceError):
+            await self.send_error(ErrorCode.VOICE_FAILED, f"The voice service reported: {heard.message}")
+
+    async def on_transcript(self, text: str) -> None:
+        overlap, self.overlap = self.overlap, None
+        if overlap is not None:  # the utterance began while an answer was running
+            meaning = classify(text, self.backchannels)
+            if meaning != "interruption":
+                self.playback.resume()
+                await self.send({"type": "audio.resumed", "id": self.turn_id, "reason": meaning, "text": text})
+                return
+            await self.interrupt()
+        await self.cancel_turn()
+        self.turn_id = uuid.uuid4().hex
+        await self.send({"type": "transcript", "id": self.turn_id, "text": text})
+        if text:
+            self.turn = asyncio.create_task(self.respond(self.turn_id, text), name="voice-turn")
+
+    async def interrupt(self) -> None:
+        if self.answering:
+            await self.send({"type": "barge_in", "id": self.turn_id})
+            await self.cancel_turn()
+        self.playback.resume()  # nothing of the cancelled turn is left to hold
+
+    async def cancel_turn(self, *, announce: bool = True) -> None:
         turn, turn_id = self.turn, self.turn_id
         if turn is None or turn.done():
             return
-        turn.cancel()  # stops transcription, the model's generation and the speech stream alike
+        turn.cancel()  # stops the model's generation; the speech is cancelled below
         with contextlib.suppress(asyncio.CancelledError):
             await turn
-        await self.send({"type": "cancelled", "id": turn_id})
+        if turn_id is not None:
+            self.playback.drop(turn_id)
+        self.utterance = None
+        if self.speaker is not None:
+            with contextlib.suppress(SocketGone):
+                await self.speaker.cancel()
+        if announce:
+            await self.send({"type": "cancelled", "id": turn_id})
 
-    async def respond(self, turn_id: str, pcm: bytes) -> None:
+    # -- answering ---------------------------------------------------------------------------------------------
+
+    async def respond(self, turn_id: str, text: str) -> None:
         with structlog.contextvars.bound_contextvars(turn_id=turn_id):
             try:
-                text = await transcribe(self.voice, pcm, INPUT_RATE, self.config.language)
-                await self.send({"type": "transcript", "id": turn_id, "text": text})
-                if not text:
-                    return
-                final, role = await self.deliberate(turn_id, text)
-                if final is not None and final.answer and self.config.speak:
-                    await self.speak(turn_id, final.answer, role)
+                await self.deliberate(turn_id, text)
             except CouncilError as exc:
-                await self.send({"type": "error", "id": turn_id, "code": exc.code.value, "message": exc.message,
-                                 "request_id": current_request_id()})  # fmt: skip
+                await self.send_error(exc.code, exc.message, turn_id)
             except WebSocketDisconnect:
                 log.info("voice_turn_abandoned_by_client")
-            except Exception:  # e.g. the voice service vanishing mid-stream: say so, keep the socket
+            except Exception:  # say so, keep the socket
                 log.exception("voice_turn_failed")
-                await self.send({"type": "error", "id": turn_id, "code": ErrorCode.INTERNAL_ERROR.value,
-                                 "message": "The voice turn failed unexpectedly.", "request_id": current_request_id()})  # fmt: skip
+                await self.send_error(ErrorCode.INTERNAL_ERROR, "The voice turn failed unexpectedly.", turn_id)
 
-    async def deliberate(self, turn_id: str, text: str) -> tuple[FinalEvent | None, str]:
-        final, role = None, CHAIR_ROLE
+    async def deliberate(self, turn_id: str, text: str) -> None:
         thread_id = self.config.thread_id or uuid.uuid4().hex
+        answer: Utterance | None = None
+        spoken = ""  # the answer text handed to speech so far
         async for event in self.orchestrator.stream(text, thread_id=thread_id, requested=self.config.path):
             await self.send({**event.model_dump(mode="json"), "id": turn_id})
-            if isinstance(event, RouteEvent) and event.role:
-                role = event.role
-            if isinstance(event, FinalEvent):
-                final = event
+            if isinstance(event, RouteEvent) and event.path == "council" and not event.cached:
+                await self.acknowledge(turn_id)
+            elif isinstance(event, SynthesisDeltaEvent):
+                if answer is None:
+                    answer = await self.begin_speech(turn_id, "answer", event.role)
+                if answer is not None and await self.say(event.text):
+                    spoken += event.text
+            elif isinstance(event, FinalEvent):
                 self.config = self.config.model_copy(update={"thread_id": event.thread_id or thread_id})
-        return final, role
+                if answer is None and event.answer:  # an answer nobody streamed: speak it whole
+                    answer = await self.begin_speech(turn_id, "answer", CHAIR_ROLE)
+                if answer is not None:
+                    await self.say(_unspoken(event.answer, spoken))
+        if answer is not None and await self.finish_speech():
+            await answer.played.wait()
 
-    async def speak(self, turn_id: str, answer: str, role: str) -> None:
+    async def acknowledge(self, turn_id: str) -> None:
+        """A short spoken sentence in the chair's voice while the members deliberate, marked as such."""
+        text = self.limits.acknowledgement.strip()
+        utterance = await self.begin_speech(turn_id, "acknowledgement", CHAIR_ROLE) if text else None
+        if utterance is not None:
+            utterance.text = text
+            await self.say(text)
+            await self.finish_speech()
+
+    async def begin_speech(self, turn_id: str, kind: AudioKind, role: str) -> Utterance | None:
+        """Start an utterance after the previous one has been synthesized (one voice at a time)."""
+        if not self.config.speak or self.speaker is None:
+            return None
+        if self.utterance is not None:
+            await self.utterance.synthesized.wait()
         voice_id = self.voices.get(role, self.settings.voice.speech_voice)
-        await self.send({"type": "audio.start", "id": turn_id, "voice": voice_id,
-                         "output": {"sample_rate": OUTPUT_RATE, "format": "s16le", "channels": 1}})  # fmt: skip
-        async for chunk in synthesize(self.voice, answer, voice_id):
-            await self.send(chunk)
-        await self.send({"type": "audio.end", "id": turn_id})
+        self.utterance = Utterance(turn_id, kind, voice_id)
+        try:
+            await self.speaker.begin(voice_id)
+        except SocketGone as exc:
+            await self.speech_lost(turn_id, exc)
+            return None
+        return self.utterance
+
+    async def say(self, text: str) -> bool:
+        if self.speaker is None or self.utterance is None:
+            return False
+        try:
+            await self.speaker.say(text)
+        except SocketGone as exc:
+            await self.speech_lost(self.utterance.turn_id, exc)
+            return False
+        return True
+
+    async def finish_speech(self) -> bool:
+        if self.speaker is None or self.utterance is None:
+            return False
+        try:
+            await self.speaker.finish()
+        except SocketGone as exc:
+            await self.speech_lost(self.utterance.turn_id, exc)
+            return False
+        return True
+
+    async def speech_lost(self, turn_id: str, exc: Exception) -> None:
+        """The speaking socket is gone: said once; the answer's text goes on, unspoken."""
+        if self.speaker is None:
+            return
+        self.stop_speaking()
+        self.voice.breaker.record_failure(str(exc))
+        await self.send_error(ErrorCode.VOICE_UNAVAILABLE, f"Speech stopped: {exc}; the text goes on.", turn_id)
+
+    def stop_speaking(self) -> None:
+        self.speaker = None
+        if self.utterance is not None:
+            self.utterance.synthesized.set()
+            self.utterance.played.set()
+
+    async def hear_speech(self) -> None:
+        """Route the speaking socket's audio to the playback of the utterance it belongs to."""
+        speaker = self.speaker
+        assert speaker is not None
+        try:
+            async for spoken in speaker.spoken():
+                utterance = self.utterance
+                if isinstance(spoken, VoiceServiceError):
+                    await self.speech_failed(utterance, spoken)
+                elif utterance is None:
+                    continue  # audio of a turn that was cancelled
+                elif isinstance(spoken, SpokenAudio):
+                    if not utterance.started:
+                        utterance.started = True
+                        start = {"type": "audio.start", "id": utterance.turn_id, "kind": utterance.kind,
+                                 "voice": utterance.voice, "output": OUTPUT_FORMAT}  # fmt: skip
+                        self.playback.event(
+                            utterance.turn_id, start | ({"text": utterance.text} if utterance.text else {})
+                        )
+                    self.playback.audio(utterance.turn_id, spoken.pcm)
+                elif isinstance(spoken, SpeechDone):
+                    if utterance.started:
+                        end = {"type": "audio.end", "id": utterance.turn_id, "kind": utterance.kind}
+                        self.playback.event(utterance.turn_id, end)
+                    self.playback.marker(utterance.turn_id, utterance.played)
+                    utterance.synthesized.set()
+        except SocketGone as exc:
+            await self.speech_lost(self.turn_id or "", exc)
+
+    async def speech_failed(self, utterance: Utterance | None, error: VoiceServiceError) -> None:
+        """Synthesis failed (e.g. the engine is busy): said with the turn's id; the rest of that utterance is not
+        spoken (the voice service forgets it), the text goes on."""
+        turn_id = utterance.turn_id if utterance else None
+        await self.send_error(ErrorCode.VOICE_FAILED, f"Speech synthesis failed: {error.message}", turn_id)
+        if utterance is not None and utterance is self.utterance:
+            self.utterance = None
+            if turn_id is not None:
+                self.playback.drop(turn_id)
+            utterance.synthesized.set()
+            utterance.played.set()
+            if self.speaker is not None:
+                with contextlib.suppress(SocketGone):
+                    await self.speaker.cancel()
+
+
+def _unspoken(answer: str, spoken: str) -> str:
+    """What of the final answer was not streamed to speech (normally nothing: the deltas make the answer)."""
+    whole, said = answer.strip(), spoken.strip()
+    if whole.startswith(said):
+        return whole[len(said) :]
+    log.warning("voice_answer_differs_from_its_deltas", spoken_chars=len(said), answer_chars=len(whole))
+    return ""
+
+
+def _described(exc: CouncilError | SocketGone) -> tuple[ErrorCode | str, str]:
+    if isinstance(exc, CouncilError):
+        return exc.code, exc.message
+    return ErrorCode.VOICE_UNAVAILABLE, f"The voice service went away: {exc}."
 
 
 @router.websocket("/ws/voice")

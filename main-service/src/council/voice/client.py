@@ -1,6 +1,7 @@
 """One pooled `httpx.AsyncClient` to the voice service, guarded by retries (idempotent calls only) and a breaker."""
 
 import asyncio
+import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -9,8 +10,10 @@ from typing import Any
 import httpx
 import stamina
 import structlog
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidHandshake, InvalidStatus
 
-from council.errors import VoiceUnavailableError
+from council.errors import VoiceFailedError, VoiceUnavailableError
 from council.health import Check, HealthStatus
 from council.observability.correlation import REQUEST_ID_HEADER, current_request_id, outgoing_traceparent
 from council.settings import VoiceClientSettings
@@ -20,6 +23,7 @@ log = structlog.get_logger(__name__)
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _RETRYABLE_STATUS = frozenset({502, 503, 504})
+_REALTIME_MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # a long sentence's audio, base64, in one event
 
 
 class _RetryableStatusError(Exception):
@@ -44,6 +48,7 @@ class VoiceClient:
         headers = {"User-Agent": "hybrid-council-main"}
         if settings.service_token is not None:
             headers["Authorization"] = f"Bearer {settings.service_token.get_secret_value()}"
+        self._headers = headers
         self._http = httpx.AsyncClient(
             base_url=str(settings.base_url),
             headers=headers,
@@ -113,6 +118,34 @@ class VoiceClient:
         else:
             self.breaker.record_success()
         return response
+
+    async def open_realtime(self, **params: str) -> ClientConnection:
+        """A live socket to the voice service's `WS /v1/realtime` (query `params`), with the service token, request ID
+        and traceparent on the handshake. Fails fast while the breaker is open; an unreachable service or a server
+        error counts against the breaker, a busy one (429) does not."""
+        self._refuse_if_open()
+        url = httpx.URL(str(self.settings.base_url)).join("/v1/realtime").copy_merge_params(params)
+        url = url.copy_with(scheme="wss" if url.scheme == "https" else "ws")
+        try:
+            socket = await connect(
+                str(url),
+                additional_headers={**self._headers, **self._correlation_headers()},
+                open_timeout=self.settings.connect_timeout_s,
+                max_size=_REALTIME_MAX_MESSAGE_BYTES,
+            )
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            message = _error_message(exc.response.body, status)
+            if status == 429:
+                raise VoiceUnavailableError(f"The voice service is busy: {message}") from exc
+            if status >= 500:
+                self.breaker.record_failure(f"voice service answered {status}")
+            raise VoiceFailedError(f"The voice service refused the real-time socket ({status}): {message}") from exc
+        except (OSError, TimeoutError, InvalidHandshake) as exc:
+            self.breaker.record_failure(_describe(exc))
+            raise VoiceUnavailableError(f"The voice service could not be reached: {_describe(exc)}.") from exc
+        self.breaker.record_success()
+        return socket
 
     async def probe_ready(self, request_id: str | None = None) -> VoiceStatus:
         """One readiness probe, never retried; its success is what closes an open breaker."""
@@ -186,6 +219,15 @@ def _reported_status(response: httpx.Response) -> HealthStatus:
     if not isinstance(body, dict):
         raise ValueError(f"expected a JSON object, got {type(body).__name__}")
     return HealthStatus(body.get("status", "fail"))  # ValueError for an unknown status
+
+
+def _error_message(body: bytes | bytearray | None, status: int) -> str:
+    """The message of the voice service's JSON error envelope, or what can be said without one."""
+    try:
+        message: str = json.loads(body or b"")["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = f"HTTP {status}"
+    return message
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,0 +1,193 @@
+"""The two live sockets a voice session holds to the voice service's `WS /v1/realtime`.
+
+`Listener` streams the user's audio in; the voice service finds speech, decides when the turn is over (semantic or
+silence end of turn) and transcribes, partials included. `Speaker` streams the answer's text in as it is written;
+the voice service speaks it sentence by sentence, and `cancel` silences it at once. Both translate the voice
+service's events (OpenAI Realtime shapes) into the small types below, so nothing else in this service parses them.
+"""
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import structlog
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+from council.voice.client import VoiceClient
+
+log = structlog.get_logger(__name__)
+
+TurnDetection = Literal["semantic", "silence"]
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    pass
+
+
+@dataclass(frozen=True)
+class TranscriptDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class SpeechStopped:
+    seconds: float | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+
+
+@dataclass(frozen=True)
+class VoiceServiceError:
+    code: str
+    message: str
+
+
+Heard = SpeechStarted | TranscriptDelta | SpeechStopped | Transcript | VoiceServiceError
+
+
+@dataclass(frozen=True)
+class SpokenAudio:
+    pcm: bytes  # s16le mono 24 kHz
+
+
+@dataclass(frozen=True)
+class SpeechDone:
+    pass
+
+
+Spoken = SpokenAudio | SpeechDone | VoiceServiceError
+
+
+class SocketGone(Exception):
+    """The voice service's socket closed under us (it died, restarted or dropped the session)."""
+
+
+def _error(event: dict[str, Any]) -> VoiceServiceError:
+    error = event.get("error")
+    if not isinstance(error, dict):
+        error = {}
+    return VoiceServiceError(str(error.get("code", "voice_failed")), str(error.get("message", "voice service error")))
+
+
+async def _events(socket: ClientConnection) -> AsyncIterator[dict[str, Any]]:
+    try:
+        async for message in socket:
+            event = json.loads(message)
+            if isinstance(event, dict):
+                yield event
+    except ConnectionClosed as exc:
+        raise SocketGone(f"the voice service closed the real-time socket ({exc.rcvd or 'no close frame'})") from exc
+    raise SocketGone("the voice service closed the real-time socket")
+
+
+async def _send(socket: ClientConnection, message: str | bytes) -> None:
+    try:
+        await socket.send(message)
+    except ConnectionClosed as exc:
+        raise SocketGone("the voice service closed the real-time socket") from exc
+
+
+class Listener:
+    """Audio in; speech onsets, partial and final transcripts and ends of turn out."""
+
+    def __init__(self, socket: ClientConnection) -> None:
+        self.socket = socket
+        self._started_ms: int | None = None
+
+    @classmethod
+    async def open(cls, voice: VoiceClient, sample_rate: int) -> "Listener":
+        return cls(await voice.open_realtime(sample_rate=str(sample_rate)))
+
+    async def configure(self, detection: TurnDetection, silence_s: float) -> None:
+        turn: dict[str, Any] = (
+            {"type": "semantic_vad"}
+            if detection == "semantic"
+            else {"type": "server_vad", "silence_duration_ms": round(silence_s * 1000)}
+        )
+        await self._send({"type": "session.update", "session": {"turn_detection": turn}})
+
+    async def send_audio(self, pcm: bytes) -> None:
+        await _send(self.socket, pcm)
+
+    async def heard(self) -> AsyncIterator[Heard]:
+        async for event in _events(self.socket):
+            kind = event.get("type")
+            if kind == "input_audio_buffer.speech_started":
+                self._started_ms = event.get("audio_start_ms")
+                yield SpeechStarted()
+            elif kind == "input_audio_buffer.speech_stopped":
+                end_ms, start_ms = event.get("audio_end_ms"), self._started_ms
+                seconds = (end_ms - start_ms) / 1000 if isinstance(end_ms, int) and isinstance(start_ms, int) else None
+                yield SpeechStopped(seconds, event.get("reason"))
+            elif kind == "conversation.item.input_audio_transcription.delta":
+                yield TranscriptDelta(str(event.get("delta", "")))
+            elif kind == "conversation.item.input_audio_transcription.completed":
+                yield Transcript(str(event.get("transcript", "")).strip())
+            elif kind == "error":
+                yield _error(event)
+
+    async def aclose(self) -> None:
+        await self.socket.close()
+
+    async def _send(self, event: dict[str, Any]) -> None:
+        await _send(self.socket, json.dumps(event))
+
+
+class Speaker:
+    """Text in as it is written, speech out by sentence; one utterance after another, each in its own voice.
+
+    `cancel` asks the voice service to forget queued text and stop at once; audio of the cancelled text that was
+    already on its way is dropped here until the service confirms (`speech.cancelled`), so none of it is played.
+    """
+
+    def __init__(self, socket: ClientConnection) -> None:
+        self.socket = socket
+        self._cancels_unconfirmed = 0
+
+    @classmethod
+    async def open(cls, voice: VoiceClient) -> "Speaker":
+        return cls(await voice.open_realtime(intent="speech"))
+
+    async def begin(self, voice_id: str) -> None:
+        await self._send({"type": "session.update", "session": {"voice": voice_id}})
+
+    async def say(self, text: str) -> None:
+        if text:
+            await self._send({"type": "speech.text.delta", "delta": text})
+
+    async def finish(self) -> None:
+        await self._send({"type": "speech.text.done"})
+
+    async def cancel(self) -> None:
+        self._cancels_unconfirmed += 1
+        await self._send({"type": "speech.cancel"})
+
+    async def spoken(self) -> AsyncIterator[Spoken]:
+        async for event in _events(self.socket):
+            kind = event.get("type")
+            if kind == "speech.cancelled":
+                self._cancels_unconfirmed = max(0, self._cancels_unconfirmed - 1)
+            elif self._cancels_unconfirmed:
+                continue  # belongs to text that was cancelled
+            elif kind == "speech.audio.delta":
+                pcm = base64.b64decode(str(event.get("delta", "")))
+                if pcm:
+                    yield SpokenAudio(pcm)
+            elif kind == "speech.audio.done":
+                yield SpeechDone()
+            elif kind == "error":
+                yield _error(event)
+
+    async def aclose(self) -> None:
+        await self.socket.close()
+
+    async def _send(self, event: dict[str, Any]) -> None:
+        await _send(self.socket, json.dumps(event))
