@@ -181,6 +181,12 @@ class CouncilSettings(BaseModel):
     )
     review_round: bool = Field(False, description="After answering, each member reviews the others' answers.")
     member_timeout_s: float = Field(120.0, gt=0, description="A member slower than this is dropped from the turn.")
+    spoken_member_max_tokens: int = Field(
+        96,
+        ge=1,
+        description="In a voice session, each member's answer is capped at this many tokens (and every role is asked "
+        "for a brief spoken answer), so the chair starts, and the listener hears the answer, sooner.",
+    )
     max_message_chars: int = Field(16_000, ge=1, description="Longest accepted chat message, in characters.")
     council_min_words: int = Field(
         60, ge=1, description="The router sends messages of at least this many words to the council."

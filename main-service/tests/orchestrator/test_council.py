@@ -168,3 +168,25 @@ async def test_review_round_shows_each_member_the_others_answers(tmp_path: Path)
     chair = registry.get("chair")
     assert isinstance(chair, ScriptedChatModel)
     assert "critical view" in chair.prompts[-1][-1]["content"]
+
+
+async def test_a_spoken_turn_asks_for_brief_speech_and_caps_the_members(tmp_path: Path) -> None:
+    long_answer = [f" word{i}" for i in range(40)]
+    members = {role: ScriptedChatModel(model_name=role, tokens=long_answer) for role in ("analytical", "creative")}
+    registry = scripted_registry(dict(members))
+    settings = orchestrator_settings(tmp_path, spoken_member_max_tokens=5)
+    async with open_orchestrator(settings, models=registry) as orchestrator:
+        spoken = await collect(orchestrator, "/council question", spoken=True, members=["analytical", "creative"])
+        written = await collect(orchestrator, "/council question", members=["analytical", "creative"])
+
+    def member_words(events: list[Event]) -> dict[str, int]:
+        return {e.member: len(e.text.split()) for e in events if isinstance(e, MemberDoneEvent)}
+
+    assert member_words(spoken) == {"analytical": 5, "creative": 5}
+    assert member_words(written) == {"analytical": 40, "creative": 40}
+    chair = registry.get("chair")
+    assert isinstance(chair, ScriptedChatModel)
+    spoken_prompt, written_prompt = (prompt[0]["content"] for prompt in chair.prompts)
+    assert "spoken aloud" in spoken_prompt
+    assert "spoken aloud" not in written_prompt
+    assert all("spoken aloud" in model.prompts[0][0]["content"] for model in members.values())

@@ -333,7 +333,8 @@ class VoiceSession:
         thread_id = self.config.thread_id or uuid.uuid4().hex
         answer: Utterance | None = None
         spoken = ""  # the answer text handed to speech so far
-        async for event in self.orchestrator.stream(text, thread_id=thread_id, requested=self.config.path):
+        stream = self.orchestrator.stream(text, thread_id=thread_id, requested=self.config.path, spoken=True)
+        async for event in stream:
             await self.send({**event.model_dump(mode="json"), "id": turn_id})
             if isinstance(event, RouteEvent) and event.path == "council" and not event.cached:
                 await self.acknowledge(turn_id)

@@ -36,10 +36,13 @@ async def call_model(
     role: str,
     phase: Any,
     on_delta: Callable[[str], None],
+    max_tokens: int | None = None,
 ) -> tuple[str, ModelCall]:
-    """Stream one answer, calling `on_delta` per text delta; return the text and the call's usage and timings."""
+    """Stream one answer, calling `on_delta` per text delta; return the text and the call's usage and timings.
+    `max_tokens` caps this answer below the model's own limit."""
     total: AIMessageChunk | None = None
-    async for chunk in model.astream(list(messages)):
+    limit = min(max_tokens, model.max_tokens) if max_tokens else model.max_tokens
+    async for chunk in model.astream(list(messages), max_tokens=limit):
         assert isinstance(chunk, AIMessageChunk)
         if chunk.text:
             on_delta(chunk.text)

@@ -73,6 +73,10 @@ class TurnContext:
     cache: AnswerCache | None = None
     hot_threshold: float | None = None
     observers: Sequence[TurnObserver] = ()
+    spoken: bool = False
+    """The answer will be spoken (a voice session): every role answers briefly, in plain speech."""
+    spoken_member_max_tokens: int = 96
+    """A member's answer in a spoken turn is capped at this many tokens, so the chair starts sooner."""
     started: float = field(default_factory=time.perf_counter)
 
     def elapsed_ms(self) -> float:

@@ -19,7 +19,7 @@ from council.orchestrator.events import (
     Phase,
     ReviewEvent,
 )
-from council.orchestrator.prompts import REVIEW_PROMPT, review_request
+from council.orchestrator.prompts import REVIEW_PROMPT, SPOKEN_STYLE, review_request
 
 log = structlog.get_logger(__name__)
 
@@ -77,6 +77,9 @@ async def _member_turn(
     """One member's answer, or `(None, why)` after a `member.failed` event: a failure never sinks the council."""
     model = ctx.models.get(member)
     system_prompt = REVIEW_PROMPT if phase == "review" else ctx.prompts[member]
+    if ctx.spoken:
+        system_prompt += SPOKEN_STYLE
+    max_tokens = ctx.spoken_member_max_tokens if ctx.spoken else None
     emit(MemberStartEvent(t_ms=ctx.elapsed_ms(), member=member, phase=phase, model=model.model_name))
 
     def on_delta(text: str) -> None:
@@ -85,7 +88,12 @@ async def _member_turn(
     try:
         async with asyncio.timeout(ctx.member_timeout_s):
             text, call = await call_model(
-                model, prompt_for(model, system_prompt, history), role=member, phase=phase, on_delta=on_delta
+                model,
+                prompt_for(model, system_prompt, history),
+                role=member,
+                phase=phase,
+                on_delta=on_delta,
+                max_tokens=max_tokens,
             )
         if not text:
             raise ValueError("the model returned an empty answer")

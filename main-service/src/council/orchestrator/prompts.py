@@ -22,6 +22,12 @@ ROLE_PROMPTS: Mapping[str, str] = {
     ),
 }
 
+SPOKEN_STYLE = (
+    "\n\nThis conversation is spoken aloud: answer in two or three short sentences of plain speech, with no lists, "
+    "headings, tables or markdown."
+)
+"""Appended to the system prompts of a spoken turn (members, chair, fast role), so answers are brief and speakable."""
+
 REVIEW_PROMPT = (
     "You see anonymous answers from other advisers to the same question. Improve your own answer using what is "
     "right in theirs and avoiding what is wrong. Reply with your improved answer only."

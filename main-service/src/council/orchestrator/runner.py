@@ -94,16 +94,18 @@ class Orchestrator:
         role: str | None = None,
         history: Sequence[AnyMessage] | None = None,
         members: Sequence[str] | None = None,
+        spoken: bool = False,
     ) -> AsyncIterator[Event]:
         """The turn's events, ending with `final`; raises `CouncilError` on failure, stops generation if closed.
 
         With `history` the turn is stateless (nothing is remembered); otherwise it continues `thread_id`
         (a new thread when None), after any turn already running on that thread. `members` narrows this turn's
-        council to some of its configured members (in their configured order).
+        council to some of its configured members (in their configured order). A `spoken` turn (a voice session)
+        asks every role for a brief answer in plain speech, and caps the members' answers.
         """
         self.check_request(text, requested, role, members)
         chosen = self.context.members if members is None else [m for m in self.context.members if m in members]
-        context = dataclasses.replace(self.context, members=chosen, started=time.perf_counter())
+        context = dataclasses.replace(self.context, members=chosen, spoken=spoken, started=time.perf_counter())
         turn_input: TurnState = {
             "messages": [*(history or []), HumanMessage(text)],
             "text": text,
@@ -208,6 +210,7 @@ def build_context(
         review_round=settings.council.review_round,
         member_timeout_s=settings.council.member_timeout_s,
         council_min_words=settings.council.council_min_words,
+        spoken_member_max_tokens=settings.council.spoken_member_max_tokens,
         context_tokens=settings.llm.context_tokens,
         kip=kip,
         trails=trails,

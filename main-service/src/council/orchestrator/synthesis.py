@@ -9,7 +9,7 @@ from council.llm import ModelCallError
 from council.orchestrator.calls import call_model, prompt_for
 from council.orchestrator.context import EventWriter, TurnContext
 from council.orchestrator.events import MemberAnswer, ModelCall, SynthesisDeltaEvent
-from council.orchestrator.prompts import synthesis_request
+from council.orchestrator.prompts import SPOKEN_STYLE, synthesis_request
 
 CHAIR = "chair"
 FAST = "fast"
@@ -39,8 +39,9 @@ async def _write(
         emit(SynthesisDeltaEvent(t_ms=ctx.elapsed_ms(), role=role, text=text))
 
     try:
+        system_prompt = ctx.prompts[role] + (SPOKEN_STYLE if ctx.spoken else "")
         text, call = await call_model(
-            model, prompt_for(model, ctx.prompts[role], history), role=role, phase=phase, on_delta=on_delta
+            model, prompt_for(model, system_prompt, history), role=role, phase=phase, on_delta=on_delta
         )
     except ModelCallError as exc:
         raise ModelUnavailableError(f"The {role} model failed: {exc}") from exc
