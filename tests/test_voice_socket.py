@@ -132,7 +132,8 @@ def long_answers(voice: ServiceProcess, start_main_module: StartService) -> Serv
 def test_the_answer_is_spoken_while_it_is_written_and_what_is_spoken_is_the_answer(
     voice: ServiceProcess, long_answers: ServiceProcess
 ) -> None:
-    with connect(voice_url(long_answers)) as socket:
+    request_id = "voice-e2e-speak-while-writing"
+    with connect(voice_url(long_answers), additional_headers={"X-Request-ID": request_id}) as socket:
         received = Received(socket)
         ready = received.until("ready")[0]
         socket.send(json.dumps({"type": "config", "path": "fast"}))
@@ -149,6 +150,11 @@ def test_the_answer_is_spoken_while_it_is_written_and_what_is_spoken_is_the_answ
     # Nothing spoken twice or skipped: the speech, transcribed back, is the written answer.
     spoken = transcribe_24k(voice, bytes(received.audio[f"{start['id']}:answer"]))
     assert word_error_rate(final["answer"], spoken) < 0.25, (final["answer"], spoken)
+    # One request ID follows the session into the voice service's real-time sockets (its JSON log says so).
+    deadline = time.monotonic() + 30
+    while not any(line.get("request_id") == request_id for line in voice.log_lines()):
+        assert time.monotonic() < deadline, "the voice service never logged the session's request ID"
+        time.sleep(0.2)
 
 
 def test_speaking_over_the_answer_stops_its_audio_and_becomes_the_next_turn(
