@@ -1,5 +1,8 @@
-// Hybrid AI Council web UI: streamed chat over /ws/chat, the council panel, conversations, push-to-talk.
-// Plain ES module, no build step. Every server event is one of the orchestrator's typed events (docs/websocket.md).
+// Hybrid AI Council web UI: streamed chat over /ws/chat, the council panel, conversations, push-to-talk and a
+// hands-free conversation over /ws/voice (hands-free.js). Plain ES modules, no build step. Every server event is
+// one of the orchestrator's typed events (docs/websocket.md, docs/voice-socket.md).
+
+import { HandsFree } from "./hands-free.js";
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -7,13 +10,15 @@ const ui = {
   reason: $("route-reason"), notice: $("notice"), composer: $("composer"), text: $("text"), path: $("path"),
   send: $("send"), cancel: $("cancel"), talk: $("talk"), speak: $("speak-answers"),
   connection: $("connection"), voiceStatus: $("voice-status"), conversations: $("conversations"),
+  handsFree: $("hands-free"), voiceBar: $("voice-bar"), voiceState: $("voice-state"), liveTranscript: $("live-transcript"),
 };
 
 let socket = null;
 let threadId = null;
-let turn = null; // {id, answer: element, meta: element, members: Map}
+let turn = null; // the typed turn being answered: {id, source, element, answer, meta, members: Map}
 let counter = 0;
 let playback = null;
+let voiceReady = false; // the voice service answers (checked every 10 s)
 
 function addMessage(kind, text, meta = "") {
   const element = document.createElement("div");
@@ -53,8 +58,8 @@ function connect() {
   socket.addEventListener("message", (message) => handleEvent(JSON.parse(message.data)));
 }
 
-function memberCard(name) {
-  let card = turn.members.get(name);
+function memberCard(view, name) {
+  let card = view.members.get(name);
   if (!card) {
     const element = document.createElement("div");
     element.className = "member";
@@ -66,42 +71,38 @@ function memberCard(name) {
     element.append(title, body);
     ui.members.append(element);
     card = { element, title, body };
-    turn.members.set(name, card);
+    view.members.set(name, card);
   }
   return card;
 }
 
-function handleEvent(event) {
-  if (event.type === "pong") return;
-  if (!turn || event.id !== turn.id) {
-    if (event.type === "error") addMessage("error", `${event.message} (${event.code})`);
-    return;
-  }
+// Renders one orchestrator event into a turn's view ({element, answer, meta, members}); chat and voice share it.
+function renderEvent(view, event) {
   switch (event.type) {
     case "route":
       ui.badge.textContent = event.path;
       ui.badge.dataset.path = event.path;
       ui.reason.textContent = event.reason;
-      turn.meta.textContent = `${event.path} · ${event.reason}`;
+      view.meta.textContent = `${view.source}${event.path} · ${event.reason}`;
       ui.council.hidden = event.path !== "council";
-      for (const member of event.members || []) memberCard(member);
+      for (const member of event.members || []) memberCard(view, member);
       break;
     case "member.start":
-      memberCard(event.member).element.dataset.state = "running";
-      if (event.phase === "review") memberCard(event.member).body.textContent = "";
+      memberCard(view, event.member).element.dataset.state = "running";
+      if (event.phase === "review") memberCard(view, event.member).body.textContent = "";
       break;
     case "member.delta":
-      memberCard(event.member).body.textContent += event.text;
+      memberCard(view, event.member).body.textContent += event.text;
       break;
     case "member.done": {
-      const card = memberCard(event.member);
+      const card = memberCard(view, event.member);
       card.element.dataset.state = "done";
       card.body.textContent = event.text;
       if (event.phase === "review") card.title.textContent = `${event.member} (revised)`;
       break;
     }
     case "member.failed": {
-      const card = memberCard(event.member);
+      const card = memberCard(view, event.member);
       card.element.dataset.state = "failed";
       card.body.textContent = `dropped: ${event.error}`;
       break;
@@ -110,25 +111,36 @@ function handleEvent(event) {
       ui.reason.textContent += " — members review each other's answers";
       break;
     case "synthesis.delta":
-      turn.answer.textContent += event.text;
+      view.answer.textContent += event.text;
       ui.messages.scrollTop = ui.messages.scrollHeight;
       break;
     case "final":
-      turn.answer.textContent = event.answer;
+      view.answer.textContent = event.answer;
       threadId = event.thread_id || threadId;
-      if (ui.speak.checked) speak(event.answer);
-      finishTurn();
-      refreshConversations();
       break;
     case "error":
-      turn.element.classList.add("error");
-      turn.answer.textContent = `${event.message} (${event.code})`;
-      finishTurn();
+      view.element.classList.add("error");
+      view.answer.textContent = `${event.message} (${event.code})`;
       break;
     case "cancelled":
-      turn.answer.textContent += " (stopped)";
-      finishTurn();
+      view.answer.textContent += " (stopped)";
       break;
+  }
+}
+
+function handleEvent(event) {
+  if (event.type === "pong") return;
+  if (!turn || event.id !== turn.id) {
+    if (event.type === "error") addMessage("error", `${event.message} (${event.code})`);
+    return;
+  }
+  renderEvent(turn, event);
+  if (event.type === "final") {
+    if (ui.speak.checked) speak(event.answer);
+    finishTurn();
+    refreshConversations();
+  } else if (event.type === "error" || event.type === "cancelled") {
+    finishTurn();
   }
 }
 
@@ -145,7 +157,7 @@ function sendMessage(text) {
   const id = `turn-${Date.now()}-${counter}`;
   addMessage("user", text);
   const reply = addMessage("assistant", "", "thinking…");
-  turn = { id, element: reply.element, answer: reply.body, meta: reply.meta, members: new Map() };
+  turn = { id, source: "", element: reply.element, answer: reply.body, meta: reply.meta, members: new Map() };
   ui.members.replaceChildren();
   ui.council.hidden = true;
   ui.send.disabled = true;
@@ -181,6 +193,7 @@ async function openConversation(id) {
   threadId = id;
   ui.messages.replaceChildren();
   ui.council.hidden = true;
+  if (handsFree.active) handsFree.configure(voiceConfig()); // go on talking in the conversation just opened
   for (const message of messages) addMessage(message.role === "user" ? "user" : "assistant", message.content, message.path || "");
   refreshConversations();
 }
@@ -198,7 +211,8 @@ async function checkVoice() {
   }
   ui.voiceStatus.dataset.state = status;
   ui.voiceStatus.textContent = status === "pass" ? "voice: ready" : "voice: unavailable";
-  ui.talk.disabled = status !== "pass" || !navigator.mediaDevices;
+  voiceReady = status === "pass";
+  updateVoiceButtons();
   ui.voiceStatus.title = detail;
   if (status !== "pass") showNotice(`Voice is unavailable (${detail}). Text chat works as usual.`);
   else if (ui.notice.textContent.startsWith("Voice is unavailable")) showNotice("");
@@ -300,13 +314,111 @@ $("new-conversation").addEventListener("click", () => {
   threadId = null;
   ui.messages.replaceChildren();
   ui.council.hidden = true;
+  if (handsFree.active) handsFree.configure(voiceConfig());
   refreshConversations();
 });
+ui.path.addEventListener("change", () => handsFree.active && handsFree.configure(voiceConfig()));
+ui.handsFree.addEventListener("click", toggleHandsFree);
 ui.talk.addEventListener("pointerdown", startTalking);
 ui.talk.addEventListener("pointerup", stopTalking);
 ui.talk.addEventListener("pointerleave", stopTalking);
 ui.talk.addEventListener("keydown", (event) => event.code === "Space" && !event.repeat && startTalking());
 ui.talk.addEventListener("keyup", (event) => event.code === "Space" && stopTalking());
+
+// Hands-free: the microphone stays open; the server hears where a turn begins and ends, and speaking over the
+// answer interrupts it. The page shows what the session is doing and what it heard so far.
+const VOICE_STATES = {
+  off: "hands-free off", connecting: "connecting…", listening: "listening…", thinking: "thinking…", speaking: "speaking…",
+};
+const handsFree = new HandsFree({ onEvent: handleVoiceEvent, onChange: showHandsFree });
+let voiceTurn = null; // the view of the turn the voice socket is answering
+let voiceError = "";
+// Playback and capture counters (samples played, frames sent, …) for people's tools and the browser tests.
+window.handsFreeStats = handsFree.stats;
+
+function voiceConfig() {
+  return { path: ui.path.value, threadId };
+}
+
+function updateVoiceButtons() {
+  const capable = Boolean(navigator.mediaDevices && window.AudioWorkletNode);
+  ui.talk.disabled = !voiceReady || !navigator.mediaDevices || handsFree.active;
+  ui.handsFree.disabled = !handsFree.active && (!voiceReady || !capable);
+}
+
+async function toggleHandsFree() {
+  if (handsFree.active) {
+    handsFree.stop();
+    return;
+  }
+  stopPlayback();
+  voiceError = "";
+  setText(ui.liveTranscript, "");
+  try {
+    await handsFree.start(voiceConfig());
+  } catch (error) {
+    showNotice(`Hands-free could not start: ${error.message}`);
+  }
+}
+
+function setText(element, text) {
+  if (element.textContent !== text) element.textContent = text; // unchanged text is not announced again
+}
+
+function showHandsFree(session) {
+  const { state, playedSamples } = session.stats;
+  ui.voiceBar.hidden = state === "off";
+  ui.voiceState.dataset.state = state;
+  ui.voiceState.dataset.playedSamples = String(playedSamples);
+  setText(ui.voiceState, VOICE_STATES[state] || state);
+  ui.handsFree.setAttribute("aria-pressed", String(session.active)); // the label stays: pressed means on
+  updateVoiceButtons();
+}
+
+function handleVoiceEvent(event) {
+  switch (event.type) {
+    case "speech.started":
+    case "audio.resumed": // it was a backchannel or a noise: nothing to keep of it
+      setText(ui.liveTranscript, "");
+      break;
+    case "transcript.delta":
+      ui.liveTranscript.textContent += event.delta;
+      break;
+    case "transcript":
+      setText(ui.liveTranscript, "");
+      startVoiceTurn(event);
+      break;
+    case "audio.start": // an acknowledgement ("let me put that to the council") is said while the council works
+      if (event.kind === "acknowledgement" && event.text && voiceTurn && event.id === voiceTurn.id) {
+        voiceTurn.meta.textContent += ` · “${event.text}”`;
+      }
+      break;
+    case "session.closed":
+      voiceTurn = null;
+      showNotice(`Hands-free stopped: ${voiceError || event.reason || `the connection closed (${event.code})`}.`);
+      break;
+    case "error": // said aside: a turn's text may still go on to `final` when only its speech failed
+      if (!event.id) voiceError = `${event.message} (${event.code})`;
+      showNotice(`Voice: ${event.message} (${event.code})`);
+      break;
+    default:
+      if (voiceTurn && event.id === voiceTurn.id) {
+        renderEvent(voiceTurn, event);
+        if (event.type === "final") refreshConversations();
+      }
+  }
+}
+
+function startVoiceTurn(event) {
+  const text = (event.text || "").trim();
+  if (!text) return; // nothing was understood: no turn
+  addMessage("user", text, "voice");
+  const reply = addMessage("assistant", "", "thinking…");
+  voiceTurn = { id: event.id, source: "voice · ", element: reply.element, answer: reply.body, meta: reply.meta,
+                members: new Map() };
+  ui.members.replaceChildren();
+  ui.council.hidden = true;
+}
 
 connect();
 refreshConversations();
