@@ -20,7 +20,7 @@ VENVS = {
     "main-service/.venv": ["fastapi", "starlette", "uvicorn", "pydantic", "pydantic-core", "httpx", "websockets",
                            "langgraph", "langchain-core", "llama-cpp-python", "aiosqlite", "redis", "structlog"],
     "legacy-voice-service/.venv": ["fastapi", "uvicorn", "pydantic", "faster-whisper", "ctranslate2", "piper-tts",
-                                   "onnxruntime", "numpy", "torch"],
+                                   "onnxruntime", "numpy", "torch", "pipecat-ai"],
     "bench/.venv311": ["fastapi", "starlette", "pydantic", "pydantic-core", "httpx", "langgraph", "langchain-core"],
 }  # fmt: skip
 
@@ -101,6 +101,11 @@ def render(report: dict[str, Any]) -> str:
             lines += [*ratios, ""]
         if scalars:
             lines += ["| value | |", "| --- | --- |", *scalars, ""]
+        if result.get("targets"):  # figures beside the targets (printed, never asserted)
+            lines += ["| target | measured | goal | met |", "| --- | --- | --- | --- |"]
+            lines += [f"| {t['figure']} | {t['measured']} | {t['target']} | {'yes' if t['met'] else 'no'} |"
+                      for t in result["targets"]]  # fmt: skip
+            lines.append("")
     return "\n".join(lines) + "\n"
 
 

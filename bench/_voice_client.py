@@ -1,0 +1,165 @@
+"""A `/ws/voice` client for bench/voice_loop.py: a microphone that sends 20 ms frames in real time, and a timestamped
+log of everything the server sends back (events and binary audio), all on one `time.perf_counter` clock.
+"""
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+
+FRAME_S = 0.020
+FRAME_BYTES = 640  # 20 ms at 16 kHz s16le
+SILENCE = bytes(FRAME_BYTES)
+
+
+class Refused(RuntimeError):
+    """The server answered the handshake with an event other than `ready` (e.g. `error` `voice_unavailable`)."""
+
+    def __init__(self, event: dict[str, Any]) -> None:
+        super().__init__(f"expected `ready`, got {event}")
+        self.event = event
+
+
+@dataclass(frozen=True)
+class Received:
+    """One server frame: an event (`event`) or binary audio (`audio_bytes` > 0), with its arrival time."""
+
+    t: float
+    event: dict[str, Any] | None = None
+    audio_bytes: int = 0
+
+    @property
+    def type(self) -> str:
+        return self.event.get("type", "?") if self.event is not None else "audio"
+
+
+@dataclass
+class Spoken:
+    """When an utterance went out: `onset` = its first frame sent, `end` = its last frame (the last with speech)."""
+
+    onset: float = 0.0
+    end: float = 0.0
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class VoiceSocket:
+    """One session. The microphone runs from `open` to `close`, sending silence whenever no utterance is queued,
+    as a real microphone would; every frame is due at a fixed instant (start + n * 20 ms), so delays don't drift.
+    """
+
+    def __init__(self, socket: ClientConnection, cancel_on_transcript: bool) -> None:
+        self.socket = socket
+        self.log: list[Received] = []
+        self.cancel_on_transcript = cancel_on_transcript
+        self._frames: deque[tuple[bytes, Spoken | None, bool, bool]] = deque()  # pcm, utterance, first, last
+        self._texts: deque[str] = deque()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @classmethod
+    async def open(cls, url: str, *, cancel_on_transcript: bool = False) -> "VoiceSocket":
+        socket = await connect(url, max_size=2**22, open_timeout=30)
+        session = cls(socket, cancel_on_transcript)
+        ready = json.loads(await asyncio.wait_for(socket.recv(), 30))
+        if ready.get("type") != "ready":
+            await socket.close()
+            raise Refused(ready)
+        session._tasks = [asyncio.create_task(session._receive()), asyncio.create_task(session._microphone())]
+        return session
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.socket.close(), 5)
+
+    async def configure(self, **fields: Any) -> dict[str, Any]:
+        """Send a config frame; returns the server's answer to it: the `config` echo or an `error` event."""
+        start = len(self.log)
+        self._texts.append(json.dumps({"type": "config", **fields}))
+        answer = await self.wait_for(lambda r: r.type in ("config", "error"), timeout=10, start=start)
+        if answer is None or answer.event is None:
+            raise TimeoutError("no answer to the config frame")
+        return answer.event
+
+    async def say(self, pcm: bytes) -> Spoken:
+        """Queue an utterance on the microphone; returns once its last frame has been sent."""
+        spoken = Spoken()
+        frames = [pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
+        frames[-1] = frames[-1].ljust(FRAME_BYTES, b"\0")
+        for index, frame in enumerate(frames):
+            self._frames.append((frame, spoken, index == 0, index == len(frames) - 1))
+        waiting = asyncio.create_task(spoken.done.wait())
+        await asyncio.wait([waiting, self._tasks[1]], return_when=asyncio.FIRST_COMPLETED)
+        if not spoken.done.is_set():
+            waiting.cancel()
+            raise ConnectionError(f"the socket closed while speaking (close code {self.socket.close_code})")
+        return spoken
+
+    def send_text(self, payload: dict[str, Any]) -> None:
+        self._texts.append(json.dumps(payload))
+
+    async def wait_for(self, predicate: Callable[[Received], bool], timeout: float, start: int = 0) -> Received | None:
+        """The first logged frame from index `start` on that matches, waiting up to `timeout` s for it."""
+        index = start
+
+        def match() -> Received | None:
+            nonlocal index
+            while index < len(self.log):  # resumes where the last poll stopped
+                if predicate(self.log[index]):
+                    return self.log[index]
+                index += 1
+            return None
+
+        await self.wait_until(lambda: match() is not None, timeout)
+        return match()
+
+    async def wait_until(self, condition: Callable[[], bool], timeout: float) -> bool:
+        """Poll `condition` (over `log`) until it holds, the socket closes or `timeout` s pass."""
+        deadline = time.perf_counter() + timeout
+        while not condition():
+            if time.perf_counter() >= deadline or self.socket.close_code is not None:
+                return condition()
+            await asyncio.sleep(0.05)  # arrival times are stamped by the receiver: polling only decides when to stop
+        return True
+
+    async def _receive(self) -> None:
+        async for message in self.socket:
+            now = time.perf_counter()
+            if isinstance(message, bytes):
+                self.log.append(Received(now, audio_bytes=len(message)))
+                continue
+            event = json.loads(message)
+            self.log.append(Received(now, event))
+            if self.cancel_on_transcript and event.get("type") == "transcript":
+                self._texts.append(json.dumps({"type": "cancel"}))  # nothing after it is measured: spare the CPU
+
+    async def _microphone(self) -> None:
+        due = time.perf_counter()
+        while True:
+            due += FRAME_S  # a frame leaves when its 20 ms have been "recorded"
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            while self._texts:  # text goes out from this task too: one sender, frames never interleave oddly
+                await self.socket.send(self._texts.popleft())
+            if self._frames:
+                frame, spoken, first, last = self._frames.popleft()
+            else:
+                frame, spoken, first, last = SILENCE, None, False, False
+            await self.socket.send(frame)
+            if spoken is not None:
+                now = time.perf_counter()
+                if first:
+                    spoken.onset = now
+                if last:
+                    spoken.end = now
+                    spoken.done.set()
