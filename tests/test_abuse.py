@@ -3,10 +3,11 @@ service dying in the middle of a real-time voice turn. Nothing may crash a servi
 
 import json
 import signal
+from typing import Any
 
 import httpx
 import pytest
-from test_voice_socket import FRAME_BYTES, speech_pcm16k
+from test_voice_socket import FRAME_BYTES, read_until_closed, speech_pcm16k
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
@@ -88,12 +89,9 @@ def test_voice_killed_during_a_voice_turn_gives_an_error_and_text_chat_goes_on(
         while json.loads(socket.recv(timeout=120))["type"] != "transcript":
             pass
         doomed.stop(signal.SIGKILL)  # the answer is being generated; its speech can no longer be made
-        events = []
+        events: list[dict[str, Any]] = []
         with pytest.raises(ConnectionClosed) as closed:
-            while True:
-                frame = socket.recv(timeout=120)
-                if isinstance(frame, str):
-                    events.append(json.loads(frame))
+            read_until_closed(socket, events)
 
     types = [event["type"] for event in events]
     errors = [event for event in events if event["type"] == "error"]

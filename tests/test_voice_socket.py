@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from conftest import ServiceProcess, StartService
@@ -80,6 +81,14 @@ class Received:
 
     def types(self) -> list[str]:
         return [event["type"] for event in self.events]
+
+
+def read_until_closed(socket: ClientConnection, events: list[dict[str, Any]] | None = None) -> None:
+    """Read (keeping the text events) until the server closes the socket, which raises `ConnectionClosed`."""
+    while True:
+        frame = socket.recv(timeout=120)
+        if isinstance(frame, str) and events is not None:
+            events.append(json.loads(frame))
 
 
 def voice_url(main: ServiceProcess) -> str:
@@ -198,7 +207,9 @@ def test_a_backchannel_over_the_answer_pauses_it_and_lets_it_finish(
     assert not any(e["type"] in ("barge_in", "cancelled", "transcript") for e in after)
 
 
-def test_the_council_path_speaks_an_acknowledgement_then_the_chairs_answer(main: ServiceProcess, question: bytes) -> None:
+def test_the_council_path_speaks_an_acknowledgement_then_the_chairs_answer(
+    main: ServiceProcess, question: bytes
+) -> None:
     with connect(voice_url(main)) as socket:
         received = Received(socket)
         received.until("ready")
@@ -229,10 +240,11 @@ def test_voice_service_killed_mid_session_is_an_error_and_close_1013(
         received.until("ready")
         voice.stop(signal.SIGKILL)
         error = json.loads(socket.recv(timeout=30))
-        with pytest.raises(Exception, match="1013"):
-            while True:
-                socket.recv(timeout=30)
+        with pytest.raises(ConnectionClosed) as closed:
+            read_until_closed(socket)
     assert (error["type"], error["code"]) == ("error", "voice_unavailable")
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1013
     assert httpx.post(f"{main.url}/api/chat", json={"message": "/fast hi"}, timeout=60).status_code == 200
 
 
