@@ -97,7 +97,8 @@ class VoiceSession:
         self.backchannels = frozenset(w for phrase in self.limits.backchannels for w in words(phrase))
         self.playback = Playback(self.send, sample_rate=OUTPUT_RATE, lead_s=self.limits.playback_lead_s)
         self.listener: Listener | None = None
-        self.speaker: Speaker | None = None
+        self.speaker: Speaker | None = None  # None once speaking has stopped for good
+        self.opened_speaker: Speaker | None = None
         self.voices: dict[str, str] = {}
         self.turn: asyncio.Task[None] | None = None
         self.turn_id: str | None = None
@@ -139,7 +140,7 @@ class VoiceSession:
             self.voices = await role_voices(self.voice)  # also proves the voice service answers
             self.listener = await Listener.open(self.voice, INPUT_RATE)
             await self.listener.configure(self.limits.turn_detection, self.limits.silence_s)
-            self.speaker = await Speaker.open(self.voice)
+            self.speaker = self.opened_speaker = await Speaker.open(self.voice)
         except (CouncilError, SocketGone) as exc:
             await self.send_error(*_described(exc))
             await self.close(CLOSE_TRY_LATER, "voice service unavailable")
@@ -156,19 +157,26 @@ class VoiceSession:
         try:
             await self.receive_loop()
         finally:
-            for task in tasks:
-                task.cancel()
-            await self.cancel_turn(announce=False)
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await self.close_voice()
+            try:
+                for task in tasks:
+                    task.cancel()
+                for task in tasks:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                await self.close_voice()  # before the turn ends: the voice service's session slots are free at once
+                await self.cancel_turn(announce=False)
+            finally:  # if the server cancels this session (shutdown), the sockets must not outlive it
+                for socket in self.voice_sockets():
+                    socket.abort()
+
+    def voice_sockets(self) -> list[Listener | Speaker]:
+        return [socket for socket in (self.listener, self.opened_speaker) if socket is not None]
 
     async def close_voice(self) -> None:
-        for socket in (self.listener, self.speaker):
-            if socket is not None:
-                with contextlib.suppress(Exception):
-                    await socket.aclose()
+        self.speaker = None  # a turn still ending must not count the closed socket as a failure
+        for socket in self.voice_sockets():
+            with contextlib.suppress(Exception):
+                await socket.aclose()
 
     async def receive_loop(self) -> None:
         while True:

@@ -137,6 +137,10 @@ class Listener:
     async def aclose(self) -> None:
         await self.socket.close()
 
+    def abort(self) -> None:
+        """Drop the connection without a closing handshake (when there is no time to await one)."""
+        self.socket.transport.abort()
+
     async def _send(self, event: dict[str, Any]) -> None:
         await _send(self.socket, json.dumps(event))
 
@@ -188,6 +192,10 @@ class Speaker:
 
     async def aclose(self) -> None:
         await self.socket.close()
+
+    def abort(self) -> None:
+        """Drop the connection without a closing handshake (when there is no time to await one)."""
+        self.socket.transport.abort()
 
     async def _send(self, event: dict[str, Any]) -> None:
         await _send(self.socket, json.dumps(event))
