@@ -19,10 +19,10 @@ help: ## Show the targets
 $(MAIN_ENV): $(MAIN)/pyproject.toml $(MAIN)/requirements.lock scripts/setup-venv
 	scripts/setup-venv $(MAIN) 3.13
 
-$(VOICE_ENV): $(VOICE)/pyproject.toml $(VOICE)/requirements.lock scripts/setup-venv
+$(VOICE_ENV): $(VOICE)/pyproject.toml $(VOICE)/requirements.lock $(VOICE)/requirements-nodeps.txt scripts/setup-venv
 	scripts/setup-venv $(VOICE) 3.11
 
-$(VOICE_NEMO_ENV): $(VOICE)/pyproject.toml $(VOICE)/requirements-nemo.lock scripts/setup-venv
+$(VOICE_NEMO_ENV): $(VOICE)/pyproject.toml $(VOICE)/requirements-nemo.lock $(VOICE)/requirements-nodeps.txt scripts/setup-venv
 	scripts/setup-venv $(VOICE) 3.11 dev,nemo .venv-nemo requirements-nemo.lock
 
 setup: $(MAIN_ENV) $(VOICE_ENV) ## Create or refresh both virtual environments (no-op when nothing changed)

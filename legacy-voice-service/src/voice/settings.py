@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 LogFormat = Literal["auto", "json", "console"]
 SttEngineName = Literal["whisper", "parakeet"]
 TtsEngineName = Literal["piper", "xtts"]
+TurnEngineName = Literal["smart-turn", "silence"]
 
 
 def _empty_is_unset(value: object) -> object:
@@ -139,7 +140,41 @@ class VadSettings(BaseModel):
     speech_pad_ms: int = Field(200, ge=0, description="Padding added to each side of a speech segment, in ms.")
 
 
+class TurnSettings(BaseModel):
+    engine: TurnEngineName = Field(
+        "smart-turn",
+        description="End-of-turn engine of WS /v1/realtime: smart-turn (Smart Turn v3.2, semantic: is the speaker "
+        "done?) or silence (plain silence endpointing). If smart-turn cannot load, sessions fall back to silence.",
+    )
+    model_path: OptionalPath = Field(
+        None,
+        description="A Smart Turn v3 .onnx file; empty: smart-turn-v3.2-cpu.onnx shipped by the pipecat-ai package.",
+    )
+    threshold: float = Field(
+        0.5, gt=0, lt=1, description="Smart Turn probability at or above which the speaker is taken to be done."
+    )
+    short_silence_ms: int = Field(
+        250,
+        ge=32,
+        description="Silence after speech (ms) at which the turn engine is asked whether the turn is over, and the "
+        "transcript of the utterance so far is started (semantic_vad).",
+    )
+    max_silence_ms: int = Field(
+        1300,
+        ge=100,
+        description="Silence (ms) after which a turn ends even though the turn engine said the speaker is not done "
+        "(reason timeout) (semantic_vad).",
+    )
+    cpu_threads: int = Field(1, ge=1, description="CPU threads the Smart Turn model may use.")
+
+
 class RealtimeSettings(BaseModel):
+    onset_ms: int = Field(
+        64,
+        ge=32,
+        description="Speech heard for this long (ms; Silero frames of 32 ms) starts an utterance on WS /v1/realtime "
+        "(input_audio_buffer.speech_started, which drives barge-in).",
+    )
     partial_interval_s: float = Field(
         1.0,
         ge=0,
@@ -171,6 +206,7 @@ class Settings(BaseSettings):
     stt: SttSettings = SttSettings()
     tts: TtsSettings = TtsSettings()
     vad: VadSettings = VadSettings()
+    turn: TurnSettings = TurnSettings()
     realtime: RealtimeSettings = RealtimeSettings()
     models: ModelSettings = ModelSettings()
 

@@ -12,6 +12,7 @@ from starlette.testclient import WebSocketDenialResponse
 
 from tests.api.wer import normalize
 from tests.conftest import AppClient
+from voice.engines.vad.silero import SileroStream
 from voice.settings import Settings
 
 TEXT = "The council will vote after lunch."
@@ -58,7 +59,7 @@ def test_speech_then_silence_gives_vad_events_and_a_final_transcript(
     ]
     assert "conversation.item.input_audio_transcription.delta" in kinds
     started, stopped, completed = events[0], events[kinds.index("input_audio_buffer.speech_stopped")], events[-1]
-    assert 200 <= started["audio_start_ms"] <= 500  # speech begins at 0.5 s, less Silero's padding
+    assert 500 <= started["audio_start_ms"] <= 650  # the first speech frame: 0.5 s, plus Piper's own lead-in
     assert stopped["audio_end_ms"] > started["audio_start_ms"]
     assert normalize(completed["transcript"]) == normalize(TEXT)
     assert completed["item_id"] == events[kinds.index("input_audio_buffer.committed")]["item_id"]
@@ -219,15 +220,23 @@ def test_a_long_silence_keeps_the_buffer_small_and_the_session_clock_right(
     app_client: AppClient, realtime_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = app_client(realtime_settings)
-    silero = client.app_state["engines"].vad.engine  # type: ignore[union-attr]
-    looked_at: list[int] = []  # samples per VAD pass; the real detector still answers
-    detect = silero.detect
+    scored: list[int] = []  # samples per VAD step; the real detector still answers
+    push = SileroStream.push
 
-    def measured_detect(audio: np.ndarray) -> Any:
-        looked_at.append(audio.size)
-        return detect(audio)
+    def measured_push(self: SileroStream, audio: np.ndarray) -> Any:
+        scored.append(audio.size)
+        return push(self, audio)
 
-    monkeypatch.setattr(silero, "detect", measured_detect)
+    monkeypatch.setattr(SileroStream, "push", measured_push)
+    whisper = client.app_state["engines"].transcriber("whisper-1").engine  # type: ignore[union-attr]
+    transcribed: list[float] = []
+    transcribe = whisper.transcribe
+
+    def measured_transcribe(audio: np.ndarray, options: Any) -> Any:
+        transcribed.append(audio.size / 16_000)
+        return transcribe(audio, options)
+
+    monkeypatch.setattr(whisper, "transcribe", measured_transcribe)
     speech = client.post(
         "/v1/audio/speech", json={"voice": "en_US-joe-medium", "input": TEXT, "response_format": "pcm"}
     ).content
@@ -236,16 +245,17 @@ def test_a_long_silence_keeps_the_buffer_small_and_the_session_clock_right(
         socket.receive_json()
         for _ in range(silence_s * 10):
             socket.send_bytes(b"\0" * FRAME)
-        audio = speech + b"\0" * (FRAME * 10)
+        audio = speech + b"\0" * (FRAME * 20)
         for start in range(0, len(audio), FRAME):
             socket.send_bytes(audio[start : start + FRAME])
         events = events_until(socket, "conversation.item.input_audio_transcription.completed")
-    # A look every 0.3 s (3 frames, the first past VAD_STEP_S): the first 90 see silence only. Without trimming
-    # the 90th would cover 27 s (432 000 samples); with it, the pre-roll and one step.
-    assert len(looked_at) > silence_s * 3
-    assert max(looked_at[: silence_s * 3]) <= 1.5 * 16_000
+    # Each step scores only its own 0.1 s frame (1 600 samples at 16 kHz), however long the silence before it.
+    assert len(scored) >= silence_s * 10
+    assert max(scored) == 1_600
+    # Only a pre-roll of the silence is kept: the utterance transcribed is the speech and about a second more.
+    assert max(transcribed) <= len(speech) / 48_000 + 1.5
     started, completed = events[0], events[-1]
     assert started["type"] == "input_audio_buffer.speech_started"
-    assert silence_s * 1000 - 300 <= started["audio_start_ms"] <= silence_s * 1000 + 300
+    assert silence_s * 1000 - 100 <= started["audio_start_ms"] <= silence_s * 1000 + 400
     assert normalize(completed["transcript"]) == normalize(TEXT)
     assert completed["words"][0]["start"] >= silence_s - 0.3

@@ -14,9 +14,11 @@ from tests.conftest import Server
 
 def test_models_list_every_engine_with_its_state(openai_client: OpenAI) -> None:
     models = {model.id: model for model in openai_client.models.list()}
-    assert set(models) == {"whisper-tiny.en", "piper", "silero-vad-v6"}
+    assert set(models) == {"whisper-tiny.en", "piper", "silero-vad-v6", "smart-turn-v3.2", "silence"}
     assert all(getattr(model, "status", None) == "ready" for model in models.values())
     assert "GPL-3.0-or-later" in str(getattr(models["piper"], "licence", ""))
+    assert getattr(models["smart-turn-v3.2"], "task", None) == "turn"
+    assert "BSD-2-Clause" in str(getattr(models["smart-turn-v3.2"], "licence", ""))
 
 
 def test_voices_follow_the_speaches_convention(server: Server) -> None:

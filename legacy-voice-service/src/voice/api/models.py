@@ -15,7 +15,7 @@ class ModelCard(BaseModel):
     object: Literal["model"] = "model"
     created: int = 0
     owned_by: str = "hybrid-council-voice"
-    task: Literal["stt", "tts", "vad"]
+    task: Literal["stt", "tts", "vad", "turn"]
     engine: str
     status: str
     default: bool

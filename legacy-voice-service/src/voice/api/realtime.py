@@ -1,28 +1,29 @@
 """`WS /v1/realtime`: a transcription session in the shape of OpenAI's Realtime API.
 
 Client -> server: `input_audio_buffer.append` (base64 pcm16 mono at 24 kHz, or `?sample_rate=16000` etc.; or
-binary frames of the same),
-`input_audio_buffer.commit`, `input_audio_buffer.clear`, `session.update` (beta: `transcription_session.update`).
-Server -> client: `session.created`, `input_audio_buffer.speech_started` / `speech_stopped` (Silero VAD
-endpointing), `conversation.item.input_audio_transcription.delta` (partial: the words that have become stable
-while someone speaks; then the rest once the utterance ends), `input_audio_buffer.committed`, `.completed` (with word
-timestamps), `error`. With `?intent=speech` the socket streams synthesis instead
-(`speech_session`).
+binary frames of the same), `input_audio_buffer.commit`, `input_audio_buffer.clear`, `session.update` (beta:
+`transcription_session.update`; `turn_detection`: `{"type": "semantic_vad"}`, `{"type": "server_vad",
+"silence_duration_ms": N}` or null for none). Server -> client: `session.created` / `session.updated` (with the
+effective `turn_detection`), `input_audio_buffer.speech_started` (as soon as Silero hears speech, frame by frame) /
+`speech_stopped` (with `reason`: semantic, silence, timeout or max_length; see `endpointing`),
+`conversation.item.input_audio_transcription.delta` (partial: the words that have become stable while someone
+speaks; then the rest once the utterance ends), `input_audio_buffer.committed`, `.completed` (with word
+timestamps), `error`. With `?intent=speech` the socket streams synthesis instead (`speech_session`).
 """
 
 import base64
 import binascii
-import math
 import uuid
 from typing import Any
 
 import anyio
-import anyio.abc
+import anyio.to_thread
 import numpy as np
 import structlog
 from fastapi import APIRouter, WebSocket
 
 from voice.api.deps import check_service_token
+from voice.api.endpointing import Endpointer, Moment, Onset, Pause, Resumed, Stopped, StopReason, TurnDetection
 from voice.api.realtime_events import (
     SOCKET_GONE,
     answering_errors,
@@ -31,9 +32,11 @@ from voice.api.realtime_events import (
     parse_event,
     string_field,
 )
+from voice.api.realtime_transcripts import SessionTranscripts
 from voice.api.speech_session import SpeechSession
+from voice.api.stable_words import StableWords
 from voice.audio import Samples, decode_pcm16
-from voice.engines.base import TranscriptionOptions
+from voice.engines.base import SpeechProbabilities
 from voice.engines.registry import EngineRegistry
 from voice.errors import InvalidRequest, TooManySessions, VoiceError, error_response
 from voice.settings import Settings
@@ -42,9 +45,8 @@ log = structlog.get_logger(__name__)
 router = APIRouter(tags=["realtime"])
 
 INPUT_RATE = 24_000  # OpenAI Realtime's pcm16
-WORK_RATE = 16_000  # Whisper's and Silero's
-VAD_STEP_S = 0.25  # how much new audio triggers another look for the end of speech
-PRE_ROLL_S = 1.0  # audio kept before the newest step while no one speaks
+WORK_RATE = 16_000  # Whisper's, Silero's and Smart Turn's
+PRE_ROLL_S = 1.0  # audio kept before the newest frame while no one speaks (the start of an utterance is in it)
 ALIASES = {"transcription_session.update": "session.update"}
 
 
@@ -56,42 +58,6 @@ def _to_work_rate(samples: Samples, input_rate: int) -> Samples:
     return resampled
 
 
-class StableWords:
-    """Local agreement over successive hypotheses of one growing utterance: only the words two consecutive ones
-    agree on, as a common prefix, count as stable; what has been sent is never taken back, so deltas only append."""
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-        self._previous: list[str] | None = None
-
-    def agree(self, hypothesis: str) -> str:
-        """The delta that the newly stable words make ("" when none are new, or they contradict what was sent)."""
-        words, previous = hypothesis.split(), self._previous
-        self._previous = words
-        if previous is None:
-            return ""
-        agreed = 0
-        while agreed < min(len(words), len(previous)) and words[agreed] == previous[agreed]:
-            agreed += 1
-        if words[: len(self.sent)] != self.sent:
-            return ""
-        return self._extend(words[len(self.sent) : agreed])
-
-    def finish(self, transcript: str) -> str:
-        """The final transcript is authoritative: the delta it adds to what was sent ("" if it starts otherwise)."""
-        words = transcript.split()
-        if words[: len(self.sent)] != self.sent:
-            return ""
-        return self._extend(words[len(self.sent) :])
-
-    def _extend(self, words: list[str]) -> str:
-        if not words:
-            return ""
-        delta = (" " if self.sent else "") + " ".join(words)
-        self.sent += words
-        return delta
-
-
 class TranscriptionSession:
     def __init__(self, socket: WebSocket, engines: EngineRegistry, settings: Settings, input_rate: int) -> None:
         self.socket = socket
@@ -99,19 +65,51 @@ class TranscriptionSession:
         self.engines = engines
         self.settings = settings
         self.buffer = np.zeros(0, dtype=np.float32)  # at WORK_RATE, since the last commit
-        self.offset_s = 0.0  # where `buffer` starts in the session's audio
-        self.checked_s = 0.0
-        self.speaking = False
+        self.offset = 0  # where `buffer` starts in the session's audio, in samples
         self.item_id = self._new_item()
-        self.server_vad = True
         self.stable = StableWords()  # of the current item
-        self.partial_at = -math.inf  # when the last partial started (anyio clock)
-        self.partial_done: anyio.Event | None = None  # set when the partial in flight has finished
-        self.tasks: anyio.abc.TaskGroup | None = None
+        self.transcripts = SessionTranscripts(engines, settings, self.partial)
+        self.detection: TurnDetection | None = None
+        self.endpointer: Endpointer | None = None
+        self.probabilities: SpeechProbabilities | None = None
+        self.listen_from = 0  # where the endpointer's clock starts in the session's audio, in samples
+        try:
+            self.detect_turns(self._detections()[0])
+        except VoiceError:  # the VAD is still loading: no turn detection until the client asks again
+            log.warning("realtime_vad_not_ready")
 
     @staticmethod
     def _new_item() -> str:
         return f"item_{uuid.uuid4().hex[:20]}"
+
+    def _detections(self) -> tuple[TurnDetection, TurnDetection]:
+        """What `semantic_vad` and `server_vad` mean here, the default first: semantic when a semantic turn engine
+        is ready; otherwise `semantic_vad` falls back to silence endpointing too."""
+        server = TurnDetection("server_vad", self.settings.vad.min_silence_ms)
+        turn = self.engines.turn_detector()
+        if turn is None or not turn.engine.semantic:
+            return server, server
+        return TurnDetection("semantic_vad", self.settings.turn.max_silence_ms), server
+
+    def detect_turns(self, detection: TurnDetection | None) -> None:
+        """Start (or stop) turn detection from the newest audio on; the current item goes on."""
+        vad = self.engines.vad
+        if vad is None or detection is None:
+            self.detection = self.endpointer = self.probabilities = None
+            return
+        stream = vad.require_ready().stream()
+        self.detection, self.probabilities = detection, stream
+        self.listen_from = self.offset + self.buffer.size
+        self.endpointer = Endpointer(
+            frame_s=stream.frame_samples / WORK_RATE,
+            threshold=self.settings.vad.threshold,
+            onset_ms=self.settings.realtime.onset_ms,
+            short_silence_ms=self.settings.turn.short_silence_ms,
+            detection=detection,
+        )
+
+    def _effective(self) -> dict[str, Any] | None:
+        return None if self.detection is None else self.detection.as_json()
 
     async def send(self, event_type: str, **fields: Any) -> None:
         await self.socket.send_json({"event_id": f"event_{uuid.uuid4().hex[:20]}", "type": event_type, **fields})
@@ -123,14 +121,15 @@ class TranscriptionSession:
                 "type": "transcription",
                 "input_audio_format": "pcm16",
                 "input_sample_rate": self.input_rate,
-                "turn_detection": {"type": "server_vad"},
+                "turn_detection": self._effective(),
             },
         )
-        async with anyio.create_task_group() as self.tasks:  # partials run beside the loop that reads the socket
+        async with anyio.create_task_group() as tasks:  # transcripts run beside the loop that reads the socket
+            self.transcripts.tasks = tasks
             while True:
                 message = await self.socket.receive()
                 if message["type"] == "websocket.disconnect":
-                    self.tasks.cancel_scope.cancel()
+                    tasks.cancel_scope.cancel()
                     return
                 async with answering_errors(self.send, session="transcription"):
                     if message.get("bytes") is not None:
@@ -152,124 +151,114 @@ class TranscriptionSession:
             self._drop(len(self.buffer))
             await self.send("input_audio_buffer.cleared")
         elif kind == "session.update":
-            detection = object_field(event, "session").get("turn_detection", {"type": "server_vad"})
-            if detection is not None and not isinstance(detection, dict):
-                raise InvalidRequest("Bad event: session.turn_detection must be a JSON object or null.")
-            self.server_vad = detection is not None
-            await self.send("session.updated", session={"turn_detection": detection})
+            session = object_field(event, "session")
+            if "turn_detection" in session:  # absent: unchanged, as in OpenAI's session.update
+                requested = session["turn_detection"]
+                if requested is not None and not isinstance(requested, dict):
+                    raise InvalidRequest("Bad event: session.turn_detection must be a JSON object or null.")
+                semantic, server = self._detections()
+                parsed = None if requested is None else TurnDetection.parse(requested, semantic=semantic, server=server)
+                self.detect_turns(parsed)
+            await self.send("session.updated", session={"turn_detection": self._effective()})
         else:
             raise InvalidRequest(f"Bad event: unknown event type {kind!r}.")
 
     async def append(self, samples: Samples) -> None:
-        self.buffer = np.concatenate([self.buffer, _to_work_rate(samples, self.input_rate)])
+        audio = _to_work_rate(samples, self.input_rate)
+        self.buffer = np.concatenate([self.buffer, audio])
+        if self.probabilities is not None and self.endpointer is not None:
+            await self.listen(audio, self.probabilities, self.endpointer)
         if self.buffer.size / WORK_RATE > self.settings.limits.max_audio_seconds:
-            await self.commit(len(self.buffer))  # never let one utterance outgrow the duration limit
-        elif self.server_vad and self.buffer.size / WORK_RATE - self.checked_s >= VAD_STEP_S:
-            await self.endpoint()
+            # Never let one utterance outgrow the duration limit.
+            if self.endpointer is not None and self.endpointer.speaking:
+                await self.stop(self.endpointer.stop(StopReason.MAX_LENGTH), len(self.buffer))
+            else:
+                await self.commit(len(self.buffer))
 
-    async def endpoint(self) -> None:
-        vad = self.engines.vad
-        if vad is None:
-            return
-        engine = vad.require_ready()
-        audio = self.buffer
-        self.checked_s = audio.size / WORK_RATE
-        async with vad.job(session="realtime") as job:
-            job.audio_seconds = audio.size / WORK_RATE
-            spans = await job.call(lambda: engine.detect(audio))
-        if not spans:
-            if not self.speaking:
-                # Silence: keep only a pre-roll (where speech that is starting right now may already be), so the
-                # buffer and each look at it stay small however long the silence lasts.
-                self._forget(audio.size - int(self._pre_roll_s() * WORK_RATE))
-            return
-        if not self.speaking:
-            self.speaking = True
-            start_ms = round((self.offset_s + spans[0].start) * 1000)
+    async def listen(self, audio: Samples, stream: SpeechProbabilities, endpointer: Endpointer) -> None:
+        """Score the new audio only (Silero's state carries over), then act on each frame's verdict in order."""
+        probabilities = await anyio.to_thread.run_sync(stream.push, audio)
+        for probability in probabilities:
+            for moment in endpointer.feed([probability]):
+                await self.on(moment)
+        if not endpointer.speaking:
+            # Silence: keep only a pre-roll, so the buffer stays small however long the silence lasts.
+            self._forget(self.buffer.size - int(PRE_ROLL_S * WORK_RATE))
+        elif not endpointer.paused:
+            self.transcripts.start_partial(self.buffer, self.item_id)
+
+    def _at(self, endpointer_s: float) -> int:
+        """A time of the endpointer's clock as a sample of the session's audio."""
+        return self.listen_from + round(endpointer_s * WORK_RATE)
+
+    async def on(self, moment: Moment) -> None:
+        if isinstance(moment, Onset):
+            start_ms = round(self._at(moment.start_s) / WORK_RATE * 1000)
             await self.send("input_audio_buffer.speech_started", audio_start_ms=start_ms, item_id=self.item_id)
-        silence_after = audio.size / WORK_RATE - spans[-1].end
-        if silence_after * 1000 >= self.settings.vad.min_silence_ms:
-            end_ms = round((self.offset_s + spans[-1].end) * 1000)
-            await self.settle_partial()  # its delta, if any, comes before the end of the utterance
-            await self.send("input_audio_buffer.speech_stopped", audio_end_ms=end_ms, item_id=self.item_id)
-            await self.commit(int(spans[-1].end * WORK_RATE))
+        elif isinstance(moment, Pause):
+            await self.pause(moment)
+        elif isinstance(moment, Resumed):
+            self.transcripts.discard()  # the utterance goes on: its transcript so far is thrown away
         else:
-            self.start_partial()
+            await self.stop(moment, self._utterance_end(moment.speech_end_s))
 
-    def start_partial(self) -> None:
-        """Re-transcribe the utterance so far in the background, if one is due, none is in flight and it is short."""
-        limits = self.settings.realtime
-        now = anyio.current_time()
-        if (
-            limits.partial_interval_s <= 0
-            or self.tasks is None
-            or self.partial_done is not None
-            or now - self.partial_at < limits.partial_interval_s
-            or self.buffer.size / WORK_RATE > limits.partial_max_utterance_s
-        ):
+    def _utterance_end(self, speech_end_s: float) -> int:
+        """Where to cut the utterance in `buffer`: after its last speech frame and a little of the silence."""
+        pad = round(self.settings.vad.speech_pad_ms / 1000 * WORK_RATE)
+        return min(self.buffer.size, self._at(speech_end_s) - self.offset + pad)
+
+    async def pause(self, pause: Pause) -> None:
+        """A short silence: start the transcript at once, then ask the turn engine (semantic_vad) if it is over."""
+        end = self._utterance_end(pause.speech_end_s)
+        self.transcripts.speculate(self.buffer[:end], self.item_id, self.offset + end)
+        turn, endpointer = self.engines.turn_detector(), self.endpointer
+        if turn is None or endpointer is None or self.detection is None or self.detection.type != "semantic_vad":
             return
-        self.partial_at = now
-        self.partial_done = anyio.Event()
-        self.tasks.start_soon(self.partial, self.buffer, self.item_id, self.partial_done)
-
-    async def partial(self, audio: Samples, item_id: str, done: anyio.Event) -> None:
+        # The utterance up to this moment: a large append may already hold audio from after the pause.
+        engine, audio = turn.require_ready(), self.buffer[: self._at(endpointer.now_s) - self.offset]
         try:
-            transcript = await self._transcribe_if_idle(audio)
-            if transcript is not None and item_id == self.item_id:  # else the item was cleared meanwhile
-                delta = self.stable.agree(transcript)
-                if delta:
-                    await self.send(
-                        "conversation.item.input_audio_transcription.delta",
-                        item_id=item_id,
-                        content_index=0,
-                        delta=delta,
-                    )
-        finally:
-            self.partial_done = None
-            done.set()
-
-    async def _transcribe_if_idle(self, audio: Samples) -> str | None:
-        """A partial's text, or None: partials are best effort and take only an idle slot of the STT engine, so they
-        never queue in front of a final or an upload, nor get a 429 themselves."""
-        try:
-            loaded = self.engines.transcriber("whisper-1")
-            engine = loaded.require_ready()
-            queue = loaded.queue
-            # No await between this look and taking the slot in `job()`, so the slot is still free then.
-            if queue.running + queue.waiting >= self.settings.limits.max_concurrent_jobs:
-                log.debug("realtime_partial_skipped", reason="stt queue busy")
-                return None
-            async with loaded.job(session="realtime", partial=True) as job:
+            async with turn.job(session="realtime", item_id=self.item_id) as job:
                 job.audio_seconds = audio.size / WORK_RATE
-                transcript = await job.call(lambda: engine.transcribe(audio, TranscriptionOptions()))
-        except Exception:  # a failed partial must not end the session (this task shares its task group)
-            log.warning("realtime_partial_failed", exc_info=True)
-            return None
-        return transcript.text
+                probability = await job.call(lambda: engine.completion(audio))
+        except VoiceError as error:  # busy or gone: the silence decides, as without a turn engine
+            log.warning("realtime_turn_skipped", reason=error.message)
+            probability = 1.0
+        log.info("realtime_turn_decision", item_id=self.item_id, probability=round(probability, 3))
+        if probability >= self.settings.turn.threshold and endpointer is self.endpointer:
+            await self.stop(endpointer.stop(StopReason.SEMANTIC), end)
 
-    async def settle_partial(self) -> None:
-        if self.partial_done is not None:
-            await self.partial_done.wait()
+    async def stop(self, stopped: Stopped, end: int) -> None:
+        await self.transcripts.settle_partial()  # its delta, if any, comes before the end of the utterance
+        end_ms = round(self._at(stopped.speech_end_s) / WORK_RATE * 1000)
+        await self.send(
+            "input_audio_buffer.speech_stopped", audio_end_ms=end_ms, item_id=self.item_id, reason=stopped.reason.value
+        )
+        await self.commit(end)
+
+    async def partial(self, item_id: str, hypothesis: str) -> None:
+        if item_id != self.item_id:
+            return  # the item was committed or cleared meanwhile
+        delta = self.stable.agree(hypothesis)
+        if delta:
+            await self.send(
+                "conversation.item.input_audio_transcription.delta", item_id=item_id, content_index=0, delta=delta
+            )
 
     async def commit(self, end: int) -> None:
-        await self.settle_partial()  # it holds the STT slot the final needs; a partial is short, so wait for it
-        audio, item_id, stable = self.buffer[:end], self.item_id, self.stable
-        offset = self.offset_s
-        self._drop(end)
+        # A partial in flight holds the STT slot the final needs; it is short, so wait for it.
+        await self.transcripts.settle_partial()
+        audio, item_id, stable, offset = self.buffer[:end], self.item_id, self.stable, self.offset
+        self._drop(end, keep_speculation=True)
         await self.send("input_audio_buffer.committed", item_id=item_id, previous_item_id=None)
-        loaded = self.engines.transcriber("whisper-1")
-        engine = loaded.require_ready()
-        options = TranscriptionOptions(word_timestamps=True)
-        async with loaded.job(session="realtime") as job:
-            job.audio_seconds = audio.size / WORK_RATE
-            transcript = await job.call(lambda: engine.transcribe(audio, options))
+        transcript = await self.transcripts.final(audio, item_id, offset + end)
         delta = stable.finish(transcript.text)
         if delta:
             await self.send(
                 "conversation.item.input_audio_transcription.delta", item_id=item_id, content_index=0, delta=delta
             )
+        start_s = offset / WORK_RATE
         words = [
-            {"word": w.word, "start": round(offset + w.start, 3), "end": round(offset + w.end, 3)}
+            {"word": w.word, "start": round(start_s + w.start, 3), "end": round(start_s + w.end, 3)}
             for w in transcript.words
         ]
         await self.send(
@@ -280,25 +269,21 @@ class TranscriptionSession:
             words=words,
         )
 
-    def _pre_roll_s(self) -> float:
-        # Room for Silero's padding and shortest speech before the new step, so an onset is never cut off.
-        return max(PRE_ROLL_S, (self.settings.vad.speech_pad_ms + self.settings.vad.min_speech_ms) / 1000 + VAD_STEP_S)
-
     def _forget(self, end: int) -> None:
         """Drop the first `end` samples (no speech in them) without ending the current item."""
-        if end <= 0:
-            return
-        self.buffer = self.buffer[end:]
-        self.offset_s += end / WORK_RATE
-        self.checked_s = max(0.0, self.checked_s - end / WORK_RATE)
+        if end > 0:
+            self.buffer = self.buffer[end:]
+            self.offset += end
 
-    def _drop(self, end: int) -> None:
-        self.buffer = self.buffer[end:]
-        self.offset_s += end / WORK_RATE
-        self.checked_s = 0.0
-        self.speaking = False
+    def _drop(self, end: int, *, keep_speculation: bool = False) -> None:
+        """End the current item: its audio up to `end` leaves the buffer and a new item begins."""
+        self._forget(end)
         self.item_id = self._new_item()
         self.stable = StableWords()
+        if not keep_speculation:
+            self.transcripts.discard()
+        if self.endpointer is not None:
+            self.endpointer.reset()
 
 
 async def _refuse(socket: WebSocket, error: VoiceError, close_code: int) -> None:

@@ -1,4 +1,5 @@
-"""One abstract base per capability (speech-to-text, text-to-speech, voice activity) and the values they exchange."""
+"""One abstract base per capability (speech-to-text, text-to-speech, voice activity, end of turn) and the values they
+exchange."""
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -7,7 +8,7 @@ from typing import ClassVar, Literal
 
 from voice.audio import Samples
 
-EngineKind = Literal["stt", "tts", "vad"]
+EngineKind = Literal["stt", "tts", "vad", "turn"]
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,16 @@ class TextToSpeech(Engine):
         """Yield audio chunk by chunk (sentence or clause) so the caller can send each as soon as it exists."""
 
 
+class SpeechProbabilities(ABC):
+    """One live audio stream's speech probability, frame by frame: each call costs only the audio it is given."""
+
+    frame_samples: ClassVar[int]
+
+    @abstractmethod
+    def push(self, audio: Samples) -> Samples:
+        """The probabilities of the whole frames completed by `audio` (what is left over waits for the next push)."""
+
+
 class VoiceActivityDetector(Engine):
     kind = "vad"
     sample_rate: ClassVar[int] = 16_000
@@ -123,3 +134,20 @@ class VoiceActivityDetector(Engine):
     @abstractmethod
     def detect(self, audio: Samples) -> list[SpeechSpan]:
         """Speech spans in mono float32 audio at `sample_rate`."""
+
+    @abstractmethod
+    def stream(self) -> SpeechProbabilities:
+        """A new streaming detector (its own state) for one live audio stream at `sample_rate`."""
+
+
+class TurnDetector(Engine):
+    """Decides whether a speaker who has paused is done with their turn."""
+
+    kind = "turn"
+    sample_rate: ClassVar[int] = 16_000
+    semantic: ClassVar[bool] = True  # False: it knows silence only, so sessions end turns on silence (server_vad)
+
+    @abstractmethod
+    def completion(self, audio: Samples) -> float:
+        """Probability (0 to 1) that the speaker of this utterance so far (mono float32 audio at `sample_rate`,
+        ending in the pause) has finished their turn."""

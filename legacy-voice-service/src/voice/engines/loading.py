@@ -84,9 +84,13 @@ class Job:
 class LoadedEngine(Generic[E]):
     """An engine with its state: loaded and warmed once at startup, then shared by requests through its queue."""
 
-    def __init__(self, engine: E, *, default: bool, queue: JobQueue, metrics: Metrics) -> None:
+    def __init__(
+        self, engine: E, *, default: bool, queue: JobQueue, metrics: Metrics, critical: bool | None = None
+    ) -> None:
         self.engine = engine
         self.default = default
+        # Whether readiness fails while it cannot serve (a default engine always holds readiness back while loading).
+        self.critical = default if critical is None else critical
         self.queue = queue
         self.state = EngineState.LOADING
         self.reason = "loading and warming up"
@@ -120,7 +124,7 @@ class LoadedEngine(Generic[E]):
     def _unavailable(self, reason: str) -> None:
         self.state = EngineState.UNAVAILABLE
         self.reason = reason
-        log_method = log.error if self.default else log.warning
+        log_method = log.error if self.critical else log.warning
         log_method("engine_unavailable", engine=self.name, model=self.engine.model_id, reason=reason)
 
     def require_ready(self) -> E:
@@ -160,7 +164,7 @@ class LoadedEngine(Generic[E]):
         status = {
             EngineState.READY: HealthStatus.PASS,
             EngineState.LOADING: HealthStatus.FAIL if self.default else HealthStatus.WARN,
-            EngineState.UNAVAILABLE: HealthStatus.FAIL if self.default else HealthStatus.WARN,
+            EngineState.UNAVAILABLE: HealthStatus.FAIL if self.critical else HealthStatus.WARN,
         }[self.state]
         observed: dict[str, object] = {"componentId": self.engine.model_id, "engine_state": self.state.value}
         if self.load_seconds is not None:
@@ -170,6 +174,7 @@ class LoadedEngine(Generic[E]):
             status=status,
             output=self.reason,
             component_type="engine",
-            critical=self.default,
+            # A default engine holds readiness back while it loads, even one the service can do without later.
+            critical=self.critical or (self.default and self.state is EngineState.LOADING),
             observed=observed,
         )

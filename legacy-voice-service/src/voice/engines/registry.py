@@ -5,12 +5,14 @@ from collections.abc import Sequence
 
 import anyio.to_thread
 
-from voice.engines.base import SpeechToText, TextToSpeech, VoiceActivityDetector, VoiceInfo
+from voice.engines.base import SpeechToText, TextToSpeech, TurnDetector, VoiceActivityDetector, VoiceInfo
 from voice.engines.loading import EngineState, JobQueue, LoadedEngine
 from voice.engines.stt.parakeet import ParakeetSTT
 from voice.engines.stt.whisper import WhisperSTT
 from voice.engines.tts.piper import PiperTTS
 from voice.engines.tts.xtts import XttsTTS
+from voice.engines.turn.silence import SilenceTurn
+from voice.engines.turn.smart_turn import SmartTurn
 from voice.engines.vad.silero import SileroVAD
 from voice.errors import InvalidRequest, ModelNotFound, VoiceNotFound
 from voice.health import Check
@@ -47,6 +49,7 @@ class EngineRegistry:
         self.stt: list[LoadedEngine[SpeechToText]] = []
         self.tts: list[LoadedEngine[TextToSpeech]] = []
         self.vad: LoadedEngine[VoiceActivityDetector] | None = None
+        self.turn: list[LoadedEngine[TurnDetector]] = []
         if settings.stt.enabled:
             for name in dict.fromkeys([settings.stt.engine, *settings.stt.optional]):
                 engine = build_stt(name, settings)
@@ -61,19 +64,41 @@ class EngineRegistry:
                 )
         if settings.vad.enabled:
             self.vad = LoadedEngine(SileroVAD(settings.vad), default=True, queue=queue("silero"), metrics=metrics)
+            # Turn detection listens with the VAD. Silence needs no model and is always there, so a Smart Turn that
+            # cannot load is a warning (sessions end turns on silence), never a reason for the replica to be unready.
+            if settings.turn.engine == "smart-turn":
+                smart = SmartTurn(settings.turn)
+                self.turn.append(
+                    LoadedEngine(smart, default=True, critical=False, queue=queue(smart.name), metrics=metrics)
+                )
+            silence: LoadedEngine[TurnDetector] = LoadedEngine(
+                SilenceTurn(), default=not self.turn, critical=False, queue=queue(SilenceTurn.name), metrics=metrics
+            )
+            silence.load()  # no model: ready at once, so no probe ever sees the fallback still loading
+            self.turn.append(silence)
 
     def all(
         self,
-    ) -> Sequence[LoadedEngine[SpeechToText] | LoadedEngine[TextToSpeech] | LoadedEngine[VoiceActivityDetector]]:
-        return [*self.stt, *self.tts, *([self.vad] if self.vad else [])]
+    ) -> Sequence[
+        LoadedEngine[SpeechToText]
+        | LoadedEngine[TextToSpeech]
+        | LoadedEngine[VoiceActivityDetector]
+        | LoadedEngine[TurnDetector]
+    ]:
+        return [*self.stt, *self.tts, *([self.vad] if self.vad else []), *self.turn]
 
     async def load_all(self) -> None:
         """Load and warm every engine, one after the other in a worker thread (they share the same cores)."""
         for loaded in self.all():
-            await anyio.to_thread.run_sync(loaded.load)
+            if loaded.state is EngineState.LOADING:
+                await anyio.to_thread.run_sync(loaded.load)
 
     def checks(self) -> list[Check]:
         return [loaded.check() for loaded in self.all()]
+
+    def turn_detector(self) -> LoadedEngine[TurnDetector] | None:
+        """The configured turn engine if it is ready, else plain silence (None while nothing is ready)."""
+        return next((loaded for loaded in self.turn if loaded.state is EngineState.READY), None)
 
     def transcriber(self, model: str) -> LoadedEngine[SpeechToText]:
         if not self.stt:

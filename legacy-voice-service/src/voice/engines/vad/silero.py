@@ -3,13 +3,43 @@
 The `silero-vad` wheel also ships the ONNX model, but it requires torch, which the default install must not pull.
 """
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from voice.audio import Samples
-from voice.engines.base import SpeechSpan, VoiceActivityDetector
+from voice.engines.base import SpeechProbabilities, SpeechSpan, VoiceActivityDetector
 from voice.settings import VadSettings
+
+_CONTEXT = 64  # samples of the previous frame the model sees before each 512-sample frame (as faster-whisper feeds it)
+
+
+class SileroStream(SpeechProbabilities):
+    """Silero's recurrent state carried from push to push, so a live stream is scored frame by frame exactly as
+    one pass over the whole audio would score it, at the cost of the new frames only."""
+
+    frame_samples: ClassVar[int] = 512  # 32 ms at 16 kHz
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+        self._h = np.zeros((1, 1, 128), dtype=np.float32)
+        self._c = np.zeros((1, 1, 128), dtype=np.float32)
+        self._context = np.zeros(_CONTEXT, dtype=np.float32)
+        self._pending = np.zeros(0, dtype=np.float32)
+
+    def push(self, audio: Samples) -> Samples:
+        pending = np.concatenate([self._pending, audio])
+        whole = pending.size // self.frame_samples * self.frame_samples
+        self._pending = pending[whole:]
+        if whole == 0:
+            return np.zeros(0, dtype=np.float32)
+        frames = pending[:whole].reshape(-1, self.frame_samples)
+        contexts = np.concatenate([self._context[None, :], frames[:-1, -_CONTEXT:]])
+        self._context = frames[-1, -_CONTEXT:].copy()
+        batch = np.concatenate([contexts, frames], axis=1).astype(np.float32)
+        output, self._h, self._c = self._session.run(None, {"input": batch, "h": self._h, "c": self._c})
+        probabilities: Samples = np.asarray(output, dtype=np.float32).reshape(-1)
+        return probabilities
 
 
 class SileroVAD(VoiceActivityDetector):
@@ -37,6 +67,12 @@ class SileroVAD(VoiceActivityDetector):
 
     def warm_up(self) -> None:
         self.detect(np.zeros(self.sample_rate, dtype=np.float32))
+        self.stream().push(np.zeros(self.sample_rate // 10, dtype=np.float32))
+
+    def stream(self) -> SileroStream:
+        from faster_whisper.vad import get_vad_model
+
+        return SileroStream(get_vad_model().session)
 
     def detect(self, audio: Samples) -> list[SpeechSpan]:
         from faster_whisper.vad import get_speech_timestamps

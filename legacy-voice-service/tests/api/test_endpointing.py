@@ -1,0 +1,72 @@
+"""The endpointer's decisions, frame by frame: onset, pause, resumption and the three ways a turn stops by itself."""
+
+import pytest
+
+from voice.api.endpointing import Endpointer, Onset, Pause, Resumed, Stopped, StopReason, TurnDetection
+from voice.errors import InvalidRequest
+
+FRAME_S = 0.032
+SEMANTIC = TurnDetection("semantic_vad", 1300)
+SERVER = TurnDetection("server_vad", 500)
+
+
+def endpointer(detection: TurnDetection = SEMANTIC) -> Endpointer:
+    return Endpointer(frame_s=FRAME_S, threshold=0.5, onset_ms=64, short_silence_ms=250, detection=detection)
+
+
+def frames(seconds: float, probability: float) -> list[float]:
+    return [probability] * round(seconds / FRAME_S)
+
+
+def test_speech_starts_after_the_onset_frames_at_the_first_of_them() -> None:
+    listener = endpointer()
+    assert listener.feed(frames(0.32, 0.1)) == []
+    assert listener.feed([0.9]) == []  # one frame is not enough: a click
+    assert listener.feed([0.1, 0.9]) == []
+    assert listener.feed([0.9]) == [Onset(pytest.approx(0.384))]  # type: ignore[list-item]
+    assert listener.speaking
+
+
+def test_a_pause_is_reported_once_and_speech_resumes_only_after_the_onset_frames() -> None:
+    listener = endpointer()
+    listener.feed(frames(0.64, 0.9))
+    moments = listener.feed(frames(0.3, 0.05))
+    assert moments == [Pause(pytest.approx(0.64))]  # type: ignore[list-item]
+    assert listener.feed([0.9]) == []  # a single frame does not resume, nor restart the silence
+    assert listener.feed([0.9]) == [Resumed()]
+    assert not listener.paused
+    assert listener.feed(frames(0.3, 0.05)) == [Pause(pytest.approx(0.64 + 11 * FRAME_S))]  # type: ignore[list-item]
+
+
+def test_semantic_vad_stops_with_timeout_after_the_longest_silence() -> None:
+    listener = endpointer()
+    listener.feed(frames(0.64, 0.9))
+    moments = listener.feed(frames(1.4, 0.05))
+    assert [type(moment) for moment in moments] == [Pause, Stopped]
+    assert moments[-1] == Stopped(pytest.approx(0.64), StopReason.TIMEOUT)  # type: ignore[arg-type]
+    assert not listener.speaking
+
+
+def test_server_vad_stops_on_its_silence_duration_and_still_reports_the_pause_first() -> None:
+    listener = endpointer(SERVER)
+    listener.feed(frames(0.64, 0.9))
+    moments = listener.feed(frames(0.6, 0.05))
+    assert moments == [Pause(pytest.approx(0.64)), Stopped(pytest.approx(0.64), StopReason.SILENCE)]  # type: ignore[arg-type]
+
+
+def test_frames_just_under_the_threshold_keep_an_utterance_going() -> None:
+    listener = endpointer(SERVER)
+    listener.feed(frames(0.64, 0.9))
+    assert listener.feed(frames(1.0, 0.4)) == []  # within the hysteresis: still speech
+    assert listener.speech_end_s == pytest.approx(0.64 + 31 * FRAME_S)
+
+
+def test_turn_detection_is_parsed_in_openais_shape() -> None:
+    assert TurnDetection.parse({"type": "semantic_vad"}, semantic=SEMANTIC, server=SERVER) == SEMANTIC
+    assert TurnDetection.parse({"type": "server_vad"}, semantic=SEMANTIC, server=SERVER) == SERVER
+    assert TurnDetection.parse(
+        {"type": "server_vad", "silence_duration_ms": 300}, semantic=SEMANTIC, server=SERVER
+    ) == TurnDetection("server_vad", 300)
+    for bad in ({"type": "nope"}, {"type": "server_vad", "silence_duration_ms": "300"}, {"silence_duration_ms": 5}):
+        with pytest.raises(InvalidRequest, match="Bad event: turn_detection"):
+            TurnDetection.parse(bad, semantic=SEMANTIC, server=SERVER)

@@ -1,0 +1,205 @@
+"""`WS /v1/realtime` turn taking through the real models (Silero, Smart Turn, Whisper; Piper speaks the audio):
+fast speech onset, semantic end of turn, the transcript started at the pause, per-session turn detection.
+
+In process (TestClient's WebSocket). Time is counted in audio, never on the clock: the server handles one
+message at a time, so a `session.update` sent after some audio is answered after every event that audio caused."""
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.api.wer import normalize
+from tests.conftest import AppClient
+from voice.settings import Settings
+
+RATE = 24_000  # the socket's default input rate; Piper's pcm is 24 kHz too
+FRAME = 2_400  # 0.1 s of pcm16 at 24 kHz, in bytes (1 200 samples of 2 bytes)
+COMPLETED = "conversation.item.input_audio_transcription.completed"
+STOPPED = "input_audio_buffer.speech_stopped"
+# Smart Turn (on this Piper voice) hears "The council should vote on" as unfinished (p ≈ 0.01); other cuts, such as
+# "I would like to know", Piper says with a falling, final intonation, and the model takes them as finished.
+FIRST_PIECE = "The council should vote on"
+SECOND_PIECE = "the proposal after lunch."
+PAUSED_TEXT = f"{FIRST_PIECE} {SECOND_PIECE}"
+
+
+def settings(**turn: Any) -> Settings:
+    # No partials: every Whisper call is then a final or a speculative one, which the tests count.
+    return Settings(
+        _env_file=None, tts={"noise_scale": 0, "noise_w_scale": 0}, realtime={"partial_interval_s": 0}, turn=turn
+    )
+
+
+def silence(seconds: float) -> bytes:
+    return b"\0" * (round(seconds * RATE) * 2)
+
+
+def speak(client: Any, text: str) -> bytes:
+    body = {"voice": "en_US-joe-medium", "input": text, "response_format": "pcm"}
+    pcm: bytes = client.post("/v1/audio/speech", json=body).content
+    assert len(pcm) > RATE  # over half a second of speech
+    return pcm
+
+
+def paused_sentence(client: Any, pause_s: float) -> bytes:
+    """One sentence said in two pieces, the first stopping mid-sentence, with `pause_s` of silence put between
+    (Piper's own silence at the end of a piece, 0.1 to 0.2 s, adds to it)."""
+    return speak(client, FIRST_PIECE) + silence(pause_s) + speak(client, SECOND_PIECE)
+
+
+def converse(client: Any, audio: bytes, turn_detection: Any = "default") -> list[dict[str, Any]]:
+    """Every event of one session that hears `audio` in 0.1 s frames (after `turn_detection`, if given)."""
+    with client.websocket_connect("/v1/realtime") as socket:
+        events = [socket.receive_json()]
+        if turn_detection != "default":
+            socket.send_json({"type": "session.update", "session": {"turn_detection": turn_detection}})
+            events += until(socket, "session.updated")
+        for start in range(0, len(audio), FRAME):
+            socket.send_bytes(audio[start : start + FRAME])
+        socket.send_json({"type": "session.update", "session": {}})  # answered after all the audio's events
+        return events + until(socket, "session.updated")
+
+
+def until(socket: Any, last: str) -> list[dict[str, Any]]:
+    events = []
+    while True:
+        event = socket.receive_json()
+        events.append(event)
+        if event["type"] == last:
+            return events
+
+
+def of(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [event for event in events if event["type"] == kind]
+
+
+@pytest.fixture
+def whisper_calls(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], list[float]]:
+    """Patches an app's Whisper to record the seconds of audio of each call (the real model still answers)."""
+    seconds: list[float] = []
+
+    def watch(client: Any) -> list[float]:
+        whisper = client.app_state["engines"].transcriber("whisper-1").engine
+        transcribe = whisper.transcribe
+
+        def measured(audio: np.ndarray, options: Any) -> Any:
+            seconds.append(audio.size / 16_000)
+            return transcribe(audio, options)
+
+        monkeypatch.setattr(whisper, "transcribe", measured)
+        return seconds
+
+    return watch
+
+
+def test_a_complete_utterance_is_one_turn_ended_by_the_turn_model_with_its_transcript_started_at_the_pause(
+    app_client: AppClient, whisper_calls: Callable[[Any], list[float]]
+) -> None:
+    client = app_client(settings())
+    text = "What will the weather be like tomorrow?"
+    audio = silence(0.5) + speak(client, text) + silence(2.0)
+    calls = whisper_calls(client)
+    events = converse(client, audio)
+    assert events[0]["session"]["turn_detection"] == {"type": "semantic_vad", "silence_duration_ms": 1300}
+    assert [event["type"] for event in events if event["type"] != "conversation.item.input_audio_transcription.delta"][
+        1:
+    ] == ["input_audio_buffer.speech_started", STOPPED, "input_audio_buffer.committed", COMPLETED, "session.updated"]
+    assert of(events, STOPPED)[0]["reason"] == "semantic"
+    assert normalize(of(events, COMPLETED)[0]["transcript"]) == normalize(text)
+    assert len(calls) == 1  # the transcript started at the pause was the final one: no second pass
+
+
+def test_a_mid_sentence_pause_stays_one_turn_under_semantic_vad_and_its_early_transcript_is_dropped(
+    app_client: AppClient, whisper_calls: Callable[[Any], list[float]]
+) -> None:
+    client = app_client(settings())
+    audio = silence(0.5) + paused_sentence(client, 0.5) + silence(2.0)
+    calls = whisper_calls(client)
+    events = converse(client, audio, {"type": "semantic_vad"})
+    assert of(events, "session.updated")[0]["session"]["turn_detection"]["type"] == "semantic_vad"
+    assert len(of(events, "input_audio_buffer.speech_started")) == 1
+    assert [event["reason"] for event in of(events, STOPPED)] == ["semantic"]
+    (completed,) = of(events, COMPLETED)
+    assert normalize(completed["transcript"]) == normalize(PAUSED_TEXT)
+    # Transcribing began at the pause (the first piece); speech resumed, so that transcript was thrown away and the
+    # final read the whole sentence, second piece included (over a second more).
+    assert len(calls) == 2
+    assert calls[0] + 1.0 < calls[1]
+
+
+def test_the_same_pause_ends_the_turn_under_server_vad_with_a_short_silence(app_client: AppClient) -> None:
+    client = app_client(settings())
+    audio = silence(0.5) + paused_sentence(client, 0.5) + silence(2.0)
+    events = converse(client, audio, {"type": "server_vad", "silence_duration_ms": 300})
+    assert of(events, "session.updated")[0]["session"]["turn_detection"] == {
+        "type": "server_vad",
+        "silence_duration_ms": 300,
+    }
+    assert [event["reason"] for event in of(events, STOPPED)] == ["silence", "silence"]
+    first, second = (normalize(event["transcript"]) for event in of(events, COMPLETED))
+    assert first == normalize(FIRST_PIECE)
+    assert second == normalize(SECOND_PIECE)
+
+
+def test_speech_onset_is_reported_within_150_ms_of_speech_counted_in_audio(app_client: AppClient) -> None:
+    client = app_client(settings())
+    speech = speak(client, "Wait, I have a question.")
+    samples = np.frombuffer(speech, dtype="<i2").astype(np.float32) / 32768
+    loud = np.flatnonzero(np.abs(samples) > 0.02)  # -34 dBFS: where the voice really begins
+    onset_ms = 1000 + loud[0] / RATE * 1000
+    audio = silence(1.0) + speech
+    step = FRAME // 5  # 20 ms, as a browser's audio worklet sends
+    with client.websocket_connect("/v1/realtime") as socket:
+        socket.receive_json()
+        for start in range(0, len(audio), step):
+            socket.send_bytes(audio[start : start + step])
+            socket.send_json({"type": "session.update", "session": {}})
+            started = of(until(socket, "session.updated"), "input_audio_buffer.speech_started")
+            if started:
+                sent_ms = (start + step) / 2 / RATE * 1000
+                break
+        else:
+            pytest.fail("no speech_started")
+    assert sent_ms - onset_ms <= 150
+    assert abs(started[0]["audio_start_ms"] - onset_ms) <= 100
+
+
+def test_a_session_can_turn_detection_off_and_commit_by_hand(app_client: AppClient) -> None:
+    client = app_client(settings())
+    audio = silence(0.5) + speak(client, "The council will vote after lunch.") + silence(2.0)
+    with client.websocket_connect("/v1/realtime") as socket:
+        socket.receive_json()
+        socket.send_json({"type": "session.update", "session": {"turn_detection": None}})
+        assert socket.receive_json()["session"]["turn_detection"] is None
+        socket.send_bytes(audio)
+        socket.send_json({"type": "input_audio_buffer.commit"})
+        events = until(socket, COMPLETED)
+    assert [event["type"] for event in events if not event["type"].endswith(".delta")] == [
+        "input_audio_buffer.committed",
+        COMPLETED,
+    ]
+    assert normalize(events[-1]["transcript"]) == normalize("The council will vote after lunch.")
+
+
+def test_an_utterance_that_reaches_the_length_limit_stops_with_reason_max_length(app_client: AppClient) -> None:
+    client = app_client(Settings(_env_file=None, realtime={"partial_interval_s": 0}, limits={"max_audio_seconds": 2}))
+    audio = silence(0.5) + speak(client, "The council met this morning to discuss the budget for next year.")
+    events = converse(client, audio)
+    assert of(events, STOPPED)[0]["reason"] == "max_length"
+    assert of(events, COMPLETED)
+
+
+def test_the_silence_engine_chosen_by_settings_ends_turns_on_silence(app_client: AppClient) -> None:
+    client = app_client(settings(engine="silence"))
+    assert [loaded.name for loaded in client.app_state["engines"].turn] == ["silence"]  # type: ignore[union-attr]
+    audio = silence(0.5) + paused_sentence(client, 0.7) + silence(1.0)
+    # semantic_vad cannot be had without a semantic engine: the effective detection says so.
+    events = converse(client, audio, {"type": "semantic_vad"})
+    assert events[0]["session"]["turn_detection"] == {"type": "server_vad", "silence_duration_ms": 500}
+    assert of(events, "session.updated")[0]["session"]["turn_detection"]["type"] == "server_vad"
+    assert [event["reason"] for event in of(events, STOPPED)] == ["silence", "silence"]
+    models = {model["id"]: model for model in client.get("/v1/models").json()["data"]}
+    assert models["silence"]["task"] == "turn"
+    assert "smart-turn-v3.2" not in models
