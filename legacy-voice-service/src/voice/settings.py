@@ -54,7 +54,10 @@ class LimitSettings(BaseModel):
     )
     retry_after_seconds: int = Field(2, ge=1, description="The Retry-After value sent with a 429.")
     max_realtime_sessions: int = Field(
-        4, ge=1, description="Open /v1/realtime sockets at once; the handshake of one more gets 429 and Retry-After."
+        16,
+        ge=1,
+        description="Open /v1/realtime sockets at once; the handshake of one more gets 429 and Retry-After. Each of the "
+        "main service's /ws/voice sessions holds two (listening and speaking).",
     )
 
 

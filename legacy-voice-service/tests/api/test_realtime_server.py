@@ -16,8 +16,9 @@ from websockets.sync.client import ClientConnection, connect
 
 from tests.api.test_streaming import LONG_TEXT, RUNNING, speech
 from tests.conftest import Server, wait_for
+from voice.settings import LimitSettings
 
-SESSION_CAP = 4  # the server fixture keeps the default VOICE_LIMITS__MAX_REALTIME_SESSIONS
+SESSION_CAP = LimitSettings().max_realtime_sessions  # the server fixture keeps the default
 
 
 def ws_url(server: Server) -> str:
