@@ -198,7 +198,9 @@ def test_a_backchannel_over_the_answer_pauses_it_and_lets_it_finish(
         socket.send(json.dumps({"type": "config", "path": "fast"}))
         stream(socket, speech_pcm16k(voice, "Describe the planet Mars in a few sentences."))
         turn = received.until("audio.start", kind="answer")[-1]["id"]
-        stream(socket, speech_pcm16k(voice, "Okay.", trailing_silence_s=1.0))
+        # A short "Okay." often sounds unfinished to the turn model, so its turn ends at the longer silence
+        # (VOICE_TURN__MAX_SILENCE_MS, 1.3 s): the microphone keeps sending silence meanwhile, as a real one does.
+        stream(socket, speech_pcm16k(voice, "Okay.", trailing_silence_s=2.5))
         after = received.until("audio.end", id=turn)
 
     resumed = next(e for e in after if e["type"] == "audio.resumed")
