@@ -2,17 +2,15 @@
 
 Each session bridges to the voice service over two live sockets (`council.voice.realtime`): the user's audio goes
 to a listening socket (speech onset, semantic end of turn, partial and final transcripts), and the answer's text
-goes to a speaking socket as the orchestrator writes it, so speech starts with the first sentence. Answer audio
-reaches the client at the pace it is played (`Playback`), so speaking over it stops it at once: a backchannel or
-a noise lets it go on, a real interruption cancels generation and speech and becomes the next turn.
+goes to a speaking socket as the orchestrator writes it (`AnswerVoice`), so speech starts with the first sentence.
+Answer audio reaches the client at the pace it is played (`Playback`), so speaking over it stops it at once: a
+backchannel or a noise lets it go on, a real interruption cancels generation and speech and becomes the next turn.
 """
 
 import asyncio
 import contextlib
 import json
 import uuid
-from dataclasses import dataclass, field
-from typing import Literal
 
 import structlog
 from fastapi import APIRouter, WebSocket
@@ -27,16 +25,15 @@ from council.orchestrator.events import FinalEvent, RouteEvent, SynthesisDeltaEv
 from council.orchestrator.smart_router import RequestedPath
 from council.settings import Settings
 from council.voice import VoiceClient
+from council.voice.answer import OUTPUT_RATE, AnswerVoice, Utterance
 from council.voice.overlap import classify, words
 from council.voice.playback import Outgoing, Playback
 from council.voice.realtime import (
     Listener,
     SocketGone,
     Speaker,
-    SpeechDone,
     SpeechStarted,
     SpeechStopped,
-    SpokenAudio,
     Transcript,
     TranscriptDelta,
     TurnDetection,
@@ -49,14 +46,10 @@ log = structlog.get_logger(__name__)
 router = APIRouter(tags=["websocket"])
 
 INPUT_RATE = 16_000  # the socket's contract: 16 kHz mono s16le in
-OUTPUT_RATE = 24_000  # OpenAI `pcm`: 24 kHz mono s16le out
-OUTPUT_FORMAT = {"sample_rate": OUTPUT_RATE, "format": "s16le", "channels": 1}
 CLOSE_UNSUPPORTED_DATA, CLOSE_POLICY, CLOSE_TOO_BIG = 1003, 1008, 1009
 CLOSE_INTERNAL_ERROR, CLOSE_TRY_LATER = 1011, 1013
 CHAIR_ROLE = "chair"
 FRAME_BYTES = 640  # 20 ms of input: the unit the backlog is counted in
-
-AudioKind = Literal["answer", "acknowledgement"]
 
 
 class SessionConfig(BaseModel):
@@ -67,19 +60,6 @@ class SessionConfig(BaseModel):
     speak: bool = Field(True, description="Send the answer as speech too (binary frames).")
     language: str | None = Field(None, max_length=16)
     turn_detection: TurnDetection | None = Field(None, description="semantic or silence; default: the server's.")
-
-
-@dataclass
-class Utterance:
-    """One stretch of speech of a turn (an acknowledgement, or the answer), spoken in one voice."""
-
-    turn_id: str
-    kind: AudioKind
-    voice: str
-    text: str | None = None  # said in `audio.start` when the words are known up front (an acknowledgement)
-    started: bool = False
-    synthesized: asyncio.Event = field(default_factory=asyncio.Event)  # the voice service has spoken all of it
-    played: asyncio.Event = field(default_factory=asyncio.Event)  # its last frame has left for the client
 
 
 class VoiceSession:
@@ -97,12 +77,11 @@ class VoiceSession:
         self.backchannels = frozenset(w for phrase in self.limits.backchannels for w in words(phrase))
         self.playback = Playback(self.send, sample_rate=OUTPUT_RATE, lead_s=self.limits.playback_lead_s)
         self.listener: Listener | None = None
-        self.speaker: Speaker | None = None  # None once speaking has stopped for good
-        self.opened_speaker: Speaker | None = None
+        self.speaker: Speaker | None = None
+        self.answers: AnswerVoice | None = None  # speaks the answers, once the speaking socket is open
         self.voices: dict[str, str] = {}
         self.turn: asyncio.Task[None] | None = None
         self.turn_id: str | None = None
-        self.utterance: Utterance | None = None  # the one whose audio is arriving from the voice service
         self.overlap: str | None = None  # words heard so far over a running answer (None: no overlap)
         self._send_lock = asyncio.Lock()
 
@@ -140,18 +119,26 @@ class VoiceSession:
             self.voices = await role_voices(self.voice)  # also proves the voice service answers
             self.listener = await Listener.open(self.voice, INPUT_RATE)
             await self.listener.configure(self.limits.turn_detection, self.limits.silence_s)
-            self.speaker = self.opened_speaker = await Speaker.open(self.voice)
+            self.speaker = await Speaker.open(self.voice)
         except (CouncilError, SocketGone) as exc:
             await self.send_error(*_described(exc))
             await self.close(CLOSE_TRY_LATER, "voice service unavailable")
             await self.close_voice()
             return
+        self.answers = AnswerVoice(
+            self.speaker,
+            self.playback,
+            voices=self.voices,
+            default_voice=self.settings.voice.speech_voice,
+            report=self.send_error,
+            breaker=self.voice.breaker,
+        )
         await self.send({"type": "ready", "input": {"sample_rate": INPUT_RATE, "format": "s16le", "channels": 1},
                          "turn_detection": self.limits.turn_detection})  # fmt: skip
         tasks = [
             asyncio.create_task(self.forward_audio(), name="voice-forward"),
             asyncio.create_task(self.listen(), name="voice-listen"),
-            asyncio.create_task(self.hear_speech(), name="voice-speak"),
+            asyncio.create_task(self.answers.run(), name="voice-speak"),
             asyncio.create_task(self.playback.run(), name="voice-playback"),
         ]
         try:
@@ -170,10 +157,11 @@ class VoiceSession:
                     socket.abort()
 
     def voice_sockets(self) -> list[Listener | Speaker]:
-        return [socket for socket in (self.listener, self.opened_speaker) if socket is not None]
+        return [socket for socket in (self.listener, self.speaker) if socket is not None]
 
     async def close_voice(self) -> None:
-        self.speaker = None  # a turn still ending must not count the closed socket as a failure
+        if self.answers is not None:
+            self.answers.stop()  # a turn still ending must not count the closed socket as a failure
         for socket in self.voice_sockets():
             with contextlib.suppress(Exception):
                 await socket.aclose()
@@ -248,8 +236,8 @@ class VoiceSession:
             await self.close(CLOSE_INTERNAL_ERROR, "internal error")
 
     async def voice_lost(self, detail: str) -> None:
-        if self.speaker is not None:  # else the speaking side has said it already: one error for one loss
-            self.stop_speaking()
+        if self.answers is not None and self.answers.speaker is not None:  # else speaking said it: one error
+            self.answers.stop()
             await self.send_error(
                 ErrorCode.VOICE_UNAVAILABLE,
                 f"The voice service went away ({detail}); the answer's text goes on, then reconnect to talk again.",
@@ -270,7 +258,7 @@ class VoiceSession:
             if self.answering:
                 self.overlap = ""
                 self.playback.pause()
-                if self.utterance is not None and self.utterance.started:
+                if self.answers is not None and self.answers.audible:
                     await self.send({"type": "audio.paused", "id": self.turn_id})
         elif isinstance(heard, TranscriptDelta):
             await self.send({"type": "transcript.delta", "delta": heard.text})
@@ -314,12 +302,8 @@ class VoiceSession:
         turn.cancel()  # stops the model's generation; the speech is cancelled below
         with contextlib.suppress(asyncio.CancelledError):
             await turn
-        if turn_id is not None:
-            self.playback.drop(turn_id)
-        self.utterance = None
-        if self.speaker is not None:
-            with contextlib.suppress(SocketGone):
-                await self.speaker.cancel()
+        if turn_id is not None and self.answers is not None:
+            await self.answers.cancel(turn_id)
         if announce:
             await self.send({"type": "cancelled", "id": turn_id})
 
@@ -339,128 +323,37 @@ class VoiceSession:
 
     async def deliberate(self, turn_id: str, text: str) -> None:
         thread_id = self.config.thread_id or uuid.uuid4().hex
+        voice = self.answers if self.config.speak else None
         answer: Utterance | None = None
         spoken = ""  # the answer text handed to speech so far
         stream = self.orchestrator.stream(text, thread_id=thread_id, requested=self.config.path, spoken=True)
         async for event in stream:
             await self.send({**event.model_dump(mode="json"), "id": turn_id})
+            if isinstance(event, FinalEvent):
+                self.config = self.config.model_copy(update={"thread_id": event.thread_id or thread_id})
+            if voice is None:
+                continue
             if isinstance(event, RouteEvent) and event.path == "council" and not event.cached:
-                await self.acknowledge(turn_id)
+                await self.acknowledge(voice, turn_id)
             elif isinstance(event, SynthesisDeltaEvent):
                 if answer is None:
-                    answer = await self.begin_speech(turn_id, "answer", event.role)
-                if answer is not None and await self.say(event.text):
+                    answer = await voice.begin(turn_id, "answer", event.role)
+                if answer is not None and await voice.say(event.text):
                     spoken += event.text
             elif isinstance(event, FinalEvent):
-                self.config = self.config.model_copy(update={"thread_id": event.thread_id or thread_id})
                 if answer is None and event.answer:  # an answer nobody streamed: speak it whole
-                    answer = await self.begin_speech(turn_id, "answer", CHAIR_ROLE)
+                    answer = await voice.begin(turn_id, "answer", CHAIR_ROLE)
                 if answer is not None:
-                    await self.say(_unspoken(event.answer, spoken))
-        if answer is not None and await self.finish_speech():
+                    await voice.say(_unspoken(event.answer, spoken))
+        if voice is not None and answer is not None and await voice.finish():
             await answer.played.wait()
 
-    async def acknowledge(self, turn_id: str) -> None:
+    async def acknowledge(self, voice: AnswerVoice, turn_id: str) -> None:
         """A short spoken sentence in the chair's voice while the members deliberate, marked as such."""
         text = self.limits.acknowledgement.strip()
-        utterance = await self.begin_speech(turn_id, "acknowledgement", CHAIR_ROLE) if text else None
-        if utterance is not None:
-            utterance.text = text
-            await self.say(text)
-            await self.finish_speech()
-
-    async def begin_speech(self, turn_id: str, kind: AudioKind, role: str) -> Utterance | None:
-        """Start an utterance after the previous one has been synthesized (one voice at a time)."""
-        if not self.config.speak or self.speaker is None:
-            return None
-        if self.utterance is not None:
-            await self.utterance.synthesized.wait()
-        voice_id = self.voices.get(role, self.settings.voice.speech_voice)
-        self.utterance = Utterance(turn_id, kind, voice_id)
-        try:
-            await self.speaker.begin(voice_id)
-        except SocketGone as exc:
-            await self.speech_lost(turn_id, exc)
-            return None
-        return self.utterance
-
-    async def say(self, text: str) -> bool:
-        if self.speaker is None or self.utterance is None:
-            return False
-        try:
-            await self.speaker.say(text)
-        except SocketGone as exc:
-            await self.speech_lost(self.utterance.turn_id, exc)
-            return False
-        return True
-
-    async def finish_speech(self) -> bool:
-        if self.speaker is None or self.utterance is None:
-            return False
-        try:
-            await self.speaker.finish()
-        except SocketGone as exc:
-            await self.speech_lost(self.utterance.turn_id, exc)
-            return False
-        return True
-
-    async def speech_lost(self, turn_id: str, exc: Exception) -> None:
-        """The speaking socket is gone: said once; the answer's text goes on, unspoken."""
-        if self.speaker is None:
-            return
-        self.stop_speaking()
-        self.voice.breaker.record_failure(str(exc))
-        await self.send_error(ErrorCode.VOICE_UNAVAILABLE, f"Speech stopped: {exc}; the text goes on.", turn_id)
-
-    def stop_speaking(self) -> None:
-        self.speaker = None
-        if self.utterance is not None:
-            self.utterance.synthesized.set()
-            self.utterance.played.set()
-
-    async def hear_speech(self) -> None:
-        """Route the speaking socket's audio to the playback of the utterance it belongs to."""
-        speaker = self.speaker
-        assert speaker is not None
-        try:
-            async for spoken in speaker.spoken():
-                utterance = self.utterance
-                if isinstance(spoken, VoiceServiceError):
-                    await self.speech_failed(utterance, spoken)
-                elif utterance is None:
-                    continue  # audio of a turn that was cancelled
-                elif isinstance(spoken, SpokenAudio):
-                    if not utterance.started:
-                        utterance.started = True
-                        start = {"type": "audio.start", "id": utterance.turn_id, "kind": utterance.kind,
-                                 "voice": utterance.voice, "output": OUTPUT_FORMAT}  # fmt: skip
-                        self.playback.event(
-                            utterance.turn_id, start | ({"text": utterance.text} if utterance.text else {})
-                        )
-                    self.playback.audio(utterance.turn_id, spoken.pcm)
-                elif isinstance(spoken, SpeechDone):
-                    if utterance.started:
-                        end = {"type": "audio.end", "id": utterance.turn_id, "kind": utterance.kind}
-                        self.playback.event(utterance.turn_id, end)
-                    self.playback.marker(utterance.turn_id, utterance.played)
-                    utterance.synthesized.set()
-        except SocketGone as exc:
-            await self.speech_lost(self.turn_id or "", exc)
-
-    async def speech_failed(self, utterance: Utterance | None, error: VoiceServiceError) -> None:
-        """Synthesis failed (e.g. the engine is busy): said with the turn's id; the rest of that utterance is not
-        spoken (the voice service forgets it), the text goes on."""
-        turn_id = utterance.turn_id if utterance else None
-        await self.send_error(ErrorCode.VOICE_FAILED, f"Speech synthesis failed: {error.message}", turn_id)
-        if utterance is not None and utterance is self.utterance:
-            self.utterance = None
-            if turn_id is not None:
-                self.playback.drop(turn_id)
-            utterance.synthesized.set()
-            utterance.played.set()
-            if self.speaker is not None:
-                with contextlib.suppress(SocketGone):
-                    await self.speaker.cancel()
+        if text and await voice.begin(turn_id, "acknowledgement", CHAIR_ROLE, text) is not None:
+            await voice.say(text)
+            await voice.finish()
 
 
 def _unspoken(answer: str, spoken: str) -> str:
