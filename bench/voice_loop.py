@@ -432,8 +432,14 @@ def main() -> None:
         "--source", type=Path, help="run the services from this tree's main-service/src and legacy-voice-service/src "
         "with this repo's venvs, e.g. `git worktree add /tmp/old <commit>` for a baseline (default: this repo)",
     )  # fmt: skip
+    parser.add_argument(
+        "--main-env", action="append", default=[], metavar="COUNCIL_NAME=VALUE",
+        help="a main-service setting for this run (repeatable), e.g. COUNCIL_COUNCIL__SPOKEN_MEMBER_MAX_TOKENS=256 "
+        "to compare a setting's effect run against run",
+    )  # fmt: skip
     args = parser.parse_args()
-    voice_env, main_env = {}, {}
+    voice_env: dict[str, str] = {}
+    main_env = dict(setting.split("=", 1) for setting in args.main_env)
     if args.source:  # ahead of the venvs' editable installs of this repo's sources
         voice_env["PYTHONPATH"] = str(args.source.resolve() / "legacy-voice-service" / "src")
         main_env["PYTHONPATH"] = str(args.source.resolve() / "main-service" / "src")
@@ -453,6 +459,7 @@ def main() -> None:
     result["wall_time_s"] = round(time.perf_counter() - started, 1)
     result["load_average_1m_at_start"] = load_at_start
     result["source"] = str(args.source.resolve()) if args.source else "this repository"
+    result["main_settings"] = {k: v for k, v in main_env.items() if k.startswith("COUNCIL_")}
     write_result("voice_loop", result)
     print("\ntargets (not asserted):")
     for row in result["targets"]:
