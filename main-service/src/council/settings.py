@@ -184,8 +184,8 @@ class CouncilSettings(BaseModel):
     spoken_member_max_tokens: int = Field(
         96,
         ge=1,
-        description="In a voice session, each member's answer is capped at this many tokens (and every role is asked "
-        "for a brief spoken answer), so the chair starts, and the listener hears the answer, sooner.",
+        description="In a voice session, each member's answer is capped at this many tokens (and members and chair are "
+        "asked for a brief spoken answer), so the chair starts, and the listener hears the answer, sooner.",
     )
     max_message_chars: int = Field(16_000, ge=1, description="Longest accepted chat message, in characters.")
     council_min_words: int = Field(

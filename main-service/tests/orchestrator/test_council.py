@@ -170,7 +170,7 @@ async def test_review_round_shows_each_member_the_others_answers(tmp_path: Path)
     assert "critical view" in chair.prompts[-1][-1]["content"]
 
 
-async def test_a_spoken_turn_asks_for_brief_speech_and_caps_the_members(tmp_path: Path) -> None:
+async def test_a_spoken_council_turn_asks_for_brief_speech_and_caps_the_members(tmp_path: Path) -> None:
     long_answer = [f" word{i}" for i in range(40)]
     members = {role: ScriptedChatModel(model_name=role, tokens=long_answer) for role in ("analytical", "creative")}
     registry = scripted_registry(dict(members))
@@ -178,6 +178,7 @@ async def test_a_spoken_turn_asks_for_brief_speech_and_caps_the_members(tmp_path
     async with open_orchestrator(settings, models=registry) as orchestrator:
         spoken = await collect(orchestrator, "/council question", spoken=True, members=["analytical", "creative"])
         written = await collect(orchestrator, "/council question", members=["analytical", "creative"])
+        await collect(orchestrator, "/fast question", spoken=True)
 
     def member_words(events: list[Event]) -> dict[str, int]:
         return {e.member: len(e.text.split()) for e in events if isinstance(e, MemberDoneEvent)}
@@ -190,3 +191,6 @@ async def test_a_spoken_turn_asks_for_brief_speech_and_caps_the_members(tmp_path
     assert "spoken aloud" in spoken_prompt
     assert "spoken aloud" not in written_prompt
     assert all("spoken aloud" in model.prompts[0][0]["content"] for model in members.values())
+    fast = registry.get("fast")
+    assert isinstance(fast, ScriptedChatModel)
+    assert "spoken aloud" not in fast.prompts[0][0]["content"]  # short already; a longer prompt only adds latency

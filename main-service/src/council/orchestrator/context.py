@@ -74,7 +74,7 @@ class TurnContext:
     hot_threshold: float | None = None
     observers: Sequence[TurnObserver] = ()
     spoken: bool = False
-    """The answer will be spoken (a voice session): every role answers briefly, in plain speech."""
+    """The answer will be spoken (a voice session): the members and the chair answer briefly, in plain speech."""
     spoken_member_max_tokens: int = 96
     """A member's answer in a spoken turn is capped at this many tokens, so the chair starts sooner."""
     started: float = field(default_factory=time.perf_counter)

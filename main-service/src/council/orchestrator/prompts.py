@@ -26,7 +26,7 @@ SPOKEN_STYLE = (
     "\n\nThis conversation is spoken aloud: answer in two or three short sentences of plain speech, with no lists, "
     "headings, tables or markdown."
 )
-"""Appended to the system prompts of a spoken turn (members, chair, fast role), so answers are brief and speakable."""
+"""Appended to the members' and the chair's system prompts in a spoken turn, so answers are brief and speakable."""
 
 REVIEW_PROMPT = (
     "You see anonymous answers from other advisers to the same question. Improve your own answer using what is "

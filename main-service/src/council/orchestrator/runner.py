@@ -101,7 +101,7 @@ class Orchestrator:
         With `history` the turn is stateless (nothing is remembered); otherwise it continues `thread_id`
         (a new thread when None), after any turn already running on that thread. `members` narrows this turn's
         council to some of its configured members (in their configured order). A `spoken` turn (a voice session)
-        asks every role for a brief answer in plain speech, and caps the members' answers.
+        asks the members and the chair for a brief answer in plain speech, and caps the members' answers.
         """
         self.check_request(text, requested, role, members)
         chosen = self.context.members if members is None else [m for m in self.context.members if m in members]

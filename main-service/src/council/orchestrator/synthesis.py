@@ -39,7 +39,8 @@ async def _write(
         emit(SynthesisDeltaEvent(t_ms=ctx.elapsed_ms(), role=role, text=text))
 
     try:
-        system_prompt = ctx.prompts[role] + (SPOKEN_STYLE if ctx.spoken else "")
+        # Not on the fast path: its answers are short already, and the longer prompt costs ~100 ms to first token.
+        system_prompt = ctx.prompts[role] + (SPOKEN_STYLE if ctx.spoken and phase == "synthesis" else "")
         text, call = await call_model(
             model, prompt_for(model, system_prompt, history), role=role, phase=phase, on_delta=on_delta
         )
