@@ -7,9 +7,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import numpy as np
-import pytest
-
 from tests.api.test_realtime import FRAME, events_until
 from tests.api.wer import normalize
 from tests.conftest import AppClient
@@ -45,25 +42,6 @@ def utterance(client: Any) -> bytes:
     return b"\0" * (FRAME * 5) + speech + b"\0" * (FRAME * 10)
 
 
-@pytest.fixture
-def transcribed(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], list[float]]:
-    """Patches an app's Whisper to record the seconds of audio of each call (the real model still answers)."""
-    seconds: list[float] = []
-
-    def watch(client: Any) -> list[float]:
-        whisper = client.app_state["engines"].transcriber("whisper-1").engine
-        transcribe = whisper.transcribe
-
-        def measured(audio: np.ndarray, options: Any) -> Any:
-            seconds.append(audio.size / 16_000)
-            return transcribe(audio, options)
-
-        monkeypatch.setattr(whisper, "transcribe", measured)
-        return seconds
-
-    return watch
-
-
 def spoken_utterance_events(client: Any) -> list[dict[str, Any]]:
     """The events of one realtime session that hears the utterance at a live microphone's pace."""
     audio = utterance(client)
@@ -91,10 +69,10 @@ def test_stable_words_only_append_what_two_hypotheses_agree_on() -> None:
 
 
 def test_partial_deltas_arrive_while_speaking_and_add_up_to_the_final_transcript(
-    app_client: AppClient, transcribed: Callable[[Any], list[float]]
+    app_client: AppClient, whisper_calls: Callable[[Any], list[float]]
 ) -> None:
     client = app_client(council_settings())
-    calls = transcribed(client)
+    calls = whisper_calls(client)
     audio = utterance(client)
     with client.websocket_connect("/v1/realtime") as socket:
         assert socket.receive_json()["type"] == "session.created"
@@ -124,10 +102,10 @@ def test_partial_deltas_arrive_while_speaking_and_add_up_to_the_final_transcript
 
 
 def test_with_the_interval_zero_deltas_come_only_after_the_speech_ends(
-    app_client: AppClient, transcribed: Callable[[Any], list[float]]
+    app_client: AppClient, whisper_calls: Callable[[Any], list[float]]
 ) -> None:
     client = app_client(council_settings(partial_interval_s=0))
-    calls = transcribed(client)
+    calls = whisper_calls(client)
     events = spoken_utterance_events(client)
     kinds = [event["type"] for event in events]
     assert kinds == [
@@ -142,10 +120,10 @@ def test_with_the_interval_zero_deltas_come_only_after_the_speech_ends(
 
 
 def test_no_partials_once_the_utterance_outgrows_the_cap(
-    app_client: AppClient, transcribed: Callable[[Any], list[float]]
+    app_client: AppClient, whisper_calls: Callable[[Any], list[float]]
 ) -> None:
     client = app_client(council_settings(partial_max_utterance_s=3))
-    calls = transcribed(client)
+    calls = whisper_calls(client)
     events = spoken_utterance_events(client)
     assert len(calls) >= 2
     assert max(calls[:-1]) <= 3  # partials: only while the utterance (with its pre-roll) was short
@@ -154,10 +132,10 @@ def test_no_partials_once_the_utterance_outgrows_the_cap(
 
 
 def test_a_busy_stt_queue_skips_partials_rather_than_refusing_them(
-    app_client: AppClient, transcribed: Callable[[Any], list[float]]
+    app_client: AppClient, whisper_calls: Callable[[Any], list[float]]
 ) -> None:
     client = app_client(council_settings())
-    calls = transcribed(client)
+    calls = whisper_calls(client)
     audio = utterance(client)
     queue = client.app_state["engines"].transcriber("whisper-1").queue  # type: ignore[union-attr]
     queue.running += 1  # as if an upload held the only slot for the whole utterance (the slot itself stays free)

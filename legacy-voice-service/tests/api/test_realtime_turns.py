@@ -75,25 +75,6 @@ def of(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [event for event in events if event["type"] == kind]
 
 
-@pytest.fixture
-def whisper_calls(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], list[float]]:
-    """Patches an app's Whisper to record the seconds of audio of each call (the real model still answers)."""
-    seconds: list[float] = []
-
-    def watch(client: Any) -> list[float]:
-        whisper = client.app_state["engines"].transcriber("whisper-1").engine
-        transcribe = whisper.transcribe
-
-        def measured(audio: np.ndarray, options: Any) -> Any:
-            seconds.append(audio.size / 16_000)
-            return transcribe(audio, options)
-
-        monkeypatch.setattr(whisper, "transcribe", measured)
-        return seconds
-
-    return watch
-
-
 def test_a_complete_utterance_is_one_turn_ended_by_the_turn_model_with_its_transcript_started_at_the_pause(
     app_client: AppClient, whisper_calls: Callable[[Any], list[float]]
 ) -> None:
