@@ -88,18 +88,31 @@ async def _events(socket: ClientConnection) -> AsyncIterator[dict[str, Any]]:
     raise SocketGone("the voice service closed the real-time socket")
 
 
-async def _send(socket: ClientConnection, message: str | bytes) -> None:
-    try:
-        await socket.send(message)
-    except ConnectionClosed as exc:
-        raise SocketGone("the voice service closed the real-time socket") from exc
-
-
-class Listener:
-    """Audio in; speech onsets, partial and final transcripts and ends of turn out."""
+class _RealtimeSocket:
+    """What both sockets share: sending (a closed socket is `SocketGone`), closing, and dropping."""
 
     def __init__(self, socket: ClientConnection) -> None:
         self.socket = socket
+
+    async def aclose(self) -> None:
+        await self.socket.close()
+
+    def abort(self) -> None:
+        """Drop the connection without a closing handshake (when there is no time to await one)."""
+        self.socket.transport.abort()
+
+    async def _send(self, message: dict[str, Any] | bytes) -> None:
+        try:
+            await self.socket.send(message if isinstance(message, bytes) else json.dumps(message))
+        except ConnectionClosed as exc:
+            raise SocketGone("the voice service closed the real-time socket") from exc
+
+
+class Listener(_RealtimeSocket):
+    """Audio in; speech onsets, partial and final transcripts and ends of turn out."""
+
+    def __init__(self, socket: ClientConnection) -> None:
+        super().__init__(socket)
         self._started_ms: int | None = None
 
     @classmethod
@@ -115,7 +128,7 @@ class Listener:
         await self._send({"type": "session.update", "session": {"turn_detection": turn}})
 
     async def send_audio(self, pcm: bytes) -> None:
-        await _send(self.socket, pcm)
+        await self._send(pcm)
 
     async def heard(self) -> AsyncIterator[Heard]:
         async for event in _events(self.socket):
@@ -134,18 +147,8 @@ class Listener:
             elif kind == "error":
                 yield _error(event)
 
-    async def aclose(self) -> None:
-        await self.socket.close()
 
-    def abort(self) -> None:
-        """Drop the connection without a closing handshake (when there is no time to await one)."""
-        self.socket.transport.abort()
-
-    async def _send(self, event: dict[str, Any]) -> None:
-        await _send(self.socket, json.dumps(event))
-
-
-class Speaker:
+class Speaker(_RealtimeSocket):
     """Text in as it is written, speech out by sentence; one utterance after another, each in its own voice.
 
     `cancel` asks the voice service to forget queued text and stop at once; audio of the cancelled text that was
@@ -153,7 +156,7 @@ class Speaker:
     """
 
     def __init__(self, socket: ClientConnection) -> None:
-        self.socket = socket
+        super().__init__(socket)
         self._cancels_unconfirmed = 0
 
     @classmethod
@@ -189,13 +192,3 @@ class Speaker:
                 yield SpeechDone()
             elif kind == "error":
                 yield _error(event)
-
-    async def aclose(self) -> None:
-        await self.socket.close()
-
-    def abort(self) -> None:
-        """Drop the connection without a closing handshake (when there is no time to await one)."""
-        self.socket.transport.abort()
-
-    async def _send(self, event: dict[str, Any]) -> None:
-        await _send(self.socket, json.dumps(event))
