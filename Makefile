@@ -16,7 +16,7 @@ VOICE_NEMO_ENV := $(VOICE)/.venv-nemo/.installed
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(MAIN_ENV): $(MAIN)/pyproject.toml $(MAIN)/requirements.lock scripts/setup-venv
+$(MAIN_ENV): $(MAIN)/pyproject.toml $(MAIN)/requirements.lock $(MAIN)/build.env scripts/setup-venv
 	scripts/setup-venv $(MAIN) 3.13
 
 $(VOICE_ENV): $(VOICE)/pyproject.toml $(VOICE)/requirements.lock $(VOICE)/requirements-nodeps.txt scripts/setup-venv
