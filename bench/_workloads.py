@@ -78,6 +78,7 @@ import httpx  # noqa: E402
 from asgi_lifespan import LifespanManager  # noqa: E402
 from council import lifespan as council_lifespan  # noqa: E402
 from council.app import create_app  # noqa: E402
+from council.auth import LOCAL  # noqa: E402
 from council.kip.agents import AgentCreate  # noqa: E402
 from council.kip.ledger import TREASURY, Posting, TransactionKind  # noqa: E402
 from council.kip.stores.sqlite import SqliteKipStore  # noqa: E402
@@ -123,7 +124,7 @@ def bench_settings(directory: Path) -> Settings:
 async def asgi_requests(app: Any, scale: float) -> None:
     """Requests through the whole middleware stack: health, a 422, OpenAPI-shaped JSON, a chat turn."""
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
         for n in range(int(100 * scale)):
             (await client.get("/health/live")).raise_for_status()
             assert (await client.post("/api/chat", json={"message": ""})).status_code == 422
@@ -231,9 +232,9 @@ async def orchestrator_graph(app: Any, scale: float) -> None:
         settings = bench_settings(Path(directory))
         async with open_orchestrator(settings, models=scripted_registry()) as orchestrator:
             for n in range(int(20 * scale)):
-                final = await orchestrator.answer(f"/council question {n}")
+                final = await orchestrator.answer(f"/council question {n}", caller=LOCAL)
                 assert isinstance(final, FinalEvent)
-                await orchestrator.answer(f"/fast question {n}")
+                await orchestrator.answer(f"/fast question {n}", caller=LOCAL)
 
 
 WORKLOADS: dict[str, Callable[[Any, float], Awaitable[None]]] = {

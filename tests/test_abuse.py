@@ -3,12 +3,13 @@ service dying in the middle of a real-time voice turn. Nothing may crash a servi
 
 import json
 import signal
+import socket
 from typing import Any
 
 import httpx
 import pytest
 from test_voice_socket import FRAME_BYTES, read_until_closed, speech_pcm16k
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from conftest import ServiceProcess, StartService
@@ -16,6 +17,37 @@ from conftest import ServiceProcess, StartService
 
 def ws_url(service: ServiceProcess, path: str) -> str:
     return service.url.replace("http", "ws") + path
+
+
+@pytest.mark.parametrize(("service_name", "path"), [("main", "/api/conversations"), ("voice", "/v1/models")])
+def test_a_page_that_rebinds_its_name_to_localhost_gets_400(
+    service_name: str, path: str, request: pytest.FixtureRequest
+) -> None:
+    service: ServiceProcess = request.getfixturevalue(service_name)
+    port = service.url.rsplit(":", 1)[1]
+    # What a browser sends once the page's DNS points its own name at 127.0.0.1: the page's name in Host and Origin.
+    rebound = {"Host": f"rebound.example:{port}", "Origin": f"http://rebound.example:{port}"}
+    response = httpx.get(f"{service.url}{path}", headers=rebound)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "host_not_allowed"
+    assert response.json()["error"]["request_id"] == response.headers["x-request-id"]
+
+
+@pytest.mark.parametrize(
+    ("service_name", "path"), [("main", "/ws/chat"), ("main", "/ws/voice"), ("voice", "/v1/realtime")]
+)
+def test_a_page_that_rebinds_its_name_cannot_open_a_socket(
+    service_name: str, path: str, request: pytest.FixtureRequest
+) -> None:
+    service: ServiceProcess = request.getfixturevalue(service_name)
+    port = int(service.url.rsplit(":", 1)[1])
+    with (
+        socket.create_connection(("127.0.0.1", port)) as sock,  # the rebound name resolves here
+        pytest.raises(InvalidStatus) as refused,
+        connect(f"ws://rebound.example:{port}{path}", sock=sock, origin=f"http://rebound.example:{port}"),  # type: ignore[arg-type]
+    ):
+        pass
+    assert refused.value.response.status_code == 403
 
 
 def test_invalid_utf8_in_a_text_frame_closes_chat_with_1007_and_the_service_lives_on(main: ServiceProcess) -> None:

@@ -51,9 +51,13 @@ def test_ports_and_health_paths_match_the_settings(compose: dict[str, Any], name
     service = compose["services"][name]
     assert service["environment"][f"{prefix}SERVER__PORT"] == str(port)
     assert service["environment"][f"{prefix}SERVER__HOST"] == "0.0.0.0"
-    assert f"{port}:{port}" in service["ports"]
     probe = " ".join(service["healthcheck"]["test"])
     assert f"http://127.0.0.1:{port}/health/ready" in probe
+
+
+def test_only_the_main_service_is_published_and_only_on_the_hosts_loopback(compose: dict[str, Any]) -> None:
+    published = {name: service["ports"] for name, service in compose["services"].items() if "ports" in service}
+    assert published == {"main-service": ["127.0.0.1:8000:8000"]}
 
 
 @pytest.mark.parametrize("name", SERVICES)

@@ -23,7 +23,8 @@ from servicekit import free_port
 SOCKETS = 200
 IDLE_S = 3.0
 CONVERSATION_LIMIT = 100  # COUNCIL_RATE_LIMIT__DEFAULT of the loaded main service, per client and minute
-API_KEY = "load-test-key"  # the configured key: the one credential that earns a client its own bucket
+API_KEY = "load-test-key"  # the admin key: a configured key earns its caller a bucket of its own
+CLIENT_KEYS = {f"client{n}": f"load-test-client-key-{n}" for n in range(SOCKETS)}  # one per socket: 200 users
 
 
 def client_address(n: int) -> str:
@@ -37,6 +38,7 @@ def loaded_main(start_main_module: StartService) -> ServiceProcess:
     return start_main_module(
         free_port(),
         COUNCIL_AUTH__API_KEY=API_KEY,
+        COUNCIL_AUTH__CLIENT_KEYS=json.dumps(CLIENT_KEYS),
         COUNCIL_RATE_LIMIT__DEFAULT=f"{CONVERSATION_LIMIT}/minute",
         COUNCIL_LLM__POOL_SIZE="1",
         COUNCIL_WS__PING_INTERVAL_S="1",  # protocol heartbeats run while the sockets sit idle
@@ -47,9 +49,9 @@ def test_200_idle_chat_sockets_all_answer_their_pings(loaded_main: ServiceProces
     url = loaded_main.url.replace("http", "ws") + "/ws/chat"
 
     async def session(n: int, opened: asyncio.Event, release: asyncio.Event, counts: Counter[str]) -> None:
-        # Each socket is its own client, as many users would be: unverified keys don't make one (they would let a
-        # single client dodge its limit), so each connects from an address of its own.
-        async with connect(url, open_timeout=20, local_addr=(client_address(n), 0)) as ws:
+        # Each socket is its own client, as many users would be: a key of its own, from an address of its own.
+        key = {"X-API-Key": CLIENT_KEYS[f"client{n}"]}
+        async with connect(url, open_timeout=20, local_addr=(client_address(n), 0), additional_headers=key) as ws:
             counts["opened"] += 1
             if counts["opened"] == SOCKETS:
                 opened.set()
@@ -85,7 +87,7 @@ def test_200_idle_chat_sockets_all_answer_their_pings(loaded_main: ServiceProces
 
 
 def test_rest_burst_has_no_5xx_and_429_only_past_the_limit(loaded_main: ServiceProcess) -> None:
-    key = {"X-API-Key": API_KEY}  # the configured key's bucket: fresh, since the socket test used per-IP buckets
+    key = {"X-API-Key": API_KEY}  # the admin's bucket: fresh, since the socket test used the clients' buckets
     paths = [f"/api/conversations/{uuid.uuid4()}" for _ in range(120)] + ["/api/conversations"] * 30
     paths += ["/health/live"] * 100 + ["/health/ready"] * 50  # probes are exempt from rate limits
 

@@ -106,6 +106,33 @@ def test_voice_down_is_said_plainly_and_text_chat_still_works(start_main: StartS
     assert page.locator(".message.assistant .body").last.inner_text().strip()
 
 
+def test_the_page_asks_for_a_key_when_the_server_needs_one_and_then_chats(
+    start_main: StartService, voice: ServiceProcess, page: Page
+) -> None:
+    main = start_main(
+        voice,
+        COUNCIL_LLM__MAX_TOKENS="8",
+        COUNCIL_AUTH__API_KEY="admin-key-0123456789",
+        COUNCIL_AUTH__CLIENT_KEYS='{"alice": "alice-key-0123456789"}',
+    )
+    page.goto(main.url)
+    page.wait_for_selector("#key-dialog[open]")
+    page.fill("#key-input", "a-guess")
+    page.click("#key-submit")
+    page.wait_for_selector("#key-dialog[open]")  # asked again, saying why
+    assert "not accepted" in page.locator("#key-reason").inner_text()
+    page.fill("#key-input", "alice-key-0123456789")
+    page.click("#key-submit")
+
+    page.wait_for_selector("#connection[data-state='open']")  # /ws/chat took the key as a subprotocol
+    assert page.locator("#caller").inner_text() == "alice"
+    page.fill("#text", "/fast Hello")
+    page.click("#send")
+    page.wait_for_selector("#send:not([disabled])", timeout=60_000)
+    assert page.locator(".message.assistant .body").last.inner_text().strip()
+    page.wait_for_selector("#conversations li")  # her own conversation, listed with her key
+
+
 def _wait_until(page: Page, expression: str, timeout_s: float = 10) -> None:
     deadline = time.monotonic() + timeout_s
     while not page.evaluate(expression):

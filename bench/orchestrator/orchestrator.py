@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from council.auth import LOCAL
 from council.llm import ModelRegistry
 from council.llm.embedded import EmbeddedChatModel, bundled_gguf
 from council.orchestrator import open_orchestrator
@@ -90,7 +91,7 @@ async def measure(rounds: int) -> dict[str, list[float]]:
         )
         async with open_orchestrator(settings, models=models) as orchestrator:
             raw_stream(raw, 4)  # warm-up: first calls pay one-off allocation costs on both sides
-            await orchestrator.answer(f"/council {QUESTION}")
+            await orchestrator.answer(f"/council {QUESTION}", caller=LOCAL)
             for _ in range(rounds):
                 ttft, span, tokens = raw_stream(raw, DECODE_TOKENS)
                 samples["ttft_raw_ms"].append(ttft * 1000)
@@ -101,7 +102,7 @@ async def measure(rounds: int) -> dict[str, list[float]]:
 
                 started = time.perf_counter()
                 first_token = None
-                async for event in orchestrator.turn(f"/fast {QUESTION}"):
+                async for event in orchestrator.turn(f"/fast {QUESTION}", caller=LOCAL):
                     if isinstance(event, SynthesisDeltaEvent) and first_token is None:
                         first_token = time.perf_counter() - started
                     if isinstance(event, FinalEvent) and first_token is not None:
@@ -112,7 +113,7 @@ async def measure(rounds: int) -> dict[str, list[float]]:
                 samples["ttft_orchestrator_ms"].append(first_token * 1000)
 
                 started = time.perf_counter()
-                final = await orchestrator.answer(f"/council {QUESTION}")
+                final = await orchestrator.answer(f"/council {QUESTION}", caller=LOCAL)
                 wall = (time.perf_counter() - started) * 1000
                 members = [call.latency_ms for call in final.calls if call.phase == "answer"]
                 synthesis = sum(call.latency_ms for call in final.calls if call.phase == "synthesis")

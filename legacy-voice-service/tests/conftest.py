@@ -37,7 +37,7 @@ def app_client() -> Iterator[AppClient]:
     clients: list[TestClient] = []
 
     def start(settings: Settings) -> TestClient:
-        client = TestClient(create_app(settings), raise_server_exceptions=False)
+        client = TestClient(create_app(settings), base_url="http://localhost", raise_server_exceptions=False)
         client.__enter__()
         clients.append(client)
         client.portal.call(client.app_state["engines_loaded"].wait)  # type: ignore[union-attr]

@@ -31,7 +31,7 @@ async def test_oversize_declared_body_is_413_before_reading(settings: Settings) 
     settings.limits.max_body_bytes = 2048
     async with LifespanManager(create_app(settings)) as manager:
         transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             response = await client.post("/health/live", content=b"x" * 4096)
     assert_error_shape(response, 413, "payload_too_large")
     assert "2048" in response.json()["error"]["message"]
@@ -48,7 +48,7 @@ async def test_malformed_json_is_400_and_invalid_fields_422(settings: Settings) 
     app.include_router(router)
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             malformed = await client.post("/echo", content=b"{not json", headers={"content-type": "application/json"})
             invalid = await client.post("/echo", json={"a": "not a number"})
 
@@ -66,7 +66,7 @@ async def test_unexpected_exception_is_a_500_in_the_error_shape(settings: Settin
 
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             response = await client.get("/boom", headers={"X-Request-ID": "boom-1"})
 
     assert_error_shape(response, 500, "internal_error")

@@ -9,6 +9,7 @@ from pydantic import SecretStr
 from starlette.types import Scope
 
 from council.app import create_app
+from council.auth import ADMIN, LOCAL, Caller
 from council.ratelimit import RateLimiter, route_class
 from council.settings import RateLimitSettings, Settings
 from tests.conftest import closed_port
@@ -35,7 +36,7 @@ async def test_over_limit_gets_429_with_retry_after_and_health_stays_open(settin
     settings.rate_limit.default = "3/minute"
     async with LifespanManager(create_app(settings)) as manager:
         transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             statuses = [(await client.get("/no/such/route")).status_code for _ in range(4)]
             limited = await client.get("/no/such/route")
             health = await client.get("/health/live")
@@ -47,13 +48,13 @@ async def test_over_limit_gets_429_with_retry_after_and_health_stays_open(settin
     assert health.status_code == 200  # probes are never limited
 
 
-async def test_made_up_keys_share_their_ip_bucket_and_only_the_configured_key_gets_its_own(settings: Settings) -> None:
+async def test_made_up_keys_share_their_ip_bucket_and_only_a_configured_key_gets_its_own(settings: Settings) -> None:
     settings.rate_limit.default = "3/minute"
     settings.auth.api_key = SecretStr("the-real-key")
     async with LifespanManager(create_app(settings)) as manager:
         transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            # A client rotating random keys is still one client (its IP): limited after 3, like anyone else.
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+            # A client rotating random keys is still one client (its IP): refused, and limited after 3 like anyone.
             rotating = [
                 (await client.get("/no/such/route", headers={"X-API-Key": uuid.uuid4().hex})).status_code
                 for _ in range(4)
@@ -65,27 +66,21 @@ async def test_made_up_keys_share_their_ip_bucket_and_only_the_configured_key_ge
                 for headers in ({"X-API-Key": "the-real-key"}, {"Authorization": "Bearer the-real-key"})
             ]
 
-    assert rotating == [404, 404, 404, 429]
+    assert rotating == [401, 401, 401, 429]
     assert bearer.status_code == 429
     assert keyed == [404, 404]
 
 
-def test_the_client_key_never_trusts_an_unverified_credential() -> None:
-    limiter = RateLimiter(RateLimitSettings(), api_key=SecretStr("the-real-key"))
-    unkeyed = RateLimiter(RateLimitSettings())
+def test_the_bucket_is_the_verified_callers_else_the_ip() -> None:
+    limiter = RateLimiter(RateLimitSettings())
 
-    def scope(*headers: tuple[str, str]) -> Scope:
-        raw = [(name.encode(), value.encode()) for name, value in headers]
-        return {"type": "http", "headers": raw, "client": ("203.0.113.7", 5000)}
+    def scope(caller: Caller | None) -> Scope:
+        return {"type": "http", "headers": [], "client": ("203.0.113.7", 5000), "council.caller": caller}
 
-    keyed = limiter.client_key(scope(("x-api-key", "the-real-key")))
-    assert keyed.startswith("key:")
-    assert "the-real-key" not in keyed  # bucket names end up in Redis: a fingerprint, never the key
-    assert limiter.client_key(scope(("authorization", "Bearer the-real-key"))) == keyed
-    assert limiter.client_key(scope(("authorization", "the-real-key"))) == "ip:203.0.113.7"  # not a bearer token
-    assert limiter.client_key(scope(("x-api-key", "the-real-ke"))) == "ip:203.0.113.7"
-    assert limiter.client_key(scope()) == "ip:203.0.113.7"
-    assert unkeyed.client_key(scope(("x-api-key", "anything"))) == "ip:203.0.113.7"  # no key configured
+    assert limiter.client_key(scope(Caller("alice", admin=False))) == "caller:alice"  # a name, never the key
+    assert limiter.client_key(scope(ADMIN)) == "caller:admin"
+    assert limiter.client_key(scope(None)) == "ip:203.0.113.7"  # no valid key: the address
+    assert limiter.client_key(scope(LOCAL)) == "ip:203.0.113.7"  # no keys configured: everyone is local
 
 
 async def test_redis_buckets_are_shared_between_limiters() -> None:

@@ -9,10 +9,56 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from council.app import create_app
-from council.security import is_same_origin
+from council.security import HostAllowList, is_same_origin
 from council.settings import Settings
 
 pytestmark = pytest.mark.anyio
+
+# A page of another site whose DNS now points its own name at 127.0.0.1 (DNS rebinding): to the browser the
+# requests are same-origin, so they carry that name in both Host and Origin.
+REBOUND = {"Host": "rebound.example:8000", "Origin": "http://rebound.example:8000"}
+
+
+async def test_a_request_to_a_rebound_name_is_400_before_any_route(client: httpx.AsyncClient) -> None:
+    for response in (
+        await client.get("/api/conversations", headers=REBOUND),
+        await client.post("/api/chat", headers=REBOUND, json={"message": "/fast hi"}),
+    ):
+        error = response.json()["error"]
+        assert response.status_code == 400
+        assert error["code"] == "host_not_allowed"
+        assert error["request_id"] == response.headers["x-request-id"]
+        assert "COUNCIL_SECURITY__ALLOWED_HOSTS" in error["message"]
+        assert response.headers["x-frame-options"] == "DENY"
+
+
+async def test_health_probes_answer_whatever_the_host(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/health/live", headers={"Host": "10.1.2.3:8000"})).status_code == 200
+
+
+async def test_a_name_added_to_the_allow_list_is_served(settings: Settings) -> None:
+    settings.security.allowed_hosts = ["*.council.example"]
+    async with LifespanManager(create_app(settings)) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://eu.council.example") as client:
+            assert (await client.get("/api/conversations")).status_code == 200
+            assert (await client.get("/api/conversations", headers={"Host": "localhost"})).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("patterns", "name", "allowed"),
+    [
+        (["localhost"], "localhost", True),
+        (["localhost"], "localhost.evil.example", False),
+        (["*.example.com"], "council.example.com", True),
+        (["*.example.com"], "example.com.evil.net", False),
+        (["::1"], "::1", True),
+        (["*"], "anything", True),
+        (["localhost"], None, False),
+    ],
+)
+def test_host_patterns(patterns: list[str], name: str | None, allowed: bool) -> None:
+    assert HostAllowList(patterns).allows(name) is allowed
 
 
 async def test_every_response_carries_the_security_headers(client: httpx.AsyncClient) -> None:
@@ -26,7 +72,7 @@ async def test_cors_allows_listed_origins_only(settings: Settings) -> None:
     settings.security.cors_allow_origins = ["https://app.example"]
     async with LifespanManager(create_app(settings)) as manager:
         transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             preflight = {"Access-Control-Request-Method": "POST"}
             allowed = await client.options("/health/live", headers={"Origin": "https://app.example", **preflight})
             refused = await client.options("/health/live", headers={"Origin": "https://evil.example", **preflight})
@@ -49,7 +95,7 @@ async def test_a_500_carries_the_security_and_cors_headers(settings: Settings) -
 
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             response = await client.get("/boom", headers={"Origin": "https://app.example"})
 
     assert response.status_code == 500
@@ -84,7 +130,7 @@ def test_same_origin_means_the_host_the_socket_was_opened_to(origin: str, host: 
 @pytest.fixture
 def ws_client(settings: Settings) -> Iterator[TestClient]:
     settings.security.cors_allow_origins = ["https://app.example"]
-    with TestClient(create_app(settings)) as client:  # its requests go to Host `testserver`
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
         yield client
 
 
@@ -92,7 +138,19 @@ def ws_client(settings: Settings) -> Iterator[TestClient]:
 def test_a_socket_from_another_site_is_refused_with_1008(ws_client: TestClient, path: str) -> None:
     with (
         pytest.raises(WebSocketDisconnect) as refused,
-        ws_client.websocket_connect(path, headers={"Origin": "https://evil.example"}),
+        ws_client.websocket_connect(f"ws://localhost{path}", headers={"Origin": "https://evil.example"}),
+    ):
+        pass
+    assert refused.value.code == 1008
+
+
+@pytest.mark.parametrize("path", ["/ws/chat", "/ws/voice"])
+def test_a_socket_through_a_rebound_name_is_refused_though_its_origin_matches_its_host(
+    ws_client: TestClient, path: str
+) -> None:
+    with (
+        pytest.raises(WebSocketDisconnect) as refused,
+        ws_client.websocket_connect(f"ws://localhost{path}", headers=REBOUND),
     ):
         pass
     assert refused.value.code == 1008
@@ -101,14 +159,14 @@ def test_a_socket_from_another_site_is_refused_with_1008(ws_client: TestClient, 
 @pytest.mark.parametrize("path", ["/ws/chat", "/ws/voice"])
 @pytest.mark.parametrize(
     "origin",
-    [None, "http://testserver", "https://app.example"],
+    [None, "http://localhost", "https://app.example"],
     ids=["no-origin-not-a-browser", "same-origin", "allow-listed"],
 )
 def test_a_socket_from_this_origin_an_allowed_one_or_no_browser_is_accepted(
     ws_client: TestClient, path: str, origin: str | None
 ) -> None:
     headers = {"Origin": origin} if origin else {}
-    with ws_client.websocket_connect(path, headers=headers) as socket:
+    with ws_client.websocket_connect(f"ws://localhost{path}", headers=headers) as socket:
         if path == "/ws/chat":
             socket.send_json({"type": "ping", "id": "p"})
             assert socket.receive_json() == {"type": "pong", "id": "p"}

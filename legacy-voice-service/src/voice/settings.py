@@ -68,6 +68,20 @@ class AuthSettings(BaseModel):
     )
 
 
+class SecuritySettings(BaseModel):
+    allowed_hosts: list[str] = Field(
+        ["localhost", "127.0.0.1", "::1", "voice-service"],
+        description="Names this service answers to in the Host header (JSON list; `*.example.com` for subdomains, "
+        '["*"] for any); any other Host gets 400, which defeats DNS rebinding.',
+    )
+    allowed_origins: list[str] = Field(
+        [],
+        description="Web origins whose pages may open /v1/realtime (JSON list); [] = none: a handshake that carries "
+        "an Origin is refused, programs (which send none) are not affected.",
+    )
+    security_headers: bool = Field(True, description="Send nosniff, frame, referrer and content-security headers.")
+
+
 class ModelSettings(BaseModel):
     cache_dir: OptionalPath = Field(
         None,
@@ -172,6 +186,18 @@ class TurnSettings(BaseModel):
 
 
 class RealtimeSettings(BaseModel):
+    max_frame_bytes: int = Field(
+        262_144,
+        ge=4096,
+        description="Largest client frame on WS /v1/realtime, binary or text (base64 audio included); larger closes "
+        "the socket with 1009. 256 KiB holds over 2 s of 24 kHz pcm16 as base64.",
+    )
+    idle_timeout_s: float = Field(
+        600.0,
+        gt=0,
+        description="Close a transcription socket (1000) that sent nothing for this long; it streams audio while "
+        "in use. Speaking sockets, quiet between answers, are bounded by VOICE_LIMITS__MAX_REALTIME_SESSIONS.",
+    )
     onset_ms: int = Field(
         64,
         ge=32,
@@ -206,6 +232,7 @@ class Settings(BaseSettings):
     log: LogSettings = LogSettings()
     limits: LimitSettings = LimitSettings()
     auth: AuthSettings = AuthSettings()
+    security: SecuritySettings = SecuritySettings()
     stt: SttSettings = SttSettings()
     tts: TtsSettings = TtsSettings()
     vad: VadSettings = VadSettings()

@@ -9,9 +9,10 @@ import av
 import numpy as np
 import pytest
 from starlette.testclient import WebSocketDenialResponse
+from starlette.websockets import WebSocketDisconnect
 
 from tests.api.wer import normalize
-from tests.conftest import AppClient
+from tests.conftest import AppClient, engine_free_settings
 from voice.engines.vad.silero import SileroStream
 from voice.settings import Settings
 
@@ -41,7 +42,7 @@ def test_speech_then_silence_gives_vad_events_and_a_final_transcript(
         "/v1/audio/speech", json={"voice": "en_US-joe-medium", "input": TEXT, "response_format": "pcm"}
     ).content
     audio = b"\0" * (FRAME * 5) + speech + b"\0" * (FRAME * 10)
-    with client.websocket_connect("/v1/realtime?intent=transcription") as socket:
+    with client.websocket_connect("ws://localhost/v1/realtime?intent=transcription") as socket:
         assert socket.receive_json()["type"] == "session.created"
         for start in range(0, len(audio), FRAME):
             frame = audio[start : start + FRAME]
@@ -68,7 +69,7 @@ def test_speech_then_silence_gives_vad_events_and_a_final_transcript(
 
 def test_bad_events_are_answered_with_error_events(app_client: AppClient, realtime_settings: Settings) -> None:
     client = app_client(realtime_settings)
-    with client.websocket_connect("/v1/realtime") as socket:
+    with client.websocket_connect("ws://localhost/v1/realtime") as socket:
         socket.receive_json()
         socket.send_json({"type": "input_audio_buffer.append", "audio": "not base64!"})
         assert socket.receive_json()["type"] == "error"
@@ -82,9 +83,12 @@ def test_bad_events_are_answered_with_error_events(app_client: AppClient, realti
 
 def test_a_second_session_over_the_cap_is_refused_with_429(app_client: AppClient, realtime_settings: Settings) -> None:
     client = app_client(realtime_settings)
-    with client.websocket_connect("/v1/realtime") as first:
+    with client.websocket_connect("ws://localhost/v1/realtime") as first:
         first.receive_json()
-        with pytest.raises(WebSocketDenialResponse) as refused, client.websocket_connect("/v1/realtime") as second:
+        with (
+            pytest.raises(WebSocketDenialResponse) as refused,
+            client.websocket_connect("ws://localhost/v1/realtime") as second,
+        ):
             second.receive_json()
         assert refused.value.status_code == 429
         assert refused.value.headers["Retry-After"] == "2"
@@ -100,11 +104,14 @@ def test_the_socket_needs_the_service_token_when_one_is_set(app_client: AppClien
         auth={"service_token": "s3"},
     )
     client = app_client(settings)
-    with pytest.raises(WebSocketDenialResponse) as refused, client.websocket_connect("/v1/realtime") as socket:
+    with (
+        pytest.raises(WebSocketDenialResponse) as refused,
+        client.websocket_connect("ws://localhost/v1/realtime") as socket,
+    ):
         socket.receive_json()
     assert refused.value.status_code == 401
     assert refused.value.json()["error"]["code"] == "unauthorized"
-    with client.websocket_connect("/v1/realtime", headers={"Authorization": "Bearer s3"}) as socket:
+    with client.websocket_connect("ws://localhost/v1/realtime", headers={"Authorization": "Bearer s3"}) as socket:
         assert socket.receive_json()["type"] == "session.created"
 
 
@@ -112,7 +119,7 @@ def test_text_deltas_are_spoken_clause_by_clause_and_cancel_stops_at_once(
     app_client: AppClient, realtime_settings: Settings
 ) -> None:
     client = app_client(realtime_settings)
-    with client.websocket_connect("/v1/realtime?intent=speech&voice=en_US-joe-medium") as socket:
+    with client.websocket_connect("ws://localhost/v1/realtime?intent=speech&voice=en_US-joe-medium") as socket:
         assert socket.receive_json()["session"]["voice"] == "en_US-joe-medium"
         for delta in ["The council ", "has decided.", " We vote", " tomorrow"]:
             socket.send_json({"type": "speech.text.delta", "delta": delta})
@@ -139,7 +146,7 @@ def test_text_deltas_are_spoken_clause_by_clause_and_cancel_stops_at_once(
 
 def test_a_speech_session_with_an_unknown_voice_is_refused(app_client: AppClient, realtime_settings: Settings) -> None:
     client = app_client(realtime_settings)
-    with client.websocket_connect("/v1/realtime?intent=speech&voice=../x") as socket:
+    with client.websocket_connect("ws://localhost/v1/realtime?intent=speech&voice=../x") as socket:
         error = socket.receive_json()
         assert error["type"] == "error"
         assert "Invalid voice name" in error["error"]["message"]
@@ -154,13 +161,13 @@ def test_a_16_khz_stream_is_accepted_with_its_sample_rate(app_client: AppClient,
     frame = av.AudioFrame.from_ndarray(np.frombuffer(pcm24, dtype="<i2").reshape(1, -1), format="s16", layout="mono")
     frame.sample_rate = 24_000
     pcm16 = b"".join(out.to_ndarray().tobytes() for out in [*resampler.resample(frame), *resampler.resample(None)])
-    with client.websocket_connect("/v1/realtime?sample_rate=16000") as socket:
+    with client.websocket_connect("ws://localhost/v1/realtime?sample_rate=16000") as socket:
         assert socket.receive_json()["session"]["input_sample_rate"] == 16_000
         socket.send_bytes(pcm16 + b"\0" * 32_000)
         events = events_until(socket, "conversation.item.input_audio_transcription.completed")
     assert normalize(events[-1]["transcript"]) == normalize(TEXT)
     assert events[0]["type"] == "input_audio_buffer.speech_started"
-    with client.websocket_connect("/v1/realtime?sample_rate=11025") as socket:
+    with client.websocket_connect("ws://localhost/v1/realtime?sample_rate=11025") as socket:
         assert socket.receive_json()["type"] == "error"
 
 
@@ -184,7 +191,7 @@ def test_malformed_events_get_an_error_event_and_the_session_stays_open(
     app_client: AppClient, realtime_settings: Settings, intent: str, malformed: str
 ) -> None:
     client = app_client(realtime_settings)
-    with client.websocket_connect(f"/v1/realtime?intent={intent}") as socket:
+    with client.websocket_connect(f"ws://localhost/v1/realtime?intent={intent}") as socket:
         assert socket.receive_json()["type"] == "session.created"
         socket.send_text(malformed)
         error = socket.receive_json()
@@ -205,7 +212,7 @@ def test_an_unexpected_failure_in_one_event_is_an_error_event_not_the_end_of_the
         raise RuntimeError("injected fault")
 
     monkeypatch.setattr(whisper, "transcribe", broken)
-    with client.websocket_connect("/v1/realtime") as socket:
+    with client.websocket_connect("ws://localhost/v1/realtime") as socket:
         socket.receive_json()
         socket.send_bytes(b"\0" * FRAME)
         socket.send_json({"type": "input_audio_buffer.commit"})
@@ -241,7 +248,7 @@ def test_a_long_silence_keeps_the_buffer_small_and_the_session_clock_right(
         "/v1/audio/speech", json={"voice": "en_US-joe-medium", "input": TEXT, "response_format": "pcm"}
     ).content
     silence_s = 30
-    with client.websocket_connect("/v1/realtime") as socket:
+    with client.websocket_connect("ws://localhost/v1/realtime") as socket:
         socket.receive_json()
         for _ in range(silence_s * 10):
             socket.send_bytes(b"\0" * FRAME)
@@ -259,3 +266,25 @@ def test_a_long_silence_keeps_the_buffer_small_and_the_session_clock_right(
     assert silence_s * 1000 - 100 <= started["audio_start_ms"] <= silence_s * 1000 + 400
     assert normalize(completed["transcript"]) == normalize(TEXT)
     assert completed["words"][0]["start"] >= silence_s - 0.3
+
+
+@pytest.mark.parametrize("intent", ["transcription", "speech"])
+def test_a_frame_over_the_limit_closes_the_socket_with_1009(app_client: AppClient, intent: str) -> None:
+    # The speaking session needs its engine (Piper); the transcription session's limit is checked before any.
+    engines = {"tts": {"enabled": True}} if intent == "speech" else {}
+    client = app_client(engine_free_settings(realtime={"max_frame_bytes": 4096}, **engines))
+    with client.websocket_connect(f"ws://localhost/v1/realtime?intent={intent}") as socket:
+        assert socket.receive_json()["type"] == "session.created"
+        socket.send_bytes(b"\0" * 4098)
+        with pytest.raises(WebSocketDisconnect) as closed:
+            socket.receive_json()
+    assert closed.value.code == 1009
+
+
+def test_a_transcription_socket_that_sends_nothing_is_closed_after_the_idle_timeout(app_client: AppClient) -> None:
+    client = app_client(engine_free_settings(realtime={"idle_timeout_s": 0.3}))
+    with client.websocket_connect("ws://localhost/v1/realtime?intent=transcription") as socket:
+        assert socket.receive_json()["type"] == "session.created"
+        with pytest.raises(WebSocketDisconnect) as closed:
+            socket.receive_json()
+    assert (closed.value.code, closed.value.reason) == (1000, "idle timeout")

@@ -45,7 +45,7 @@ def utterance(client: Any) -> bytes:
 def spoken_utterance_events(client: Any) -> list[dict[str, Any]]:
     """The events of one realtime session that hears the utterance at a live microphone's pace."""
     audio = utterance(client)
-    with client.websocket_connect("/v1/realtime") as socket:
+    with client.websocket_connect("ws://localhost/v1/realtime") as socket:
         socket.receive_json()
         for frame in live(audio):
             socket.send_bytes(frame)
@@ -74,7 +74,7 @@ def test_partial_deltas_arrive_while_speaking_and_add_up_to_the_final_transcript
     client = app_client(council_settings())
     calls = whisper_calls(client)
     audio = utterance(client)
-    with client.websocket_connect("/v1/realtime") as socket:
+    with client.websocket_connect("ws://localhost/v1/realtime") as socket:
         assert socket.receive_json()["type"] == "session.created"
         for index, frame in enumerate(live(audio)):
             socket.send_bytes(frame)
@@ -140,7 +140,7 @@ def test_a_busy_stt_queue_skips_partials_rather_than_refusing_them(
     queue = client.app_state["engines"].transcriber("whisper-1").queue  # type: ignore[union-attr]
     queue.running += 1  # as if an upload held the only slot for the whole utterance (the slot itself stays free)
     try:
-        with client.websocket_connect("/v1/realtime") as socket:
+        with client.websocket_connect("ws://localhost/v1/realtime") as socket:
             socket.receive_json()
             for frame in live(audio):
                 socket.send_bytes(frame)

@@ -51,7 +51,7 @@ def paused_sentence(client: Any, pause_s: float) -> bytes:
 
 def converse(client: Any, audio: bytes, turn_detection: Any = "default") -> list[dict[str, Any]]:
     """Every event of one session that hears `audio` in 0.1 s frames (after `turn_detection`, if given)."""
-    with client.websocket_connect("/v1/realtime") as socket:
+    with client.websocket_connect("ws://localhost/v1/realtime") as socket:
         events = [socket.receive_json()]
         if turn_detection != "default":
             socket.send_json({"type": "session.update", "session": {"turn_detection": turn_detection}})
@@ -132,7 +132,7 @@ def test_speech_onset_is_reported_within_150_ms_of_speech_counted_in_audio(app_c
     onset_ms = 1000 + loud[0] / RATE * 1000
     audio = silence(1.0) + speech
     step = FRAME // 5  # 20 ms, as a browser's audio worklet sends
-    with client.websocket_connect("/v1/realtime") as socket:
+    with client.websocket_connect("ws://localhost/v1/realtime") as socket:
         socket.receive_json()
         for start in range(0, len(audio), step):
             socket.send_bytes(audio[start : start + step])
@@ -150,7 +150,7 @@ def test_speech_onset_is_reported_within_150_ms_of_speech_counted_in_audio(app_c
 def test_a_session_can_turn_detection_off_and_commit_by_hand(app_client: AppClient) -> None:
     client = app_client(settings())
     audio = silence(0.5) + speak(client, "The council will vote after lunch.") + silence(2.0)
-    with client.websocket_connect("/v1/realtime") as socket:
+    with client.websocket_connect("ws://localhost/v1/realtime") as socket:
         socket.receive_json()
         socket.send_json({"type": "session.update", "session": {"turn_detection": None}})
         assert socket.receive_json()["session"]["turn_detection"] is None

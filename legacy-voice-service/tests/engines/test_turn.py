@@ -68,5 +68,5 @@ def test_a_missing_turn_model_leaves_the_service_ready_ending_turns_on_silence(
     assert check["status"] == "warn"
     assert f"VOICE_TURN__MODEL_PATH={missing} is not a file" in check["output"]
     assert ready.json()["checks"]["turn:silence"][0]["status"] == "pass"
-    with client.websocket_connect("/v1/realtime") as socket:
+    with client.websocket_connect("ws://localhost/v1/realtime") as socket:
         assert socket.receive_json()["session"]["turn_detection"] == {"type": "server_vad", "silence_duration_ms": 500}

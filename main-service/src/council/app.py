@@ -8,6 +8,7 @@ from council import __version__
 from council.api.main import api_router
 from council.api.voice import TRANSCRIBE_PATH
 from council.api.web import WEB_DIR
+from council.auth import Callers, IdentifyCallerMiddleware, RequireKeyMiddleware
 from council.body_limit import BodyLimitMiddleware, HeaderLimitMiddleware
 from council.errors import CatchAllMiddleware, install_error_handlers
 from council.lifespan import build_lifespan
@@ -15,7 +16,12 @@ from council.observability.correlation import RequestContextMiddleware
 from council.observability.logs import configure_logging
 from council.observability.metrics import HttpMetricsMiddleware, Metrics
 from council.ratelimit import RateLimiter, RateLimitMiddleware
-from council.security import SecurityHeadersMiddleware, WebSocketOriginMiddleware
+from council.security import (
+    AllowedHostsMiddleware,
+    HostAllowList,
+    SecurityHeadersMiddleware,
+    WebSocketOriginMiddleware,
+)
 from council.settings import Settings
 
 
@@ -23,11 +29,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log, service="main")
     metrics = Metrics()
-    rate_limiter = RateLimiter(settings.rate_limit, settings.auth.api_key) if settings.rate_limit.enabled else None
+    rate_limiter = RateLimiter(settings.rate_limit) if settings.rate_limit.enabled else None
     app = FastAPI(
         title="Hybrid AI Council", version=__version__, lifespan=build_lifespan(settings, metrics, rate_limiter)
     )
-    app.state.rate_limiter = rate_limiter  # /ws/chat counts each turn against the chat limit as well
     install_error_handlers(app)
     # Added innermost first. Correlation wraps everything, so even a 413, 429 or 500 carries the request ID, and
     # so do the security headers; CORS sits outside the limits and the catch-all so that a browser can read their
@@ -38,11 +43,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         upload_paths={TRANSCRIBE_PATH: (settings.limits.max_upload_bytes, "COUNCIL_LIMITS__MAX_UPLOAD_BYTES")},
     )
     app.add_middleware(HeaderLimitMiddleware, max_header_bytes=settings.limits.max_header_bytes)
+    # Inside the rate limiter: a request without a valid key gets its 401 after it was counted (guessing keys is
+    # limited like any other request).
+    app.add_middleware(RequireKeyMiddleware, metrics_need_key=settings.auth.metrics_need_key)
     if rate_limiter is not None:
         app.add_middleware(RateLimitMiddleware, limiter=rate_limiter)
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
-    app.add_middleware(WebSocketOriginMiddleware, allowed_origins=settings.security.cors_allow_origins)
+    hosts = HostAllowList(settings.security.allowed_hosts)
+    app.add_middleware(WebSocketOriginMiddleware, allowed_origins=settings.security.cors_allow_origins, hosts=hosts)
     app.add_middleware(CatchAllMiddleware)
+    # Who asks is read once, before anything is counted or routed.
+    app.add_middleware(IdentifyCallerMiddleware, callers=Callers(settings.auth))
+    # A request to a name that is not ours (DNS rebinding) reaches no route and no rate limit; its 400 still
+    # carries the request ID and the security headers.
+    app.add_middleware(AllowedHostsMiddleware, hosts=hosts)
     if settings.security.cors_allow_origins:
         app.add_middleware(
             CORSMiddleware,

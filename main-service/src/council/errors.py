@@ -19,6 +19,7 @@ log = structlog.get_logger(__name__)
 class ErrorCode(StrEnum):
     INVALID_JSON = "invalid_json"
     INVALID_REQUEST = "invalid_request"
+    HOST_NOT_ALLOWED = "host_not_allowed"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     PAYLOAD_TOO_LARGE = "payload_too_large"
@@ -28,6 +29,7 @@ class ErrorCode(StrEnum):
     VOICE_UNAVAILABLE = "voice_unavailable"
     VOICE_FAILED = "voice_failed"
     UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
     CONFLICT = "conflict"
     INSUFFICIENT_FUNDS = "insufficient_funds"
     IDEMPOTENCY_KEY_REQUIRED = "idempotency_key_required"
@@ -66,11 +68,11 @@ class CouncilError(Exception):
         self.headers = headers or {}
 
 
-class UnauthorizedError(CouncilError):
-    """A protected route was called without the configured API key (or with a wrong one)."""
+class ForbiddenError(CouncilError):
+    """The caller is known but may not do this (a client key where the admin key is needed)."""
 
-    status_code = 401
-    code = ErrorCode.UNAUTHORIZED
+    status_code = 403
+    code = ErrorCode.FORBIDDEN
 
 
 class VoiceUnavailableError(CouncilError):

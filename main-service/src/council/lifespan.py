@@ -17,6 +17,7 @@ from council.pheromind import Pheromind, open_pheromind
 from council.ratelimit import RateLimiter
 from council.settings import Settings
 from council.voice import VoiceClient
+from council.voice.slots import SessionSlots
 
 log = structlog.get_logger(__name__)
 
@@ -28,6 +29,8 @@ class State(TypedDict):
     orchestrator: Orchestrator
     kip: Kip
     pheromind: Pheromind
+    voice_sessions: SessionSlots
+    rate_limiter: RateLimiter | None
 
 
 def build_lifespan(
@@ -38,7 +41,8 @@ def build_lifespan(
         voice = VoiceClient(settings.voice)
         metrics.watch_voice_breaker(lambda: voice.breaker.is_open)
         watcher = asyncio.create_task(voice.watch(), name="voice-readiness-watcher")
-        log.info("main_service_started", voice_base_url=str(settings.voice.base_url))
+        log.info("main_service_started", voice_base_url=str(settings.voice.base_url), keys=settings.auth.keys_required)
+        _say_who_may_use_it(settings)
         try:
             async with (
                 open_kip(settings.kip) as kip,
@@ -58,6 +62,8 @@ def build_lifespan(
                     "orchestrator": orchestrator,
                     "kip": kip,
                     "pheromind": pheromind,
+                    "voice_sessions": SessionSlots(settings.voice_ws.max_sessions),
+                    "rate_limiter": rate_limiter,
                 }
         finally:
             watcher.cancel()
@@ -69,3 +75,21 @@ def build_lifespan(
             log.info("main_service_stopped")
 
     return lifespan
+
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _say_who_may_use_it(settings: Settings) -> None:
+    """With no key the service is a single-user local install: fine on loopback, open to anyone elsewhere."""
+    if settings.auth.keys_required:
+        return
+    if settings.server.host in _LOOPBACK:
+        log.info("single_user_local_install", host=settings.server.host, hint="set COUNCIL_AUTH__* keys to share it")
+    else:
+        log.warning(
+            "no_key_on_a_shared_interface",
+            host=settings.server.host,
+            hint="anyone who reaches this port may use it as its one user: set COUNCIL_AUTH__API_KEY (and client keys), "
+            "or publish the port on the host's loopback only",
+        )

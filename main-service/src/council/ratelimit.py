@@ -1,6 +1,5 @@
 """Per-client rate limits by route class, in-process or in Redis (shared by replicas), answered with 429."""
 
-import hashlib
 import math
 import time
 
@@ -9,11 +8,9 @@ import structlog
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
-from pydantic import SecretStr
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from council.auth import is_configured_key
+from council.auth import LOCAL, caller_in
 from council.errors import ErrorCode, error_response
 from council.settings import RateLimitSettings
 
@@ -34,13 +31,7 @@ def route_class(path: str) -> str:
 class RateLimiter:
     """Moving-window limits; a Redis outage falls back to in-process buckets instead of failing requests."""
 
-    def __init__(self, settings: RateLimitSettings, api_key: SecretStr | None = None) -> None:
-        # Only the configured key (COUNCIL_AUTH__API_KEY) earns its own bucket (see `client_key`), named by a
-        # fingerprint: bucket names land in Redis, the key must not.
-        self._api_key = api_key
-        self._key_bucket = (
-            f"key:{hashlib.sha256(api_key.get_secret_value().encode()).hexdigest()[:16]}" if api_key else ""
-        )
+    def __init__(self, settings: RateLimitSettings) -> None:
         self.items: dict[str, RateLimitItem] = {
             name: parse(getattr(settings, name)) for name in ("chat", "voice", "kip", "default")
         }
@@ -79,19 +70,34 @@ class RateLimiter:
             self._degraded_since = None
 
     def client_key(self, scope: Scope) -> str:
-        """The configured API key's bucket when the request carries that key, else the client's IP.
+        """The bucket of the caller a configured key named (see `council.auth`), else of the client's IP.
 
-        Users behind one NAT who hold the key don't share their IP's bucket; any other credential is unverified
-        and ignored, so a client cannot dodge its limit (or grow the bucket store) by rotating made-up keys.
+        Users behind one NAT who hold keys don't share their IP's bucket; a key that names no one was refused
+        before this, so a client cannot dodge its limit (or grow the bucket store) by rotating made-up keys.
+        The caller's name, not the key, names the bucket: bucket names land in Redis, keys must not.
         """
-        if self._api_key is not None and is_configured_key(Headers(scope=scope), self._api_key):
-            return self._key_bucket
+        found = caller_in(scope)
+        if found is not None and found is not LOCAL:
+            return f"caller:{found.name}"
         client = scope.get("client")
         return f"ip:{client[0] if client else 'unknown'}"
 
     async def aclose(self) -> None:
         if self._pool is not None:
             await self._pool.aclose()
+
+    async def hit_turn(self, scope: Scope) -> tuple[int, str] | None:
+        """Count one turn of a socket (/ws/chat, /ws/voice) against its client's chat limit, in the same bucket as
+        the client's REST chat requests, so a socket is no way around it. None when allowed, else the seconds to
+        wait and what to tell the client."""
+        retry_after = await self.hit("chat", self.client_key(scope))
+        if retry_after is None:
+            return None
+        log.info("rate_limited", route_class="chat", retry_after_s=retry_after)
+        return (
+            retry_after,
+            f"Too many chat turns: the limit is {self.items['chat']} per client. Retry in {retry_after} s.",
+        )
 
     async def hit(self, route: str, client: str) -> int | None:
         """Count one request; None when allowed, else the seconds until the client may retry."""

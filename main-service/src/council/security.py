@@ -1,5 +1,6 @@
-"""Browser-facing protections: security headers on every response, a CORS allow-list from settings, and the same
-allow-list (or this origin) required of WebSocket handshakes that come from a browser."""
+"""Browser-facing protections: a `Host` allow-list (DNS rebinding), security headers on every response, a CORS
+allow-list from settings, and the same allow-list (or this origin, on an allowed host) required of WebSocket
+handshakes that come from a browser."""
 
 from collections.abc import Sequence
 from urllib.parse import urlsplit
@@ -7,6 +8,8 @@ from urllib.parse import urlsplit
 import structlog
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from council.errors import ErrorCode, error_response
 
 log = structlog.get_logger(__name__)
 
@@ -27,6 +30,66 @@ SECURITY_HEADERS = {
 }
 # Swagger UI (/docs) loads its assets from a CDN; a strict CSP would blank that page, so it gets none.
 _CSP_EXEMPT_PREFIXES = ("/docs", "/redoc")
+
+
+# Orchestrators probe a replica by its own address (Kubernetes: the pod IP), which no allow-list can know; the
+# probes return only health, so they answer whatever the Host.
+_HOST_EXEMPT_PATHS = ("/health/live", "/health/ready")
+
+
+def host_name(host: str | None) -> str | None:
+    """The name in a `Host` header, lower-case and without its port (`[::1]:8000` -> `::1`); None if malformed."""
+    if not host:
+        return None
+    try:
+        parts = urlsplit(f"//{host}")
+        parts.port  # noqa: B018  # raises ValueError on a port that is not a number
+    except ValueError:
+        return None
+    return parts.hostname or None
+
+
+class HostAllowList:
+    """The names this service answers to: exact names, `*.example.com` for its subdomains, or `*` for any."""
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        self.allow_any = "*" in patterns
+        names = [pattern.strip().lower().strip("[]") for pattern in patterns]
+        self.exact = {name for name in names if not name.startswith("*.")}
+        self.suffixes = tuple(name[1:] for name in names if name.startswith("*."))
+
+    def allows(self, name: str | None) -> bool:
+        if self.allow_any:
+            return True
+        return name is not None and (name in self.exact or name.endswith(self.suffixes))
+
+
+class AllowedHostsMiddleware:
+    """Refuses a request or WebSocket handshake sent to a name that is not ours, before routing.
+
+    A page on another site can rebind its own name to 127.0.0.1 and then call a local install as if it were
+    same-origin (DNS rebinding); its requests still carry that site's name in `Host`, which is how they are told
+    apart. HTTP gets 400 `host_not_allowed`; a handshake is closed before it is accepted (403).
+    """
+
+    def __init__(self, app: ASGIApp, hosts: HostAllowList) -> None:
+        self.app = app
+        self.hosts = hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or scope["path"] in _HOST_EXEMPT_PATHS:
+            await self.app(scope, receive, send)
+            return
+        host = Headers(scope=scope).get("host")
+        if self.hosts.allows(host_name(host)):
+            await self.app(scope, receive, send)
+            return
+        log.warning("host_refused", path=scope["path"], host=(host or "")[:200])
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": CLOSE_POLICY_VIOLATION, "reason": "host not allowed"})
+            return
+        message = "This service does not answer to that Host; add it to COUNCIL_SECURITY__ALLOWED_HOSTS."
+        await error_response(400, ErrorCode.HOST_NOT_ALLOWED, message)(scope, receive, send)
 
 
 class SecurityHeadersMiddleware:
@@ -85,16 +148,22 @@ class WebSocketOriginMiddleware:
 
     Browsers always send `Origin` with a handshake, and no CORS protects a WebSocket: without this check any page
     the user visits could open `/ws/chat` from the user's network position. A handshake with an `Origin` must come
-    from this origin or one in the CORS allow-list; clients that send no `Origin` (not browsers) are let through.
+    from one in the CORS allow-list, or from this very origin on a name of the host allow-list (never merely from
+    whatever `Host` says: a rebound name would match itself); clients that send no `Origin` (not browsers) are let
+    through.
     """
 
-    def __init__(self, app: ASGIApp, allowed_origins: Sequence[str]) -> None:
+    def __init__(self, app: ASGIApp, allowed_origins: Sequence[str], hosts: HostAllowList) -> None:
         self.app = app
         self.allow_any = "*" in allowed_origins
         self.allowed = {parsed for origin in allowed_origins if (parsed := _origin(origin)) is not None}
+        self.hosts = hosts
 
     def allows(self, origin: str, host: str | None) -> bool:
-        return self.allow_any or is_same_origin(origin, host) or _origin(origin) in self.allowed
+        if self.allow_any or _origin(origin) in self.allowed:
+            return True
+        parsed = _origin(origin)
+        return parsed is not None and self.hosts.allows(parsed[1]) and is_same_origin(origin, host)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket":

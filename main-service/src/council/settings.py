@@ -1,11 +1,21 @@
 """The main service's one settings object, read from `COUNCIL_*` environment variables and `.env`."""
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 import limits
-from pydantic import AfterValidator, AnyHttpUrl, BaseModel, BeforeValidator, Field, SecretStr
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogFormat = Literal["auto", "json", "console"]
@@ -60,11 +70,51 @@ class VoiceClientSettings(BaseModel):
     )
 
 
+RESERVED_CALLER_NAMES = frozenset({"admin", "local"})
+CLIENT_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+
+
 class AuthSettings(BaseModel):
     api_key: OptionalSecret = Field(
         None,
-        description="API key that mutations (KIP) require when set: `Authorization: Bearer KEY` or `X-API-Key: KEY`.",
+        description="The admin key: it alone may use KIP, run agents (by REST or chat) and see every conversation. "
+        "When any key is set, every route but health, the web page and the docs needs one: "
+        "`Authorization: Bearer KEY` or `X-API-Key: KEY`.",
     )
+    client_keys: dict[str, SecretStr] = Field(
+        {},
+        description='Client keys, by client name (JSON object, e.g. {"alice": "KEY", "bob": "KEY"}). A client sees and '
+        "continues only the conversations it created; others get 404.",
+    )
+    metrics_need_key: bool = Field(False, description="When a key is set, /metrics needs one too.")
+
+    @field_validator("client_keys")
+    @classmethod
+    def _distinct_clients(cls, clients: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for name, key in clients.items():
+            if not re.fullmatch(CLIENT_NAME_PATTERN, name) or name in RESERVED_CALLER_NAMES:
+                raise ValueError(
+                    f"client name {name!r}: lower-case letters, digits, '.', '_' or '-' (at most 64), "
+                    f"and not {' or '.join(sorted(RESERVED_CALLER_NAMES))}"
+                )
+            if not key.get_secret_value():
+                raise ValueError(f"client {name!r} has an empty key")
+        keys = [key.get_secret_value() for key in clients.values()]
+        if len(set(keys)) != len(keys):
+            raise ValueError("two clients share a key: each client needs its own")
+        return clients
+
+    @model_validator(mode="after")
+    def _admin_key_is_nobody_elses(self) -> "AuthSettings":
+        if self.api_key is not None and any(
+            key.get_secret_value() == self.api_key.get_secret_value() for key in self.client_keys.values()
+        ):
+            raise ValueError("a client key equals COUNCIL_AUTH__API_KEY (the admin key): give the client its own")
+        return self
+
+    @property
+    def keys_required(self) -> bool:
+        return self.api_key is not None or bool(self.client_keys)
 
 
 class TigerGraphSettings(BaseModel):
@@ -215,6 +265,15 @@ class WebSocketSettings(BaseModel):
 
 
 class VoiceSocketSettings(BaseModel):
+    max_sessions: int = Field(
+        8,
+        ge=1,
+        description="Open /ws/voice sessions at once; one more is refused with 429 and Retry-After. Each holds two "
+        "of the voice service's real-time sockets (VOICE_LIMITS__MAX_REALTIME_SESSIONS, 16).",
+    )
+    idle_timeout_s: float = Field(
+        300.0, gt=0, description="Close a voice socket (1000) that sent nothing for this long while no answer runs."
+    )
     max_frame_bytes: int = Field(
         32_000, ge=640, description="Largest binary PCM frame on /ws/voice (16 kHz s16le: 32000 = 1 s); larger: 1009."
     )
@@ -248,11 +307,19 @@ class VoiceSocketSettings(BaseModel):
         "is not left in silence while the members deliberate ('' = say nothing).",
     )
     max_backlog_s: float = Field(
-        10.0, gt=0, description="Unprocessed audio a socket may queue; a client sending faster is closed with 1008."
+        10.0,
+        gt=0,
+        description="Unprocessed audio a socket may queue, in seconds of 16 kHz s16le (10 s = 320 000 bytes, whatever "
+        "the frame sizes); a client sending faster is closed with 1008.",
     )
 
 
 class SecuritySettings(BaseModel):
+    allowed_hosts: list[str] = Field(
+        ["localhost", "127.0.0.1", "::1", "main-service"],
+        description="Names this service answers to in the Host header (JSON list; `*.example.com` for subdomains, "
+        '["*"] for any); any other Host gets 400, which defeats DNS rebinding. Add your public name behind a proxy.',
+    )
     cors_allow_origins: list[str] = Field(
         [], description='Origins allowed to call the API from a browser (JSON list, e.g. ["https://app.example"]).'
     )

@@ -198,11 +198,11 @@ async def keyed_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     keyed = Settings.model_validate({**settings.model_dump(), "auth": {"api_key": API_KEY}})
     async with LifespanManager(create_app(keyed)) as manager:
         transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
             yield http
 
 
-async def test_mutations_need_the_api_key_when_one_is_set(keyed_client: httpx.AsyncClient) -> None:
+async def test_kip_needs_the_admin_key_when_one_is_set(keyed_client: httpx.AsyncClient) -> None:
     refused = await keyed_client.post("/api/kip/treasury/mint", json={"amount": 5})
     wrong = await keyed_client.post(
         "/api/kip/treasury/mint", json={"amount": 5}, headers={"Authorization": "Bearer nope"}
@@ -219,4 +219,6 @@ async def test_mutations_need_the_api_key_when_one_is_set(keyed_client: httpx.As
     )
     assert wrong.status_code == 401
     assert (bearer.status_code, header.status_code) == (201, 201)
-    assert (await keyed_client.get("/api/kip/treasury")).json()["treasury"] == 5  # reads stay open
+    assert (await keyed_client.get("/api/kip/treasury")).status_code == 401  # reads too: KIP is the operator's
+    treasury = await keyed_client.get("/api/kip/treasury", headers={"X-API-Key": API_KEY})
+    assert treasury.json()["treasury"] == 5

@@ -116,7 +116,7 @@ async def failing_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]
     broken = settings.model_copy(update={"council": settings.council.model_copy(update={"roles": roles})})
     async with LifespanManager(create_app(broken)) as manager:
         transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
             yield http
 
 

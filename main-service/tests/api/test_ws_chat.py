@@ -13,7 +13,7 @@ from council.settings import Settings
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(create_app(settings), base_url="http://localhost") as test_client:
         yield test_client
 
 
@@ -27,7 +27,7 @@ def events_until_final(socket: Any, turn_id: str) -> list[dict[str, Any]]:
 
 
 def test_a_turn_streams_typed_events_tagged_with_its_id(client: TestClient) -> None:
-    with client.websocket_connect("/ws/chat") as socket:
+    with client.websocket_connect("ws://localhost/ws/chat") as socket:
         socket.send_json({"type": "message", "id": "t1", "text": "/fast Say hello.", "path": "auto"})
         events = events_until_final(socket, "t1")
 
@@ -43,7 +43,7 @@ def test_a_turn_streams_typed_events_tagged_with_its_id(client: TestClient) -> N
 
 
 def test_a_turn_may_choose_its_council_members(client: TestClient) -> None:
-    with client.websocket_connect("/ws/chat") as socket:
+    with client.websocket_connect("ws://localhost/ws/chat") as socket:
         socket.send_json({"type": "message", "id": "m", "text": "Tea or coffee?", "path": "council",
                           "members": ["creative", "analytical"]})  # fmt: skip
         events = events_until_final(socket, "m")
@@ -57,7 +57,7 @@ def test_a_turn_may_choose_its_council_members(client: TestClient) -> None:
 
 
 def test_two_turns_run_concurrently_on_one_socket(client: TestClient) -> None:
-    with client.websocket_connect("/ws/chat") as socket:
+    with client.websocket_connect("ws://localhost/ws/chat") as socket:
         socket.send_json({"type": "message", "id": "a", "text": "/fast One word, please."})
         socket.send_json({"type": "message", "id": "b", "text": "/fast Another word, please."})
         finals: dict[str, dict[str, Any]] = {}
@@ -70,7 +70,7 @@ def test_two_turns_run_concurrently_on_one_socket(client: TestClient) -> None:
 
 
 def test_ping_gets_pong_and_bad_json_keeps_the_socket_open(client: TestClient) -> None:
-    with client.websocket_connect("/ws/chat") as socket:
+    with client.websocket_connect("ws://localhost/ws/chat") as socket:
         socket.send_text("{not json")
         error = socket.receive_json()
         socket.send_json({"type": "dance", "id": "x"})
@@ -89,7 +89,10 @@ def test_ping_gets_pong_and_bad_json_keeps_the_socket_open(client: TestClient) -
 
 def test_cancel_stops_a_running_turn(settings: Settings) -> None:
     settings.llm.max_tokens = 256  # long enough that the cancel lands mid-generation
-    with TestClient(create_app(settings)) as client, client.websocket_connect("/ws/chat") as socket:
+    with (
+        TestClient(create_app(settings), base_url="http://localhost") as client,
+        client.websocket_connect("ws://localhost/ws/chat") as socket,
+    ):
         socket.send_json({"type": "message", "id": "long", "text": "/fast Tell me a long story about the sea."})
         while socket.receive_json()["type"] != "synthesis.delta":
             pass
@@ -106,7 +109,10 @@ def test_cancel_stops_a_running_turn(settings: Settings) -> None:
 def test_too_many_inflight_turns_is_an_error_event(settings: Settings) -> None:
     settings.ws.max_inflight_turns = 1
     settings.llm.max_tokens = 64
-    with TestClient(create_app(settings)) as client, client.websocket_connect("/ws/chat") as socket:
+    with (
+        TestClient(create_app(settings), base_url="http://localhost") as client,
+        client.websocket_connect("ws://localhost/ws/chat") as socket,
+    ):
         socket.send_json({"type": "message", "id": "first", "text": "/fast Describe the moon."})
         socket.send_json({"type": "message", "id": "second", "text": "/fast Describe the sun."})
         refusal = next(e for e in iter(socket.receive_json, None) if e["id"] == "second")
@@ -116,7 +122,7 @@ def test_too_many_inflight_turns_is_an_error_event(settings: Settings) -> None:
 
 
 def test_binary_frame_closes_with_1003(client: TestClient) -> None:
-    with client.websocket_connect("/ws/chat") as socket:
+    with client.websocket_connect("ws://localhost/ws/chat") as socket:
         socket.send_bytes(b"\x00\x01")
         with pytest.raises(WebSocketDisconnect) as closed:
             socket.receive_json()
@@ -125,7 +131,10 @@ def test_binary_frame_closes_with_1003(client: TestClient) -> None:
 
 def test_oversized_frame_closes_with_1009(settings: Settings) -> None:
     settings.ws.max_message_bytes = 1024
-    with TestClient(create_app(settings)) as client, client.websocket_connect("/ws/chat") as socket:
+    with (
+        TestClient(create_app(settings), base_url="http://localhost") as client,
+        client.websocket_connect("ws://localhost/ws/chat") as socket,
+    ):
         socket.send_json({"type": "message", "id": "big", "text": "x" * 2048})
         with pytest.raises(WebSocketDisconnect) as closed:
             socket.receive_json()
@@ -135,8 +144,8 @@ def test_oversized_frame_closes_with_1009(settings: Settings) -> None:
 def test_idle_socket_is_closed_normally(settings: Settings) -> None:
     settings.ws.idle_timeout_s = 0.2
     with (
-        TestClient(create_app(settings)) as client,
-        client.websocket_connect("/ws/chat") as socket,
+        TestClient(create_app(settings), base_url="http://localhost") as client,
+        client.websocket_connect("ws://localhost/ws/chat") as socket,
         pytest.raises(WebSocketDisconnect) as closed,
     ):
         socket.receive_json()
@@ -146,7 +155,10 @@ def test_idle_socket_is_closed_normally(settings: Settings) -> None:
 
 def test_turns_count_against_the_chat_limit_and_an_over_limit_turn_is_an_error_event(settings: Settings) -> None:
     settings.rate_limit.chat = "1/minute"
-    with TestClient(create_app(settings)) as client, client.websocket_connect("/ws/chat") as socket:
+    with (
+        TestClient(create_app(settings), base_url="http://localhost") as client,
+        client.websocket_connect("ws://localhost/ws/chat") as socket,
+    ):
         socket.send_json({"type": "message", "id": "first", "text": "/fast Say hello."})
         assert events_until_final(socket, "first")[-1]["type"] == "final"
         socket.send_json({"type": "message", "id": "second", "text": "/fast Say hello again."})

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 from pydantic import AnyHttpUrl
-from starlette.testclient import TestClient
+from starlette.testclient import TestClient, WebSocketDenialResponse
 from starlette.websockets import WebSocketDisconnect
 
 from council.app import create_app
@@ -28,8 +28,8 @@ def test_an_unexpected_failure_while_listening_is_an_error_event_and_close_1011(
     settings.voice.base_url = AnyHttpUrl(standin.url)
     second_of_silence = bytes(32_000)  # 16 kHz s16le: the stand-in answers any audio
     with (
-        TestClient(create_app(settings)) as client,
-        client.websocket_connect("/ws/voice", headers={"X-Request-ID": "listen-1"}) as socket,
+        TestClient(create_app(settings), base_url="http://localhost") as client,
+        client.websocket_connect("ws://localhost/ws/voice", headers={"X-Request-ID": "listen-1"}) as socket,
     ):
         assert socket.receive_json()["type"] == "ready"
         socket.send_bytes(second_of_silence)
@@ -44,3 +44,80 @@ def test_an_unexpected_failure_while_listening_is_an_error_event_and_close_1011(
     failure = next(line for line in lines if line["event"] == "voice_listener_failed")
     assert failure["request_id"] == "listen-1"
     assert "JSONDecodeError" in failure["exception"]
+
+
+def heard(text: str) -> str:
+    """The stand-in's answer to every audio frame: a finished utterance saying `text`."""
+    return json.dumps({"type": "conversation.item.input_audio_transcription.completed", "transcript": text})
+
+
+@pytest.fixture
+def voice_settings(settings: Settings, standin: VoiceStandIn) -> Settings:
+    settings.voice.base_url = AnyHttpUrl(standin.url)
+    return settings
+
+
+def test_the_audio_backlog_is_counted_in_bytes_not_frames(voice_settings: Settings) -> None:
+    # 0.1 s of 16 kHz s16le is 3 200 bytes: one frame of a whole second (allowed: max_frame_bytes 32 000) is
+    # already more than the socket may hold, however few frames that is.
+    voice_settings.voice_ws.max_backlog_s = 0.1
+    with (
+        TestClient(create_app(voice_settings), base_url="http://localhost") as client,
+        client.websocket_connect("ws://localhost/ws/voice") as socket,
+    ):
+        assert socket.receive_json()["type"] == "ready"
+        socket.send_bytes(bytes(32_000))
+        with pytest.raises(WebSocketDisconnect) as closed:
+            socket.receive_json()
+    assert closed.value.code == 1008
+
+
+def test_a_silent_socket_is_closed_after_the_idle_timeout(voice_settings: Settings) -> None:
+    voice_settings.voice_ws.idle_timeout_s = 0.5
+    with (
+        TestClient(create_app(voice_settings), base_url="http://localhost") as client,
+        client.websocket_connect("ws://localhost/ws/voice") as socket,
+    ):
+        assert socket.receive_json()["type"] == "ready"
+        with pytest.raises(WebSocketDisconnect) as closed:
+            socket.receive_json()
+    assert (closed.value.code, closed.value.reason) == (1000, "idle timeout")
+
+
+def test_sessions_over_the_cap_are_refused_with_429_and_a_freed_slot_is_taken_again(
+    voice_settings: Settings,
+) -> None:
+    voice_settings.voice_ws.max_sessions = 1
+    with TestClient(create_app(voice_settings), base_url="http://localhost") as client:
+        with client.websocket_connect("ws://localhost/ws/voice") as first:
+            assert first.receive_json()["type"] == "ready"
+            with pytest.raises(WebSocketDenialResponse) as refused, client.websocket_connect("ws://localhost/ws/voice"):
+                pass
+        with client.websocket_connect("ws://localhost/ws/voice") as again:  # the first one's slot is free
+            assert again.receive_json()["type"] == "ready"
+    assert refused.value.status_code == 429
+    assert refused.value.headers["retry-after"] == "5"
+    assert refused.value.json()["error"]["code"] == "rate_limited"
+
+
+def test_spoken_turns_count_against_the_chat_limit(voice_settings: Settings, standin: VoiceStandIn) -> None:
+    voice_settings.rate_limit.chat = "1/minute"
+    standin.realtime_answer = heard("/fast hi")
+    with (
+        TestClient(create_app(voice_settings), base_url="http://localhost") as client,
+        client.websocket_connect("ws://localhost/ws/voice") as socket,
+    ):
+        assert socket.receive_json()["type"] == "ready"
+        socket.send_json({"type": "config", "speak": False})
+        assert socket.receive_json()["type"] == "config"
+        socket.send_bytes(bytes(640))
+        events = [socket.receive_json()]
+        while events[-1]["type"] != "final":
+            events.append(socket.receive_json())
+        socket.send_bytes(bytes(640))  # a second utterance within the minute
+        transcript, limited = socket.receive_json(), socket.receive_json()
+
+    assert events[0]["type"] == "transcript"
+    assert transcript["type"] == "transcript"
+    assert (limited["type"], limited["code"], limited["id"]) == ("error", "rate_limited", transcript["id"])
+    assert limited["retry_after"] >= 1

@@ -9,6 +9,7 @@ import openai
 import pytest
 from langchain_core.messages import AIMessageChunk, HumanMessage
 
+from council.auth import LOCAL
 from council.errors import ModelUnavailableError
 from council.llm import ModelCallError, ModelRegistry
 from council.llm.embedded import bundled_gguf
@@ -88,7 +89,7 @@ async def test_roles_choose_their_backend_by_settings(server_url: str, tmp_path:
     async with open_orchestrator(settings) as orchestrator:
         assert isinstance(orchestrator.models.get("fast"), OpenAICompatChatModel)
         assert not isinstance(orchestrator.models.get("chair"), OpenAICompatChatModel)
-        final = await orchestrator.answer("/fast hello")
+        final = await orchestrator.answer("/fast hello", caller=LOCAL)
 
     assert final.answer
     assert final.calls[0].model == "smollm2"
@@ -151,4 +152,4 @@ async def test_a_failing_fast_model_is_a_clear_502(tmp_path: Path) -> None:
     assert registry_roles == ["fast"]
     async with open_orchestrator(settings) as orchestrator:
         with pytest.raises(ModelUnavailableError, match="The fast model failed"):
-            await orchestrator.answer("/fast hello")
+            await orchestrator.answer("/fast hello", caller=LOCAL)

@@ -7,6 +7,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from council.auth import LOCAL
 from council.llm import ModelRegistry
 from council.llm.embedded import EmbeddedChatModel
 from council.orchestrator import open_orchestrator
@@ -24,7 +25,7 @@ async def test_closing_the_event_stream_stops_generation(models: ModelRegistry, 
     registry = ModelRegistry({**{role: models.get(role) for role in models.roles}, "fast": long_fast})
     before = len(pool.generations)
     async with open_orchestrator(orchestrator_settings(tmp_path), models=registry) as orchestrator:
-        async with contextlib.aclosing(orchestrator.stream(STORY)) as events:
+        async with contextlib.aclosing(orchestrator.stream(STORY, caller=LOCAL)) as events:
             async for event in events:
                 if isinstance(event, SynthesisDeltaEvent):
                     break
@@ -45,7 +46,7 @@ async def test_cancelling_the_task_running_a_turn_stops_generation(models: Model
     async with open_orchestrator(orchestrator_settings(tmp_path), models=registry) as orchestrator:
 
         async def consume() -> None:
-            async for event in orchestrator.stream(STORY):
+            async for event in orchestrator.stream(STORY, caller=LOCAL):
                 if isinstance(event, SynthesisDeltaEvent):
                     first_token.set()
 

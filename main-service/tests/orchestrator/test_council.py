@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from council.auth import LOCAL
 from council.errors import CouncilFailedError
 from council.llm import CouncilChatModel, ModelRegistry
 from council.orchestrator import Orchestrator, open_orchestrator
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def collect(orchestrator: Orchestrator, text: str, **kwargs: object) -> list[Event]:
-    return [event async for event in orchestrator.turn(text, **kwargs)]  # type: ignore[arg-type]
+    return [event async for event in orchestrator.turn(text, **kwargs, caller=LOCAL)]  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -117,7 +118,7 @@ async def test_a_member_past_its_timeout_is_dropped(tmp_path: Path) -> None:
     )
     settings = orchestrator_settings(tmp_path, member_timeout_s=0.2)
     async with open_orchestrator(settings, models=registry) as orchestrator:
-        final = await orchestrator.answer("/council question")
+        final = await orchestrator.answer("/council question", caller=LOCAL)
 
     assert {m.member: m.error for m in final.members if m.status == "failed"} == {"creative": "timed out after 0.2 s"}
     assert final.answer == "the synthesis"
@@ -129,8 +130,8 @@ async def test_all_members_failing_is_a_clear_error(tmp_path: Path) -> None:
     )
     async with open_orchestrator(orchestrator_settings(tmp_path), models=registry) as orchestrator:
         with pytest.raises(CouncilFailedError, match=r"Every council member failed \(analytical: ModelCallError"):
-            await orchestrator.answer("/council question")
-        events = [event async for event in orchestrator.stream("/council question")]
+            await orchestrator.answer("/council question", caller=LOCAL)
+        events = [event async for event in orchestrator.stream("/council question", caller=LOCAL)]
 
     assert events[-1].type == "error"
     assert events[-1].code == "council_failed"  # type: ignore[union-attr]

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
+from council.auth import LOCAL
 from council.errors import NotFoundError
 from council.llm import ModelRegistry
 from council.orchestrator import Orchestrator, open_orchestrator
@@ -46,10 +47,10 @@ async def remembering(
 async def test_turns_are_remembered_per_thread(remembering: Orchestrator) -> None:
     thread = f"memory-{uuid.uuid4().hex}"
 
-    first = await remembering.answer("/fast My name is Ada.", thread_id=thread)
-    second = await remembering.answer("/fast What is my name?", thread_id=thread)
+    first = await remembering.answer("/fast My name is Ada.", thread_id=thread, caller=LOCAL)
+    second = await remembering.answer("/fast What is my name?", thread_id=thread, caller=LOCAL)
 
-    messages = await remembering.conversation(thread)
+    messages = await remembering.conversation(thread, caller=LOCAL)
     assert [(m.role, m.content) for m in messages] == [
         ("user", "/fast My name is Ada."),
         ("assistant", first.answer),
@@ -59,7 +60,7 @@ async def test_turns_are_remembered_per_thread(remembering: Orchestrator) -> Non
     assert messages[1].path == "fast"
     # The second call's prompt carried the first turn: it is longer than the first call's by at least that turn.
     assert second.calls[0].input_tokens > first.calls[0].input_tokens + 5
-    listed = {summary.thread_id: summary for summary in await remembering.conversations()}
+    listed = {summary.thread_id: summary for summary in await remembering.conversations(LOCAL)}
     assert listed[thread].turns == 2
     assert listed[thread].title == "/fast My name is Ada."
 
@@ -69,11 +70,11 @@ async def test_concurrent_turns_on_one_thread_are_both_remembered(remembering: O
     thread = f"concurrent-{uuid.uuid4().hex}"
 
     first, second = await asyncio.gather(
-        remembering.answer("/fast My name is Ada.", thread_id=thread),
-        remembering.answer("/fast I live in London.", thread_id=thread),
+        remembering.answer("/fast My name is Ada.", thread_id=thread, caller=LOCAL),
+        remembering.answer("/fast I live in London.", thread_id=thread, caller=LOCAL),
     )
 
-    messages = [(m.role, m.content) for m in await remembering.conversation(thread)]
+    messages = [(m.role, m.content) for m in await remembering.conversation(thread, caller=LOCAL)]
     assert len(messages) == 4
     assert sorted([messages[:2], messages[2:]]) == sorted(
         [
@@ -86,15 +87,15 @@ async def test_concurrent_turns_on_one_thread_are_both_remembered(remembering: O
 
 async def test_a_forgotten_thread_is_gone(remembering: Orchestrator) -> None:
     thread = f"forget-{uuid.uuid4().hex}"
-    await remembering.answer("/fast hi", thread_id=thread)
+    await remembering.answer("/fast hi", thread_id=thread, caller=LOCAL)
 
-    await remembering.forget(thread)
+    await remembering.forget(thread, caller=LOCAL)
 
     with pytest.raises(NotFoundError):
-        await remembering.conversation(thread)
+        await remembering.conversation(thread, caller=LOCAL)
     with pytest.raises(NotFoundError):
-        await remembering.forget(thread)
-    assert thread not in {summary.thread_id for summary in await remembering.conversations()}
+        await remembering.forget(thread, caller=LOCAL)
+    assert thread not in {summary.thread_id for summary in await remembering.conversations(LOCAL)}
 
 
 def test_history_is_trimmed_to_the_models_context() -> None:

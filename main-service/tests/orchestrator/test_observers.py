@@ -7,6 +7,7 @@ import pytest
 import structlog
 from structlog.testing import LogCapture
 
+from council.auth import LOCAL
 from council.llm import ModelRegistry
 from council.observability.correlation import _request_id
 from council.orchestrator import FinalEvent, open_orchestrator
@@ -43,8 +44,8 @@ async def test_a_failing_observer_is_logged_and_the_turn_is_answered_and_remembe
         async with open_orchestrator(
             orchestrator_settings(tmp_path), models=models, observers=[BrokenObserver(), recorder]
         ) as orchestrator:
-            final = await orchestrator.answer("/fast Say hi", thread_id="observed")
-            remembered = await orchestrator.conversation("observed")
+            final = await orchestrator.answer("/fast Say hi", thread_id="observed", caller=LOCAL)
+            remembered = await orchestrator.conversation("observed", caller=LOCAL)
     finally:
         _request_id.reset(token)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from council.auth import LOCAL
 from council.errors import CouncilError
 from council.llm import ModelRegistry
 from council.llm.embedded import EmbeddedChatModel
@@ -19,8 +20,8 @@ pytestmark = pytest.mark.anyio
 
 async def test_a_turn_waits_for_its_threads_lock_but_not_for_other_threads(orchestrator: Orchestrator) -> None:
     async with orchestrator.thread_locks.hold("busy"):
-        waiting = asyncio.create_task(orchestrator.answer("/fast hi", thread_id="busy"))
-        other = await asyncio.wait_for(orchestrator.answer("/fast hi", thread_id="free"), timeout=60)
+        waiting = asyncio.create_task(orchestrator.answer("/fast hi", thread_id="busy", caller=LOCAL))
+        other = await asyncio.wait_for(orchestrator.answer("/fast hi", thread_id="free", caller=LOCAL), timeout=60)
         assert other.answer
         assert not waiting.done(), "the turn on the busy thread waits for the turn holding it"
         assert len(orchestrator.thread_locks) == 1
@@ -33,7 +34,9 @@ async def test_a_cancelled_turn_releases_its_thread(models: ModelRegistry, tmp_p
     long_fast = EmbeddedChatModel(model_name="smollm2", pool=pool, max_tokens=2000)
     registry = ModelRegistry({**{role: models.get(role) for role in models.roles}, "fast": long_fast})
     async with open_orchestrator(orchestrator_settings(tmp_path), models=registry) as orchestrator:
-        async with contextlib.aclosing(orchestrator.stream("/fast Write a long story.", thread_id="t")) as events:
+        async with contextlib.aclosing(
+            orchestrator.stream("/fast Write a long story.", thread_id="t", caller=LOCAL)
+        ) as events:
             async for event in events:
                 if isinstance(event, SynthesisDeltaEvent):
                     break
@@ -49,7 +52,7 @@ async def test_a_failed_turn_releases_its_thread(models: ModelRegistry, tmp_path
     registry = ModelRegistry({**{role: models.get(role) for role in models.roles}, "fast": failing})
     async with open_orchestrator(orchestrator_settings(tmp_path), models=registry) as orchestrator:
         with pytest.raises(CouncilError):
-            await orchestrator.answer("/fast hi", thread_id="t")
+            await orchestrator.answer("/fast hi", thread_id="t", caller=LOCAL)
 
         assert len(orchestrator.thread_locks) == 0
         async with asyncio.timeout(5):

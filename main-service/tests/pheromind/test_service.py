@@ -1,4 +1,4 @@
-"""Pheromind's uses: router signal, cached answers within the TTL (marked as such), and degradation."""
+"""Pheromind's uses: router signal, cached answers within the TTL (per scope, never listed), and degradation."""
 
 import io
 import logging
@@ -11,6 +11,7 @@ import structlog
 from council.health import HealthStatus
 from council.observability.logs import configure_logging
 from council.pheromind import Pheromind, normalize, question_signature, topics
+from council.pheromind.patterns import answer_signature
 from council.pheromind.stores.base import PheromoneStore
 from council.pheromind.stores.memory import MemoryPheromoneStore
 from council.pheromind.stores.redis import RedisPheromoneStore
@@ -34,34 +35,47 @@ async def test_an_identical_question_within_the_ttl_gets_the_cached_answer(
     store: PheromoneStore, clock: ManualClock
 ) -> None:
     pheromind = Pheromind(store, SETTINGS)
-    await pheromind.record_turn("What is Redis?", answer="An in-memory store.", path="fast")
+    await pheromind.store_answer("What is Redis?", scope="alice", answer="An in-memory store.", path="fast")
     clock.advance(5)
 
-    cached = await pheromind.cached_answer("what is  redis")
+    cached = await pheromind.cached_answer("what is  redis", scope="alice")
 
     assert cached is not None
     assert (cached.answer, cached.path, cached.age_s) == ("An in-memory store.", "fast", pytest.approx(5))
-    assert await pheromind.cached_answer("What is Valkey?") is None
+    assert await pheromind.cached_answer("What is Valkey?", scope="alice") is None
+
+
+async def test_a_cached_answer_is_its_scopes_alone_and_never_listed_as_a_trail(store: PheromoneStore) -> None:
+    pheromind = Pheromind(store, SETTINGS)
+    await pheromind.store_answer("What is my PIN?", scope="alice", answer="Your PIN is 4711.", path="fast")
+    await pheromind.store_answer("What is my PIN?", scope="mallory", answer="Ask mallory.", path="fast")
+
+    assert await pheromind.cached_answer("What is my PIN?", scope="bob") is None
+    alice = await pheromind.cached_answer("what is my pin", scope="alice")
+    assert alice is not None
+    assert alice.answer == "Your PIN is 4711."  # mallory's answer to the same words did not overwrite it
+    assert await pheromind.trails(100) == []
+    assert all("4711" not in str(trail.payload) for trail in await store.strongest(100, prefixes=("q:", "t:")))
 
 
 async def test_a_cached_answer_expires_at_the_ttl_even_if_the_trail_is_reinforced(
     store: PheromoneStore, clock: ManualClock
 ) -> None:
     pheromind = Pheromind(store, SETTINGS)
-    await pheromind.record_turn("What is Redis?", answer="An in-memory store.", path="fast")
+    await pheromind.store_answer("What is Redis?", scope="alice", answer="An in-memory store.", path="fast")
     clock.advance(8)
-    await pheromind.record_turn("What is Redis?", answer=None, path="cache")  # a turn answered from the cache
+    await pheromind.record_turn("What is Redis?", path="cache")  # a turn answered from the cache
     clock.advance(5)
 
     assert await store.get(question_signature("What is Redis?")) is not None
-    assert await pheromind.cached_answer("What is Redis?") is None
+    assert await pheromind.cached_answer("What is Redis?", scope="alice") is None
 
 
 async def test_a_recurring_topic_becomes_hot_then_cools_down(store: PheromoneStore, clock: ManualClock) -> None:
     pheromind = Pheromind(store, SETTINGS)
     cold = await pheromind.signal("How do Redis streams work?")
     for question in ("Redis streams vs lists?", "Why is Redis fast?", "Redis persistence options?"):
-        await pheromind.record_turn(question, answer="...", path="fast")
+        await pheromind.record_turn(question, path="fast")
 
     hot = await pheromind.signal("How do Redis streams work?")
     clock.advance(6)
@@ -76,9 +90,8 @@ async def test_a_recurring_topic_becomes_hot_then_cools_down(store: PheromoneSto
 
 async def test_answers_larger_than_the_payload_cap_are_not_cached(clock: ManualClock) -> None:
     pheromind = Pheromind(MemoryPheromoneStore(half_life_s=6.0, clock=clock), PheromindSettings(max_payload_bytes=256))
-    await pheromind.record_turn("Write an essay", answer="x" * 1000, path="fast")
-    assert await pheromind.cached_answer("Write an essay") is None
-    assert (await pheromind.signal("Write an essay")).strength == 1.0
+    await pheromind.store_answer("Write an essay", scope="alice", answer="x" * 1000, path="fast")
+    assert await pheromind.cached_answer("Write an essay", scope="alice") is None
 
 
 @pytest.fixture
@@ -106,9 +119,10 @@ async def test_redis_down_degrades_to_no_cache_no_signal_with_a_log_line_and_a_w
     store = RedisPheromoneStore(f"redis://127.0.0.1:{closed_port()}/0", key_prefix="x:", half_life_s=6.0)
     pheromind = Pheromind(store, SETTINGS)
     try:
-        await pheromind.record_turn("What is Redis?", answer="An in-memory store.", path="fast")
+        await pheromind.record_turn("What is Redis?", path="fast")
+        await pheromind.store_answer("What is Redis?", scope="alice", answer="An in-memory store.", path="fast")
         signal = await pheromind.signal("What is Redis?")
-        cached = await pheromind.cached_answer("What is Redis?")
+        cached = await pheromind.cached_answer("What is Redis?", scope="alice")
         trails = await pheromind.trails()
         check = await pheromind.readiness_check()
     finally:
@@ -127,10 +141,11 @@ async def test_an_error_reply_degrades_like_an_outage(redis_prefix: str, service
     client = aioredis.Redis.from_url("redis://127.0.0.1:6379/0")
     try:
         # The question's trail key holds a string: every read of it is a WRONGTYPE error reply.
-        await client.set(f"{redis_prefix}trail:{question_signature('What is Redis?')}", "foreign", ex=60)
+        for signature in (question_signature("What is Redis?"), answer_signature("What is Redis?", "alice")):
+            await client.set(f"{redis_prefix}trail:{signature}", "foreign", ex=60)
         signal = await pheromind.signal("What is Redis?")  # the router's read: must not fail the turn
-        await pheromind.record_turn("What is Redis?", answer="An in-memory store.", path="fast")
-        cached = await pheromind.cached_answer("What is Redis?")
+        await pheromind.store_answer("What is Redis?", scope="alice", answer="An in-memory store.", path="fast")
+        cached = await pheromind.cached_answer("What is Redis?", scope="alice")
     finally:
         await client.aclose()
         await store.close()
@@ -152,33 +167,33 @@ async def test_pheromind_recovers_when_the_store_answers_again(
     )
     try:
         check = await pheromind.readiness_check()
-        await pheromind.record_turn("What is Redis?", answer="An in-memory store.", path="fast")
+        await pheromind.store_answer("What is Redis?", scope="alice", answer="An in-memory store.", path="fast")
         assert check.status is HealthStatus.PASS
         assert not pheromind.degraded
         assert events(service_logs, "pheromind_recovered") == 1
-        assert await pheromind.cached_answer("What is Redis?") is not None
+        assert await pheromind.cached_answer("What is Redis?", scope="alice") is not None
     finally:
         await pheromind.store.close()
 
 
 async def test_the_orchestrator_seams_deposit_turns_and_read_strength(store: PheromoneStore) -> None:
     class Final:
-        def __init__(self, answer: str, path: str, cached: bool = False) -> None:
-            self.answer, self.path, self.cached = answer, path, cached
+        def __init__(self, path: str, cached: bool = False) -> None:
+            self.path, self.cached = path, cached
 
     pheromind = Pheromind(store, SETTINGS)
-    await pheromind.turn_completed(Final("An in-memory store.", "fast"), "What is Redis?")
-    await pheromind.turn_completed(Final("2 = 2", "kip"), "/agent mathy 1+1")
-
+    await pheromind.turn_completed(Final("fast"), "What is Redis?")
+    await pheromind.turn_completed(Final("kip"), "/agent mathy 1+1")
     assert await pheromind.strength("what is redis") == 1.0
-    cached = await pheromind.cached_answer("What is Redis?")
-    assert cached is not None
-    assert cached.answer == "An in-memory store."
-    assert await pheromind.cached_answer("/agent mathy 1+1") is None  # agent runs are never replayed from cache
+    # A finished turn lays trails only: which answers may be kept is the orchestrator's call (store_answer).
+    assert await pheromind.cached_answer("What is Redis?", scope="alice") is None
 
-    # Serving the cached answer reinforces the trail but never stores the answer again (its age keeps counting).
-    await pheromind.turn_completed(Final("An in-memory store.", "fast", cached=True), "What is Redis?")
+    # Serving a cached answer reinforces the trail; the answer's own life is not extended.
+    await pheromind.store_answer("What is Redis?", scope="alice", answer="An in-memory store.", path="fast")
+    cached = await pheromind.cached_answer("What is Redis?", scope="alice")
+    await pheromind.turn_completed(Final("fast", cached=True), "What is Redis?")
     assert await pheromind.strength("what is redis") > 1.0
-    again = await pheromind.cached_answer("What is Redis?")
+    again = await pheromind.cached_answer("What is Redis?", scope="alice")
+    assert cached is not None
     assert again is not None
     assert again.age_s >= cached.age_s

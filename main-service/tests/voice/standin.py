@@ -1,7 +1,8 @@
 """A STAND-IN voice service: a real HTTP server (Starlette under uvicorn, in a thread) whose answers a test sets.
 
 For the failures the real voice service never produces on purpose (a readiness body that is not an object, a
-real-time event that is not JSON), so that the main service's handling of them runs over real HTTP and WebSockets.
+real-time event that is not JSON), and for what a test needs heard exactly and at once (a scripted transcript per
+audio frame), so that the main service's handling of them runs over real HTTP and WebSockets.
 """
 
 import socket

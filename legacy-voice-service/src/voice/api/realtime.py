@@ -30,6 +30,7 @@ from voice.api.realtime_events import (
     error_body,
     object_field,
     parse_event,
+    receive_frame,
     string_field,
 )
 from voice.api.realtime_transcripts import SessionTranscripts
@@ -126,9 +127,12 @@ class TranscriptionSession:
         )
         async with anyio.create_task_group() as tasks:  # transcripts run beside the loop that reads the socket
             self.transcripts.tasks = tasks
+            limits = self.settings.realtime
             while True:
-                message = await self.socket.receive()
-                if message["type"] == "websocket.disconnect":
+                message = await receive_frame(
+                    self.socket, max_bytes=limits.max_frame_bytes, idle_timeout_s=limits.idle_timeout_s
+                )
+                if message is None:
                     tasks.cancel_scope.cancel()
                     return
                 async with answering_errors(self.send, session="transcription"):

@@ -2,12 +2,15 @@
 with an `error` event, so a malformed or unlucky event never ends the session."""
 
 import json
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 import structlog
-from starlette.websockets import WebSocketDisconnect, WebSocketDisconnected
+from starlette.types import Message
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected
 
 from voice.errors import ErrorCode, InvalidRequest, VoiceError
 
@@ -16,6 +19,25 @@ log = structlog.get_logger(__name__)
 SendEvent = Callable[..., Awaitable[None]]
 # The client has gone (or the socket is closed): nothing to answer, the session ends.
 SOCKET_GONE = (WebSocketDisconnect, WebSocketDisconnected)
+
+
+async def receive_frame(socket: WebSocket, *, max_bytes: int, idle_timeout_s: float = math.inf) -> Message | None:
+    """The client's next frame; None once the session is over: the client left, sent nothing for `idle_timeout_s`
+    (closed 1000) or sent a frame over `max_bytes` (closed 1009: uvicorn's own limit is 16 MiB)."""
+    with anyio.move_on_after(idle_timeout_s) as idle:
+        message = await socket.receive()
+    if idle.cancelled_caught:
+        log.info("realtime_idle_closed", idle_timeout_s=idle_timeout_s)
+        await socket.close(code=1000, reason="idle timeout")
+        return None
+    if message["type"] == "websocket.disconnect":
+        return None
+    size = len(message.get("bytes") or b"") + len((message.get("text") or "").encode())
+    if size > max_bytes:
+        log.info("realtime_frame_too_big", bytes=size, limit=max_bytes)
+        await socket.close(code=1009, reason=f"frame over {max_bytes} bytes (VOICE_REALTIME__MAX_FRAME_BYTES)")
+        return None
+    return message
 
 
 def parse_event(text: str | None) -> dict[str, Any]:

@@ -15,7 +15,14 @@ from typing import Any
 import anyio
 from fastapi import WebSocket
 
-from voice.api.realtime_events import answering_errors, error_body, object_field, parse_event, string_field
+from voice.api.realtime_events import (
+    answering_errors,
+    error_body,
+    object_field,
+    parse_event,
+    receive_frame,
+    string_field,
+)
 from voice.audio import OUTPUT_RATE, Samples, StreamEncoder
 from voice.engines.base import TextToSpeech
 from voice.engines.registry import EngineRegistry
@@ -54,8 +61,8 @@ class SpeechSession:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(self._speak_forever)
             while True:
-                message = await self.socket.receive()
-                if message["type"] == "websocket.disconnect":
+                message = await receive_frame(self.socket, max_bytes=self.settings.realtime.max_frame_bytes)
+                if message is None:
                     tasks.cancel_scope.cancel()
                     return
                 async with answering_errors(self.send, session="speech"):

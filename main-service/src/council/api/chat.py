@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from council.api.deps import OrchestratorDep
+from council.api.deps import CallerDep, OrchestratorDep
 from council.api.event_stream import EventStreamResponse
 from council.api.responses import EVENT_STREAM_RESPONSES
 from council.orchestrator.events import MemberAnswer, ModelCall, PathName
@@ -46,9 +46,11 @@ class ChatResponse(BaseModel):
 
 
 @router.post("/chat", summary="Answer one message (fast path or council), remembered in its thread")
-async def create_chat(body: ChatRequest, orchestrator: OrchestratorDep) -> ChatResponse:
+async def create_chat(body: ChatRequest, orchestrator: OrchestratorDep, caller: CallerDep) -> ChatResponse:
     thread_id = body.thread_id or uuid.uuid4().hex
-    final = await orchestrator.answer(body.message, thread_id=thread_id, requested=body.path, members=body.members)
+    final = await orchestrator.answer(
+        body.message, thread_id=thread_id, requested=body.path, members=body.members, caller=caller
+    )
     return ChatResponse(
         thread_id=thread_id,
         path=final.path,
@@ -65,14 +67,17 @@ async def create_chat(body: ChatRequest, orchestrator: OrchestratorDep) -> ChatR
     response_class=Response,  # no media type of its own, so errors are documented as JSON and 200 as SSE
     responses=EVENT_STREAM_RESPONSES,
 )
-async def stream_chat(body: ChatRequest, orchestrator: OrchestratorDep) -> EventStreamResponse:
-    orchestrator.check_request(body.message, body.path, members=body.members)  # a 4xx before the stream starts
+async def stream_chat(body: ChatRequest, orchestrator: OrchestratorDep, caller: CallerDep) -> EventStreamResponse:
+    # A 4xx before the stream starts (the turn checks the thread's owner again, under the thread's lock).
+    orchestrator.check_request(body.message, body.path, members=body.members, caller=caller)
+    if body.thread_id is not None:
+        await orchestrator.check_thread(body.thread_id, caller)
     thread_id = body.thread_id or uuid.uuid4().hex
 
     async def events() -> AsyncIterator[str]:
         # A client that disconnects cancels this generator, and with it the turn and its generations.
         async for event in orchestrator.stream(
-            body.message, thread_id=thread_id, requested=body.path, members=body.members
+            body.message, thread_id=thread_id, requested=body.path, members=body.members, caller=caller
         ):
             yield f"event: {event.type}\ndata: {event.model_dump_json()}\n\n"
 

@@ -1,4 +1,4 @@
-"""Conversation memory: list, read and forget threads."""
+"""Conversation memory: list, read and forget threads; each caller sees its own (the admin everyone's)."""
 
 from typing import Annotated
 
@@ -6,7 +6,7 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
 
 from council.api.chat import THREAD_ID_PATTERN
-from council.api.deps import OrchestratorDep, RequireApiKey
+from council.api.deps import CallerDep, OrchestratorDep
 from council.orchestrator.memory import ConversationMessage, ConversationSummary
 
 router = APIRouter(prefix="/api/conversations", tags=["conversations"])
@@ -23,24 +23,21 @@ class Conversation(BaseModel):
     messages: list[ConversationMessage]
 
 
-@router.get("", summary="Conversations, most recently updated first")
+@router.get("", summary="The caller's conversations, most recently updated first")
 async def list_conversations(
-    orchestrator: OrchestratorDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    orchestrator: OrchestratorDep, caller: CallerDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> ConversationList:
-    return ConversationList(conversations=await orchestrator.conversations(limit))
+    return ConversationList(conversations=await orchestrator.conversations(caller, limit))
 
 
-@router.get("/{thread_id}", summary="One conversation's messages (404 for an unknown thread)")
-async def get_conversation(thread_id: ThreadId, orchestrator: OrchestratorDep) -> Conversation:
-    return Conversation(thread_id=thread_id, messages=await orchestrator.conversation(thread_id))
+@router.get("/{thread_id}", summary="One conversation's messages (404 for an unknown thread or another's)")
+async def get_conversation(thread_id: ThreadId, orchestrator: OrchestratorDep, caller: CallerDep) -> Conversation:
+    return Conversation(thread_id=thread_id, messages=await orchestrator.conversation(thread_id, caller))
 
 
 @router.delete(
-    "/{thread_id}",
-    status_code=204,
-    dependencies=[RequireApiKey],  # an admin action: needs COUNCIL_AUTH__API_KEY when one is set
-    summary="Forget a conversation (404 for an unknown thread)",
+    "/{thread_id}", status_code=204, summary="Forget a conversation (404 for an unknown thread or another's)"
 )
-async def delete_conversation(thread_id: ThreadId, orchestrator: OrchestratorDep) -> Response:
-    await orchestrator.forget(thread_id)
+async def delete_conversation(thread_id: ThreadId, orchestrator: OrchestratorDep, caller: CallerDep) -> Response:
+    await orchestrator.forget(thread_id, caller)
     return Response(status_code=204)

@@ -5,14 +5,16 @@ from typing import Annotated
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
-from council.auth import is_configured_key
-from council.errors import UnauthorizedError
+from council.auth import Caller, caller
+from council.errors import ForbiddenError
 from council.kip import Kip
 from council.observability.metrics import Metrics
 from council.orchestrator import Orchestrator
 from council.pheromind import Pheromind
+from council.ratelimit import RateLimiter
 from council.settings import Settings
 from council.voice import VoiceClient
+from council.voice.slots import SessionSlots
 
 
 def _settings(request: HTTPConnection) -> Settings:
@@ -51,18 +53,26 @@ def _pheromind(request: HTTPConnection) -> Pheromind:
     return pheromind
 
 
-def _require_api_key(request: HTTPConnection) -> None:
-    """Mutations need `COUNCIL_AUTH__API_KEY` when one is set: `Authorization: Bearer KEY` or `X-API-Key: KEY`."""
-    settings: Settings = request.state.settings
-    if settings.auth.api_key is None:
-        return
-    if not is_configured_key(request.headers, settings.auth.api_key):
-        raise UnauthorizedError(
-            "This route needs the API key: send `Authorization: Bearer KEY` or `X-API-Key: KEY`.",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+def _require_admin(request: HTTPConnection) -> None:
+    """KIP mutations need the admin key (`COUNCIL_AUTH__API_KEY`) when keys are configured; a client key is 403."""
+    if not caller(request).admin:
+        raise ForbiddenError("This route needs the admin key (COUNCIL_AUTH__API_KEY); a client key is not enough.")
 
 
+def _rate_limiter(connection: HTTPConnection) -> RateLimiter | None:
+    """The socket routes count each turn against the chat limit (None: limits are off)."""
+    limiter: RateLimiter | None = connection.state.rate_limiter
+    return limiter
+
+
+def _voice_sessions(connection: HTTPConnection) -> SessionSlots:
+    slots: SessionSlots = connection.state.voice_sessions
+    return slots
+
+
+CallerDep = Annotated[Caller, Depends(caller)]
+RateLimiterDep = Annotated[RateLimiter | None, Depends(_rate_limiter)]
+VoiceSessionsDep = Annotated[SessionSlots, Depends(_voice_sessions)]
 KipDep = Annotated[Kip, Depends(_kip)]
 PheromindDep = Annotated[Pheromind, Depends(_pheromind)]
-RequireApiKey = Depends(_require_api_key)
+RequireAdmin = Depends(_require_admin)

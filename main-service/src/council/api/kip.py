@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from council.api.deps import KipDep, RequireApiKey
+from council.api.deps import KipDep, RequireAdmin
 from council.api.responses import ErrorEnvelope
 from council.kip import AgentRequest, KipEvent
 from council.kip.agents import Agent, AgentCreate, AgentPatch
@@ -22,7 +22,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     status_code: {"model": ErrorEnvelope, "description": description}
     for status_code, description in {
         400: "Malformed JSON.",
-        401: "COUNCIL_AUTH__API_KEY is set and the request lacks it (mutations only).",
+        401: "Keys are configured and the request carries none, or an unknown one.",
+        403: "A client key: KIP needs the admin key (COUNCIL_AUTH__API_KEY).",
         404: "Unknown agent, account or recorded conversation.",
         409: "Insufficient funds, over budget, paused agent, or a taken agent name.",
         422: "Invalid body or query, or an Idempotency-Key reused for a different movement.",
@@ -30,7 +31,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     }.items()
 }
 
-router = APIRouter(prefix="/api/kip", tags=["kip"], responses=_ERRORS)
+# All of KIP is the operator's: agents spend, the treasury mints, and decisions and the conversation graph come from
+# everyone's threads. With keys configured it needs the admin key (a client key gets 403).
+router = APIRouter(prefix="/api/kip", tags=["kip"], responses=_ERRORS, dependencies=[RequireAdmin])
 # A repeated Idempotency-Key answers 200 with the original receipt (and `Idempotent-Replayed: true`) instead of 201.
 _REPLAYED: dict[int | str, dict[str, Any]] = {
     200: {"model": Receipt, "description": "A replayed Idempotency-Key: the original movement; nothing moved again."}
@@ -87,7 +90,7 @@ async def list_agents(kip: KipDep) -> AgentList:
     return AgentList(agents=await kip.store.list_agents())
 
 
-@router.post("/agents", status_code=201, dependencies=[RequireApiKey], summary="Create an agent (balance 0)")
+@router.post("/agents", status_code=201, summary="Create an agent (balance 0)")
 async def create_agent(spec: AgentCreate, kip: KipDep) -> Agent:
     per_call = kip.settings.default_per_call_cap if spec.per_call_cap is None else spec.per_call_cap
     daily = kip.settings.default_daily_cap if spec.daily_cap is None else spec.daily_cap
@@ -99,7 +102,7 @@ async def get_agent(agent_id: str, kip: KipDep) -> Agent:
     return await kip.store.get_agent(agent_id)
 
 
-@router.patch("/agents/{agent_id}", dependencies=[RequireApiKey], summary="Change an agent (pause, caps, tools)")
+@router.patch("/agents/{agent_id}", summary="Change an agent (pause, caps, tools)")
 async def update_agent(agent_id: str, patch: AgentPatch, kip: KipDep) -> Agent:
     return await kip.store.update_agent(agent_id, patch)
 
@@ -108,7 +111,6 @@ async def update_agent(agent_id: str, patch: AgentPatch, kip: KipDep) -> Agent:
     "/treasury/mint",
     status_code=201,
     responses=_REPLAYED,
-    dependencies=[RequireApiKey],
     summary="Add value to the treasury",
 )
 async def mint(body: MintRequest, kip: KipDep, response: Response, idempotency_key: IdempotencyKey = None) -> Receipt:
@@ -119,7 +121,6 @@ async def mint(body: MintRequest, kip: KipDep, response: Response, idempotency_k
     "/treasury/burn",
     status_code=201,
     responses=_REPLAYED,
-    dependencies=[RequireApiKey],
     summary="Remove treasury value",
 )
 async def burn(body: MintRequest, kip: KipDep, response: Response, idempotency_key: IdempotencyKey = None) -> Receipt:
@@ -130,7 +131,6 @@ async def burn(body: MintRequest, kip: KipDep, response: Response, idempotency_k
     "/transfers",
     status_code=201,
     responses=_REPLAYED,
-    dependencies=[RequireApiKey],
     summary="Move value between accounts",
 )
 async def create_transfer(
@@ -167,7 +167,7 @@ async def list_tools(kip: KipDep) -> list[ToolInfo]:
     ]
 
 
-@router.post("/agents/{agent_id}/runs", dependencies=[RequireApiKey], summary="Run the agent's tool under budget")
+@router.post("/agents/{agent_id}/runs", summary="Run the agent's tool under budget")
 async def run_agent(agent_id: str, body: AgentRequest, kip: KipDep) -> RunResult:
     agent = await kip.store.get_agent(agent_id)
     return RunResult(events=[event async for event in kip.runner.run(agent.name, body)])
@@ -178,7 +178,7 @@ async def search_knowledge(kip: KipDep, query: Annotated[KnowledgeQuery, Query()
     return await kip.store.search_knowledge(query)
 
 
-@router.post("/knowledge", status_code=201, dependencies=[RequireApiKey], summary="Add a knowledge item")
+@router.post("/knowledge", status_code=201, summary="Add a knowledge item")
 async def add_knowledge(item: KnowledgeCreate, kip: KipDep) -> KnowledgeItem:
     return await kip.store.add_knowledge(item)
 
@@ -194,7 +194,7 @@ async def list_decisions(
     return await kip.store.search_knowledge(query)
 
 
-@router.post("/decisions", status_code=201, dependencies=[RequireApiKey], summary="Record a council decision")
+@router.post("/decisions", status_code=201, summary="Record a council decision")
 async def record_decision(decision: DecisionCreate, kip: KipDep) -> KnowledgeItem:
     return await kip.store.add_knowledge(decision.as_knowledge())
 

@@ -2,12 +2,26 @@
 
 from fastapi import APIRouter
 
-from council.api import chat, conversations, health, kip, metrics, openai_compat, pheromind, voice, web, ws, ws_voice
+from council.api import (
+    caller,
+    chat,
+    conversations,
+    health,
+    kip,
+    metrics,
+    openai_compat,
+    pheromind,
+    voice,
+    web,
+    ws,
+    ws_voice,
+)
 from council.api.responses import ERROR_RESPONSES
 
 api_router = APIRouter(responses=ERROR_RESPONSES)
 api_router.include_router(health.router)
 api_router.include_router(metrics.router)
+api_router.include_router(caller.router)
 api_router.include_router(chat.router)
 api_router.include_router(conversations.router)
 api_router.include_router(openai_compat.router)

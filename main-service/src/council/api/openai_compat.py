@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from pydantic import BaseModel, ConfigDict, Field
 
-from council.api.deps import OrchestratorDep
+from council.api.deps import CallerDep, OrchestratorDep
 from council.api.event_stream import EventStreamResponse
 from council.api.responses import EVENT_STREAM_RESPONSES
 from council.errors import InvalidRequestError, NotFoundError
@@ -112,15 +112,15 @@ _COMPLETION_RESPONSES: dict[int | str, dict[str, Any]] = {
     responses=_COMPLETION_RESPONSES,
 )
 async def create_chat_completion(
-    body: ChatCompletionRequest, orchestrator: OrchestratorDep
+    body: ChatCompletionRequest, orchestrator: OrchestratorDep, caller: CallerDep
 ) -> dict[str, Any] | EventStreamResponse:
     requested, role = _select(body.model, orchestrator)
     text, history = _conversation(body.messages)
-    orchestrator.check_request(text, requested, role)
+    orchestrator.check_request(text, requested, role, caller=caller)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if not body.stream:
-        final = await orchestrator.answer(text, requested=requested, role=role, history=history)
+        final = await orchestrator.answer(text, requested=requested, role=role, history=history, caller=caller)
         return {
             "id": completion_id,
             "object": "chat.completion",
@@ -147,7 +147,7 @@ async def create_chat_completion(
 
     async def chunks() -> AsyncIterator[str]:
         yield chunk({"role": "assistant", "content": ""})
-        async for event in orchestrator.stream(text, requested=requested, role=role, history=history):
+        async for event in orchestrator.stream(text, requested=requested, role=role, history=history, caller=caller):
             if isinstance(event, SynthesisDeltaEvent):
                 yield chunk({"content": event.text})
             elif isinstance(event, FinalEvent):

@@ -1,14 +1,14 @@
-"""Pheromind REST: the strongest live trails, read-only."""
+"""Pheromind REST: the strongest live trails, read-only, for the operator (trails name what everyone asks about)."""
 
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from council.api.deps import PheromindDep
+from council.api.deps import PheromindDep, RequireAdmin
 from council.pheromind import Pheromone
 
-router = APIRouter(prefix="/api/pheromind", tags=["pheromind"])
+router = APIRouter(prefix="/api/pheromind", tags=["pheromind"], dependencies=[RequireAdmin])
 
 
 class TrailList(BaseModel):

@@ -11,8 +11,9 @@ from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from council.api.deps import MetricsDep, OrchestratorDep, SettingsDep
+from council.api.deps import CallerDep, MetricsDep, OrchestratorDep, RateLimiterDep, SettingsDep
 from council.api.ws_protocol import CLIENT_MESSAGE, CancelTurn, Ping, SendMessage
+from council.auth import Caller, chosen_subprotocol
 from council.errors import CouncilError, ErrorCode
 from council.observability.correlation import current_request_id
 from council.orchestrator import Orchestrator
@@ -35,14 +36,14 @@ class ChatSession:
         websocket: WebSocket,
         orchestrator: Orchestrator,
         settings: WebSocketSettings,
+        caller: Caller,
         rate_limiter: RateLimiter | None = None,
     ) -> None:
         self.websocket = websocket
         self.orchestrator = orchestrator
+        self.caller = caller  # as the handshake's key says: every turn of the socket is asked by them
         self.settings = settings
         self.rate_limiter = rate_limiter
-        # The same bucket as the client's REST chat requests: a socket is no way around the chat limit.
-        self.client = rate_limiter.client_key(websocket.scope) if rate_limiter is not None else ""
         self.turns: dict[str, asyncio.Task[None]] = {}
         self._send_lock = asyncio.Lock()
 
@@ -115,7 +116,7 @@ class ChatSession:
             await self.send_error(ErrorCode.TOO_MANY_TURNS, reason, message.id)
             return
         try:
-            self.orchestrator.check_request(message.text, message.path, members=message.members)
+            self.orchestrator.check_request(message.text, message.path, members=message.members, caller=self.caller)
         except CouncilError as exc:
             await self.send_error(exc.code, exc.message, message.id)
             return
@@ -125,14 +126,10 @@ class ChatSession:
 
     async def rate_limited(self, turn_id: str) -> bool:
         """Count a turn against the client's chat limit, like a REST chat request; True (and said) when over it."""
-        if self.rate_limiter is None:
+        limited = await self.rate_limiter.hit_turn(self.websocket.scope) if self.rate_limiter is not None else None
+        if limited is None:
             return False
-        retry_after = await self.rate_limiter.hit("chat", self.client)
-        if retry_after is None:
-            return False
-        log.info("rate_limited", route_class="chat", retry_after_s=retry_after, turn_id=turn_id)
-        limit = self.rate_limiter.items["chat"]
-        message = f"Too many chat turns: the limit is {limit} per client. Retry in {retry_after} s."
+        retry_after, message = limited
         await self.send_error(ErrorCode.RATE_LIMITED, message, turn_id, retry_after=retry_after)
         return True
 
@@ -141,7 +138,11 @@ class ChatSession:
         with structlog.contextvars.bound_contextvars(turn_id=message.id, thread_id=thread_id):
             try:
                 async for event in self.orchestrator.stream(
-                    message.text, thread_id=thread_id, requested=message.path, members=message.members
+                    message.text,
+                    thread_id=thread_id,
+                    requested=message.path,
+                    members=message.members,
+                    caller=self.caller,
                 ):
                     await self.send({**event.model_dump(mode="json"), "id": message.id})
             except WebSocketDisconnect:
@@ -168,17 +169,17 @@ class ChatSession:
         await asyncio.gather(*self.turns.values(), return_exceptions=True)
 
 
-def _rate_limiter(websocket: WebSocket) -> RateLimiter | None:
-    limiter: RateLimiter | None = websocket.app.state.rate_limiter  # set by create_app; None when limits are off
-    return limiter
-
-
 @router.websocket("/ws/chat")
 async def chat_socket(
-    websocket: WebSocket, orchestrator: OrchestratorDep, settings: SettingsDep, metrics: MetricsDep
+    websocket: WebSocket,
+    orchestrator: OrchestratorDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
+    caller: CallerDep,
+    rate_limiter: RateLimiterDep,
 ) -> None:
-    await websocket.accept()
-    session = ChatSession(websocket, orchestrator, settings.ws, _rate_limiter(websocket))
+    await websocket.accept(subprotocol=chosen_subprotocol(websocket.headers))
+    session = ChatSession(websocket, orchestrator, settings.ws, caller, rate_limiter)
     metrics.websocket_sessions.labels("chat").inc()
     log.info("websocket_opened", endpoint="/ws/chat")
     try:

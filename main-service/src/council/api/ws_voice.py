@@ -17,12 +17,22 @@ from fastapi import APIRouter, WebSocket
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from council.api.deps import MetricsDep, OrchestratorDep, SettingsDep, VoiceDep
-from council.errors import CouncilError, ErrorCode
+from council.api.deps import (
+    CallerDep,
+    MetricsDep,
+    OrchestratorDep,
+    RateLimiterDep,
+    SettingsDep,
+    VoiceDep,
+    VoiceSessionsDep,
+)
+from council.auth import Caller, chosen_subprotocol
+from council.errors import CouncilError, ErrorCode, error_response
 from council.observability.correlation import current_request_id
 from council.orchestrator import Orchestrator
 from council.orchestrator.events import FinalEvent, RouteEvent, SynthesisDeltaEvent
 from council.orchestrator.smart_router import RequestedPath
+from council.ratelimit import RateLimiter
 from council.settings import Settings
 from council.voice import VoiceClient
 from council.voice.answer import OUTPUT_RATE, AnswerVoice, Utterance
@@ -46,10 +56,10 @@ log = structlog.get_logger(__name__)
 router = APIRouter(tags=["websocket"])
 
 INPUT_RATE = 16_000  # the socket's contract: 16 kHz mono s16le in
-CLOSE_UNSUPPORTED_DATA, CLOSE_POLICY, CLOSE_TOO_BIG = 1003, 1008, 1009
+CLOSE_NORMAL, CLOSE_UNSUPPORTED_DATA, CLOSE_POLICY, CLOSE_TOO_BIG = 1000, 1003, 1008, 1009
 CLOSE_INTERNAL_ERROR, CLOSE_TRY_LATER = 1011, 1013
+SESSIONS_RETRY_AFTER_S = 5  # a full house frees up as conversations end: retry soon
 CHAIR_ROLE = "chair"
-FRAME_BYTES = 640  # 20 ms of input: the unit the backlog is counted in
 
 
 class SessionConfig(BaseModel):
@@ -64,15 +74,25 @@ class SessionConfig(BaseModel):
 
 class VoiceSession:
     def __init__(
-        self, websocket: WebSocket, orchestrator: Orchestrator, voice: VoiceClient, settings: Settings
+        self,
+        websocket: WebSocket,
+        orchestrator: Orchestrator,
+        voice: VoiceClient,
+        settings: Settings,
+        caller: Caller,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         self.websocket = websocket
         self.orchestrator = orchestrator
+        self.caller = caller  # as the handshake's key says
+        self.rate_limiter = rate_limiter
         self.voice = voice
         self.settings = settings
         self.limits = settings.voice_ws
-        backlog_frames = max(1, int(self.limits.max_backlog_s * INPUT_RATE * 2 / FRAME_BYTES))
-        self.audio: asyncio.Queue[bytes] = asyncio.Queue(maxsize=backlog_frames)
+        # Audio received and not yet forwarded, bounded in bytes (frames may be 20 ms or a whole second each).
+        self.audio: asyncio.Queue[bytes] = asyncio.Queue()
+        self.backlog_bytes = 0
+        self.max_backlog_bytes = int(self.limits.max_backlog_s * INPUT_RATE * 2)
         self.config = SessionConfig(type="config")
         self.backchannels = frozenset(w for phrase in self.limits.backchannels for w in words(phrase))
         self.playback = Playback(self.send, sample_rate=OUTPUT_RATE, lead_s=self.limits.playback_lead_s)
@@ -168,7 +188,13 @@ class VoiceSession:
 
     async def receive_loop(self) -> None:
         while True:
-            frame = await self.websocket.receive()
+            try:
+                frame = await asyncio.wait_for(self.websocket.receive(), timeout=self.limits.idle_timeout_s)
+            except TimeoutError:
+                if self.answering:
+                    continue  # the client is listening to an answer
+                await self.close(CLOSE_NORMAL, "idle timeout")
+                return
             if frame["type"] == "websocket.disconnect" or not self.is_open:  # the client left, or we closed
                 return
             if frame.get("bytes") is not None:
@@ -176,11 +202,12 @@ class VoiceSession:
                 if len(pcm) > self.limits.max_frame_bytes:
                     await self.close(CLOSE_TOO_BIG, f"frame over {self.limits.max_frame_bytes} bytes")
                     return
-                try:
-                    self.audio.put_nowait(pcm[: len(pcm) - len(pcm) % 2])  # whole samples only
-                except asyncio.QueueFull:
+                pcm = pcm[: len(pcm) - len(pcm) % 2]  # whole samples only
+                if self.backlog_bytes + len(pcm) > self.max_backlog_bytes:
                     await self.close(CLOSE_POLICY, "audio arrives faster than real time; slow down")
                     return
+                self.backlog_bytes += len(pcm)
+                self.audio.put_nowait(pcm)
             else:
                 await self.handle_text(frame["text"])
 
@@ -218,7 +245,9 @@ class VoiceSession:
         assert self.listener is not None
         with contextlib.suppress(SocketGone):  # `listen` reports the loss
             while True:
-                await self.listener.send_audio(await self.audio.get())
+                pcm = await self.audio.get()
+                self.backlog_bytes -= len(pcm)
+                await self.listener.send_audio(pcm)
 
     async def listen(self) -> None:
         """Act on what the voice service hears; losing it is said, the running answer's text goes on, then close."""
@@ -286,8 +315,18 @@ class VoiceSession:
         await self.cancel_turn()
         self.turn_id = uuid.uuid4().hex
         await self.send({"type": "transcript", "id": self.turn_id, "text": text})
-        if text:
+        if text and not await self.rate_limited(self.turn_id):
             self.turn = asyncio.create_task(self.respond(self.turn_id, text), name="voice-turn")
+
+    async def rate_limited(self, turn_id: str) -> bool:
+        """Count a spoken turn against the client's chat limit, as /ws/chat does; True (and said) when over it."""
+        limited = await self.rate_limiter.hit_turn(self.websocket.scope) if self.rate_limiter is not None else None
+        if limited is None:
+            return False
+        retry_after, message = limited
+        await self.send({"type": "error", "code": ErrorCode.RATE_LIMITED.value, "message": message,
+                         "request_id": current_request_id(), "id": turn_id, "retry_after": retry_after})  # fmt: skip
+        return True
 
     async def interrupt(self) -> None:
         if self.answering:
@@ -326,7 +365,9 @@ class VoiceSession:
         voice = self.answers if self.config.speak else None
         answer: Utterance | None = None
         spoken = ""  # the answer text handed to speech so far
-        stream = self.orchestrator.stream(text, thread_id=thread_id, requested=self.config.path, spoken=True)
+        stream = self.orchestrator.stream(
+            text, thread_id=thread_id, requested=self.config.path, spoken=True, caller=self.caller
+        )
         async for event in stream:
             await self.send({**event.model_dump(mode="json"), "id": turn_id})
             if isinstance(event, FinalEvent):
@@ -373,13 +414,38 @@ def _described(exc: CouncilError | SocketGone) -> tuple[ErrorCode | str, str]:
 
 @router.websocket("/ws/voice")
 async def voice_socket(
-    websocket: WebSocket, orchestrator: OrchestratorDep, voice: VoiceDep, settings: SettingsDep, metrics: MetricsDep
+    websocket: WebSocket,
+    orchestrator: OrchestratorDep,
+    voice: VoiceDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
+    caller: CallerDep,
+    rate_limiter: RateLimiterDep,
+    sessions: VoiceSessionsDep,
 ) -> None:
-    await websocket.accept()
-    metrics.websocket_sessions.labels("voice").inc()
-    log.info("websocket_opened", endpoint="/ws/voice")
+    if not sessions.take():
+        await _refuse(websocket, settings)
+        return
     try:
-        await VoiceSession(websocket, orchestrator, voice, settings).serve()
+        await websocket.accept(subprotocol=chosen_subprotocol(websocket.headers))
+        metrics.websocket_sessions.labels("voice").inc()
+        log.info("websocket_opened", endpoint="/ws/voice")
+        try:
+            await VoiceSession(websocket, orchestrator, voice, settings, caller, rate_limiter).serve()
+        finally:
+            metrics.websocket_sessions.labels("voice").dec()
+            log.info("websocket_ended", endpoint="/ws/voice")
     finally:
-        metrics.websocket_sessions.labels("voice").dec()
-        log.info("websocket_ended", endpoint="/ws/voice")
+        sessions.give_back()
+
+
+async def _refuse(websocket: WebSocket, settings: Settings) -> None:
+    """Over the session cap: 429 with Retry-After in the handshake (a 1013 close where it cannot be sent)."""
+    limit = settings.voice_ws.max_sessions
+    log.info("voice_sessions_full", limit=limit)
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        message = f"Too many voice sessions: {limit} are open (COUNCIL_VOICE_WS__MAX_SESSIONS). Try again shortly."
+        headers = {"Retry-After": str(SESSIONS_RETRY_AFTER_S)}
+        await websocket.send_denial_response(error_response(429, ErrorCode.RATE_LIMITED, message, headers))
+    else:
+        await websocket.close(CLOSE_TRY_LATER, "too many voice sessions")

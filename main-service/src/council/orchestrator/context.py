@@ -47,9 +47,12 @@ class CachedTurn(Protocol):
 
 
 class AnswerCache(Protocol):
-    """Pheromind's short-lived response cache: an identical question within its TTL is answered from the trail."""
+    """Pheromind's short-lived response cache: an identical question within its TTL is answered from it. Answers
+    are kept per `scope` (one caller); which turns may use it is the graph's decision."""
 
-    async def cached_answer(self, question: str) -> CachedTurn | None: ...
+    async def cached_answer(self, question: str, *, scope: str) -> CachedTurn | None: ...
+
+    async def store_answer(self, question: str, *, scope: str, answer: str, path: str) -> None: ...
 
 
 class TurnObserver(Protocol):
@@ -77,6 +80,8 @@ class TurnContext:
     """The answer will be spoken (a voice session): the members and the chair answer briefly, in plain speech."""
     spoken_member_max_tokens: int = 96
     """A member's answer in a spoken turn is capped at this many tokens, so the chair starts sooner."""
+    cache_scope: str = "local"
+    """Whose answer cache this turn may read and fill (the caller's name)."""
     started: float = field(default_factory=time.perf_counter)
 
     def elapsed_ms(self) -> float:

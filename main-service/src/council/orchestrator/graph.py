@@ -70,12 +70,41 @@ async def route(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, An
     }
 
 
+def _answers_the_question_alone(state: TurnState) -> bool:
+    """The turn has no history before it (a thread's first message, a stateless call with no prior messages), so
+    its answer depends on the question alone: the only kind the cache may keep or serve. Any other answer was
+    shaped by a conversation (one user's PIN, a caller's made-up history) and must not reach another turn."""
+    return len(state["messages"]) == 1
+
+
 async def _cached(state: TurnState, ctx: TurnContext, message: str, path: str) -> CachedTurn | None:
     """Only a plain question the router was free to route may be answered from the cache, never a command."""
-    if ctx.cache is None or state.get("requested", "auto") != "auto" or path == "kip" or message != state["text"]:
+    if (
+        ctx.cache is None
+        or not _answers_the_question_alone(state)
+        or state.get("requested", "auto") != "auto"
+        or path == "kip"
+        or message != state["text"]
+    ):
         return None
-    hit = await ctx.cache.cached_answer(message)
+    hit = await ctx.cache.cached_answer(message, scope=ctx.cache_scope)
     return hit if hit is not None and hit.path in ("fast", "council") else None
+
+
+async def _keep_answer(state: TurnState, ctx: TurnContext) -> None:
+    """Keep a model's answer for the caller's next identical question, when it depends on the question alone. A
+    spoken answer (brief, plain speech) or one from a role the caller picked is not what a plain question gets."""
+    if (
+        ctx.cache is None
+        or not _answers_the_question_alone(state)
+        or state.get("cached", False)
+        or state["path"] not in ("fast", "council")
+        or not state["answer"]
+        or state.get("role") is not None
+        or ctx.spoken
+    ):
+        return
+    await ctx.cache.store_answer(state["message"], scope=ctx.cache_scope, answer=state["answer"], path=state["path"])
 
 
 def _next_after_route(state: TurnState) -> Literal["cached", "fast", "council", "kip"]:
@@ -138,6 +167,10 @@ async def remember(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str,
         total_ms=ctx.elapsed_ms(),
         cached=state.get("cached", False),
     )
+    try:
+        await _keep_answer(state, ctx)
+    except Exception:  # like an observer's: a cache that cannot keep the answer costs the next turn, not this one
+        log.exception("answer_cache_failed", path=final.path, thread_id=thread_id, request_id=current_request_id())
     for observer in ctx.observers:
         try:
             await observer.turn_completed(final, state["message"])

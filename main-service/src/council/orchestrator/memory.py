@@ -15,6 +15,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
+from council.auth import LOCAL
 from council.orchestrator.events import MemberAnswer, ModelCall
 from council.settings import MemorySettings
 
@@ -80,12 +81,20 @@ def as_conversation(messages: list[AnyMessage]) -> list[ConversationMessage]:
     ]
 
 
-async def list_conversations(saver: BaseCheckpointSaver[Any], limit: int) -> list[ConversationSummary]:
-    """The most recently updated conversations, newest first (checkpoint ids are time-ordered)."""
+async def list_conversations(
+    saver: BaseCheckpointSaver[Any], limit: int, *, owner: str | None
+) -> list[ConversationSummary]:
+    """The most recently updated conversations of `owner` (None: everyone's), newest first (checkpoint ids are
+    time-ordered). Threads kept before owners were recorded belong to the local user."""
     latest: dict[str, ConversationSummary] = {}
+    seen: set[str] = set()
     async for item in saver.alist(None):
         thread_id = str(item.config["configurable"]["thread_id"])
-        if thread_id in latest or item.checkpoint["channel_values"].get("messages") is None:
+        values = item.checkpoint["channel_values"]
+        if thread_id in seen or values.get("messages") is None:
+            continue
+        seen.add(thread_id)  # its latest checkpoint decides, whoever it belongs to
+        if owner is not None and values.get("owner", LOCAL.name) != owner:
             continue
         messages: list[AnyMessage] = item.checkpoint["channel_values"]["messages"]
         asked = [message.text for message in messages if message.type == "human"]

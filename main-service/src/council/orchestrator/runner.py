@@ -13,7 +13,8 @@ from langchain_core.messages import AnyMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from council.errors import CouncilError, ErrorCode, InvalidRequestError, NotFoundError
+from council.auth import LOCAL, Caller
+from council.errors import CouncilError, ErrorCode, ForbiddenError, InvalidRequestError, NotFoundError
 from council.llm import ModelRegistry
 from council.orchestrator.context import AnswerCache, KipRunner, TrailSignals, TurnContext, TurnObserver
 from council.orchestrator.events import ErrorEvent, Event, FinalEvent
@@ -58,8 +59,11 @@ class Orchestrator:
         requested: RequestedPath = "auto",
         role: str | None = None,
         members: Sequence[str] | None = None,
+        *,
+        caller: Caller,
     ) -> None:
-        """Refuse what no turn could serve before any streaming starts (so callers get a 4xx, not an event)."""
+        """Refuse what no turn could serve, or this caller may not ask, before any streaming starts (so callers
+        get a 4xx, not an event)."""
         if len(text) > self.max_message_chars:
             raise InvalidRequestError(
                 f"The message has {len(text)} characters; the limit is {self.max_message_chars} "
@@ -79,6 +83,11 @@ class Orchestrator:
             decision = decide(text, requested=requested, kip_available=kip is not None)
         except RoutingError as exc:
             raise InvalidRequestError(str(exc)) from exc
+        if decision.path == "kip" and not caller.admin:
+            raise ForbiddenError(
+                f"Running agent {decision.agent!r} spends its budget: like POST /api/kip/agents/{{id}}/runs it needs "
+                "the admin key (COUNCIL_AUTH__API_KEY)."
+            )
         if decision.path == "kip" and kip is not None and len(decision.message) > kip.max_request_chars:
             raise InvalidRequestError(
                 f"The request to agent {decision.agent!r} has {len(decision.message)} characters; "
@@ -95,19 +104,25 @@ class Orchestrator:
         history: Sequence[AnyMessage] | None = None,
         members: Sequence[str] | None = None,
         spoken: bool = False,
+        caller: Caller,
     ) -> AsyncIterator[Event]:
         """The turn's events, ending with `final`; raises `CouncilError` on failure, stops generation if closed.
 
         With `history` the turn is stateless (nothing is remembered); otherwise it continues `thread_id`
         (a new thread when None), after any turn already running on that thread. `members` narrows this turn's
         council to some of its configured members (in their configured order). A `spoken` turn (a voice session)
-        asks the members and the chair for a brief answer in plain speech, and caps the members' answers.
+        asks the members and the chair for a brief answer in plain speech, and caps the members' answers. The
+        `caller` (the route's reading of the request's key) decides whether an agent may run and whose answer
+        cache the turn uses.
         """
-        self.check_request(text, requested, role, members)
+        self.check_request(text, requested, role, members, caller=caller)
         chosen = self.context.members if members is None else [m for m in self.context.members if m in members]
-        context = dataclasses.replace(self.context, members=chosen, spoken=spoken, started=time.perf_counter())
+        context = dataclasses.replace(
+            self.context, members=chosen, spoken=spoken, cache_scope=caller.name, started=time.perf_counter()
+        )
         turn_input: TurnState = {
             "messages": [*(history or []), HumanMessage(text)],
+            "owner": caller.name,
             "text": text,
             "requested": requested,
             "role": role,
@@ -125,6 +140,8 @@ class Orchestrator:
                 # The lock is the graph task's: it is held from reading the checkpoint to writing the next one,
                 # and let go when the task ends, however it ends (done, failed, cancelled, or its reader gone).
                 async with self.thread_locks.hold(thread) if thread else contextlib.nullcontext():
+                    if thread is not None:  # checked under the lock: no other turn can claim the thread meanwhile
+                        await self.check_thread(thread, caller)
                     async for item in graph.astream(turn_input, config, context=context, stream_mode="custom"):
                         events.put_nowait(item)
             finally:
@@ -168,18 +185,35 @@ class Orchestrator:
                 return event
         raise CouncilError("The turn ended without an answer.")
 
-    async def conversations(self, limit: int = 100) -> list[ConversationSummary]:
-        return await list_conversations(self.checkpointer, limit)
-
-    async def conversation(self, thread_id: str) -> list[ConversationMessage]:
+    async def _thread(self, thread_id: str) -> tuple[str, list[AnyMessage]] | None:
+        """The thread's owner and messages; None when there is no such thread. Threads kept before owners were
+        recorded belong to the local user."""
         snapshot = await self._graph.aget_state({"configurable": {"thread_id": thread_id}})
         messages = snapshot.values.get("messages") if snapshot.values else None
         if not messages:
-            raise NotFoundError(f"No conversation with thread_id {thread_id!r}.")
-        return as_conversation(messages)
+            return None
+        return str(snapshot.values.get("owner", LOCAL.name)), messages
 
-    async def forget(self, thread_id: str) -> None:
-        await self.conversation(thread_id)  # 404 for an unknown thread
+    async def check_thread(self, thread_id: str, caller: Caller) -> None:
+        """A turn may start a new thread or continue its caller's own, nobody else's (the admin's neither: the
+        thread stays its owner's); anyone else is told there is no such thread, so thread IDs reveal nothing."""
+        thread = await self._thread(thread_id)
+        if thread is not None and thread[0] != caller.name:
+            raise NotFoundError(f"No conversation with thread_id {thread_id!r}.")
+
+    async def conversations(self, caller: Caller, limit: int = 100) -> list[ConversationSummary]:
+        """The caller's conversations (the admin's: everyone's), most recently updated first."""
+        return await list_conversations(self.checkpointer, limit, owner=None if caller.admin else caller.name)
+
+    async def conversation(self, thread_id: str, caller: Caller) -> list[ConversationMessage]:
+        """The thread's messages, for its owner or the admin; 404 for anyone else, as for an unknown thread."""
+        thread = await self._thread(thread_id)
+        if thread is None or not (caller.admin or thread[0] == caller.name):
+            raise NotFoundError(f"No conversation with thread_id {thread_id!r}.")
+        return as_conversation(thread[1])
+
+    async def forget(self, thread_id: str, caller: Caller) -> None:
+        await self.conversation(thread_id, caller)  # 404 for an unknown thread or someone else's
         await self.checkpointer.adelete_thread(thread_id)
 
 

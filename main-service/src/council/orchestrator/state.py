@@ -12,6 +12,8 @@ from council.orchestrator.smart_router import RequestedPath
 class TurnState(TypedDict, total=False):
     messages: Annotated[list[AnyMessage], add_messages]
     """The whole conversation, user and assistant turns; appended to, never rewritten."""
+    owner: str
+    """The caller who started the thread (`council.auth.Caller.name`); only they may continue it."""
     text: str
     """This turn's message as the user sent it (commands included)."""
     requested: RequestedPath

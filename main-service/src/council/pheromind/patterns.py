@@ -68,6 +68,9 @@ _STOPWORDS = frozenset(
 )
 QUESTION_PREFIX = "q:"
 TOPIC_PREFIX = "t:"
+ANSWER_PREFIX = "a:"
+TRAIL_PREFIXES = (QUESTION_PREFIX, TOPIC_PREFIX)
+"""What operators see as trails; cached answers (`a:`) are kept apart, for their scope alone."""
 
 
 def normalize(text: str) -> str:
@@ -79,6 +82,12 @@ def normalize(text: str) -> str:
 def question_signature(text: str) -> str:
     digest = hashlib.sha256(normalize(text).encode()).hexdigest()[:24]
     return f"{QUESTION_PREFIX}{digest}"
+
+
+def answer_signature(text: str, scope: str) -> str:
+    """Where the cached answer to `text` is kept for `scope` (one caller): no other scope can read or overwrite it."""
+    digest = hashlib.sha256(f"{scope}\n{normalize(text)}".encode()).hexdigest()[:24]
+    return f"{ANSWER_PREFIX}{digest}"
 
 
 def topics(text: str, limit: int = 3) -> list[str]:

@@ -2,13 +2,20 @@
 
 import json
 import time
-from typing import Any, Protocol
+from typing import Protocol
 
 import structlog
 from pydantic import BaseModel, Field
 
 from council.health import Check, HealthStatus
-from council.pheromind.patterns import Pheromone, question_signature, topic_signature, topics
+from council.pheromind.patterns import (
+    TRAIL_PREFIXES,
+    Pheromone,
+    answer_signature,
+    question_signature,
+    topic_signature,
+    topics,
+)
 from council.pheromind.stores.base import PheromoneStore, PheromoneStoreUnavailable
 from council.settings import PheromindSettings
 
@@ -39,9 +46,6 @@ class CachedAnswer(BaseModel):
 
 class FinishedTurn(Protocol):
     """What Pheromind reads from the orchestrator's final event."""
-
-    @property
-    def answer(self) -> str: ...
 
     @property
     def path(self) -> str: ...
@@ -77,23 +81,39 @@ class Pheromind:
         return self._degraded_reason is not None
 
     # ---- uses --------------------------------------------------------------------------------------------
-    async def record_turn(self, question: str, *, answer: str | None, path: str, source: str = "chat") -> None:
-        """Deposit on the question's trail and its topics' trails; keep `answer` for the cache when it fits."""
+    async def record_turn(self, question: str, *, path: str, source: str = "chat") -> None:
+        """Deposit on the question's trail and its topics' trails (what the router's signal reads)."""
         if not self._usable():
             return
-        payload: dict[str, Any] | None = None
-        if answer is not None and self.settings.cache_answers:
-            candidate = {"answer": answer, "path": path, "answered_at": self.store.clock()}
-            if len(json.dumps(candidate)) <= self.settings.max_payload_bytes:
-                payload = candidate
         keys = topics(question)
         amount, ttl_s = self.settings.deposit_strength, self.settings.ttl_s
         try:
             await self.store.deposit(
-                question_signature(question), amount=amount, ttl_s=ttl_s, source=source, topics=keys, payload=payload
+                question_signature(question), amount=amount, ttl_s=ttl_s, source=source, topics=keys
             )
             for key in keys:
                 await self.store.deposit(topic_signature(key), amount=amount, ttl_s=ttl_s, source=source, topics=[key])
+        except PheromoneStoreUnavailable as error:
+            self._failed(error)
+            return
+        self._succeeded()
+
+    async def store_answer(self, question: str, *, scope: str, answer: str, path: str) -> None:
+        """Keep `answer` for `scope`'s next identical question within the TTL, when it fits the payload limit.
+        The orchestrator decides which answers may be kept (only those that depend on the question alone)."""
+        if not (self.settings.cache_answers and self._usable()):
+            return
+        payload = {"answer": answer, "path": path, "answered_at": self.store.clock()}
+        if len(json.dumps(payload)) > self.settings.max_payload_bytes:
+            return
+        try:
+            await self.store.deposit(
+                answer_signature(question, scope),
+                amount=self.settings.deposit_strength,
+                ttl_s=self.settings.ttl_s,
+                source="cache",
+                payload=payload,
+            )
         except PheromoneStoreUnavailable as error:
             self._failed(error)
             return
@@ -144,18 +164,15 @@ class Pheromind:
         return max(signal.strength, signal.topic_strength)
 
     async def turn_completed(self, final: FinishedTurn, message: str) -> None:
-        """Deposit the finished turn's trail, keeping its answer for the cache (not for KIP agent runs)."""
-        if final.cached:  # served from this cache: reinforce the trail, never extend the answer's life
-            await self.record_turn(message, answer=None, path="cache")
-            return
-        answer = final.answer if final.path in ("fast", "council") and final.answer else None
-        await self.record_turn(message, answer=answer, path=final.path)
+        """Deposit the finished turn's trail (a turn served from the cache reinforces it as `cache`)."""
+        await self.record_turn(message, path="cache" if final.cached else final.path)
 
-    async def cached_answer(self, question: str) -> CachedAnswer | None:
+    async def cached_answer(self, question: str, *, scope: str) -> CachedAnswer | None:
+        """`scope`'s own answer to the identical question, if one younger than the TTL is kept."""
         if not (self.settings.cache_answers and self._usable()):
             return None
         try:
-            pheromone = await self.store.get(question_signature(question))
+            pheromone = await self.store.get(answer_signature(question, scope))
         except PheromoneStoreUnavailable as error:
             self._failed(error)
             return None
@@ -163,8 +180,6 @@ class Pheromind:
         if pheromone is None or "answer" not in pheromone.payload:
             return None
         age = self.store.clock() - float(pheromone.payload["answered_at"])
-        if age >= self.settings.ttl_s:  # reinforcement keeps a trail alive, never an answer past its TTL
-            return None
         return CachedAnswer(
             answer=str(pheromone.payload["answer"]),
             path=str(pheromone.payload["path"]),
@@ -174,11 +189,12 @@ class Pheromind:
         )
 
     async def trails(self, limit: int = 10, topic: str | None = None) -> list[Pheromone]:
-        """Strongest live trails (for operators); empty while degraded."""
+        """Strongest live question and topic trails (for operators; never the cached answers); empty while
+        degraded."""
         if not self._usable():
             return []
         try:
-            found = await self.store.strongest(limit, topic=topic)
+            found = await self.store.strongest(limit, topic=topic, prefixes=TRAIL_PREFIXES)
         except PheromoneStoreUnavailable as error:
             self._failed(error)
             return []

@@ -3,13 +3,14 @@
 // one of the orchestrator's typed events (docs/websocket.md, docs/voice-socket.md).
 
 import { HandsFree } from "./hands-free.js";
+import { apiFetch, socketProtocols } from "./key.js";
 
 const $ = (id) => document.getElementById(id);
 const ui = {
   messages: $("messages"), council: $("council"), members: $("members"), badge: $("route-badge"),
   reason: $("route-reason"), notice: $("notice"), composer: $("composer"), text: $("text"), path: $("path"),
   send: $("send"), cancel: $("cancel"), talk: $("talk"), speak: $("speak-answers"),
-  connection: $("connection"), voiceStatus: $("voice-status"), conversations: $("conversations"),
+  connection: $("connection"), voiceStatus: $("voice-status"), caller: $("caller"), conversations: $("conversations"),
   handsFree: $("hands-free"), voiceBar: $("voice-bar"), voiceState: $("voice-state"), liveTranscript: $("live-transcript"),
 };
 
@@ -42,7 +43,7 @@ function showNotice(text) {
 
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  socket = new WebSocket(`${scheme}://${location.host}/ws/chat`);
+  socket = new WebSocket(`${scheme}://${location.host}/ws/chat`, socketProtocols());
   ui.connection.textContent = "connecting…";
   ui.connection.dataset.state = "connecting";
   socket.addEventListener("open", () => {
@@ -168,7 +169,7 @@ function sendMessage(text) {
 }
 
 async function refreshConversations() {
-  const response = await fetch("/api/conversations?limit=50");
+  const response = await apiFetch("/api/conversations?limit=50");
   if (!response.ok) return;
   const { conversations } = await response.json();
   ui.conversations.replaceChildren(
@@ -187,7 +188,7 @@ async function refreshConversations() {
 }
 
 async function openConversation(id) {
-  const response = await fetch(`/api/conversations/${encodeURIComponent(id)}`);
+  const response = await apiFetch(`/api/conversations/${encodeURIComponent(id)}`);
   if (!response.ok) return;
   const { messages } = await response.json();
   threadId = id;
@@ -219,7 +220,7 @@ async function checkVoice() {
 }
 
 async function speak(text) {
-  const response = await fetch("/api/voice/speak", {
+  const response = await apiFetch("/api/voice/speak", {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ input: text }),
   });
   if (!response.ok) {
@@ -287,7 +288,7 @@ async function transcribeAndSend(blob) {
   form.append("file", blob, blob.type.includes("ogg") ? "speech.ogg" : "speech.webm");
   let response, body;
   try {
-    response = await fetch("/api/voice/transcribe", { method: "POST", body: form });
+    response = await apiFetch("/api/voice/transcribe", { method: "POST", body: form });
     body = await response.json();
   } catch (error) {
     showNotice(`Transcription failed: ${error.message}`);
@@ -420,7 +421,18 @@ function startVoiceTurn(event) {
   ui.council.hidden = true;
 }
 
-connect();
-refreshConversations();
+// Who the server says we are (asking for a key first, if it needs one), then the socket and the conversations.
+async function start() {
+  const response = await apiFetch("/api/caller");
+  if (response.ok) {
+    const { name } = await response.json();
+    ui.caller.hidden = name === "local"; // a local install has no callers to tell apart
+    ui.caller.textContent = name;
+  }
+  connect();
+  refreshConversations();
+}
+
+start();
 checkVoice();
 setInterval(checkVoice, 10000);

@@ -2,6 +2,8 @@
 // frames, the answer's 24 kHz speech comes back and plays through a jitter buffer, and the session keeps a
 // listening / thinking / speaking state. Audio only: the page renders the events it is handed (app.js).
 
+import { socketProtocols } from "./key.js";
+
 const INPUT_RATE = 16_000; // the socket's contract for microphone audio
 const FRAME_SAMPLES = 320; // 20 ms per binary frame
 const PREBUFFER_SECONDS = 0.12; // the jitter buffer: audio held before playback starts (or restarts after a gap)
@@ -81,7 +83,7 @@ export class HandsFree {
 
   openSocket() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const socket = new WebSocket(`${scheme}://${location.host}/ws/voice`);
+    const socket = new WebSocket(`${scheme}://${location.host}/ws/voice`, socketProtocols());
     socket.binaryType = "arraybuffer";
     socket.addEventListener("open", () => this.configure(this.config));
     socket.addEventListener("message", (message) => this.onMessage(message.data));

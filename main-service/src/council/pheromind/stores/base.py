@@ -46,11 +46,16 @@ class PheromoneStore(abc.ABC):
         pheromone = await self.get(signature)
         return 0.0 if pheromone is None else pheromone.strength
 
-    async def strongest(self, limit: int = 10, *, topic: str | None = None) -> list[Pheromone]:
-        """Live trails by decayed strength, strongest first; only those tagged with `topic` when given."""
+    async def strongest(
+        self, limit: int = 10, *, topic: str | None = None, prefixes: tuple[str, ...] = ("",)
+    ) -> list[Pheromone]:
+        """Live trails by decayed strength, strongest first; only those tagged with `topic` when given, and only
+        those whose signature starts with one of `prefixes`."""
         now = self.clock()
         trails = await self._live(now, topic)
-        read = [Pheromone.read(trail, now, self.half_life_s) for trail in trails]
+        read = [
+            Pheromone.read(trail, now, self.half_life_s) for trail in trails if trail.signature.startswith(prefixes)
+        ]
         read.sort(key=lambda pheromone: (-pheromone.strength, pheromone.signature))
         return read[:limit]
 
