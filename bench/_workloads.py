@@ -142,7 +142,7 @@ async def ws_fanout(app: Any, scale: float) -> None:
         scope = {
             "type": "websocket", "asgi": {"version": "3.0"}, "scheme": "ws", "http_version": "1.1",
             "path": "/ws/chat", "raw_path": b"/ws/chat", "query_string": b"", "root_path": "",
-            "headers": [(b"host", b"bench")], "client": ("127.0.0.1", 40000 + n), "server": ("bench", 80),
+            "headers": [(b"host", b"localhost")], "client": ("127.0.0.1", 40000 + n), "server": ("localhost", 80),
             "subprotocols": [], "state": app_state,
         }  # fmt: skip
         await inbox.put({"type": "websocket.connect"})
