@@ -7,7 +7,7 @@ import av
 import numpy as np
 import pytest
 
-from voice.audio import OUTPUT_RATE, OutputFormat, StreamEncoder, decode
+from voice.audio import OUTPUT_RATE, OutputFormat, SampleBuffer, StreamEncoder, decode
 from voice.errors import AudioTooLong, InvalidAudio
 
 RATE = 16_000
@@ -148,3 +148,25 @@ def test_common_containers_and_codecs_decode(container_format: str, codec: str, 
     decoded = decode(encoded(container_format, codec, rate), RATE, max_seconds=10)
     assert decoded.size / RATE == pytest.approx(1.0, abs=0.1)
     assert 0.2 < float(np.abs(decoded).max()) < 0.4
+
+
+def test_a_sample_buffer_grows_geometrically_and_never_moves_audio_under_a_view() -> None:
+    buffer = SampleBuffer()
+    frame = np.arange(320, dtype=np.float32)
+    capacities = set()
+    for _ in range(3_000):  # 60 s of 20 ms frames at 16 kHz
+        buffer.extend(frame)
+        capacities.add(buffer.capacity)
+    view = buffer.samples[:640]
+    before = view.copy()
+    buffer.drop_front(320)
+    for _ in range(3_000):
+        buffer.extend(-frame)  # writes past the view, then into a grown array
+
+    assert buffer.size == 5_999 * 320
+    assert len(capacities) <= 8  # a handful of reallocations, not one copy of everything per append
+    assert np.array_equal(view, before)
+    assert np.array_equal(buffer.samples[:320], frame)  # the second frame is now the first
+    assert np.array_equal(buffer.samples[-320:], -frame)
+    buffer.drop_front(10**9)
+    assert buffer.size == 0

@@ -220,3 +220,41 @@ class StreamEncoder:
 def chunks_of(samples: Samples, size: int) -> Iterator[Samples]:
     for start in range(0, samples.size, size):
         yield samples[start : start + size]
+
+
+class SampleBuffer:
+    """Audio appended in place, its capacity doubling as it grows: amortized O(1) per sample, where concatenating
+    onto the whole buffer at every append copies all of it each time (quadratic in the utterance's length).
+
+    `samples` is a view. A view handed out stays valid: appends write only past its end, dropping moves the start,
+    and growing copies into a new array."""
+
+    def __init__(self) -> None:
+        self._data: Samples = np.zeros(0, dtype=np.float32)
+        self._start = 0
+        self._end = 0
+
+    @property
+    def samples(self) -> Samples:
+        return self._data[self._start : self._end]
+
+    @property
+    def size(self) -> int:
+        return self._end - self._start
+
+    @property
+    def capacity(self) -> int:
+        return int(self._data.size)
+
+    def extend(self, audio: Samples) -> None:
+        if self._end + audio.size > self._data.size:
+            kept = self.samples
+            grown: Samples = np.empty(max(2 * (kept.size + audio.size), 16_000), dtype=np.float32)
+            grown[: kept.size] = kept
+            self._data, self._start, self._end = grown, 0, kept.size
+        self._data[self._end : self._end + audio.size] = audio
+        self._end += audio.size
+
+    def drop_front(self, count: int) -> None:
+        """Forget the first `count` samples (their space is reclaimed when the buffer next grows)."""
+        self._start = min(self._start + max(count, 0), self._end)

@@ -192,6 +192,12 @@ class RealtimeSettings(BaseModel):
         description="Largest client frame on WS /v1/realtime, binary or text (base64 audio included); larger closes "
         "the socket with 1009. 256 KiB holds over 2 s of 24 kHz pcm16 as base64.",
     )
+    max_queued_text_chars: int = Field(
+        65_536,
+        ge=1024,
+        description="Text a speaking socket may hold waiting to be spoken (about an hour of speech); a delta beyond "
+        "it is refused with an error event.",
+    )
     idle_timeout_s: float = Field(
         600.0,
         gt=0,

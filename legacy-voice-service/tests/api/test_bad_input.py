@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.conftest import Server
+from tests.conftest import AppClient, Server, engine_free_settings
 
 
 def wav(seconds: float, rate: int = 16_000, width: int = 2) -> bytes:
@@ -123,3 +123,20 @@ def test_after_the_corpus_the_process_serves_and_left_no_temp_files(server: Serv
     assert set(server.tmp_dir.iterdir()) == server.startup_tmp_files
     # The 1.5 MB uploads were spooled to disk; the spool files were closed (their space freed) with the requests.
     assert open_temp_files(server) <= held_before
+
+
+@pytest.mark.parametrize(("path", "engine"), [("/v1/audio/transcriptions", "stt"), ("/v1/audio/vad", "vad")])
+def test_an_upload_waits_for_the_engine_before_it_is_decoded(app_client: AppClient, path: str, engine: str) -> None:
+    # Decoding is CPU work for the engine: a full queue refuses the upload (429) before any of it is decoded, so a
+    # flood of uploads cannot run as many FFmpeg decodes at once. Random bytes would be a 400 once decoded.
+    client = app_client(engine_free_settings(**{engine: {"enabled": True}}, limits={"max_queued_jobs": 0}))
+    engines = client.app_state["engines"]  # type: ignore[index]
+    queue = (engines.transcriber("whisper-1") if engine == "stt" else engines.vad).queue
+    queue.running += 1  # as if another job held the engine's only slot
+    try:
+        response = client.post(path, files={"file": ("noise.wav", os.urandom(4096), "audio/wav")})
+    finally:
+        queue.running -= 1
+    assert response.status_code == 429
+    assert response.json()["error"]["code"] == "rate_limited"
+    assert client.post(path, files={"file": ("noise.wav", os.urandom(4096), "audio/wav")}).status_code == 400

@@ -288,3 +288,20 @@ def test_a_transcription_socket_that_sends_nothing_is_closed_after_the_idle_time
         with pytest.raises(WebSocketDisconnect) as closed:
             socket.receive_json()
     assert (closed.value.code, closed.value.reason) == (1000, "idle timeout")
+
+
+def test_text_arriving_faster_than_it_is_spoken_is_bounded(app_client: AppClient) -> None:
+    client = app_client(engine_free_settings(tts={"enabled": True}, realtime={"max_queued_text_chars": 1024}))
+    sentence = "This sentence waits its turn to be spoken aloud. "  # 49 characters
+    with client.websocket_connect("ws://localhost/v1/realtime?intent=speech") as socket:
+        assert socket.receive_json()["type"] == "session.created"
+        for _ in range(40):  # ≈2 000 characters at once: far faster than Piper speaks them
+            socket.send_json({"type": "speech.text.delta", "delta": sentence})
+        events = []
+        while not any(e["type"] == "error" and "VOICE_REALTIME__MAX_QUEUED_TEXT_CHARS" in str(e) for e in events):
+            events.append(socket.receive_json())
+        socket.send_json({"type": "speech.cancel"})
+        while socket.receive_json()["type"] != "speech.cancelled":  # the socket still answers, and cancel empties
+            pass  # the queue: the refused deltas' errors and a last chunk may come first
+    refused = [e for e in events if e["type"] == "error"]
+    assert refused[0]["error"]["type"] == "invalid_request"

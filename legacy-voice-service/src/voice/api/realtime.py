@@ -36,7 +36,7 @@ from voice.api.realtime_events import (
 from voice.api.realtime_transcripts import SessionTranscripts
 from voice.api.speech_session import SpeechSession
 from voice.api.stable_words import StableWords
-from voice.audio import Samples, decode_pcm16
+from voice.audio import SampleBuffer, Samples, decode_pcm16
 from voice.engines.base import SpeechProbabilities
 from voice.engines.registry import EngineRegistry
 from voice.errors import InvalidRequest, TooManySessions, VoiceError, error_response
@@ -65,7 +65,7 @@ class TranscriptionSession:
         self.input_rate = input_rate
         self.engines = engines
         self.settings = settings
-        self.buffer = np.zeros(0, dtype=np.float32)  # at WORK_RATE, since the last commit
+        self.buffer = SampleBuffer()  # at WORK_RATE, since the last commit
         self.offset = 0  # where `buffer` starts in the session's audio, in samples
         self.item_id = self._new_item()
         self.stable = StableWords()  # of the current item
@@ -150,9 +150,9 @@ class TranscriptionSession:
                 raise InvalidRequest(f"Bad event: audio is not base64 ({error}).") from error
             await self.append(decode_pcm16(audio))
         elif kind == "input_audio_buffer.commit":
-            await self.commit(len(self.buffer))
+            await self.commit(self.buffer.size)
         elif kind == "input_audio_buffer.clear":
-            self._drop(len(self.buffer))
+            self._drop(self.buffer.size)
             await self.send("input_audio_buffer.cleared")
         elif kind == "session.update":
             session = object_field(event, "session")
@@ -169,15 +169,15 @@ class TranscriptionSession:
 
     async def append(self, samples: Samples) -> None:
         audio = _to_work_rate(samples, self.input_rate)
-        self.buffer = np.concatenate([self.buffer, audio])
+        self.buffer.extend(audio)
         if self.probabilities is not None and self.endpointer is not None:
             await self.listen(audio, self.probabilities, self.endpointer)
         if self.buffer.size / WORK_RATE > self.settings.limits.max_audio_seconds:
             # Never let one utterance outgrow the duration limit.
             if self.endpointer is not None and self.endpointer.speaking:
-                await self.stop(self.endpointer.stop(StopReason.MAX_LENGTH), len(self.buffer))
+                await self.stop(self.endpointer.stop(StopReason.MAX_LENGTH), self.buffer.size)
             else:
-                await self.commit(len(self.buffer))
+                await self.commit(self.buffer.size)
 
     async def listen(self, audio: Samples, stream: SpeechProbabilities, endpointer: Endpointer) -> None:
         """Score the new audio only (Silero's state carries over), then act on each frame's verdict in order."""
@@ -189,7 +189,7 @@ class TranscriptionSession:
             # Silence: keep only a pre-roll, so the buffer stays small however long the silence lasts.
             self._forget(self.buffer.size - int(PRE_ROLL_S * WORK_RATE))
         elif not endpointer.paused:
-            self.transcripts.start_partial(self.buffer, self.item_id)
+            self.transcripts.start_partial(self.buffer.samples, self.item_id)
 
     def _at(self, endpointer_s: float) -> int:
         """A time of the endpointer's clock as a sample of the session's audio."""
@@ -214,12 +214,12 @@ class TranscriptionSession:
     async def pause(self, pause: Pause) -> None:
         """A short silence: start the transcript at once, then ask the turn engine (semantic_vad) if it is over."""
         end = self._utterance_end(pause.speech_end_s)
-        self.transcripts.speculate(self.buffer[:end], self.item_id, self.offset + end)
+        self.transcripts.speculate(self.buffer.samples[:end], self.item_id, self.offset + end)
         turn, endpointer = self.engines.turn_detector(), self.endpointer
         if turn is None or endpointer is None or self.detection is None or self.detection.type != "semantic_vad":
             return
         # The utterance up to this moment: a large append may already hold audio from after the pause.
-        engine, audio = turn.require_ready(), self.buffer[: self._at(endpointer.now_s) - self.offset]
+        engine, audio = turn.require_ready(), self.buffer.samples[: self._at(endpointer.now_s) - self.offset]
         try:
             async with turn.job(session="realtime", item_id=self.item_id) as job:
                 job.audio_seconds = audio.size / WORK_RATE
@@ -251,7 +251,7 @@ class TranscriptionSession:
     async def commit(self, end: int) -> None:
         # A partial in flight holds the STT slot the final needs; it is short, so wait for it.
         await self.transcripts.settle_partial()
-        audio, item_id, stable, offset = self.buffer[:end], self.item_id, self.stable, self.offset
+        audio, item_id, stable, offset = self.buffer.samples[:end], self.item_id, self.stable, self.offset
         self._drop(end, keep_speculation=True)
         await self.send("input_audio_buffer.committed", item_id=item_id, previous_item_id=None)
         transcript = await self.transcripts.final(audio, item_id, offset + end)
@@ -276,7 +276,7 @@ class TranscriptionSession:
     def _forget(self, end: int) -> None:
         """Drop the first `end` samples (no speech in them) without ending the current item."""
         if end > 0:
-            self.buffer = self.buffer[end:]
+            self.buffer.drop_front(end)
             self.offset += end
 
     def _drop(self, end: int, *, keep_speculation: bool = False) -> None:

@@ -71,7 +71,15 @@ class SpeechSession:
     async def handle(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == "speech.text.delta":
-            self.pending += string_field(event, "delta")
+            delta = string_field(event, "delta")
+            waiting = len(self.pending) + sum(len(chunk) for chunk in self.chunks)
+            if waiting + len(delta) > self.settings.realtime.max_queued_text_chars:
+                # Text faster than it can be spoken, without end: refused (the delta is dropped), the queue kept.
+                raise InvalidRequest(
+                    f"{waiting} characters are already waiting to be spoken; the limit is "
+                    f"{self.settings.realtime.max_queued_text_chars} (VOICE_REALTIME__MAX_QUEUED_TEXT_CHARS)."
+                )
+            self.pending += delta
             if len(self.pending) > self.settings.limits.max_text_chars:
                 raise InvalidRequest("The pending text is over VOICE_LIMITS__MAX_TEXT_CHARS; send speech.text.done.")
             self._take(final=False)

@@ -38,14 +38,16 @@ async def create_transcription(
         raise InvalidRequest("timestamp_granularities[] needs response_format=verbose_json.")
     loaded = engines.transcriber(model)
     engine = loaded.require_ready()
-    audio = await decode_upload(file, engine.sample_rate, settings)
     options = TranscriptionOptions(
         language=language or None,
         prompt=prompt or None,
         temperature=temperature,
         word_timestamps="word" in timestamp_granularities,
     )
+    # Decoding is work on the engine's behalf: it waits in the engine's queue too, so a flood of uploads is a 429,
+    # not as many FFmpeg decodes at once.
     async with loaded.job() as job:
+        audio = await decode_upload(file, engine.sample_rate, settings)
         job.audio_seconds = audio.size / engine.sample_rate
         transcript = await job.call(lambda: engine.transcribe(audio, options))
     return render(transcript, response_format, set(timestamp_granularities))

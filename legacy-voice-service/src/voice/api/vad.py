@@ -33,8 +33,8 @@ async def detect_speech(
         raise ModelNotFound("Voice-activity detection is disabled on this replica (VOICE_VAD__ENABLED=false).")
     loaded = engines.vad
     engine = loaded.require_ready()
-    audio = await decode_upload(file, engine.sample_rate, settings)
-    async with loaded.job() as job:
+    async with loaded.job() as job:  # the decode waits in the engine's queue too (see transcriptions.py)
+        audio = await decode_upload(file, engine.sample_rate, settings)
         job.audio_seconds = audio.size / engine.sample_rate
         spans = await job.call(lambda: engine.detect(audio))
     return VadResponse(
