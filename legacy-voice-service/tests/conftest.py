@@ -72,13 +72,17 @@ class Server:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {SERVICE_TOKEN}"}
 
-    def metric(self, line_prefix: str) -> float:
-        """The value of one Prometheus sample, e.g. 'voice_synthesis_in_progress{engine="piper"}'."""
+    def metric(self, line_prefix: str, *, absent: float | None = None) -> float:
+        """The value of one Prometheus sample, e.g. 'voice_synthesis_in_progress{engine="piper"}'. A sample that is
+        not there fails the test, unless `absent` says what it means (a labelled counter appears only once counted):
+        a renamed metric must not read as 0 and pass."""
         text = httpx.get(f"{self.url}/metrics", headers=self.headers).text
         for line in text.splitlines():
             if line.startswith(line_prefix + " "):
                 return float(line.rsplit(" ", 1)[1])
-        return 0.0
+        if absent is None:
+            raise AssertionError(f"no sample {line_prefix} in /metrics")
+        return absent
 
 
 @pytest.fixture(scope="session")

@@ -75,7 +75,7 @@ def test_the_service_token_guards_everything_but_the_probes(server: Server) -> N
 
 
 def test_engine_calls_are_counted_in_metrics(server: Server, openai_client: OpenAI) -> None:
-    before = server.metric('voice_engine_calls_total{engine="piper",outcome="ok"}')
+    before = server.metric('voice_engine_calls_total{engine="piper",outcome="ok"}', absent=0.0)
     openai_client.audio.speech.create(
         model="tts-1", voice="en_US-joe-medium", input="Count me.", response_format="pcm"
     ).read()
