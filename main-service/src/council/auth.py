@@ -15,7 +15,7 @@ from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from council.errors import ErrorCode, error_response
+from council.errors import ErrorCode, error_response, refuse_handshake
 from council.settings import AuthSettings
 
 log = structlog.get_logger(__name__)
@@ -44,9 +44,12 @@ LOCAL = Caller("local", admin=True)
 ADMIN = Caller("admin", admin=True)
 
 
+def _offered_subprotocols(headers: Headers) -> list[str]:
+    return [protocol.strip() for protocol in headers.get("sec-websocket-protocol", "").split(",")]
+
+
 def _subprotocol_key(headers: Headers) -> str:
-    for offered in headers.get("sec-websocket-protocol", "").split(","):
-        encoded = offered.strip()
+    for encoded in _offered_subprotocols(headers):
         if encoded.startswith(_KEY_SUBPROTOCOL):
             encoded = encoded.removeprefix(_KEY_SUBPROTOCOL)
             try:
@@ -59,8 +62,7 @@ def _subprotocol_key(headers: Headers) -> str:
 def chosen_subprotocol(headers: Headers) -> str | None:
     """What a socket's accept answers: `council` when the browser offered it (it fails the handshake unless one
     of its offers is chosen), else none."""
-    offered = {protocol.strip() for protocol in headers.get("sec-websocket-protocol", "").split(",")}
-    return SUBPROTOCOL if SUBPROTOCOL in offered else None
+    return SUBPROTOCOL if SUBPROTOCOL in _offered_subprotocols(headers) else None
 
 
 def supplied_api_key(headers: Headers) -> str:
@@ -150,9 +152,6 @@ class RequireKeyMiddleware:
             {"WWW-Authenticate": "Bearer"},
         )
         if scope["type"] == "websocket":
-            if "websocket.http.response" in scope.get("extensions", {}):
-                await response(scope, receive, send)  # Starlette sends it as the handshake's denial response
-            else:
-                await send({"type": "websocket.close", "code": 1008, "reason": "unauthorized"})
+            await refuse_handshake(scope, receive, send, response, close_code=1008, reason="unauthorized")
             return
         await response(scope, receive, send)

@@ -124,6 +124,17 @@ def error_response(
     return JSONResponse(body, status_code=status_code, headers=headers)
 
 
+async def refuse_handshake(
+    scope: Scope, receive: Receive, send: Send, response: JSONResponse, *, close_code: int, reason: str
+) -> None:
+    """Refuse a WebSocket handshake with `response` (the error envelope, which clients see as the handshake's HTTP
+    answer); a server without the denial-response extension gets the close code instead (a bare 403)."""
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await response(scope, receive, send)
+    else:
+        await send({"type": "websocket.close", "code": close_code, "reason": reason})
+
+
 async def _council_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CouncilError)
     log.warning("request_failed", code=exc.code.value, status=exc.status_code, reason=exc.message)

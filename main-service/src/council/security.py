@@ -160,9 +160,9 @@ class WebSocketOriginMiddleware:
         self.hosts = hosts
 
     def allows(self, origin: str, host: str | None) -> bool:
-        if self.allow_any or _origin(origin) in self.allowed:
-            return True
         parsed = _origin(origin)
+        if self.allow_any or parsed in self.allowed:
+            return True
         return parsed is not None and self.hosts.allows(parsed[1]) and is_same_origin(origin, host)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -27,7 +27,7 @@ from council.api.deps import (
     VoiceSessionsDep,
 )
 from council.auth import Caller, chosen_subprotocol
-from council.errors import CouncilError, ErrorCode, error_response
+from council.errors import CouncilError, ErrorCode, error_response, refuse_handshake
 from council.observability.correlation import current_request_id
 from council.orchestrator import Orchestrator
 from council.orchestrator.events import FinalEvent, RouteEvent, SynthesisDeltaEvent
@@ -122,9 +122,12 @@ class VoiceSession:
             else:
                 await self.websocket.send_text(json.dumps(payload))
 
-    async def send_error(self, code: ErrorCode | str, message: str, turn_id: str | None = None) -> None:
+    async def send_error(
+        self, code: ErrorCode | str, message: str, turn_id: str | None = None, *, retry_after: int | None = None
+    ) -> None:
         await self.send({"type": "error", "code": str(code), "message": message, "request_id": current_request_id(),
-                         **({"id": turn_id} if turn_id else {})})  # fmt: skip
+                         **({"id": turn_id} if turn_id else {}),
+                         **({"retry_after": retry_after} if retry_after is not None else {})})  # fmt: skip
 
     async def close(self, code: int, reason: str) -> None:
         async with self._send_lock:
@@ -324,8 +327,7 @@ class VoiceSession:
         if limited is None:
             return False
         retry_after, message = limited
-        await self.send({"type": "error", "code": ErrorCode.RATE_LIMITED.value, "message": message,
-                         "request_id": current_request_id(), "id": turn_id, "retry_after": retry_after})  # fmt: skip
+        await self.send_error(ErrorCode.RATE_LIMITED, message, turn_id, retry_after=retry_after)
         return True
 
     async def interrupt(self) -> None:
@@ -443,9 +445,13 @@ async def _refuse(websocket: WebSocket, settings: Settings) -> None:
     """Over the session cap: 429 with Retry-After in the handshake (a 1013 close where it cannot be sent)."""
     limit = settings.voice_ws.max_sessions
     log.info("voice_sessions_full", limit=limit)
-    if "websocket.http.response" in websocket.scope.get("extensions", {}):
-        message = f"Too many voice sessions: {limit} are open (COUNCIL_VOICE_WS__MAX_SESSIONS). Try again shortly."
-        headers = {"Retry-After": str(SESSIONS_RETRY_AFTER_S)}
-        await websocket.send_denial_response(error_response(429, ErrorCode.RATE_LIMITED, message, headers))
-    else:
-        await websocket.close(CLOSE_TRY_LATER, "too many voice sessions")
+    message = f"Too many voice sessions: {limit} are open (COUNCIL_VOICE_WS__MAX_SESSIONS). Try again shortly."
+    response = error_response(429, ErrorCode.RATE_LIMITED, message, {"Retry-After": str(SESSIONS_RETRY_AFTER_S)})
+    await refuse_handshake(
+        websocket.scope,
+        websocket.receive,
+        websocket.send,
+        response,
+        close_code=CLOSE_TRY_LATER,
+        reason="too many voice sessions",
+    )
