@@ -227,9 +227,8 @@ def test_the_council_path_speaks_an_acknowledgement_then_the_chairs_answer(
     assert acknowledgement["id"] == answer["id"]
     assert received.audio[f"{answer['id']}:acknowledgement"]
     assert received.audio[f"{answer['id']}:answer"]
-    # The acknowledgement is heard while the members deliberate, before the chair writes a word.
-    assert types.index("audio.start") < types.index("synthesis.delta")
-    assert types.index("member.start") < types.index("audio.start")
+    # The acknowledgement is heard once the turn is routed to the council, before the chair writes a word.
+    assert types.index("route") < types.index("audio.start") < types.index("synthesis.delta")
 
 
 def test_voice_service_killed_mid_session_is_an_error_and_close_1013(

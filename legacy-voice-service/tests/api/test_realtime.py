@@ -144,6 +144,30 @@ def test_text_deltas_are_spoken_clause_by_clause_and_cancel_stops_at_once(
         assert socket.receive_json()["type"] == "session.updated"
 
 
+def test_the_first_clause_is_spoken_at_once_and_a_number_is_never_cut_at_its_point(
+    app_client: AppClient, realtime_settings: Settings
+) -> None:
+    # What the listener waits for is the first piece: it may end at a short clause. A mark at the end of the text
+    # so far is not yet a boundary: tokens arrive as "3", ".", "5".
+    client = app_client(realtime_settings)
+    with client.websocket_connect("ws://localhost/v1/realtime?intent=speech&voice=en_US-joe-medium") as socket:
+        socket.receive_json()
+        for delta in ["Yes, it is about 3", ".", "5 km away", ", which is", " a short walk"]:
+            socket.send_json({"type": "speech.text.delta", "delta": delta})
+        first = socket.receive_json()
+        assert (first["type"], first["text"]) == ("speech.audio.delta", "Yes, it is about 3.5 km away,")
+        socket.send_json({"type": "speech.text.done"})
+        events = events_until(socket, "speech.audio.done")
+        assert [e["text"] for e in events if e["type"] == "speech.audio.delta" and e["text"]] == [
+            "which is a short walk"
+        ]
+        # The next utterance starts over: its first clause leaves at once too (a clause of under 12 characters is
+        # too short a piece to stand alone).
+        for delta in ["Of course, my friend", ", the rest", " follows"]:
+            socket.send_json({"type": "speech.text.delta", "delta": delta})
+        assert socket.receive_json()["text"] == "Of course, my friend,"
+
+
 def test_a_speech_session_with_an_unknown_voice_is_refused(app_client: AppClient, realtime_settings: Settings) -> None:
     client = app_client(realtime_settings)
     with client.websocket_connect("ws://localhost/v1/realtime?intent=speech&voice=../x") as socket:

@@ -17,6 +17,7 @@ from council.pheromind import Pheromind, open_pheromind
 from council.ratelimit import RateLimiter
 from council.settings import Settings
 from council.voice import VoiceClient
+from council.voice.clips import SpokenClips
 from council.voice.slots import SessionSlots
 
 log = structlog.get_logger(__name__)
@@ -30,6 +31,7 @@ class State(TypedDict):
     kip: Kip
     pheromind: Pheromind
     voice_sessions: SessionSlots
+    spoken_clips: SpokenClips
     rate_limiter: RateLimiter | None
 
 
@@ -63,6 +65,7 @@ def build_lifespan(
                     "kip": kip,
                     "pheromind": pheromind,
                     "voice_sessions": SessionSlots(settings.voice_ws.max_sessions),
+                    "spoken_clips": SpokenClips(),
                     "rate_limiter": rate_limiter,
                 }
         finally:

@@ -1,16 +1,18 @@
 """`/ws/voice` against a stand-in voice service over real HTTP: a failure of our own ends the socket loudly."""
 
 import json
+import struct
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from pydantic import AnyHttpUrl
-from starlette.testclient import TestClient, WebSocketDenialResponse
+from starlette.testclient import TestClient, WebSocketDenialResponse, WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
 from council.app import create_app
 from council.settings import Settings
-from tests.voice.standin import VoiceStandIn
+from tests.voice.standin import SPOKEN_SAMPLES, VoiceStandIn
 
 
 @pytest.fixture
@@ -121,3 +123,46 @@ def test_spoken_turns_count_against_the_chat_limit(voice_settings: Settings, sta
     assert transcript["type"] == "transcript"
     assert (limited["type"], limited["code"], limited["id"]) == ("error", "rate_limited", transcript["id"])
     assert limited["retry_after"] >= 1
+
+
+def test_the_acknowledgement_is_synthesized_once_and_then_played_from_its_clip(
+    voice_settings: Settings, standin: VoiceStandIn
+) -> None:
+    # Synthesizing it when a turn is routed to the council competes with the members for the CPU (~650 ms on 2
+    # cores); made once when the session starts, it is heard at once in every council turn after.
+    acknowledgement = voice_settings.voice_ws.acknowledgement
+    standin.realtime_answer = heard("Should we build a bridge?")
+    acks: list[tuple[dict[str, Any], bytes]] = []
+    with TestClient(create_app(voice_settings), base_url="http://localhost") as client:
+        for _ in range(2):  # two sessions, one council turn each
+            with client.websocket_connect("ws://localhost/ws/voice") as socket:
+                assert socket.receive_json()["type"] == "ready"
+                socket.send_json({"type": "config", "path": "council"})
+                assert socket.receive_json()["type"] == "config"
+                socket.send_bytes(bytes(640))
+                start, audio = _until_audio_start(socket), bytearray()
+                while isinstance(frame := _receive(socket), bytes):
+                    audio += frame
+                assert frame["type"] == "audio.end"
+                acks.append((start, bytes(audio)))
+
+    assert standin.synthesized.count(acknowledgement) == 1
+    first_clip = struct.pack("<h", standin.synthesized.index(acknowledgement)) * SPOKEN_SAMPLES
+    for start, audio in acks:
+        assert (start["kind"], start["text"]) == ("acknowledgement", acknowledgement)
+        assert audio == first_clip
+
+
+def _receive(socket: WebSocketTestSession) -> dict[str, Any] | bytes:
+    message = socket.receive()
+    if message.get("bytes") is not None:
+        return bytes(message["bytes"])
+    event: dict[str, Any] = json.loads(message["text"])
+    return event
+
+
+def _until_audio_start(socket: WebSocketTestSession) -> dict[str, Any]:
+    while True:
+        frame = _receive(socket)
+        if isinstance(frame, dict) and frame["type"] == "audio.start":
+            return frame

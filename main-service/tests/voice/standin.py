@@ -5,7 +5,10 @@ real-time event that is not JSON), and for what a test needs heard exactly and a
 audio frame), so that the main service's handling of them runs over real HTTP and WebSockets.
 """
 
+import base64
+import json
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -20,12 +23,15 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 HEALTHY: dict[str, Any] = {"status": "pass"}
+SPOKEN_SAMPLES = 2_400  # 0.1 s at 24 kHz
 
 
 class VoiceStandIn:
     """Answers `GET /health/ready`, `GET /v1/audio/voices` and `POST /v1/audio/vad` with the JSON in `answers`;
     on `WS /v1/realtime` a listening session answers each binary frame with the text in `realtime_answer`, a
-    speaking session (`intent=speech`) only listens."""
+    speaking session (`intent=speech`) "speaks" each text at its `speech.text.done`: 0.1 s of PCM whose every
+    sample is the number of texts spoken before it (so a test can tell one synthesis from another), then
+    `speech.audio.done`. The texts spoken are kept in `synthesized`."""
 
     def __init__(self) -> None:
         self.answers: dict[str, Any] = {
@@ -34,6 +40,7 @@ class VoiceStandIn:
             "/v1/audio/vad": {"segments": []},
         }
         self.realtime_answer = "{}"
+        self.synthesized: list[str] = []
         self.calls: dict[str, int] = dict.fromkeys([*self.answers, "/v1/realtime"], 0)
         self.app = Starlette(
             routes=[
@@ -54,6 +61,7 @@ class VoiceStandIn:
         self.calls["/v1/realtime"] += 1
         await socket.accept()
         speaking = socket.query_params.get("intent") == "speech"
+        text = ""  # of the utterance being spoken
         try:
             while True:
                 message = await socket.receive()
@@ -61,8 +69,25 @@ class VoiceStandIn:
                     return
                 if message.get("bytes") is not None and not speaking:
                     await socket.send_text(self.realtime_answer)
+                elif message.get("text") is not None and speaking:
+                    text = await self.speak(socket, json.loads(message["text"]), text)
         except WebSocketDisconnect:
             return
+
+    async def speak(self, socket: WebSocket, event: dict[str, Any], text: str) -> str:
+        """One event of a speaking session; returns the text of the utterance so far."""
+        if event.get("type") == "speech.text.delta":
+            return text + str(event.get("delta", ""))
+        if event.get("type") == "speech.text.done":
+            pcm = struct.pack("<h", len(self.synthesized)) * SPOKEN_SAMPLES
+            self.synthesized.append(text)
+            await socket.send_text(json.dumps({"type": "speech.audio.delta", "delta": base64.b64encode(pcm).decode()}))
+            await socket.send_text(json.dumps({"type": "speech.audio.done"}))
+            return ""
+        if event.get("type") == "speech.cancel":
+            await socket.send_text(json.dumps({"type": "speech.cancelled"}))
+            return ""
+        return text
 
     @contextmanager
     def running(self) -> Iterator["VoiceStandIn"]:

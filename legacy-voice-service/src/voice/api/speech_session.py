@@ -30,10 +30,14 @@ from voice.engines.tts.piper import split_for_streaming
 from voice.errors import InvalidRequest, VoiceError
 from voice.settings import Settings
 
-# A sentence or clause mark followed by space (or the end of the text so far), or a line break.
-_BOUNDARY = re.compile(r"([.!?…,;:—])(?:\s+|$)|\n+")
+# A sentence or clause mark followed by space, or a line break. A mark at the very end of the text so far is not
+# one yet: the next delta may go on "3" "." "5" (a number), and it usually begins with the space that confirms it.
+_BOUNDARY = re.compile(r"([.!?…,;:—])\s+|\n+")
 _SENTENCE_MARKS = ".!?…"
 _MIN_CLAUSE_CHARS = 40
+# The first piece of an utterance may end at a shorter clause ("Well, ", "In short, "): it is what the listener waits
+# for, and the rest is written faster than it is spoken.
+_MIN_FIRST_CLAUSE_CHARS = 12
 
 
 class SpeechSession:
@@ -48,6 +52,7 @@ class SpeechSession:
         self.chunks: list[str] = []
         self.wake = anyio.Event()
         self.done = False
+        self.first_piece = True  # the next piece taken starts an utterance
         self.scope = anyio.CancelScope()
 
     async def send(self, event_type: str, **fields: Any) -> None:
@@ -89,7 +94,7 @@ class SpeechSession:
             self.wake.set()
         elif kind == "speech.cancel":
             # Barge-in: forget queued text and stop the chunk being synthesized; nothing more of it is sent.
-            self.pending, self.chunks, self.done = "", [], False
+            self.pending, self.chunks, self.done, self.first_piece = "", [], False, True
             self.scope.cancel()
             await self.send("speech.cancelled")
         elif kind == "session.update":
@@ -103,14 +108,18 @@ class SpeechSession:
     def _take(self, *, final: bool) -> None:
         """Move the finished sentences (and long enough clauses) of the pending text to the speaking queue."""
         cut = len(self.pending) if final else 0
+        min_clause = _MIN_FIRST_CLAUSE_CHARS if self.first_piece else _MIN_CLAUSE_CHARS
         for boundary in _BOUNDARY.finditer(self.pending):
-            if final or boundary.group(1) in (None, *_SENTENCE_MARKS) or boundary.end() >= _MIN_CLAUSE_CHARS:
+            if boundary.group(1) in (None, *_SENTENCE_MARKS) or boundary.end() >= min_clause:
                 cut = max(cut, boundary.end())
         complete, self.pending = self.pending[:cut], self.pending[cut:]
         pieces = split_for_streaming(complete)
         if pieces:
             self.chunks.extend(pieces)
+            self.first_piece = False
             self.wake.set()
+        if final:
+            self.first_piece = True  # text after speech.text.done is another utterance
 
     async def _speak_forever(self) -> None:
         while True:

@@ -14,6 +14,7 @@ from council.pheromind import Pheromind
 from council.ratelimit import RateLimiter
 from council.settings import Settings
 from council.voice import VoiceClient
+from council.voice.clips import SpokenClips
 from council.voice.slots import SessionSlots
 
 
@@ -70,9 +71,15 @@ def _voice_sessions(connection: HTTPConnection) -> SessionSlots:
     return slots
 
 
+def _spoken_clips(connection: HTTPConnection) -> SpokenClips:
+    clips: SpokenClips = connection.state.spoken_clips
+    return clips
+
+
 CallerDep = Annotated[Caller, Depends(caller)]
 RateLimiterDep = Annotated[RateLimiter | None, Depends(_rate_limiter)]
 VoiceSessionsDep = Annotated[SessionSlots, Depends(_voice_sessions)]
+SpokenClipsDep = Annotated[SpokenClips, Depends(_spoken_clips)]
 KipDep = Annotated[Kip, Depends(_kip)]
 PheromindDep = Annotated[Pheromind, Depends(_pheromind)]
 RequireAdmin = Depends(_require_admin)

@@ -23,6 +23,7 @@ from council.api.deps import (
     OrchestratorDep,
     RateLimiterDep,
     SettingsDep,
+    SpokenClipsDep,
     VoiceDep,
     VoiceSessionsDep,
 )
@@ -36,6 +37,7 @@ from council.ratelimit import RateLimiter
 from council.settings import Settings
 from council.voice import VoiceClient
 from council.voice.answer import OUTPUT_RATE, AnswerVoice, Utterance
+from council.voice.clips import SpokenClips
 from council.voice.overlap import classify, words
 from council.voice.playback import Outgoing, Playback
 from council.voice.realtime import (
@@ -80,6 +82,7 @@ class VoiceSession:
         voice: VoiceClient,
         settings: Settings,
         caller: Caller,
+        clips: SpokenClips,
         rate_limiter: RateLimiter | None = None,
     ) -> None:
         self.websocket = websocket
@@ -88,6 +91,7 @@ class VoiceSession:
         self.rate_limiter = rate_limiter
         self.voice = voice
         self.settings = settings
+        self.clips = clips
         self.limits = settings.voice_ws
         # Audio received and not yet forwarded, bounded in bytes (frames may be 20 ms or a whole second each).
         self.audio: asyncio.Queue[bytes] = asyncio.Queue()
@@ -155,6 +159,7 @@ class VoiceSession:
             default_voice=self.settings.voice.speech_voice,
             report=self.send_error,
             breaker=self.voice.breaker,
+            clips=self.clips,
         )
         await self.send({"type": "ready", "input": {"sample_rate": INPUT_RATE, "format": "s16le", "channels": 1},
                          "turn_detection": self.limits.turn_detection})  # fmt: skip
@@ -164,6 +169,8 @@ class VoiceSession:
             asyncio.create_task(self.answers.run(), name="voice-speak"),
             asyncio.create_task(self.playback.run(), name="voice-playback"),
         ]
+        if acknowledgement := self.limits.acknowledgement.strip():  # made now, so the first council turn has it
+            tasks.append(asyncio.create_task(self.answers.keep_ready(CHAIR_ROLE, acknowledgement), name="voice-ack"))
         try:
             await self.receive_loop()
         finally:
@@ -393,10 +400,8 @@ class VoiceSession:
 
     async def acknowledge(self, voice: AnswerVoice, turn_id: str) -> None:
         """A short spoken sentence in the chair's voice while the members deliberate, marked as such."""
-        text = self.limits.acknowledgement.strip()
-        if text and await voice.begin(turn_id, "acknowledgement", CHAIR_ROLE, text) is not None:
-            await voice.say(text)
-            await voice.finish()
+        if text := self.limits.acknowledgement.strip():
+            await voice.say_phrase(turn_id, "acknowledgement", CHAIR_ROLE, text)
 
 
 def _unspoken(answer: str, spoken: str) -> str:
@@ -424,6 +429,7 @@ async def voice_socket(
     caller: CallerDep,
     rate_limiter: RateLimiterDep,
     sessions: VoiceSessionsDep,
+    clips: SpokenClipsDep,
 ) -> None:
     if not sessions.take():
         await _refuse(websocket, settings)
@@ -433,7 +439,7 @@ async def voice_socket(
         metrics.websocket_sessions.labels("voice").inc()
         log.info("websocket_opened", endpoint="/ws/voice")
         try:
-            await VoiceSession(websocket, orchestrator, voice, settings, caller, rate_limiter).serve()
+            await VoiceSession(websocket, orchestrator, voice, settings, caller, clips, rate_limiter).serve()
         finally:
             metrics.websocket_sessions.labels("voice").dec()
             log.info("websocket_ended", endpoint="/ws/voice")

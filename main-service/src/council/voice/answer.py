@@ -1,5 +1,6 @@
 """Speaking a voice session's answers: one utterance at a time (an acknowledgement, then the answer), each in the
 voice of the role that wrote it, its audio handed to the session's paced playback as the voice service makes it.
+A fixed phrase (the acknowledgement) is synthesized once and then played from `SpokenClips`.
 
 Losing the speaking socket or a failed synthesis is reported once through `report`; the answer's text goes on.
 """
@@ -10,14 +11,19 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+import structlog
+
 from council.errors import ErrorCode
 from council.voice.breaker import CircuitBreaker
+from council.voice.clips import SpokenClips
 from council.voice.playback import Playback
 from council.voice.realtime import SocketGone, Speaker, SpeechDone, SpokenAudio, VoiceServiceError
 
 AudioKind = Literal["answer", "acknowledgement"]
 OUTPUT_RATE = 24_000  # OpenAI `pcm`: 24 kHz mono s16le out
 OUTPUT_FORMAT = {"sample_rate": OUTPUT_RATE, "format": "s16le", "channels": 1}
+log = structlog.get_logger(__name__)
+
 Report = Callable[[ErrorCode, str, str | None], Awaitable[None]]  # (code, message, turn id)
 
 
@@ -30,6 +36,8 @@ class Utterance:
     voice: str
     text: str | None = None  # said in `audio.start` when the words are known up front (an acknowledgement)
     started: bool = False
+    recording: bytearray | None = None  # its audio, collected to be kept in `SpokenClips` (fixed phrases)
+    silent: bool = False  # synthesized only to be kept: nothing of it is played
     synthesized: asyncio.Event = field(default_factory=asyncio.Event)  # the voice service has spoken all of it
     played: asyncio.Event = field(default_factory=asyncio.Event)  # its last frame has left for the client
 
@@ -44,6 +52,7 @@ class AnswerVoice:
         default_voice: str,
         report: Report,
         breaker: CircuitBreaker,
+        clips: SpokenClips,
     ) -> None:
         self.speaker: Speaker | None = speaker  # None once speaking has stopped for good
         self.playback = playback
@@ -51,6 +60,7 @@ class AnswerVoice:
         self.default_voice = default_voice
         self.report = report
         self.breaker = breaker
+        self.clips = clips
         self.utterance: Utterance | None = None  # the one whose audio is arriving from the voice service
 
     @property
@@ -58,20 +68,56 @@ class AnswerVoice:
         """Audio of the current utterance has started (so pausing it is news to the client)."""
         return self.utterance is not None and self.utterance.started
 
-    async def begin(self, turn_id: str, kind: AudioKind, role: str, text: str | None = None) -> Utterance | None:
-        """Start an utterance after the previous one has been synthesized (one voice at a time)."""
+    async def begin(
+        self, turn_id: str, kind: AudioKind, role: str, text: str | None = None, *, keep: bool = False
+    ) -> Utterance | None:
+        """Start an utterance after the previous one has been synthesized (one voice at a time); with `keep`, its
+        audio is kept for `say_phrase` (its `text` is then the whole of what will be said)."""
         if self.speaker is None:
             return None
-        if self.utterance is not None:
-            await self.utterance.synthesized.wait()
+        await self._after_current()
         voice_id = self.voices.get(role, self.default_voice)
-        self.utterance = Utterance(turn_id, kind, voice_id, text)
+        self.utterance = Utterance(turn_id, kind, voice_id, text, recording=bytearray() if keep else None)
         try:
             await self.speaker.begin(voice_id)
         except SocketGone as exc:
             await self.lost(turn_id, exc)
             return None
         return self.utterance
+
+    async def say_phrase(self, turn_id: str, kind: AudioKind, role: str, text: str) -> Utterance | None:
+        """Speak a fixed phrase whole: from its kept clip when there is one (no synthesis), else synthesized and
+        kept for next time."""
+        if self.speaker is None:
+            return None
+        await self._after_current()
+        voice_id = self.voices.get(role, self.default_voice)
+        pcm = self.clips.get(voice_id, text)
+        if pcm is None:
+            utterance = await self.begin(turn_id, kind, role, text, keep=True)
+            if utterance is not None and await self.say(text):
+                await self.finish()
+            return utterance
+        self.utterance = utterance = Utterance(turn_id, kind, voice_id, text)
+        self._started(utterance)
+        self.playback.audio(turn_id, pcm)
+        self._done(utterance)
+        return utterance
+
+    async def keep_ready(self, role: str, text: str) -> None:
+        """Synthesize a fixed phrase ahead of its first use, unheard, so that even its first use is instant."""
+        voice_id = self.voices.get(role, self.default_voice)
+        if self.speaker is None or self.clips.get(voice_id, text) is not None:
+            return
+        utterance = await self.begin("", "acknowledgement", role, text, keep=True)
+        if utterance is not None:
+            utterance.silent = True
+            if await self.say(text):
+                await self.finish()
+
+    async def _after_current(self) -> None:
+        if self.utterance is not None:
+            await self.utterance.synthesized.wait()
 
     async def say(self, text: str) -> bool:
         if self.speaker is None or self.utterance is None:
@@ -96,6 +142,9 @@ class AnswerVoice:
     async def cancel(self, turn_id: str) -> None:
         """Forget the turn's queued audio and stop its synthesis at once."""
         self.playback.drop(turn_id)
+        if self.utterance is not None:  # whoever waits for it (the next utterance) goes on
+            self.utterance.synthesized.set()
+            self.utterance.played.set()
         self.utterance = None
         if self.speaker is not None:
             with contextlib.suppress(SocketGone):
@@ -128,28 +177,45 @@ class AnswerVoice:
                 elif utterance is None:
                     continue  # audio of a turn that was cancelled
                 elif isinstance(spoken, SpokenAudio):
-                    if not utterance.started:
-                        utterance.started = True
-                        start = {"type": "audio.start", "id": utterance.turn_id, "kind": utterance.kind,
-                                 "voice": utterance.voice, "output": OUTPUT_FORMAT}  # fmt: skip
-                        self.playback.event(
-                            utterance.turn_id, start | ({"text": utterance.text} if utterance.text else {})
-                        )
-                    self.playback.audio(utterance.turn_id, spoken.pcm)
+                    if utterance.recording is not None:
+                        utterance.recording.extend(spoken.pcm)
+                    if not utterance.silent:
+                        if not utterance.started:
+                            self._started(utterance)
+                        self.playback.audio(utterance.turn_id, spoken.pcm)
                 elif isinstance(spoken, SpeechDone):
-                    if utterance.started:
-                        end = {"type": "audio.end", "id": utterance.turn_id, "kind": utterance.kind}
-                        self.playback.event(utterance.turn_id, end)
-                    self.playback.marker(utterance.turn_id, utterance.played)
-                    utterance.synthesized.set()
+                    if utterance.recording is not None and utterance.text:
+                        self.clips.put(utterance.voice, utterance.text, bytes(utterance.recording))
+                    if utterance.silent:
+                        utterance.synthesized.set()
+                        utterance.played.set()
+                    else:
+                        self._done(utterance)
         except SocketGone as exc:
             await self.lost(self.utterance.turn_id if self.utterance else None, exc)
+
+    def _started(self, utterance: Utterance) -> None:
+        utterance.started = True
+        start = {"type": "audio.start", "id": utterance.turn_id, "kind": utterance.kind, "voice": utterance.voice,
+                 "output": OUTPUT_FORMAT}  # fmt: skip
+        self.playback.event(utterance.turn_id, start | ({"text": utterance.text} if utterance.text else {}))
+
+    def _done(self, utterance: Utterance) -> None:
+        """All of it is synthesized: its `audio.end` (if it was heard) and its `played` marker follow its audio."""
+        if utterance.started:
+            end = {"type": "audio.end", "id": utterance.turn_id, "kind": utterance.kind}
+            self.playback.event(utterance.turn_id, end)
+        self.playback.marker(utterance.turn_id, utterance.played)
+        utterance.synthesized.set()
 
     async def _failed(self, utterance: Utterance | None, error: VoiceServiceError) -> None:
         """Synthesis failed (e.g. the engine is busy): said with the turn's id; the rest of that utterance is not
         spoken (the voice service forgets it), the text goes on."""
         turn_id = utterance.turn_id if utterance else None
-        await self.report(ErrorCode.VOICE_FAILED, f"Speech synthesis failed: {error.message}", turn_id)
+        if utterance is not None and utterance.silent:  # a phrase made ahead of need: it is made when first said
+            log.warning("voice_phrase_not_kept", error=error.message)
+        else:
+            await self.report(ErrorCode.VOICE_FAILED, f"Speech synthesis failed: {error.message}", turn_id)
         if utterance is not None and utterance is self.utterance:
             await self.cancel(utterance.turn_id)
             utterance.synthesized.set()
