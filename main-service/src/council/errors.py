@@ -37,6 +37,8 @@ class ErrorCode(StrEnum):
     BUDGET_EXCEEDED = "budget_exceeded"
     AGENT_PAUSED = "agent_paused"
     TOOL_UNAVAILABLE = "tool_unavailable"
+    TOOL_CALL_IN_PROGRESS = "tool_call_in_progress"
+    STORAGE_FULL = "storage_full"
     MODEL_UNAVAILABLE = "model_unavailable"
     COUNCIL_FAILED = "council_failed"
     TOO_MANY_TURNS = "too_many_turns"

@@ -54,7 +54,8 @@ def build_lifespan(
                     kip=KipPath(kip.runner),
                     trails=pheromind,
                     cache=pheromind,
-                    observers=[TurnMetrics(metrics), pheromind, DecisionRecorder(kip.store)],
+                    observers=[TurnMetrics(metrics), pheromind, recorder := DecisionRecorder(kip.store)],
+                    forgetters=[recorder, pheromind],  # what a deleted thread's turns derived goes with it
                 ) as orchestrator,
             ):
                 yield {

@@ -1,7 +1,15 @@
 """Liveness and readiness of the main service, in process (the voice service is deliberately absent)."""
 
+from collections.abc import AsyncIterator
+
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
+
+from council.app import create_app
+from council.kip import Kip
+from council.kip.stores.sqlite import SqliteKipStore
+from council.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
@@ -26,3 +34,44 @@ async def test_readiness_is_warn_not_fail_when_voice_is_unreachable(client: http
     (voice_check,) = body["checks"]["voice:ready"]
     assert voice_check["status"] == "warn"
     assert "ConnectError" in voice_check["output"]
+
+
+@pytest.fixture
+async def running(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Kip]]:
+    """A client and the app's own KIP (from the lifespan state), to reach its SQLite connection."""
+    async with LifespanManager(create_app(settings)) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
+            yield http, manager._state["kip"]
+
+
+async def test_a_full_kip_database_answers_507_and_fails_readiness_until_writes_work(
+    running: tuple[httpx.AsyncClient, Kip],
+) -> None:
+    client, kip = running
+    assert isinstance(kip.store, SqliteKipStore)
+    note = {"topic": "big", "content": "x" * 20_000}  # needs new pages wherever it goes
+
+    async def limit_pages(pages: int) -> None:
+        # SQLite's own size cap on the store's connection: past it a write fails with SQLITE_FULL, as on a full disk.
+        await kip.store._run(lambda conn: conn.execute(f"PRAGMA max_page_count = {pages}"))
+
+    await limit_pages(1)
+    refused = await client.post("/api/kip/knowledge", json=note, headers={"X-Request-ID": "req-disk-full-1"})
+    full = await client.get("/health/ready")
+    listed = await client.get("/api/kip/knowledge")
+    await limit_pages(1_000_000)
+    recovered = await client.get("/health/ready")
+    stored = await client.post("/api/kip/knowledge", json=note)
+
+    assert refused.status_code == 507
+    assert refused.json()["error"]["code"] == "storage_full"
+    assert refused.json()["error"]["request_id"] == "req-disk-full-1"
+    assert full.status_code == 503
+    (kip_check,) = full.json()["checks"]["kip"]
+    assert kip_check["status"] == "fail"
+    assert "full" in kip_check["output"]
+    assert listed.status_code == 200  # reads are still served
+    assert recovered.status_code == 200
+    assert recovered.json()["checks"]["kip"][0]["status"] == "pass"
+    assert stored.status_code == 201

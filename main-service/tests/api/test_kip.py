@@ -8,6 +8,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from council.app import create_app
+from council.kip.calls import ToolCallStart
 from council.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -170,6 +171,27 @@ async def test_an_agent_run_is_metered_and_shows_in_the_analysis(client: httpx.A
     assert set(tools) == {"calculator", "notes", "knowledge"}
 
 
+async def test_a_replayed_run_answers_the_first_runs_body_without_running_the_tool_again(
+    client: httpx.AsyncClient,
+) -> None:
+    agent = await create_agent(client, "scribe", capabilities=["notes"])
+    await client.post("/api/kip/treasury/mint", json={"amount": 100})
+    await fund(client, agent["id"], 10, "seed")
+    run = {"text": "note: ledger balances add up", "idempotency_key": "run-1"}
+
+    first = await client.post(f"/api/kip/agents/{agent['id']}/runs", json=run)
+    again = await client.post(f"/api/kip/agents/{agent['id']}/runs", json=run)
+
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert again.json() == first.json()
+    # The notes tool writes a note each time it runs: one note, one charge, one recorded call.
+    notes = (await client.get("/api/kip/knowledge", params={"kind": "note"})).json()
+    assert len(notes) == 1
+    assert (await client.get(f"/api/kip/agents/{agent['id']}")).json()["balance"] == 9
+    [entry] = (await client.get("/api/kip/analysis")).json()["agents"]
+    assert (entry["spent"], entry["calls"]) == (1, 1)
+
+
 async def test_decisions_and_knowledge_are_recorded_and_queryable(client: httpx.AsyncClient) -> None:
     decision = {
         "question": "Which store?",
@@ -222,3 +244,30 @@ async def test_kip_needs_the_admin_key_when_one_is_set(keyed_client: httpx.Async
     assert (await keyed_client.get("/api/kip/treasury")).status_code == 401  # reads too: KIP is the operator's
     treasury = await keyed_client.get("/api/kip/treasury", headers={"X-API-Key": API_KEY})
     assert treasury.json()["treasury"] == 5
+
+
+async def test_a_replayed_run_whose_first_run_has_not_finished_is_a_409(settings: Settings) -> None:
+    async with LifespanManager(create_app(settings)) as manager:
+        kip = manager._state["kip"]
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+            agent = await create_agent(client, "mathy", capabilities=["calculator"])
+            # The first run's record as a crash between its charge and its result leaves it: running.
+            fingerprint = ToolCallStart.fingerprint_of(agent["id"], "calculator", "6*7")
+            await kip.store.start_tool_call(
+                ToolCallStart(
+                    agent_id=agent["id"],
+                    tool="calculator",
+                    cost=0,
+                    charge=None,
+                    idempotency_key="run-1",
+                    fingerprint=fingerprint,
+                )
+            )
+
+            replay = await client.post(
+                f"/api/kip/agents/{agent['id']}/runs", json={"text": "6*7", "idempotency_key": "run-1"}
+            )
+
+    assert (replay.status_code, error_code(replay)) == (409, "tool_call_in_progress")
+    assert replay.json()["error"]["request_id"] == replay.headers["X-Request-ID"]

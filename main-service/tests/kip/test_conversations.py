@@ -60,3 +60,22 @@ async def test_the_schema_refuses_a_message_outside_a_conversation(tmp_path: Pat
             conn.execute("INSERT INTO messages VALUES ('m', 'nowhere', 0, 'user', 'x', 0, '2026-01-01')")
         with pytest.raises(sqlite3.IntegrityError):
             conn.execute("INSERT INTO conversations VALUES ('t', 't', -1, '2026-01-02', '2026-01-01')")
+
+
+async def test_a_deleted_conversation_leaves_no_row_in_the_file(tmp_path: Path, clock: ManualClock) -> None:
+    store = SqliteKipStore(tmp_path / "kip.sqlite3", durability="normal", clock=clock)
+    await store.open()
+    try:
+        decision = DecisionCreate(question="Mine?", outcome="Yours.", confidence=1.0, topic="secret")
+        await store.record_exchange(
+            ExchangeCreate(thread_id="t-1", question="Mine?", answer="Yours.", decision=decision)
+        )
+        await store.delete_conversation("t-1")
+    finally:
+        await store.close()
+    with closing(sqlite3.connect(tmp_path / "kip.sqlite3")) as conn:
+        counts = {
+            table: conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: S608  # fixed table names
+            for table in ("conversations", "messages", "decided", "knowledge")
+        }
+    assert counts == dict.fromkeys(counts, 0)

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 
 from council.kip.agents import AgentCreate, AgentPatch, AgentStatus
+from council.kip.calls import ToolCallStart, ToolCallState, ToolOutcome
 from council.kip.conversations import MAX_MESSAGE_CHARS, ExchangeCreate, MessageRole
 from council.kip.errors import (
     AgentNameTakenError,
@@ -34,6 +35,17 @@ def transfer(source: str, target: str, amount: int, key: str | None = None, **ex
 
 def mint(amount: int, key: str | None = None) -> Posting:
     return Posting(kind=TransactionKind.MINT, source=None, target=TREASURY, amount=amount, idempotency_key=key)
+
+
+def tool_call(agent_id: str, cost: int, *, key: str | None = None, charge: Posting | None = None) -> ToolCallStart:
+    if charge is None and cost:
+        charge = Posting(
+            kind=TransactionKind.CHARGE, source=agent_id, target=TREASURY, amount=cost, idempotency_key=key
+        )
+    fingerprint = ToolCallStart.fingerprint_of(agent_id, "calculator", "1")
+    return ToolCallStart(
+        agent_id=agent_id, tool="calculator", cost=cost, charge=charge, idempotency_key=key, fingerprint=fingerprint
+    )
 
 
 async def test_a_new_agent_has_an_account_with_balance_zero(store: KipStore) -> None:
@@ -197,18 +209,64 @@ async def test_activity_splits_spend_earnings_funding_and_tool_outcomes(store: K
     since = clock()
     await store.post(Posting(kind=TransactionKind.FUNDING, source=TREASURY, target=alpha.id, amount=10))
     await store.post(Posting(kind=TransactionKind.REWARD, source=TREASURY, target=alpha.id, amount=7))
-    charge = await store.post(Posting(kind=TransactionKind.CHARGE, source=alpha.id, target=TREASURY, amount=3))
-    await store.record_tool_call(agent_id=alpha.id, tool="calculator", ok=True, cost=3, transaction_id=None)
-    await store.record_tool_call(
-        agent_id=alpha.id, tool="calculator", ok=False, cost=3, transaction_id=charge.transaction.id
-    )
+    charge = Posting(kind=TransactionKind.CHARGE, source=alpha.id, target=TREASURY, amount=3)
+    for ok, start in ((True, tool_call(alpha.id, 0)), (False, tool_call(alpha.id, 3, charge=charge))):
+        started = await store.start_tool_call(start)
+        await store.finish_tool_call(started.record.id, ToolOutcome(ok=ok, output="done"))
+    await store.start_tool_call(tool_call(alpha.id, 0))  # still running: a call, not a success
 
     [activity] = await store.activity(since)
 
     assert (activity.spent, activity.earned, activity.funded) == (3, 7, 10)
-    assert (activity.calls, activity.successes) == (2, 1)
+    assert (activity.calls, activity.successes) == (3, 1)
     [older] = await store.activity(since - timedelta(hours=3))
     assert older.funded == 30
+
+
+async def test_a_tool_call_is_charged_and_recorded_running_together_then_finished(store: KipStore) -> None:
+    alpha = await new_agent(store, "alpha")
+    await store.post(mint(100))
+    await store.post(transfer(TREASURY, alpha.id, 10))
+
+    started = await store.start_tool_call(tool_call(alpha.id, 3, key="call-1"))
+    running = await store.find_tool_call("call-1")
+    finished = await store.finish_tool_call(started.record.id, ToolOutcome(ok=True, output="4", data={"n": 4}))
+    replayed = await store.start_tool_call(tool_call(alpha.id, 3, key="call-1"))
+
+    assert (started.replayed, started.record.state, started.record.balance) == (False, ToolCallState.RUNNING, 7)
+    assert started.transaction is not None
+    assert (started.transaction.kind, started.transaction.amount) == (TransactionKind.CHARGE, 3)
+    assert started.record.transaction_id == started.transaction.id
+    assert running is not None
+    assert (running.replayed, running.record) == (True, started.record)
+    assert (finished.state, finished.ok, finished.output, finished.data) == (ToolCallState.DONE, True, "4", {"n": 4})
+    assert (replayed.replayed, replayed.record, replayed.transaction) == (True, finished, started.transaction)
+    assert await store.balance(alpha.id) == 7  # charged once
+    assert await store.find_tool_call("call-2") is None
+
+
+async def test_a_refused_tool_call_charge_records_nothing(store: KipStore, clock: ManualClock) -> None:
+    alpha = await new_agent(store, "alpha")
+
+    with pytest.raises(InsufficientFundsError):
+        await store.start_tool_call(tool_call(alpha.id, 3, key="call-1"))
+    with pytest.raises(UnknownAgentError):
+        await store.start_tool_call(tool_call("agt_missing", 0, key="call-2"))
+
+    assert await store.find_tool_call("call-1") is None
+    [activity] = await store.activity(clock() - timedelta(hours=1))
+    assert (activity.calls, activity.spent) == (0, 0)
+
+
+async def test_a_tool_call_key_already_held_by_a_movement_is_refused(store: KipStore) -> None:
+    alpha = await new_agent(store, "alpha")
+    await store.post(mint(100, key="shared"))
+    await store.post(transfer(TREASURY, alpha.id, 10))
+
+    with pytest.raises(IdempotencyKeyReusedError):
+        await store.start_tool_call(tool_call(alpha.id, 3, key="shared"))
+
+    assert await store.balance(alpha.id) == 10
 
 
 async def test_knowledge_is_searchable_by_text_topic_kind_and_source(store: KipStore) -> None:
@@ -341,6 +399,34 @@ async def test_concurrent_exchanges_in_one_conversation_take_distinct_positions(
     pairs = {graph.messages[n].text[1:-1]: graph.messages[n + 1].text[1:-1] for n in range(0, 24, 2)}
     assert all(question == answer for question, answer in pairs.items())  # each answer right after its question
     assert len(graph.decisions) == 12
+
+
+async def test_deleting_a_conversation_deletes_its_messages_decisions_and_derived_knowledge(
+    store: KipStore,
+) -> None:
+    agent = await new_agent(store, "alpha")
+    await store.record_exchange(exchange("t-1", "SQLite or Postgres?", "SQLite."))
+    await store.record_exchange(exchange("t-1", "And for scale?", "TigerGraph."))
+    await store.add_knowledge(
+        KnowledgeCreate(kind=KnowledgeKind.NOTE, topic="todo", content="bench it", source="t-1", agent_id=agent.id)
+    )
+    kept = await store.record_exchange(exchange("t-2", "Elsewhere?", "Unrelated."))
+    unrelated = await store.add_knowledge(KnowledgeCreate(topic="Redis", content="Lua"))
+    await store.add_knowledge(KnowledgeCreate(topic="t", content="a fact from an unrecorded chat", source="t-9"))
+
+    assert await store.delete_conversation("t-1") is True
+    assert await store.delete_conversation("t-9") is True  # knowledge derived from it, though never recorded
+
+    with pytest.raises(UnknownConversationError):
+        await store.conversation_graph("t-1")
+    everything = await store.search_knowledge(KnowledgeQuery(limit=200))
+    assert {item.id for item in everything} == {kept.decision.id, unrelated.id}
+    assert await store.search_knowledge(KnowledgeQuery(agent_id=agent.id)) == []  # the note went, with its edge
+    assert (await store.conversation_graph("t-2")).messages == kept.messages
+    assert await store.delete_conversation("t-1") is False  # nothing of it is left
+    again = await store.record_exchange(exchange("t-1", "Fresh start?", "Yes."))  # the id starts over, empty
+    assert (again.conversation.title, [m.position for m in again.messages]) == ("Fresh start?", [0, 1])
+    assert len((await store.conversation_graph("t-1")).decisions) == 1
 
 
 async def test_ping_answers_while_open(store: KipStore) -> None:

@@ -14,6 +14,7 @@ import pytest
 from pydantic import SecretStr
 
 from council.kip import open_kip
+from council.kip.calls import ToolCallStart, ToolOutcome
 from council.kip.conversations import ExchangeCreate
 from council.kip.errors import InsufficientFundsError
 from council.kip.knowledge import DecisionCreate, KnowledgeCreate, KnowledgeKind
@@ -40,7 +41,7 @@ def test_every_type_the_queries_use_is_declared_in_schema_gsql() -> None:
     assert inserted <= declared
     assert traversed <= declared
     assert selected | seeded | traversed_to <= set(SCHEMA.vertices)
-    assert seeded >= {"Account", "IdempotencyKey", "Ledger", "AgentName", "Agent", "Conversation"}
+    assert seeded >= {"Account", "IdempotencyKey", "Ledger", "AgentName", "Agent", "Conversation", "ToolCallKey"}
     assert {"Account", "Agent", "LedgerTxn", "DEBITS", "CREDITS", "Tool", "ToolCall", "Knowledge"} <= declared
 
 
@@ -52,11 +53,14 @@ async def test_every_type_the_store_writes_is_declared_in_schema_gsql(clock: Man
         await store.post(
             Posting(kind=TransactionKind.MINT, source=None, target=TREASURY, amount=10, idempotency_key="k")
         )
-        charge = await store.post(Posting(kind=TransactionKind.FUNDING, source=TREASURY, target=alpha.id, amount=5))
-        await store.record_tool_call(agent_id=alpha.id, tool="calculator", ok=True, cost=1, transaction_id=None)
-        await store.record_tool_call(
-            agent_id=alpha.id, tool="notes", ok=True, cost=1, transaction_id=charge.transaction.id
-        )
+        await store.post(Posting(kind=TransactionKind.FUNDING, source=TREASURY, target=alpha.id, amount=5))
+        charge = Posting(kind=TransactionKind.CHARGE, source=alpha.id, target=TREASURY, amount=1, idempotency_key="c")
+        for start in (
+            ToolCallStart(agent_id=alpha.id, tool="calculator", cost=0, charge=None, fingerprint="f"),
+            ToolCallStart(agent_id=alpha.id, tool="notes", cost=1, charge=charge, idempotency_key="c", fingerprint="f"),
+        ):
+            started = await store.start_tool_call(start)
+            await store.finish_tool_call(started.record.id, ToolOutcome(ok=True, output="ok"))
         await store.add_knowledge(KnowledgeCreate(kind=KnowledgeKind.NOTE, topic="t", content="c", agent_id=alpha.id))
         decision = DecisionCreate(question="q", outcome="o", confidence=0.5, topic="t", thread_id="thread-1")
         await store.add_knowledge(decision.as_knowledge())
@@ -70,6 +74,7 @@ async def test_every_type_the_store_writes_is_declared_in_schema_gsql(clock: Man
     assert graph.written >= {"Account", "Agent", "AgentName", "LedgerTxn", "IdempotencyKey", "ToolCall", "Tool"}
     assert graph.written >= {"Knowledge", "Conversation", "HOLDS", "NAMES", "DEBITS", "CREDITS", "KEYS", "CALLED"}
     assert graph.written >= {"OF_TOOL", "PAID_BY", "WROTE", "DERIVED_FROM", "Message", "HAS_MESSAGE", "DECIDED"}
+    assert graph.written >= {"ToolCallKey", "KEYS_CALL"}
 
 
 def test_the_standin_refuses_writes_the_schema_does_not_declare() -> None:
@@ -178,4 +183,39 @@ async def test_concurrent_transfers_through_one_writer_conserve_value(clock: Man
         assert max(Counter(recorded).values()) == 1
         assert len(recorded) == len([r for r in receipts if not r.replayed])
     finally:
+        await store.close()
+
+
+# An unlocked second writer reaches the server within milliseconds; waiting this long proves it did not.
+OVERLAP_WINDOW_S = 1.0
+
+
+async def test_a_cancelled_write_holds_the_writer_lock_until_its_request_has_really_ended(
+    clock: ManualClock, tmp_path: Path
+) -> None:
+    store = tigergraph_store(tmp_path, clock)
+    standin = tigergraph_standin()
+    await store.open()
+    hold = standin.hold(store.settings.graph, "kip_post")
+    try:
+        first = asyncio.create_task(
+            store.post(Posting(kind=TransactionKind.MINT, source=None, target=TREASURY, amount=10))
+        )
+        assert await asyncio.to_thread(hold.arrived.wait, 10)
+        first.cancel()  # the request is on the wire: its thread cannot be stopped, and the server will run it
+        second = asyncio.create_task(
+            store.post(Posting(kind=TransactionKind.MINT, source=None, target=TREASURY, amount=20))
+        )
+        overlapped = await asyncio.to_thread(hold.overlapped.wait, OVERLAP_WINDOW_S)
+        hold.released.set()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        await second
+
+        assert (overlapped, hold.meanwhile) == (False, [])
+        assert await store.supply() == 30  # the cancelled mint did run on the server, before the second one
+        page = await store.transactions(TransactionQuery())
+        assert [tx.amount for tx in page.items] == [10, 20]
+    finally:
+        hold.released.set()
         await store.close()

@@ -14,7 +14,14 @@ from council.kip import Kip, build_kip
 from council.kip import tools as tools_module
 from council.kip.agents import Agent, AgentPatch, AgentStatus
 from council.kip.builtin_tools import WebFetch, builtin_tools
-from council.kip.errors import AgentPausedError, BudgetExceededError, InsufficientFundsError, ToolUnavailableError
+from council.kip.errors import (
+    AgentPausedError,
+    BudgetExceededError,
+    IdempotencyKeyReusedError,
+    InsufficientFundsError,
+    KipError,
+    ToolUnavailableError,
+)
 from council.kip.knowledge import KnowledgeCreate, KnowledgeKind, KnowledgeQuery
 from council.kip.ledger import TREASURY, TransactionKind, TransactionQuery
 from council.kip.stores.base import KipStore
@@ -156,13 +163,108 @@ async def test_the_daily_cap_refuses_the_call_that_would_pass_it(kip: Kip) -> No
     assert await kip.store.balance(agent.id) == 96
 
 
-async def test_a_retried_call_with_the_same_key_is_charged_once(kip: Kip) -> None:
+class NumberingTool(Tool):
+    """Answers with its own run count, so a replay that ran the tool again would answer differently."""
+
+    name = "calculator"
+    description = "numbers its runs"
+
+    def __init__(self, *, price: int) -> None:
+        super().__init__(price=price)
+        self.runs = 0
+        self.started = asyncio.Event()
+        self.release: asyncio.Event | None = None  # when set, the first run waits for it
+
+    async def _invoke(self, agent: Agent, store: KipStore, text: str) -> ToolResult:
+        self.runs += 1
+        self.started.set()
+        if self.runs == 1 and self.release is not None:
+            await self.release.wait()
+        return ToolResult(output=f"run {self.runs}", data={"run": self.runs})
+
+
+@pytest.mark.parametrize("price", [2, 0])
+async def test_a_replayed_call_returns_the_first_result_without_running_the_tool_again(
+    kip: Kip, clock: ManualClock, price: int
+) -> None:
+    numbering = NumberingTool(price=price)
+    tools = ToolRegistry(kip.store, kip.budgets, [numbering])
     agent = await funded_agent(kip, 20)
 
-    await kip.tools.call(agent, "calculator", "1", idempotency_key="call-1")
-    await kip.tools.call(agent, "calculator", "1", idempotency_key="call-1")
+    first = await tools.call(agent, "calculator", "1", idempotency_key="call-1")
+    clock.advance(seconds=5)
+    again = await tools.call(await kip.store.get_agent(agent.id), "calculator", "1", idempotency_key="call-1")
 
-    assert await kip.store.balance(agent.id) == 18
+    assert numbering.runs == 1
+    assert (again.ok, again.output, again.data) == (True, "run 1", {"run": 1})
+    assert again.model_dump(exclude={"replayed"}) == first.model_dump(exclude={"replayed"})
+    assert await kip.store.balance(agent.id) == 20 - price
+    charges = await kip.store.transactions(TransactionQuery(kind=TransactionKind.CHARGE))
+    assert len(charges.items) == (1 if price else 0)
+    [activity] = await kip.store.activity(clock() - timedelta(hours=1))
+    assert (activity.calls, activity.successes, activity.spent) == (1, 1, price)  # no second record, no cost
+
+
+async def test_a_replayed_failed_call_returns_its_failure_without_running_again(kip: Kip, clock: ManualClock) -> None:
+    agent = await funded_agent(kip, 20)
+
+    first = await kip.tools.call(agent, "calculator", "import os", idempotency_key="call-1")
+    again = await kip.tools.call(agent, "calculator", "import os", idempotency_key="call-1")
+
+    assert (first.ok, again.ok, again.output, again.cost) == (False, False, first.output, 2)
+    [activity] = await kip.store.activity(clock() - timedelta(hours=1))
+    assert (activity.calls, activity.successes, activity.spent) == (1, 0, 2)
+
+
+async def test_a_replay_while_the_first_call_still_runs_is_refused_as_in_progress(kip: Kip) -> None:
+    numbering = NumberingTool(price=2)
+    numbering.release = asyncio.Event()
+    tools = ToolRegistry(kip.store, kip.budgets, [numbering])
+    agent = await funded_agent(kip, 20)
+
+    first = asyncio.create_task(tools.call(agent, "calculator", "1", idempotency_key="call-1"))
+    await numbering.started.wait()
+    with pytest.raises(KipError) as refused:
+        await tools.call(agent, "calculator", "1", idempotency_key="call-1")
+    numbering.release.set()
+    finished = await first
+
+    assert (refused.value.status_code, refused.value.code.value) == (409, "tool_call_in_progress")
+    assert (numbering.runs, finished.output, await kip.store.balance(agent.id)) == (1, "run 1", 18)
+
+
+async def test_a_key_replayed_with_another_input_is_refused_and_runs_nothing(kip: Kip) -> None:
+    numbering = NumberingTool(price=2)
+    tools = ToolRegistry(kip.store, kip.budgets, [numbering])
+    agent = await funded_agent(kip, 20)
+
+    await tools.call(agent, "calculator", "1", idempotency_key="call-1")
+    with pytest.raises(IdempotencyKeyReusedError):
+        await tools.call(agent, "calculator", "2", idempotency_key="call-1")
+
+    assert (numbering.runs, await kip.store.balance(agent.id)) == (1, 18)
+
+
+async def test_a_call_cancelled_while_its_tool_runs_keeps_its_charge_and_its_record(
+    kip: Kip, clock: ManualClock
+) -> None:
+    numbering = NumberingTool(price=2)
+    numbering.release = asyncio.Event()  # never set: the run is cancelled while it waits
+    tools = ToolRegistry(kip.store, kip.budgets, [numbering])
+    agent = await funded_agent(kip, 20)
+
+    first = asyncio.create_task(tools.call(agent, "calculator", "1", idempotency_key="call-1"))
+    await numbering.started.wait()
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    again = await tools.call(agent, "calculator", "1", idempotency_key="call-1")
+
+    # The charge and its record were written together, so the record exists; the interrupted run is a failure.
+    [activity] = await kip.store.activity(clock() - timedelta(hours=1))
+    assert (activity.calls, activity.successes, activity.spent) == (1, 0, 2)
+    assert (numbering.runs, again.ok, again.cost, await kip.store.balance(agent.id)) == (1, False, 2, 18)
+    assert "interrupted" in again.output
 
 
 async def test_tools_outside_the_agents_capabilities_or_unknown_are_refused(kip: Kip) -> None:

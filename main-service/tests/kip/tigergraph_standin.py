@@ -12,6 +12,7 @@ the GSQL in schema.gsql — the stand-in does NOT compile or run GSQL. Each requ
 next starts (serializable), which is stronger than TigerGraph's read-committed isolation; see docs/kip.md.
 """
 
+import asyncio
 import base64
 import copy
 import json
@@ -48,6 +49,23 @@ _EDGE = re.compile(
     r"^CREATE DIRECTED EDGE (\w+) \(FROM (\w+), TO (\w+)((?:, \w+ \w+)*)\)(?: WITH REVERSE_EDGE=\"(\w+)\")?",
     re.MULTILINE,
 )
+
+
+@dataclass
+class Hold:
+    """Keeps the next call of one installed query in flight (before it runs) until the test sets `released`, and
+    notes every request that reaches the server meanwhile: a test's view of a request that has not ended yet."""
+
+    graph: str
+    query: str
+    arrived: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+    finished: threading.Event = field(default_factory=threading.Event)
+    overlapped: threading.Event = field(default_factory=threading.Event)  # set at the first request meanwhile
+    meanwhile: list[str] = field(default_factory=list)
+
+    def in_flight(self) -> bool:
+        return self.arrived.is_set() and not self.finished.is_set()
 
 
 class GraphError(Exception):
@@ -237,6 +255,72 @@ def kip_post(g: Graph, p: Json) -> list[Json]:
     return [{"status": status, "detail": detail, "txn_id": original, "seq": seq}]
 
 
+def kip_start_tool_call(g: Graph, p: Json) -> list[Json]:
+    status, detail, original = "", "", ""
+    agent_id, cost, key, txn_id = p["agent_id"], p["cost"], p["call_key"], p["txn_id"]
+    if key:
+        for call_id, _ in g.out("KEYS_CALL", key):
+            status, original = "replayed", call_id
+    if not status and cost > 0 and key and g.get("IdempotencyKey", key) is not None:
+        status = "key_reused"
+    parties = [a for a in g.all("Account") if a["id"] in (agent_id, "treasury")]
+    balance = sum(a["balance"] for a in parties if a["id"] == agent_id)
+    if not status:
+        if len(parties) < 2:
+            status = "unknown_account"
+        elif balance < cost:
+            status, detail = "insufficient_funds", str(balance)
+    if not status and cost > 0 and p["daily_cap"] >= 0:
+        spent = sum(
+            edge["amount"]
+            for debited, edge in g.out("DEBITED_BY", agent_id)
+            if (g.get("LedgerTxn", debited) or {}).get("created_at", "") >= p["day_start"]
+        )
+        if spent + cost > p["daily_cap"]:
+            status, detail = "budget_exceeded", str(spent)
+    if not status and cost > 0:
+        ledger = g.get("Ledger", "ledger")
+        assert ledger is not None
+        ledger["last_seq"] += 1
+        g.insert_vertex(
+            "LedgerTxn",
+            [
+                txn_id,
+                ledger["last_seq"],
+                "charge",
+                cost,
+                agent_id,
+                "treasury",
+                p["reason"],
+                key,
+                p["fingerprint"],
+                p["request_id"],
+                p["created_at"],
+            ],
+        )
+        if key:
+            g.insert_vertex("IdempotencyKey", [key, txn_id])
+            g.upsert_edge("KEYS", key, txn_id, {})
+        for account in parties:
+            account["balance"] += -cost if account["id"] == agent_id else cost
+        g.upsert_edge("DEBITS", txn_id, agent_id, {"amount": cost})
+        g.upsert_edge("CREDITS", txn_id, "treasury", {"amount": cost})
+    if not status:
+        call_id, tool = p["call_id"], p["tool"]
+        record = [call_id, agent_id, tool, False, cost, txn_id, p["created_at"], key, p["call_fingerprint"]]
+        g.insert_vertex("ToolCall", [*record, "running", "", "{}", balance - cost])
+        g.insert_vertex("Tool", [tool])
+        g.upsert_edge("CALLED", agent_id, call_id, {})
+        g.upsert_edge("OF_TOOL", call_id, tool, {})
+        if cost > 0:
+            g.upsert_edge("PAID_BY", call_id, txn_id, {})
+        if key:
+            g.insert_vertex("ToolCallKey", [key, call_id])
+            g.upsert_edge("KEYS_CALL", key, call_id, {})
+        status, original = "ok", call_id
+    return [{"status": status, "detail": detail, "call_id": original, "balance": balance - cost}]
+
+
 def kip_create_agent(g: Graph, p: Json) -> list[Json]:
     if any(n["name_key"] == p["name_key"] for n in g.all("AgentName")):
         return [{"status": "name_taken"}]
@@ -358,14 +442,27 @@ def kip_conversation(g: Graph, p: Json) -> list[Json]:
     return [{"Convs": [vertex_out("Conversation", conversation)], "Messages": messages, "Derived": derived}]
 
 
+def kip_delete_conversation(g: Graph, p: Json) -> list[Json]:
+    thread_id = p["thread_id"]
+    if g.get("Conversation", thread_id) is None:
+        return [{"deleted": 0}]
+    doomed = [("Message", m) for m, _ in g.out("HAS_MESSAGE", thread_id)]
+    doomed += [("Knowledge", k) for k, _ in g.out("GAVE", thread_id)]
+    for vertex_type, vertex_id in [*doomed, ("Conversation", thread_id)]:
+        g.delete_vertex(vertex_type, vertex_id)
+    return [{"deleted": len(doomed) + 1}]
+
+
 QUERIES: dict[str, Callable[[Graph, Json], list[Json]]] = {
     "kip_post": kip_post,
+    "kip_start_tool_call": kip_start_tool_call,
     "kip_create_agent": kip_create_agent,
     "kip_update_agent": kip_update_agent,
     "kip_transactions": kip_transactions,
     "kip_activity": kip_activity,
     "kip_knowledge": kip_knowledge,
     "kip_conversation": kip_conversation,
+    "kip_delete_conversation": kip_delete_conversation,
 }
 
 
@@ -377,6 +474,7 @@ class TigerGraphStandIn:
         self.graphs: dict[str, Graph] = {}
         self.requests: list[str] = []  # "METHOD path" of every request, for tests
         self._lock = threading.Lock()
+        self._holds: list[Hold] = []
         self.app = Starlette(
             routes=[
                 Route("/gsql/v1/statements", self.statements, methods=["POST"]),
@@ -417,6 +515,12 @@ class TigerGraphStandIn:
     def host(self) -> str:
         return "http://127.0.0.1"
 
+    def hold(self, graph: str, query: str) -> Hold:
+        """Hold the next call of installed query `query` on `graph` until `released` is set (at most 30 s)."""
+        hold = Hold(graph, query)
+        self._holds.append(hold)
+        return hold
+
     # ---- helpers ---------------------------------------------------------------------------------------
     def _authorized(self, request: Request) -> bool:
         header = request.headers.get("authorization", "")
@@ -439,8 +543,12 @@ class TigerGraphStandIn:
             raise GraphError(f"Graph name {name} cannot be found.", "REST-1004")
         return self.graphs[name]
 
-    def _guarded(self, request: Request, work: Callable[[], Any]) -> Response:
+    def _guarded(self, request: Request, work: Callable[[], Any], held: Hold | None = None) -> Response:
         self.requests.append(f"{request.method} {request.url.path}")
+        for hold in self._holds:
+            if hold is not held and hold.in_flight():
+                hold.meanwhile.append(f"{request.method} {request.url.path}")
+                hold.overlapped.set()
         if not self._authorized(request):
             return JSONResponse({"error": True, "message": "Unauthorized"}, status_code=401)
         with self._lock:  # one request at a time: each one is a transaction, and they never interleave
@@ -554,4 +662,13 @@ class TigerGraphStandIn:
                 raise GraphError(f"{name} takes {sorted(graph.queries[name])}, got {sorted(params)}.", "REST-30000")
             return QUERIES[name](graph, params)
 
-        return self._guarded(request, work)
+        graph, name = request.path_params["graph"], request.path_params["query"]
+        hold = next((h for h in self._holds if (h.graph, h.query) == (graph, name) and not h.arrived.is_set()), None)
+        if hold is None:
+            return self._guarded(request, work)
+        hold.arrived.set()
+        await asyncio.to_thread(hold.released.wait, 30)  # off the server's loop: other requests keep arriving
+        try:
+            return self._guarded(request, work, hold)
+        finally:
+            hold.finished.set()

@@ -4,12 +4,17 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.checkpoint.serde.base import SerializerProtocol
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from psycopg_pool import AsyncConnectionPool
 
-from council.auth import LOCAL
+from council.auth import LOCAL, Caller
 from council.errors import NotFoundError
 from council.llm import ModelRegistry
 from council.orchestrator import Orchestrator, open_orchestrator
@@ -96,6 +101,78 @@ async def test_a_forgotten_thread_is_gone(remembering: Orchestrator) -> None:
     with pytest.raises(NotFoundError):
         await remembering.forget(thread, caller=LOCAL)
     assert thread not in {summary.thread_id for summary in await remembering.conversations(LOCAL)}
+
+
+class CountingSerializer:
+    """The checkpointer's own serializer, counting what it decodes: how much of the memory a listing reads."""
+
+    def __init__(self, inner: SerializerProtocol) -> None:
+        self.inner = inner
+        self.decoded = 0
+
+    def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
+        return self.inner.dumps_typed(obj)
+
+    def loads_typed(self, data: tuple[str, bytes]) -> Any:
+        self.decoded += 1
+        return self.inner.loads_typed(data)
+
+
+async def decoded_while_listing(orchestrator: Orchestrator, caller: Caller, newest: str) -> int:
+    inner = orchestrator.checkpointer.serde
+    counting = orchestrator.checkpointer.serde = CountingSerializer(inner)
+    try:
+        [listed] = await orchestrator.conversations(caller, limit=1)
+    finally:
+        orchestrator.checkpointer.serde = inner
+    assert listed.thread_id == newest
+    return counting.decoded
+
+
+async def test_listing_a_page_reads_that_page_not_every_thread(remembering: Orchestrator) -> None:
+    client = Caller(f"lister-{uuid.uuid4().hex[:12]}", admin=False)
+    threads = [f"page-{uuid.uuid4().hex}" for _ in range(4)]
+    await remembering.answer("/fast hi", thread_id=threads[0], caller=client)
+    for caller in (client, LOCAL):
+        one_thread = await decoded_while_listing(remembering, caller, threads[0])
+        assert one_thread > 0
+
+    for thread in threads[1:]:
+        await remembering.answer("/fast hi", thread_id=thread, caller=client)
+
+    for caller in (client, LOCAL):  # a client's own page, and the admin's page of everyone's
+        assert await decoded_while_listing(remembering, caller, threads[-1]) == one_thread
+
+
+async def forget_listed_owner(orchestrator: Orchestrator, thread_id: str) -> None:
+    """Make a thread look written before checkpoints named their owner in their metadata (only their state did)."""
+    saver = orchestrator.checkpointer
+    if isinstance(saver, AsyncSqliteSaver):
+        async with saver.lock:
+            await saver.conn.execute(
+                "UPDATE checkpoints SET metadata = CAST(json_remove(CAST(metadata AS TEXT), '$.owner') AS BLOB)"
+                " WHERE thread_id = ?",
+                (thread_id,),
+            )
+            await saver.conn.commit()
+        return
+    assert isinstance(saver, AsyncPostgresSaver)
+    assert isinstance(saver.conn, AsyncConnectionPool)
+    async with saver.conn.connection() as conn:
+        await conn.execute("UPDATE checkpoints SET metadata = metadata - 'owner' WHERE thread_id = %s", (thread_id,))
+
+
+async def test_threads_written_before_owners_were_listed_keep_their_owner(remembering: Orchestrator) -> None:
+    client = Caller(f"lister-{uuid.uuid4().hex[:12]}", admin=False)
+    mine_before, theirs_before, mine = (f"{name}-{uuid.uuid4().hex}" for name in ("before", "theirs", "mine"))
+    await remembering.answer("/fast mine, earlier", thread_id=mine_before, caller=client)
+    await remembering.answer("/fast the local user's", thread_id=theirs_before, caller=LOCAL)
+    await remembering.answer("/fast mine, now", thread_id=mine, caller=client)
+    for thread in (mine_before, theirs_before):
+        await forget_listed_owner(remembering, thread)
+
+    assert [s.thread_id for s in await remembering.conversations(client, limit=2)] == [mine, mine_before]
+    assert [s.thread_id for s in await remembering.conversations(LOCAL, limit=3)] == [mine, theirs_before, mine_before]
 
 
 def test_history_is_trimmed_to_the_models_context() -> None:

@@ -1,13 +1,15 @@
 """Turn observers (Pheromind deposit, KIP decision record, metrics) run after the answer exists: one failing is
 logged with the request ID and neither fails the turn nor keeps it out of memory."""
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 import structlog
 from structlog.testing import LogCapture
 
-from council.auth import LOCAL
+from council.auth import ADMIN, LOCAL, Caller
+from council.errors import NotFoundError
 from council.llm import ModelRegistry
 from council.observability.correlation import _request_id
 from council.orchestrator import FinalEvent, open_orchestrator
@@ -58,3 +60,39 @@ async def test_a_failing_observer_is_logged_and_the_turn_is_answered_and_remembe
     assert entry["observer"] == "BrokenObserver"
     assert entry["thread_id"] == "observed"
     assert entry["exc_info"] is True
+
+
+class RecordingForgetter:
+    def __init__(self, *, fail: bool = False) -> None:
+        self.fail = fail
+        self.forgotten: list[tuple[str, str, list[str]]] = []
+
+    async def forget_thread(self, thread_id: str, *, owner: str, questions: Sequence[str]) -> None:
+        self.forgotten.append((thread_id, owner, list(questions)))
+        if self.fail:
+            raise RuntimeError("the store refused the delete")
+
+
+async def test_a_deleted_threads_forgetters_get_what_its_turns_asked_and_a_failing_one_keeps_the_thread(
+    models: ModelRegistry, tmp_path: Path
+) -> None:
+    observer, forgetter, broken = RecordingObserver(), RecordingForgetter(), RecordingForgetter(fail=True)
+    alice = Caller("alice", admin=False)
+    async with open_orchestrator(
+        orchestrator_settings(tmp_path), models=models, observers=[observer], forgetters=[forgetter, broken]
+    ) as orchestrator:
+        await orchestrator.answer("/fast Say hi", thread_id="doomed", caller=alice)
+        await orchestrator.answer("And again?", thread_id="doomed", caller=alice)
+        with pytest.raises(RuntimeError):
+            await orchestrator.forget("doomed", caller=ADMIN)
+        kept = await orchestrator.conversation("doomed", caller=alice)  # so the delete can be retried
+        orchestrator.forgetters = [forgetter]
+        await orchestrator.forget("doomed", caller=ADMIN)
+        with pytest.raises(NotFoundError):
+            await orchestrator.conversation("doomed", caller=alice)
+
+    assert len(kept) == 4
+    # What the observers (Pheromind's deposits) were told each turn asked is what the forgetters withdraw.
+    asked = [message for _, message in observer.seen]
+    assert asked == ["Say hi", "And again?"]
+    assert forgetter.forgotten == [("doomed", "alice", asked)] * 2

@@ -197,3 +197,37 @@ async def test_the_orchestrator_seams_deposit_turns_and_read_strength(store: Phe
     assert cached is not None
     assert again is not None
     assert again.age_s >= cached.age_s
+
+
+async def test_forgetting_a_thread_deletes_its_cached_answer_and_the_trails_only_it_laid(store: PheromoneStore) -> None:
+    pheromind = Pheromind(store, SETTINGS)
+    # alice's thread: its first turn kept its answer; bob asked her second question too, and the same first one.
+    await pheromind.store_answer("What is my PIN?", scope="alice", answer="Your PIN is 4711.", path="fast")
+    await pheromind.store_answer("What is my PIN?", scope="bob", answer="Ask bob.", path="fast")
+    for question in ("What is my PIN?", "Which zipcode is mine?", "Which zipcode is mine?"):
+        await pheromind.record_turn(question, path="fast")
+
+    await pheromind.forget_thread("t-1", owner="alice", questions=["What is my PIN?", "Which zipcode is mine?"])
+
+    assert await pheromind.cached_answer("What is my PIN?", scope="alice") is None
+    assert await pheromind.cached_answer("What is my PIN?", scope="bob") is not None  # bob's own
+    assert await store.get(question_signature("What is my PIN?")) is None
+    assert await store.get(question_signature("Which zipcode is mine?")) is not None  # bob's deposit is on it too
+    # "pin" came from alice's question alone; "zipcode" and "mine" were reinforced by bob's as well.
+    assert {trail.signature for trail in await pheromind.trails(100)} == {
+        question_signature("Which zipcode is mine?"),
+        "t:zipcode",
+        "t:mine",
+    }
+
+
+async def test_forgetting_a_thread_with_redis_down_is_logged_and_does_not_fail(service_logs: io.StringIO) -> None:
+    store = RedisPheromoneStore(f"redis://127.0.0.1:{closed_port()}/0", key_prefix="x:", half_life_s=6.0)
+    pheromind = Pheromind(store, SETTINGS)
+    try:
+        await pheromind.forget_thread("t-1", owner="alice", questions=["What is my PIN?"])
+    finally:
+        await store.close()
+
+    assert pheromind.degraded
+    assert events(service_logs, "pheromind_forget_failed") == 1

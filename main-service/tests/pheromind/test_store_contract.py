@@ -108,6 +108,21 @@ async def test_a_deposit_without_payload_keeps_the_stored_one(store: PheromoneSt
     assert (kept.payload, replaced.payload) == ({"answer": "42"}, {"answer": "43"})
 
 
+async def test_withdrawing_deletes_a_trail_unless_it_holds_more_deposits_than_withdrawn(store: PheromoneStore) -> None:
+    await lay(store, "q:shared", topics=["redis"])
+    await lay(store, "q:shared", topics=["redis"])
+    await lay(store, "a:answer", payload={"answer": "42"})
+
+    assert await store.withdraw("q:shared", topics=["redis"], at_most=1) is False  # a deposit is someone else's
+    assert await store.get("q:shared") is not None
+    assert await store.withdraw("q:shared", topics=["redis"], at_most=2) is True
+    assert await store.withdraw("a:answer") is True
+
+    assert (await store.get("q:shared"), await store.get("a:answer")) == (None, None)
+    assert (await store.strongest(10), await store.strongest(10, topic="redis")) == ([], [])
+    assert await store.withdraw("q:never-laid") is False
+
+
 async def test_concurrent_deposits_are_atomic(store: PheromoneStore) -> None:
     await asyncio.gather(*(lay(store, "q:busy") for _ in range(200)))
 

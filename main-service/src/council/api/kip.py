@@ -9,13 +9,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from council.api.deps import KipDep, RequireAdmin
 from council.api.responses import ErrorEnvelope
+from council.errors import ErrorCode
 from council.kip import AgentRequest, KipEvent
 from council.kip.agents import Agent, AgentCreate, AgentPatch
 from council.kip.analyzer import EconomyAnalysis
 from council.kip.conversations import MAX_THREAD_ID_CHARS, ConversationGraph
-from council.kip.errors import IdempotencyKeyRequiredError
+from council.kip.errors import IdempotencyKeyRequiredError, ToolCallInProgressError
 from council.kip.knowledge import DecisionCreate, KnowledgeCreate, KnowledgeItem, KnowledgeKind, KnowledgeQuery
 from council.kip.ledger import MAX_AMOUNT, Receipt, TransactionKind, TransactionPage, TransactionQuery
+from council.kip.runner import AgentRefused
 from council.kip.treasury import TreasurySummary
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -26,6 +28,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         403: "A client key: KIP needs the admin key (COUNCIL_AUTH__API_KEY).",
         404: "Unknown agent, account or recorded conversation.",
         409: "Insufficient funds, over budget, paused agent, or a taken agent name.",
+        507: "The KIP database has no room for the write (`storage_full`); reads still work.",
         422: "Invalid body or query, or an Idempotency-Key reused for a different movement.",
         428: "A transfer without an Idempotency-Key header.",
     }.items()
@@ -167,10 +170,30 @@ async def list_tools(kip: KipDep) -> list[ToolInfo]:
     ]
 
 
-@router.post("/agents/{agent_id}/runs", summary="Run the agent's tool under budget")
+@router.post(
+    "/agents/{agent_id}/runs",
+    responses={
+        200: {
+            "description": "The run's events; a refusal is a `kip.refused` event, nothing charged. A repeated"
+            " `idempotency_key` answers the first run's body again, 200, without running the tool or charging."
+        },
+        409: {
+            "model": ErrorEnvelope,
+            "description": "`tool_call_in_progress`: the first run with this `idempotency_key` has not finished.",
+        },
+        507: {"model": ErrorEnvelope, "description": "`storage_full`: the KIP database has no room for the call."},
+    },
+    summary="Run the agent's tool under budget",
+)
 async def run_agent(agent_id: str, body: AgentRequest, kip: KipDep) -> RunResult:
     agent = await kip.store.get_agent(agent_id)
-    return RunResult(events=[event async for event in kip.runner.run(agent.name, body)])
+    events = [event async for event in kip.runner.run(agent.name, body)]
+    match events[-1]:
+        # Not a refusal of this run but of its replay, which has no result to give yet: the error, so that a
+        # client retrying after a timeout learns to ask again later instead of reading a final outcome.
+        case AgentRefused(code=ErrorCode.TOOL_CALL_IN_PROGRESS, message=message):
+            raise ToolCallInProgressError(message)
+    return RunResult(events=events)
 
 
 @router.get("/knowledge", summary="Notes, facts and decisions by text, topic, kind or source conversation")

@@ -34,9 +34,16 @@ class BudgetManager:
     ) -> Receipt | None:
         """Authorize, then pay the treasury; the store re-checks funds and the daily cap atomically."""
         self.authorize(agent, cost)
+        posting = self.charge_posting(agent, cost, reason=reason, idempotency_key=idempotency_key)
+        return None if posting is None else await self._store.post(posting)
+
+    @staticmethod
+    def charge_posting(agent: Agent, cost: int, *, reason: str, idempotency_key: str | None = None) -> Posting | None:
+        """The movement that pays `cost` to the treasury under the agent's daily cap; None when there is nothing to
+        pay. Not authorized here: `charge` does it, and a tool call authorizes before its store write."""
         if cost == 0:
             return None
-        posting = Posting(
+        return Posting(
             kind=TransactionKind.CHARGE,
             amount=cost,
             source=agent.id,
@@ -45,7 +52,6 @@ class BudgetManager:
             idempotency_key=idempotency_key,
             daily_cap=agent.daily_cap,
         )
-        return await self._store.post(posting)
 
     async def charge_tokens(
         self, agent: Agent, tokens: int, *, reason: str = "tokens", idempotency_key: str | None = None

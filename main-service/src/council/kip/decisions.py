@@ -2,6 +2,7 @@
 answer it came from as messages of its conversation (kip/conversations.py)."""
 
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import structlog
@@ -31,7 +32,8 @@ def _gist(text: str, limit: int = 240) -> str:
 
 
 class DecisionRecorder:
-    """A turn observer (`orchestrator.context.TurnObserver`): records council turns, not fast or cached ones."""
+    """A turn observer (`orchestrator.context.TurnObserver`): records council turns, not fast or cached ones; and a
+    thread forgetter (`ThreadForgetter`): a deleted thread's conversation graph goes with it."""
 
     def __init__(self, store: KipStore) -> None:
         self.store = store
@@ -63,3 +65,7 @@ class DecisionRecorder:
             thread_id=final.thread_id,
             messages=recorded.conversation.message_count,
         )
+
+    async def forget_thread(self, thread_id: str, *, owner: str, questions: Sequence[str]) -> None:
+        if await self.store.delete_conversation(thread_id):
+            log.info("conversation_graph_deleted", thread_id=thread_id)

@@ -67,3 +67,20 @@ class AgentPausedError(KipError):
 class ToolUnavailableError(KipError):
     status_code = 404
     code = ErrorCode.TOOL_UNAVAILABLE
+
+
+class ToolCallInProgressError(KipError):
+    """A replayed tool call whose first run has not finished: there is no result to return yet, and running the tool
+    again is what the key forbids. Ask again later."""
+
+    status_code = 409
+    code = ErrorCode.TOOL_CALL_IN_PROGRESS
+
+
+class StorageFullError(CouncilError):
+    """The KIP store has no room for a write (SQLITE_FULL: a full disk or a size cap). Not a KipError: it is no
+    refusal of the caller's, and the runner must not turn it into a `kip.refused` event. 507, not 503: reads still
+    work, so the service is not unavailable; it cannot store this."""
+
+    status_code = 507
+    code = ErrorCode.STORAGE_FULL

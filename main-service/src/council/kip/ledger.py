@@ -88,15 +88,3 @@ class AgentActivity(BaseModel):
     funded: int = 0
     calls: int = 0
     successes: int = 0
-
-
-class ToolCallRecord(BaseModel):
-    """One metered tool call: who called what, whether it worked, and the charge that paid for it."""
-
-    id: str
-    agent_id: str
-    tool: str
-    ok: bool
-    cost: int
-    transaction_id: str | None
-    created_at: datetime

@@ -1,6 +1,8 @@
-"""The metered tool registry: every call is authorized against the agent's budget, charged, run and recorded."""
+"""The metered tool registry: every call is authorized against the agent's budget, charged, run and recorded;
+a replayed idempotency key answers the recorded call without running anything."""
 
 import abc
+import asyncio
 from collections.abc import Iterable
 from typing import ClassVar
 
@@ -9,7 +11,13 @@ from pydantic import BaseModel, Field
 
 from council.kip.agents import Agent
 from council.kip.budgets import BudgetManager
-from council.kip.errors import KipError, ToolUnavailableError
+from council.kip.calls import StartedToolCall, ToolCallStart, ToolCallState, ToolOutcome
+from council.kip.errors import (
+    IdempotencyKeyReusedError,
+    KipError,
+    ToolCallInProgressError,
+    ToolUnavailableError,
+)
 from council.kip.ledger import Transaction
 from council.kip.stores.base import KipStore
 from council.observability.correlation import current_request_id
@@ -55,6 +63,7 @@ class MeteredCall(BaseModel):
     data: dict[str, object] = Field(default_factory=dict)
     transaction: Transaction | None = Field(description="The charge; null for a free tool.")
     balance: int = Field(description="The agent's balance after the charge.")
+    replayed: bool = Field(False, description="The idempotency key's earlier call, answered from its record.")
 
 
 class ToolRegistry:
@@ -80,20 +89,55 @@ class ToolRegistry:
             ) from None
 
     async def call(self, agent: Agent, tool_name: str, text: str, *, idempotency_key: str | None = None) -> MeteredCall:
-        """Refuse (raising a KipError) before any work if the agent may not call this tool or afford it."""
+        """Refuse (raising a KipError) before any work if the agent may not call this tool or afford it. A known
+        idempotency key answers its recorded call and runs nothing (kip/calls.py)."""
         tool = self.get(tool_name)
         if tool.name not in agent.capabilities:
             raise ToolUnavailableError(
                 f"Agent {agent.name!r} may not call {tool.name!r}; its capabilities are {agent.capabilities}."
             )
-        receipt = await self._budgets.charge(
-            agent, tool.price, reason=f"tool:{tool.name}", idempotency_key=idempotency_key
+        start = ToolCallStart(
+            agent_id=agent.id,
+            tool=tool.name,
+            cost=tool.price,
+            charge=self._budgets.charge_posting(
+                agent, tool.price, reason=f"tool:{tool.name}", idempotency_key=idempotency_key
+            ),
+            idempotency_key=idempotency_key,
+            fingerprint=ToolCallStart.fingerprint_of(agent.id, tool.name, text),
         )
-        ok = True
+        # A replay costs nothing, so it answers whatever the agent's state is now (paused, spent out).
+        if idempotency_key is not None and (known := await self._store.find_tool_call(idempotency_key)) is not None:
+            return _replayed(known, start)
+        self._budgets.authorize(agent, tool.price)
+        started = await self._store.start_tool_call(start)
+        if started.replayed:  # a concurrent call with this key was written between the lookup and this write
+            return _replayed(started, start)
+        try:
+            outcome = await self._outcome(tool, agent, text)
+        except asyncio.CancelledError:
+            # Charged and recorded as running: record the interruption as the outcome, so that a replay answers it
+            # rather than 409 for ever. Shielded: this task is being cancelled, the store write must still land.
+            interrupted = ToolOutcome(ok=False, output=f"The call to {tool.name!r} was interrupted before it finished.")
+            await asyncio.shield(self._store.finish_tool_call(started.record.id, interrupted))
+            raise
+        record = await self._store.finish_tool_call(started.record.id, outcome)
+        log.info("kip_tool_called", agent=agent.name, tool=tool.name, cost=tool.price, ok=outcome.ok)
+        return MeteredCall(
+            tool=tool.name,
+            ok=record.ok,
+            cost=record.cost,
+            output=record.output,
+            data=record.data,
+            transaction=started.transaction,
+            balance=record.balance,
+        )
+
+    async def _outcome(self, tool: Tool, agent: Agent, text: str) -> ToolOutcome:
         try:
             result = await tool.invoke(agent, self._store, text)
         except (ToolError, KipError) as error:
-            ok, result = False, ToolResult(output=str(error))
+            return ToolOutcome(ok=False, output=str(error))
         except Exception as error:
             # A bug in a tool, not a refusal: the charge is already made, so the call is still recorded (as a
             # failure) and answered; the details stay in the log, the caller learns only that the tool failed.
@@ -104,22 +148,30 @@ class ToolRegistry:
                 error_type=type(error).__name__,
                 request_id=current_request_id(),
             )
-            ok, result = False, ToolResult(output=f"The tool {tool.name!r} failed unexpectedly.")
-        transaction = receipt.transaction if receipt else None
-        await self._store.record_tool_call(
-            agent_id=agent.id,
-            tool=tool.name,
-            ok=ok,
-            cost=tool.price,
-            transaction_id=transaction.id if transaction else None,
+            return ToolOutcome(ok=False, output=f"The tool {tool.name!r} failed unexpectedly.")
+        return ToolOutcome(ok=True, output=result.output, data=result.data)
+
+
+def _replayed(found: StartedToolCall, start: ToolCallStart) -> MeteredCall:
+    """The recorded answer to a replayed key, or why there is none to give."""
+    record = found.record
+    if record.fingerprint != start.fingerprint:
+        raise IdempotencyKeyReusedError(
+            "This idempotency key was already used for another tool call (agent, tool or input); use a new key."
         )
-        log.info("kip_tool_called", agent=agent.name, tool=tool.name, cost=tool.price, ok=ok)
-        return MeteredCall(
-            tool=tool.name,
-            ok=ok,
-            cost=tool.price,
-            output=result.output,
-            data=result.data,
-            transaction=transaction,
-            balance=await self._store.balance(agent.id),
+    if record.state is ToolCallState.RUNNING:
+        raise ToolCallInProgressError(
+            f"The {record.tool!r} call with this idempotency key has not finished (still running, or stopped before"
+            " its result was recorded); it is not run again. Ask again later."
         )
+    log.info("kip_tool_replayed", agent_id=record.agent_id, tool=record.tool, call_id=record.id)
+    return MeteredCall(
+        tool=record.tool,
+        ok=record.ok,
+        cost=record.cost,
+        output=record.output,
+        data=record.data,
+        transaction=found.transaction,
+        balance=record.balance,
+        replayed=True,
+    )

@@ -1,7 +1,16 @@
 """The LangGraph orchestrator: smart router, concurrent council, synthesis, memory, typed events."""
 
-from council.orchestrator.context import KipRunner, TrailSignals, TurnObserver
+from council.orchestrator.context import KipRunner, ThreadForgetter, TrailSignals, TurnObserver
 from council.orchestrator.events import Event, FinalEvent
 from council.orchestrator.runner import Orchestrator, open_orchestrator
 
-__all__ = ["Event", "FinalEvent", "KipRunner", "Orchestrator", "TrailSignals", "TurnObserver", "open_orchestrator"]
+__all__ = [
+    "Event",
+    "FinalEvent",
+    "KipRunner",
+    "Orchestrator",
+    "ThreadForgetter",
+    "TrailSignals",
+    "TurnObserver",
+    "open_orchestrator",
+]

@@ -61,6 +61,16 @@ class TurnObserver(Protocol):
     async def turn_completed(self, final: "FinalEvent", message: str) -> None: ...
 
 
+class ThreadForgetter(Protocol):
+    """Keeps something derived from a thread's turns (KIP's conversation graph, Pheromind's trails) and deletes it
+    when the thread is deleted, before the thread itself: a failure leaves the thread, so the delete can be retried."""
+
+    async def forget_thread(self, thread_id: str, *, owner: str, questions: Sequence[str]) -> None:
+        """`questions`: what each of the thread's turns asked the models (its message without a command), oldest
+        first; `owner`: whose turns they were (`Caller.name`, the answer cache's scope)."""
+        ...
+
+
 @dataclass(frozen=True)
 class TurnContext:
     models: ModelRegistry

@@ -7,7 +7,8 @@ from typing import Any
 
 import aiosqlite
 from langchain_core.messages import AnyMessage
-from langgraph.checkpoint.base import BaseCheckpointSaver
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver, Checkpoint
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
@@ -20,6 +21,8 @@ from council.orchestrator.events import MemberAnswer, ModelCall
 from council.settings import MemorySettings
 
 SQLITE_FILE = "conversations.sqlite"
+OWNER_KEY = "owner"
+"""Where a thread's owner is kept: in its state (`TurnState.owner`) and in every checkpoint's metadata."""
 
 
 def serializer() -> JsonPlusSerializer:
@@ -81,27 +84,77 @@ def as_conversation(messages: list[AnyMessage]) -> list[ConversationMessage]:
     ]
 
 
+# One page of threads, newest first: each thread's latest checkpoint id (ids are time-ordered) and the owner its
+# checkpoints' metadata names. A thread whose checkpoints name none was written before owners were listed there;
+# its latest checkpoint says whose it is, so it is a candidate for every owner and read to decide.
+_SQLITE_PAGE = """
+SELECT thread_id, MAX(checkpoint_id) AS latest, MAX(json_extract(CAST(metadata AS TEXT), '$.owner')) AS listed_owner
+FROM checkpoints
+WHERE checkpoint_ns = '' GROUP BY thread_id
+HAVING ? IS NULL OR MAX(json_extract(CAST(metadata AS TEXT), '$.owner')) IS NULL
+    OR MAX(json_extract(CAST(metadata AS TEXT), '$.owner')) = ?
+ORDER BY latest DESC LIMIT ? OFFSET ?
+"""
+_POSTGRES_PAGE = """
+SELECT thread_id, MAX(checkpoint_id) AS latest, MAX(metadata->>'owner') AS listed_owner FROM checkpoints
+WHERE checkpoint_ns = '' GROUP BY thread_id
+HAVING %(owner)s::text IS NULL OR MAX(metadata->>'owner') IS NULL OR MAX(metadata->>'owner') = %(owner)s
+ORDER BY latest DESC LIMIT %(limit)s OFFSET %(offset)s
+"""
+
+
+async def _threads_page(
+    saver: BaseCheckpointSaver[Any], owner: str | None, limit: int, offset: int
+) -> list[tuple[str, str, str | None]]:
+    """(thread_id, latest checkpoint id, listed owner) of one page of candidate threads, from the store's own SQL."""
+    if isinstance(saver, AsyncSqliteSaver):
+        async with saver.lock, saver.conn.execute(_SQLITE_PAGE, (owner, owner, limit, offset)) as cursor:
+            return [(str(row[0]), str(row[1]), row[2]) for row in await cursor.fetchall()]
+    if isinstance(saver, AsyncPostgresSaver) and isinstance(saver.conn, AsyncConnectionPool):
+        async with saver.conn.connection() as conn:  # rows are dicts: open_checkpointer's row factory
+            found = await conn.execute(_POSTGRES_PAGE, {"owner": owner, "limit": limit, "offset": offset})
+            return [(str(row["thread_id"]), str(row["latest"]), row["listed_owner"]) for row in await found.fetchall()]
+    raise TypeError(f"Listing conversations needs the SQLite or PostgreSQL checkpointer, not {type(saver).__name__}.")
+
+
+def _summary(thread_id: str, checkpoint: Checkpoint) -> ConversationSummary | None:
+    messages: list[AnyMessage] | None = checkpoint["channel_values"].get("messages")
+    if messages is None:
+        return None
+    asked = [message.text for message in messages if message.type == "human"]
+    return ConversationSummary(
+        thread_id=thread_id,
+        title=(asked[0][:77] + "...") if asked and len(asked[0]) > 80 else (asked[0] if asked else ""),
+        turns=len(asked),
+        updated_at=datetime.fromisoformat(checkpoint["ts"]),
+    )
+
+
 async def list_conversations(
     saver: BaseCheckpointSaver[Any], limit: int, *, owner: str | None
 ) -> list[ConversationSummary]:
-    """The most recently updated conversations of `owner` (None: everyone's), newest first (checkpoint ids are
-    time-ordered). Threads kept before owners were recorded belong to the local user."""
-    latest: dict[str, ConversationSummary] = {}
-    seen: set[str] = set()
-    async for item in saver.alist(None):
-        thread_id = str(item.config["configurable"]["thread_id"])
-        values = item.checkpoint["channel_values"]
-        if thread_id in seen or values.get("messages") is None:
-            continue
-        seen.add(thread_id)  # its latest checkpoint decides, whoever it belongs to
-        if owner is not None and values.get("owner", LOCAL.name) != owner:
-            continue
-        messages: list[AnyMessage] = item.checkpoint["channel_values"]["messages"]
-        asked = [message.text for message in messages if message.type == "human"]
-        latest[thread_id] = ConversationSummary(
-            thread_id=thread_id,
-            title=(asked[0][:77] + "...") if asked and len(asked[0]) > 80 else (asked[0] if asked else ""),
-            turns=len(asked),
-            updated_at=datetime.fromisoformat(item.checkpoint["ts"]),
-        )
-    return sorted(latest.values(), key=lambda summary: summary.updated_at, reverse=True)[:limit]
+    """The most recently updated conversations of `owner` (None: everyone's), newest first. The store pages the
+    threads; only the latest checkpoint of each listed thread is read. Threads kept before owners were recorded
+    belong to the local user."""
+    found: list[ConversationSummary] = []
+    offset = 0
+    while len(found) < limit:
+        wanted = limit - len(found)
+        page = await _threads_page(saver, owner, wanted, offset)
+        offset += len(page)
+        for thread_id, checkpoint_id, listed_owner in page:
+            config = RunnableConfig(
+                configurable={"thread_id": thread_id, "checkpoint_ns": "", "checkpoint_id": checkpoint_id}
+            )
+            item = await saver.aget_tuple(config)
+            if item is None:  # deleted since the page was read
+                continue
+            values = item.checkpoint["channel_values"]
+            if owner is not None and listed_owner is None and values.get(OWNER_KEY, LOCAL.name) != owner:
+                continue
+            summary = _summary(thread_id, item.checkpoint)
+            if summary is not None:
+                found.append(summary)
+        if len(page) < wanted:  # the store holds no more
+            break
+    return found

@@ -16,10 +16,18 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from council.auth import LOCAL, Caller
 from council.errors import CouncilError, ErrorCode, ForbiddenError, InvalidRequestError, NotFoundError
 from council.llm import ModelRegistry
-from council.orchestrator.context import AnswerCache, KipRunner, TrailSignals, TurnContext, TurnObserver
+from council.orchestrator.context import (
+    AnswerCache,
+    KipRunner,
+    ThreadForgetter,
+    TrailSignals,
+    TurnContext,
+    TurnObserver,
+)
 from council.orchestrator.events import ErrorEvent, Event, FinalEvent
 from council.orchestrator.graph import build_graph
 from council.orchestrator.memory import (
+    OWNER_KEY,
     ConversationMessage,
     ConversationSummary,
     as_conversation,
@@ -27,7 +35,7 @@ from council.orchestrator.memory import (
     open_checkpointer,
 )
 from council.orchestrator.prompts import ROLE_PROMPTS
-from council.orchestrator.smart_router import RequestedPath, RoutingError, decide
+from council.orchestrator.smart_router import RequestedPath, RoutingError, asked_of_models, decide
 from council.orchestrator.synthesis import CHAIR, FAST
 from council.orchestrator.thread_locks import ThreadLocks
 from council.settings import Settings
@@ -41,10 +49,17 @@ _TURN_OVER = object()
 
 
 class Orchestrator:
-    def __init__(self, context: TurnContext, checkpointer: BaseCheckpointSaver[Any], max_message_chars: int) -> None:
+    def __init__(
+        self,
+        context: TurnContext,
+        checkpointer: BaseCheckpointSaver[Any],
+        max_message_chars: int,
+        forgetters: Sequence[ThreadForgetter] = (),
+    ) -> None:
         self.context = context
         self.checkpointer = checkpointer
         self.max_message_chars = max_message_chars
+        self.forgetters = forgetters
         self._graph = build_graph(checkpointer)
         self._stateless_graph = build_graph(None)
         self.thread_locks = ThreadLocks()
@@ -132,7 +147,9 @@ class Orchestrator:
             graph, config = self._stateless_graph, RunnableConfig()
         else:
             thread = thread_id or uuid.uuid4().hex
-            graph, config = self._graph, RunnableConfig(configurable={"thread_id": thread})
+            # The owner goes into every checkpoint's metadata too, where the listing filters on it (memory.py).
+            config = RunnableConfig(configurable={"thread_id": thread}, metadata={OWNER_KEY: caller.name})
+            graph = self._graph
         events: asyncio.Queue[object] = asyncio.Queue()
 
         async def run_graph() -> None:
@@ -213,8 +230,19 @@ class Orchestrator:
         return as_conversation(thread[1])
 
     async def forget(self, thread_id: str, caller: Caller) -> None:
-        await self.conversation(thread_id, caller)  # 404 for an unknown thread or someone else's
-        await self.checkpointer.adelete_thread(thread_id)
+        """Delete the thread and, first, everything derived from it (the forgetters': KIP's conversation graph,
+        Pheromind's trails); 404 for an unknown thread or someone else's. Under the thread's lock, so a turn
+        running on it finishes (and records what it derived) before, and none starts until it is gone."""
+        async with self.thread_locks.hold(thread_id):
+            thread = await self._thread(thread_id)
+            if thread is None or not (caller.admin or thread[0] == caller.name):
+                raise NotFoundError(f"No conversation with thread_id {thread_id!r}.")
+            owner, messages = thread
+            kip = self.context.kip is not None
+            questions = [asked_of_models(m.text, kip_available=kip) for m in messages if m.type == "human"]
+            for forgetter in self.forgetters:
+                await forgetter.forget_thread(thread_id, owner=owner, questions=questions)
+            await self.checkpointer.adelete_thread(thread_id)
 
 
 def _ms_since(started: float) -> float:
@@ -268,6 +296,7 @@ async def open_orchestrator(
     trails: TrailSignals | None = None,
     cache: AnswerCache | None = None,
     observers: Sequence[TurnObserver] = (),
+    forgetters: Sequence[ThreadForgetter] = (),
 ) -> AsyncIterator[Orchestrator]:
     """Load the models (unless given), open the checkpointer, and close both afterwards."""
     owned = models is None
@@ -278,7 +307,7 @@ async def open_orchestrator(
     try:
         context = build_context(settings, models, kip=kip, trails=trails, cache=cache, observers=observers)
         async with open_checkpointer(settings.memory) as checkpointer:
-            yield Orchestrator(context, checkpointer, settings.council.max_message_chars)
+            yield Orchestrator(context, checkpointer, settings.council.max_message_chars, forgetters)
     finally:
         if owned:
             await models.aclose()

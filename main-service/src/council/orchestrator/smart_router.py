@@ -100,3 +100,12 @@ def _from_command(command: str, rest: str, kip_available: bool) -> RouteDecision
 def _agent_request(text: str) -> str:
     """What the agent is asked: the text after the name, without the optional leading "do"."""
     return _DO.sub("", text.strip(), count=1).strip()
+
+
+def asked_of_models(text: str, *, kip_available: bool) -> str:
+    """What a turn on `text` asked the models (the message without its command), as Pheromind and the answer
+    cache saw it; the text itself when it cannot be routed (such a turn asked nothing)."""
+    try:
+        return decide(text, kip_available=kip_available).message
+    except RoutingError:
+        return text

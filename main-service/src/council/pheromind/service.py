@@ -2,6 +2,7 @@
 
 import json
 import time
+from collections.abc import Sequence
 from typing import Protocol
 
 import structlog
@@ -157,7 +158,7 @@ class Pheromind:
             available=True,
         )
 
-    # ---- the orchestrator's seams (`TrailSignals`, `TurnObserver`) -----------------------------------------
+    # ---- the orchestrator's seams (`TrailSignals`, `TurnObserver`, `ThreadForgetter`) ----------------------
     async def strength(self, message: str) -> float:
         """The router's number: the stronger of this question's trail and its hottest topic's trail."""
         signal = await self.signal(message)
@@ -187,6 +188,28 @@ class Pheromind:
             age_s=age,
             strength=pheromone.strength,
         )
+
+    async def forget_thread(self, thread_id: str, *, owner: str, questions: Sequence[str]) -> None:
+        """Delete what a deleted thread's turns left (the orchestrator's `ThreadForgetter`): the answer its first turn
+        may have kept for its owner (no later turn may keep one), and each question or topic trail its questions
+        alone can account for (no more deposits than they laid on it). A trail with more was reinforced by other
+        questions, anyone's: it names no thread, no caller and no answer, only a question's hash or one topic word,
+        and is kept until it evaporates. An unreachable store deletes nothing (logged); the thread goes anyway."""
+        laid: dict[str, tuple[list[str], int]] = {}
+        for question in questions:
+            keys = topics(question)
+            for signature, tagged in ((question_signature(question), keys), *((topic_signature(k), [k]) for k in keys)):
+                laid[signature] = (tagged, laid.get(signature, ([], 0))[1] + 1)
+        try:
+            if questions:
+                await self.store.withdraw(answer_signature(questions[0], owner))
+            for signature, (tagged, deposits) in laid.items():
+                await self.store.withdraw(signature, topics=tagged, at_most=deposits)
+        except PheromoneStoreUnavailable as error:
+            self._failed(error)
+            log.warning("pheromind_forget_failed", thread_id=thread_id, reason=str(error))
+            return
+        self._succeeded()
 
     async def trails(self, limit: int = 10, topic: str | None = None) -> list[Pheromone]:
         """Strongest live question and topic trails (for operators; never the cached answers); empty while

@@ -1,5 +1,7 @@
 """The embedded KIP schema; its constraints are the ledger invariants, enforced by SQLite itself."""
 
+import sqlite3
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
     id      TEXT PRIMARY KEY,
@@ -100,3 +102,32 @@ CREATE TABLE IF NOT EXISTS decided (
 
 INSERT OR IGNORE INTO accounts (id, kind, balance) VALUES ('treasury', 'treasury', 0);
 """
+
+# Columns added to a table after its first release. ALTER TABLE … ADD COLUMN has no IF NOT EXISTS, so `upgrade`
+# adds each one a file lacks — a new file too, so that there is one path for both — then what depends on them.
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    # A tool call's replay key, what a replay must match, and the result it returns (kip/calls.py). Calls recorded
+    # before have no key, so they are never replayed and their defaults are never read as a result.
+    ("tool_calls", "idempotency_key", "TEXT"),
+    ("tool_calls", "fingerprint", "TEXT NOT NULL DEFAULT ''"),
+    ("tool_calls", "state", "TEXT NOT NULL DEFAULT 'done' CHECK (state IN ('running', 'done'))"),
+    ("tool_calls", "output", "TEXT NOT NULL DEFAULT ''"),
+    ("tool_calls", "data", "TEXT NOT NULL DEFAULT '{}'"),
+    ("tool_calls", "balance", "INTEGER NOT NULL DEFAULT 0"),
+)
+AFTER_ADDED_COLUMNS = """
+CREATE UNIQUE INDEX IF NOT EXISTS tool_calls_key ON tool_calls (idempotency_key);
+"""
+
+# The one table a write probe writes: a readiness check after a write failed for lack of room (sqlite.py, ping).
+PROBE_TABLE = "CREATE TABLE IF NOT EXISTS write_probe (id INTEGER PRIMARY KEY, filler BLOB NOT NULL) STRICT;"
+
+
+def upgrade(conn: sqlite3.Connection) -> None:
+    """Add the columns the file lacks and what depends on them; run inside the caller's write transaction."""
+    for table, column, definition in ADDED_COLUMNS:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+    for statement in filter(str.strip, (AFTER_ADDED_COLUMNS + PROBE_TABLE).split(";")):
+        conn.execute(statement)

@@ -5,8 +5,10 @@ import sqlite3
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Literal
 
 from council.kip.agents import Agent, AgentStatus
+from council.kip.calls import StartedToolCall, ToolCallRecord, ToolCallState
 from council.kip.conversations import Conversation, Message, MessageRole
 from council.kip.errors import UnknownAgentError
 from council.kip.knowledge import KnowledgeItem, KnowledgeKind
@@ -49,10 +51,13 @@ def write[T](conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) 
     conn.execute("BEGIN IMMEDIATE")
     try:
         result = work(conn)
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        # A failed COMMIT (a deferred constraint, SQLITE_FULL, an I/O error) leaves the transaction open on the one
+        # shared connection, refusing every later BEGIN; some errors roll back by themselves, so check first.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
     return result
 
 
@@ -151,3 +156,58 @@ def insert_knowledge(conn: sqlite3.Connection, item: KnowledgeItem) -> None:
             stamp(item.created_at),
         ),
     )
+
+
+def tool_call_from_row(row: sqlite3.Row) -> ToolCallRecord:
+    return ToolCallRecord(
+        id=row["id"],
+        agent_id=row["agent_id"],
+        tool=row["tool"],
+        ok=bool(row["ok"]),
+        cost=row["cost"],
+        transaction_id=row["transaction_id"],
+        created_at=datetime.fromisoformat(row["created_at"]),
+        state=ToolCallState(row["state"]),
+        idempotency_key=row["idempotency_key"],
+        fingerprint=row["fingerprint"],
+        output=row["output"],
+        data=json.loads(row["data"]),
+        balance=row["balance"],
+    )
+
+
+def insert_tool_call(conn: sqlite3.Connection, record: ToolCallRecord) -> None:
+    conn.execute(
+        "INSERT INTO tool_calls (id, agent_id, tool, ok, cost, transaction_id, created_at, idempotency_key,"
+        " fingerprint, state, output, data, balance) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            record.id,
+            record.agent_id,
+            record.tool,
+            int(record.ok),
+            record.cost,
+            record.transaction_id,
+            stamp(record.created_at),
+            record.idempotency_key,
+            record.fingerprint,
+            record.state.value,
+            record.output,
+            json.dumps(record.data),
+            record.balance,
+        ),
+    )
+
+
+def load_tool_call(
+    conn: sqlite3.Connection, where: Literal["id", "idempotency_key"], value: str
+) -> StartedToolCall | None:
+    """The call whose `where` column ("id" or "idempotency_key") is `value`, with its charge, as a replay."""
+    row = conn.execute(f"SELECT * FROM tool_calls WHERE {where} = ?", (value,)).fetchone()  # noqa: S608  # fixed names
+    if row is None:
+        return None
+    record = tool_call_from_row(row)
+    transaction = None
+    if record.transaction_id is not None:
+        seq = conn.execute("SELECT seq FROM transactions WHERE id = ?", (record.transaction_id,)).fetchone()[0]
+        [transaction] = load_transactions(conn, [seq])
+    return StartedToolCall(record=record, transaction=transaction, replayed=True)

@@ -7,6 +7,7 @@ from typing import Any
 from pyTigerGraph import TigerGraphConnection  # type: ignore[import-untyped]  # ships no type information
 
 from council.kip.agents import Agent, AgentStatus
+from council.kip.calls import ToolCallRecord, ToolCallState
 from council.kip.conversations import Conversation, Message, MessageRole
 from council.kip.knowledge import KnowledgeItem, KnowledgeKind
 from council.kip.ledger import Leg, Transaction, TransactionKind
@@ -163,4 +164,22 @@ def message_from(attributes: Json) -> Message:
         truncated=attributes["truncated"],
         created_at=datetime.fromisoformat(attributes["created_at"]),
         decision_ids=sorted(attributes.get("@decided", [])),
+    )
+
+
+def tool_call_from(attributes: Json) -> ToolCallRecord:
+    return ToolCallRecord(
+        id=attributes["id"],
+        agent_id=attributes["agent_id"],
+        tool=attributes["tool"],
+        ok=attributes["ok"],
+        cost=attributes["cost"],
+        transaction_id=attributes["transaction_id"] or None,
+        created_at=datetime.fromisoformat(attributes["created_at"]),
+        state=ToolCallState(attributes["state"] or ToolCallState.DONE),  # "" on a call recorded before states
+        idempotency_key=attributes["idempotency_key"] or None,
+        fingerprint=attributes["fingerprint"],
+        output=attributes["output"],
+        data=json.loads(attributes["data"] or "{}"),
+        balance=attributes["balance"],
     )

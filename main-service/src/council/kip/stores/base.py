@@ -5,6 +5,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from council.kip.agents import Agent, AgentCreate, AgentPatch
+from council.kip.calls import StartedToolCall, ToolCallRecord, ToolCallStart, ToolOutcome
 from council.kip.conversations import ConversationGraph, ExchangeCreate, RecordedExchange
 from council.kip.errors import InvalidPostingError
 from council.kip.knowledge import KnowledgeCreate, KnowledgeItem, KnowledgeQuery
@@ -14,7 +15,6 @@ from council.kip.ledger import (
     AgentActivity,
     Posting,
     Receipt,
-    ToolCallRecord,
     TransactionKind,
     TransactionPage,
     TransactionQuery,
@@ -45,7 +45,11 @@ class KipStore(abc.ABC):
 
     @abc.abstractmethod
     async def ping(self) -> None:
-        """Raise if the store cannot serve a query now (readiness)."""
+        """Raise if the store cannot serve a query now, or cannot store a write since one failed for lack of room
+        (readiness)."""
+
+    write_fault: str | None = None
+    """Why the last write failed for lack of room (StorageFullError); None again after a write or probe succeeds."""
 
     # ---- agents ------------------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -93,10 +97,24 @@ class KipStore(abc.ABC):
         """Per-agent spend, earnings, funding and tool-call outcomes since a time, for every agent."""
 
     # ---- tool calls and knowledge -----------------------------------------------------------------------
+    async def start_tool_call(self, start: ToolCallStart) -> StartedToolCall:
+        """In one atomic write: charge the call (if it has a price) and record it as running. For a known
+        idempotency key nothing is charged or recorded: the call made before comes back, `replayed`, in any state.
+        A key that already paid for a movement other than a tool call is IdempotencyKeyReusedError."""
+        if start.charge is not None:
+            self._validate(start.charge)
+        return await self._start_tool_call(start)
+
     @abc.abstractmethod
-    async def record_tool_call(
-        self, *, agent_id: str, tool: str, ok: bool, cost: int, transaction_id: str | None
-    ) -> ToolCallRecord: ...
+    async def _start_tool_call(self, start: ToolCallStart) -> StartedToolCall: ...
+
+    @abc.abstractmethod
+    async def find_tool_call(self, idempotency_key: str) -> StartedToolCall | None:
+        """The call made with this key (`replayed`), or None."""
+
+    @abc.abstractmethod
+    async def finish_tool_call(self, call_id: str, outcome: ToolOutcome) -> ToolCallRecord:
+        """Store a running call's outcome; the call is `done` from then on."""
 
     @abc.abstractmethod
     async def add_knowledge(self, item: KnowledgeCreate) -> KnowledgeItem: ...
@@ -114,6 +132,12 @@ class KipStore(abc.ABC):
     async def conversation_graph(self, thread_id: str) -> ConversationGraph:
         """A recorded conversation with its messages, decisions and derived knowledge; UnknownConversationError
         if no exchange of it was recorded."""
+
+    @abc.abstractmethod
+    async def delete_conversation(self, thread_id: str) -> bool:
+        """Atomically delete the conversation, its messages and every knowledge item derived from it (its source:
+        decisions, notes, facts), with their edges; the thread ID may be recorded anew, from position 0. True when
+        anything of it was stored."""
 
     # ---- shared rules ------------------------------------------------------------------------------------
     @staticmethod

@@ -1,4 +1,8 @@
-"""The embedded KIP store: SQLite in WAL mode on one worker thread; every write is one IMMEDIATE transaction."""
+"""The embedded KIP store: SQLite in WAL mode on one worker thread; every write is one IMMEDIATE transaction.
+
+A write refused for lack of room (SQLITE_FULL: a full disk or a size cap) is a StorageFullError (507) and is
+remembered as `write_fault`, which fails readiness until a write, or the write probe readiness then runs, succeeds.
+"""
 
 import asyncio
 import json
@@ -10,6 +14,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from council.kip.agents import Agent, AgentCreate, AgentPatch
+from council.kip.calls import (
+    KEY_HELD_BY_A_MOVEMENT,
+    StartedToolCall,
+    ToolCallRecord,
+    ToolCallStart,
+    ToolCallState,
+    ToolOutcome,
+)
 from council.kip.conversations import (
     ConversationGraph,
     ExchangeCreate,
@@ -22,6 +34,7 @@ from council.kip.errors import (
     IdempotencyKeyReusedError,
     InsufficientFundsError,
     InvalidPostingError,
+    StorageFullError,
     UnknownAccountError,
     UnknownAgentError,
     UnknownConversationError,
@@ -32,18 +45,19 @@ from council.kip.ledger import (
     AgentActivity,
     Posting,
     Receipt,
-    ToolCallRecord,
     TransactionPage,
     TransactionQuery,
 )
-from council.kip.stores._schema import SCHEMA
+from council.kip.stores._schema import SCHEMA, upgrade
 from council.kip.stores._sqlite_rows import (
     AGENT_SELECT,
     agent_from_row,
     conversation_from_row,
     insert_knowledge,
+    insert_tool_call,
     knowledge_from_row,
     load_agent,
+    load_tool_call,
     load_transactions,
     message_from_row,
     new_id,
@@ -80,7 +94,22 @@ class SqliteKipStore(KipStore):
         if self._executor is None or self._conn is None:
             raise RuntimeError("The KIP store is not open.")
         conn = self._conn
-        return await asyncio.get_running_loop().run_in_executor(self._executor, work, conn)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._tracked, work, conn)
+
+    def _tracked[T](self, work: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection) -> T:
+        """Run `work`, keeping `write_fault` current: set by SQLITE_FULL, cleared by any write that changed rows."""
+        changes = conn.total_changes
+        try:
+            result = work(conn)
+        except sqlite3.Error as error:
+            code = getattr(error, "sqlite_errorcode", None) or 0  # absent on errors the sqlite3 module raises itself
+            if code & 0xFF != sqlite3.SQLITE_FULL:  # the primary code of an extended one
+                raise
+            self.write_fault = f"The KIP database is full ({error}): free disk space, or raise the file's size cap."
+            raise StorageFullError(self.write_fault) from error
+        if conn.total_changes != changes:
+            self.write_fault = None
+        return result
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,6 +119,7 @@ class SqliteKipStore(KipStore):
         conn.execute(f"PRAGMA synchronous={self._durability.upper()}")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.executescript(SCHEMA)
+        write(conn, upgrade)
         return conn
 
     async def open(self) -> None:
@@ -108,12 +138,22 @@ class SqliteKipStore(KipStore):
         if self._executor is None:
             return
         if self._conn is not None:
-            await self._run(lambda conn: conn.close())
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._conn.close)
         self._executor.shutdown(wait=True)
         self._executor, self._conn = None, None
 
     async def ping(self) -> None:
-        await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
+        if self.write_fault is None:
+            await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
+            return
+
+        # After a write failed for lack of room, readiness asks whether one fits now: 64 KiB of new pages (more
+        # than any one KIP write), committed and freed again in one transaction. Success clears the fault.
+        def probe(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO write_probe (filler) VALUES (zeroblob(65536))")
+            conn.execute("DELETE FROM write_probe")
+
+        await self._run(lambda conn: write(conn, probe))
 
     # ---- agents ------------------------------------------------------------------------------------------
     async def create_agent(self, spec: AgentCreate, *, per_call_cap: int, daily_cap: int) -> Agent:
@@ -314,27 +354,57 @@ class SqliteKipStore(KipStore):
         return await self._run(work)
 
     # ---- tool calls and knowledge -----------------------------------------------------------------------
-    async def record_tool_call(
-        self, *, agent_id: str, tool: str, ok: bool, cost: int, transaction_id: str | None
-    ) -> ToolCallRecord:
-        record = ToolCallRecord(
-            id=new_id("call"),
-            agent_id=agent_id,
-            tool=tool,
-            ok=ok,
-            cost=cost,
-            transaction_id=transaction_id,
-            created_at=self.clock(),
-        )
+    async def _start_tool_call(self, start: ToolCallStart) -> StartedToolCall:
+        request_id = current_request_id()  # read here: the worker thread does not see this task's context
+        now = self.clock()
 
-        def work(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO tool_calls VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (record.id, agent_id, tool, int(ok), cost, transaction_id, stamp(record.created_at)),
+        def work(conn: sqlite3.Connection) -> StartedToolCall:
+            if start.idempotency_key is not None:
+                known = load_tool_call(conn, "idempotency_key", start.idempotency_key)
+                if known is not None:
+                    return known
+            transaction = None
+            if start.charge is not None:
+                receipt = self._post_sync(conn, start.charge, request_id, now)
+                if receipt.replayed:  # the key paid for a movement, but no tool call holds it: not this call
+                    raise IdempotencyKeyReusedError(KEY_HELD_BY_A_MOVEMENT)
+                transaction = receipt.transaction
+            balance = conn.execute("SELECT balance FROM accounts WHERE id = ?", (start.agent_id,)).fetchone()
+            if balance is None:
+                raise UnknownAgentError(f"No agent with id {start.agent_id!r}; list them at GET /api/kip/agents.")
+            record = ToolCallRecord(
+                id=new_id("call"),
+                agent_id=start.agent_id,
+                tool=start.tool,
+                ok=False,
+                cost=start.cost,
+                transaction_id=transaction.id if transaction else None,
+                created_at=now,
+                state=ToolCallState.RUNNING,
+                idempotency_key=start.idempotency_key,
+                fingerprint=start.fingerprint,
+                balance=balance[0],
             )
+            insert_tool_call(conn, record)
+            return StartedToolCall(record=record, transaction=transaction, replayed=False)
 
-        await self._run(lambda conn: write(conn, work))
-        return record
+        return await self._run(lambda conn: write(conn, work))
+
+    async def find_tool_call(self, idempotency_key: str) -> StartedToolCall | None:
+        return await self._run(lambda conn: load_tool_call(conn, "idempotency_key", idempotency_key))
+
+    async def finish_tool_call(self, call_id: str, outcome: ToolOutcome) -> ToolCallRecord:
+        def work(conn: sqlite3.Connection) -> ToolCallRecord:
+            conn.execute(
+                "UPDATE tool_calls SET state = 'done', ok = ?, output = ?, data = ? WHERE id = ? AND state = 'running'",
+                (int(outcome.ok), outcome.output, json.dumps(outcome.data), call_id),
+            )
+            found = load_tool_call(conn, "id", call_id)
+            if found is None:
+                raise RuntimeError(f"No tool call {call_id!r} to finish.")
+            return found.record
+
+        return await self._run(lambda conn: write(conn, work))
 
     async def add_knowledge(self, item: KnowledgeCreate) -> KnowledgeItem:
         stored = KnowledgeItem(id=new_id("kn"), created_at=self.clock(), **item.model_dump())
@@ -426,3 +496,18 @@ class SqliteKipStore(KipStore):
             return ConversationGraph.assemble(conversation_from_row(row), messages, derived)
 
         return await self._run(work)
+
+    async def delete_conversation(self, thread_id: str) -> bool:
+        def work(conn: sqlite3.Connection) -> bool:
+            # Edges first (foreign keys): every `decided` edge of the thread's messages or of knowledge derived from it.
+            conn.execute(
+                "DELETE FROM decided WHERE message_id IN (SELECT id FROM messages WHERE thread_id = ?)"
+                " OR knowledge_id IN (SELECT id FROM knowledge WHERE source = ?)",
+                (thread_id, thread_id),
+            )
+            deleted = conn.execute("DELETE FROM knowledge WHERE source = ?", (thread_id,)).rowcount
+            deleted += conn.execute("DELETE FROM messages WHERE thread_id = ?", (thread_id,)).rowcount
+            deleted += conn.execute("DELETE FROM conversations WHERE thread_id = ?", (thread_id,)).rowcount
+            return deleted > 0
+
+        return await self._run(lambda conn: write(conn, work))

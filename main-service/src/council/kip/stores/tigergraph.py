@@ -9,6 +9,7 @@ Run `python -m council.kip.stores.tigergraph init` once to create the schema, th
 
 import argparse
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +19,14 @@ from typing import Any
 from pyTigerGraph.common.exception import TigerGraphException  # type: ignore[import-untyped]
 
 from council.kip.agents import Agent, AgentCreate, AgentPatch
+from council.kip.calls import (
+    KEY_HELD_BY_A_MOVEMENT,
+    StartedToolCall,
+    ToolCallRecord,
+    ToolCallStart,
+    ToolCallState,
+    ToolOutcome,
+)
 from council.kip.conversations import (
     Conversation,
     ConversationGraph,
@@ -30,6 +39,7 @@ from council.kip.errors import (
     BudgetExceededError,
     IdempotencyKeyReusedError,
     InsufficientFundsError,
+    KipError,
     UnknownAccountError,
     UnknownAgentError,
     UnknownConversationError,
@@ -40,7 +50,6 @@ from council.kip.ledger import (
     AgentActivity,
     Posting,
     Receipt,
-    ToolCallRecord,
     TransactionPage,
     TransactionQuery,
 )
@@ -56,6 +65,7 @@ from council.kip.stores._tigergraph_rows import (
     knowledge_upsert,
     like_pattern,
     message_from,
+    tool_call_from,
     transaction_from,
     vertex_upsert,
 )
@@ -81,11 +91,21 @@ class TigerGraphKipStore(KipStore):
         self._writer = asyncio.Lock()  # one conditional write at a time per store (see the module docstring)
 
     # ---- plumbing ----------------------------------------------------------------------------------------
-    async def _call[T](self, work: Callable[[Any], T]) -> T:
+    async def _call[T](self, work: Callable[[Any], T], *, to_the_end: bool = False) -> T:
+        """Run `work` on the pool. `to_the_end` (writes): a cancelled caller returns only once the request has
+        really ended, since its thread cannot be stopped and the server will apply it; so the writer lock the
+        caller holds is never released under a request still in flight."""
         if self._executor is None:
             raise RuntimeError("The KIP store is not open.")
         conn = self._conn
-        return await asyncio.get_running_loop().run_in_executor(self._executor, work, conn)
+        future = asyncio.get_running_loop().run_in_executor(self._executor, work, conn)
+        if not to_the_end:
+            return await future
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            await _until_done(future)
+            raise
 
     async def _query(self, name: str, params: Json) -> list[Json]:
         result: list[Json] = await self._call(lambda conn: conn.runInstalledQuery(name, params, usePost=True))
@@ -93,10 +113,15 @@ class TigerGraphKipStore(KipStore):
 
     async def _write_query(self, name: str, params: Json) -> list[Json]:
         async with self._writer:
-            return await self._query(name, params)
+            result: list[Json] = await self._call(
+                lambda conn: conn.runInstalledQuery(name, params, usePost=True), to_the_end=True
+            )
+            return result
 
     async def _upsert(self, data: Json, *, vertex_must_exist: bool = False) -> None:
-        await self._call(lambda conn: conn.upsertData(data, atomic=True, vertexMustExist=vertex_must_exist))
+        await self._call(
+            lambda conn: conn.upsertData(data, atomic=True, vertexMustExist=vertex_must_exist), to_the_end=True
+        )
 
     async def _vertex_by_id(self, vertex_type: str, vertex_id: str) -> Json | None:
         def work(conn: Any) -> Json | None:
@@ -229,28 +254,11 @@ class TigerGraphKipStore(KipStore):
                 "day_start": stamp(day_start),
             },
         )
-        status, detail = result["status"], result["detail"]
-        match status:
-            case "ok" | "replayed":
-                page = await self._transactions(txn_id=result["txn_id"], limit=1)
-                return Receipt(transaction=page.items[0], replayed=status == "replayed")
-            case "key_reused":
-                raise IdempotencyKeyReusedError(
-                    "This Idempotency-Key was already used for a different movement; use a new key."
-                )
-            case "unknown_account":
-                raise UnknownAccountError(
-                    f"No account {posting.source!r} or {posting.target!r}: use 'treasury' or an agent id from"
-                    " GET /api/kip/agents."
-                )
-            case "insufficient_funds":
-                raise InsufficientFundsError(f"Account {posting.source!r} holds {detail}, {posting.amount} needed.")
-            case "budget_exceeded":
-                raise BudgetExceededError(
-                    f"Agent {posting.source!r} spent {detail} today; {posting.amount} more passes its daily cap "
-                    f"of {posting.daily_cap}."
-                )
-        raise RuntimeError(f"kip_post answered an unknown status {status!r}.")
+        status = result["status"]
+        if status not in ("ok", "replayed"):
+            raise _refusal("kip_post", status, result["detail"], posting)
+        page = await self._transactions(txn_id=result["txn_id"], limit=1)
+        return Receipt(transaction=page.items[0], replayed=status == "replayed")
 
     async def balances(self) -> dict[str, int]:
         return {attributes["id"]: attributes["balance"] for attributes in await self._vertices("Account")}
@@ -305,41 +313,72 @@ class TigerGraphKipStore(KipStore):
         ]
 
     # ---- tool calls and knowledge -----------------------------------------------------------------------
-    async def record_tool_call(
-        self, *, agent_id: str, tool: str, ok: bool, cost: int, transaction_id: str | None
-    ) -> ToolCallRecord:
-        record = ToolCallRecord(
-            id=new_id("call"),
-            agent_id=agent_id,
-            tool=tool,
-            ok=ok,
-            cost=cost,
-            transaction_id=transaction_id,
-            created_at=self.clock(),
-        )
-        data = vertex_upsert(
-            "ToolCall",
-            record.id,
+    async def _start_tool_call(self, start: ToolCallStart) -> StartedToolCall:
+        now, charge = self.clock(), start.charge
+        call_id, txn_id = new_id("call"), new_id("txn") if charge else ""
+        [result] = await self._write_query(
+            "kip_start_tool_call",
             {
-                "agent_id": agent_id,
-                "tool": tool,
-                "ok": ok,
-                "cost": cost,
-                "transaction_id": transaction_id or "",
-                "created_at": stamp(record.created_at),
+                "call_id": call_id,
+                "agent_id": start.agent_id,
+                "tool": start.tool,
+                "cost": start.cost,
+                "call_key": start.idempotency_key or "",
+                "call_fingerprint": start.fingerprint,
+                "txn_id": txn_id,
+                "reason": charge.reason if charge else "",
+                "fingerprint": charge.fingerprint() if charge else "",
+                "request_id": current_request_id() or "",
+                "created_at": stamp(now),
+                "daily_cap": -1 if charge is None or charge.daily_cap is None else charge.daily_cap,
+                "day_start": stamp(now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)),
             },
         )
-        data["vertices"]["Tool"] = {tool: {}}
-        edges: Json = {
-            "Agent": {agent_id: {"CALLED": {"ToolCall": {record.id: {}}}}},
-            "ToolCall": {record.id: {"OF_TOOL": {"Tool": {tool: {}}}}},
-        }
-        if transaction_id is not None:
-            edges["ToolCall"][record.id]["PAID_BY"] = {"LedgerTxn": {transaction_id: {}}}
-        data["edges"] = edges
-        await self.get_agent(agent_id)
-        await self._upsert(data)
-        return record
+        match result["status"]:
+            case "ok":
+                record = ToolCallRecord(
+                    id=call_id,
+                    agent_id=start.agent_id,
+                    tool=start.tool,
+                    ok=False,
+                    cost=start.cost,
+                    transaction_id=txn_id or None,
+                    created_at=now,
+                    state=ToolCallState.RUNNING,
+                    idempotency_key=start.idempotency_key,
+                    fingerprint=start.fingerprint,
+                    balance=result["balance"],
+                )
+                transaction = (await self._transactions(txn_id=txn_id, limit=1)).items[0] if charge else None
+                return StartedToolCall(record=record, transaction=transaction, replayed=False)
+            case "replayed":
+                return await self._tool_call(result["call_id"])
+            case "key_reused":
+                raise IdempotencyKeyReusedError(KEY_HELD_BY_A_MOVEMENT)
+            case "unknown_account":
+                raise UnknownAgentError(f"No agent with id {start.agent_id!r}; list them at GET /api/kip/agents.")
+            case status:
+                assert charge is not None, status  # the other refusals are the charge's
+                raise _refusal("kip_start_tool_call", status, result["detail"], charge)
+
+    async def _tool_call(self, call_id: str) -> StartedToolCall:
+        attributes = await self._vertex_by_id("ToolCall", call_id)
+        if attributes is None:
+            raise RuntimeError(f"No tool call {call_id!r}.")
+        record = tool_call_from(attributes)
+        transaction = None
+        if record.transaction_id is not None:
+            transaction = (await self._transactions(txn_id=record.transaction_id, limit=1)).items[0]
+        return StartedToolCall(record=record, transaction=transaction, replayed=True)
+
+    async def find_tool_call(self, idempotency_key: str) -> StartedToolCall | None:
+        claim = await self._vertex_by_id("ToolCallKey", idempotency_key)
+        return None if claim is None else await self._tool_call(claim["call_id"])
+
+    async def finish_tool_call(self, call_id: str, outcome: ToolOutcome) -> ToolCallRecord:
+        done = {"state": "done", "ok": outcome.ok, "output": outcome.output, "data": json.dumps(outcome.data)}
+        await self._upsert(vertex_upsert("ToolCall", call_id, done))
+        return (await self._tool_call(call_id)).record
 
     async def add_knowledge(self, item: KnowledgeCreate) -> KnowledgeItem:
         stored = KnowledgeItem(id=new_id("kn"), created_at=self.clock(), **item.model_dump())
@@ -411,6 +450,42 @@ class TigerGraphKipStore(KipStore):
             [message_from(vertex["attributes"]) for vertex in result["Messages"]],
             [knowledge_from(vertex["attributes"]) for vertex in result["Derived"]],
         )
+
+    async def delete_conversation(self, thread_id: str) -> bool:
+        # One installed query, one transaction; as a write it waits for any record_exchange of the thread.
+        [result] = await self._write_query("kip_delete_conversation", {"thread_id": thread_id})
+        return bool(result["deleted"])
+
+
+async def _until_done(future: asyncio.Future[Any]) -> None:
+    """Wait for `future` through any further cancellation (re-raised by the caller), and retrieve its outcome."""
+    while not future.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait([future])
+    if not future.cancelled():
+        future.exception()  # its result goes nowhere: the caller was cancelled
+
+
+def _refusal(query: str, status: str, detail: str, posting: Posting) -> KipError:
+    """The KipError for a refused movement, as kip_post and kip_start_tool_call report them."""
+    match status:
+        case "key_reused":
+            return IdempotencyKeyReusedError(
+                "This Idempotency-Key was already used for a different movement; use a new key."
+            )
+        case "unknown_account":
+            return UnknownAccountError(
+                f"No account {posting.source!r} or {posting.target!r}: use 'treasury' or an agent id from"
+                " GET /api/kip/agents."
+            )
+        case "insufficient_funds":
+            return InsufficientFundsError(f"Account {posting.source!r} holds {detail}, {posting.amount} needed.")
+        case "budget_exceeded":
+            return BudgetExceededError(
+                f"Agent {posting.source!r} spent {detail} today; {posting.amount} more passes its daily cap "
+                f"of {posting.daily_cap}."
+            )
+    raise RuntimeError(f"{query} answered an unknown status {status!r}.")
 
 
 # ---- install / init ----------------------------------------------------------------------------------------

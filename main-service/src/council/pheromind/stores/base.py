@@ -2,7 +2,7 @@
 
 import abc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from council.pheromind.patterns import Pheromone, Trail
@@ -59,6 +59,12 @@ class PheromoneStore(abc.ABC):
         read.sort(key=lambda pheromone: (-pheromone.strength, pheromone.signature))
         return read[:limit]
 
+    async def withdraw(self, signature: str, *, topics: Sequence[str] = (), at_most: int | None = None) -> bool:
+        """Delete a trail at once (what it derived from is deleted), atomically; with `at_most`, only when it holds
+        no more deposits than that, so that every one it holds may be one being withdrawn. `topics`: the topics
+        it was laid with. True when it was deleted."""
+        return await self._withdraw(signature, topics=topics, at_most=at_most)
+
     @abc.abstractmethod
     async def _deposit(
         self,
@@ -79,6 +85,9 @@ class PheromoneStore(abc.ABC):
     @abc.abstractmethod
     async def _live(self, now: float, topic: str | None) -> list[Trail]:
         """Every trail alive at `now` (tagged with `topic` when given), in any order."""
+
+    @abc.abstractmethod
+    async def _withdraw(self, signature: str, *, topics: Sequence[str], at_most: int | None) -> bool: ...
 
     @abc.abstractmethod
     async def ping(self) -> None:

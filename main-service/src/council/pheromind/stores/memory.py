@@ -1,7 +1,7 @@
 """The embedded pheromone store: a dict in this process; no awaits inside an update, so each one is atomic."""
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from council.pheromind.patterns import Trail, decayed
@@ -69,6 +69,13 @@ class MemoryPheromoneStore(PheromoneStore):
             for trail in self._trails.values()
             if trail.expires_at > now and (topic is None or topic in trail.topics)
         ]
+
+    async def _withdraw(self, signature: str, *, topics: Sequence[str], at_most: int | None) -> bool:
+        trail = self._trails.get(signature)
+        if trail is None or (at_most is not None and trail.deposits > at_most):
+            return False
+        del self._trails[signature]
+        return True
 
     async def ping(self) -> None:
         return None

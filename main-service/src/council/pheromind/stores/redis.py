@@ -2,7 +2,7 @@
 
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -41,6 +41,15 @@ for i = 2, #KEYS do
   if redis.call('PTTL', KEYS[i]) < ttl_ms then redis.call('PEXPIRE', KEYS[i], ttl_ms) end
 end
 return redis.call('HGETALL', KEYS[1])
+"""
+
+# KEYS: trail hash, live index, then one index per topic. ARGV: signature, the most deposits it may hold ('' = any).
+_WITHDRAW = """
+local deposits = redis.call('HGET', KEYS[1], 'deposits')
+if not deposits or (ARGV[2] ~= '' and tonumber(deposits) > tonumber(ARGV[2])) then return 0 end
+redis.call('DEL', KEYS[1])
+for i = 2, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
+return 1
 """
 
 
@@ -86,6 +95,7 @@ class RedisPheromoneStore(PheromoneStore):
         )
         self._redis = aioredis.Redis(connection_pool=self._pool)
         self._deposit_script = self._redis.register_script(_DEPOSIT)
+        self._withdraw_script = self._redis.register_script(_WITHDRAW)
 
     def _key(self, *parts: str) -> str:
         return self.key_prefix + ":".join(parts)
@@ -144,6 +154,11 @@ class RedisPheromoneStore(PheromoneStore):
             for signature, fields in zip(signatures, rows, strict=True)
             if fields and float(fields["expires"]) > now
         ]
+
+    async def _withdraw(self, signature: str, *, topics: Sequence[str], at_most: int | None) -> bool:
+        keys = [self._key("trail", signature), self._key("index"), *(self._key("topic", topic) for topic in topics)]
+        args = [signature, "" if at_most is None else str(at_most)]
+        return bool(await self._guard(self._withdraw_script(keys=keys, args=args)))
 
     async def ping(self) -> None:
         await self._guard(self._redis.ping())

@@ -1,0 +1,81 @@
+"""Storage faults of the SQLite store, provoked for real: a COMMIT that fails, a database with no room left."""
+
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from council.kip.errors import StorageFullError
+from council.kip.knowledge import KnowledgeCreate, KnowledgeQuery
+from council.kip.stores.sqlite import SqliteKipStore
+from tests.kip.support import ManualClock
+
+pytestmark = pytest.mark.anyio
+
+LARGE = "x" * 20_000  # needs new pages (overflow pages of a 4 KiB-page file) wherever it goes
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path, clock: ManualClock) -> AsyncIterator[SqliteKipStore]:
+    store = SqliteKipStore(tmp_path / "kip.sqlite3", durability="normal", clock=clock)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def limit_pages(store: SqliteKipStore, pages: int) -> None:
+    """Cap the file at `pages` pages (at least its size now) on the store's own connection: past it SQLite answers
+    SQLITE_FULL, the same error a full disk gives."""
+    await store._run(lambda conn: conn.execute(f"PRAGMA max_page_count = {pages}"))
+
+
+async def test_a_failed_commit_is_rolled_back_and_the_next_write_succeeds(sqlite_store: SqliteKipStore) -> None:
+    # A deferred foreign key is checked at COMMIT only: a trigger that writes a dangling one makes COMMIT itself fail.
+    with closing(sqlite3.connect(sqlite_store.path, isolation_level=None)) as other:
+        other.executescript(
+            """
+            CREATE TABLE poison (agent_id TEXT REFERENCES agents (id) DEFERRABLE INITIALLY DEFERRED);
+            CREATE TRIGGER poison_on_insert AFTER INSERT ON knowledge WHEN NEW.topic = 'poison'
+            BEGIN INSERT INTO poison VALUES ('agt_nobody'); END;
+            """
+        )
+
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+        await sqlite_store.add_knowledge(KnowledgeCreate(topic="poison", content="fails at commit"))
+    kept = await sqlite_store.add_knowledge(KnowledgeCreate(topic="fine", content="the next write"))
+
+    assert [item.id for item in await sqlite_store.search_knowledge(KnowledgeQuery())] == [kept.id]
+
+
+async def test_a_full_database_refuses_writes_as_storage_full_until_there_is_room(
+    sqlite_store: SqliteKipStore,
+) -> None:
+    await sqlite_store.ping()
+    await limit_pages(sqlite_store, 1)
+
+    with pytest.raises(StorageFullError) as refused:
+        await sqlite_store.add_knowledge(KnowledgeCreate(topic="big", content=LARGE))
+    assert (refused.value.status_code, refused.value.code.value) == (507, "storage_full")
+    with pytest.raises(StorageFullError, match="full"):
+        await sqlite_store.ping()  # readiness fails while writes cannot be stored
+    assert await sqlite_store.search_knowledge(KnowledgeQuery()) == []  # reads still work
+
+    await limit_pages(sqlite_store, 1_000_000)
+    await sqlite_store.ping()  # its write probe finds room again
+    stored = await sqlite_store.add_knowledge(KnowledgeCreate(topic="big", content=LARGE))
+    assert [item.id for item in await sqlite_store.search_knowledge(KnowledgeQuery())] == [stored.id]
+
+
+async def test_a_successful_write_clears_the_remembered_fault(sqlite_store: SqliteKipStore) -> None:
+    await limit_pages(sqlite_store, 1)
+    with pytest.raises(StorageFullError, match="full"):
+        await sqlite_store.add_knowledge(KnowledgeCreate(topic="big", content=LARGE))
+    await limit_pages(sqlite_store, 1_000_000)
+
+    await sqlite_store.add_knowledge(KnowledgeCreate(topic="big", content=LARGE))
+
+    assert sqlite_store.write_fault is None
