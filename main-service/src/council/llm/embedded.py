@@ -1,9 +1,15 @@
-"""llama.cpp in process: a pool of contexts over one GGUF, each serving one generation at a time off the event loop."""
+"""llama.cpp in process: a pool of contexts over one GGUF, each serving one generation at a time off the event loop.
+
+A generation goes to the idle context that already holds most of its prompt's start (at least half of the prompt):
+llama.cpp then evaluates only the rest (`Llama.generate` keeps the common prefix of its KV cache). Otherwise it goes
+to the context idle longest, so that a few shared tokens ("<|im_start|>system You are") never evict another role's
+prompt. On a 2-core CPU a prompt token costs about as much as a generated one (~6-10 ms with the bundled model), so
+a role's system prompt, and a conversation's whole history, are not evaluated again every turn (as llama.cpp's own
+server picks a slot by prompt similarity)."""
 
 import asyncio
 import importlib.resources
 import os
-import queue
 import threading
 import time
 from collections import deque
@@ -11,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import structlog
 from llama_cpp import Llama
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -23,6 +30,7 @@ log = structlog.get_logger(__name__)
 
 _END = object()
 _WAIT_SLICE_S = 0.05  # how often a generation waiting for a free context checks that it is still wanted
+_MIN_SHARED = 0.5  # of the prompt a context must already hold to be chosen for it over the one idle longest
 
 
 def bundled_gguf() -> Path:
@@ -37,6 +45,8 @@ class Generation:
 
     output_tokens: int
     cancelled: bool
+    prompt_tokens: int = 0
+    cached_tokens: int = 0  # of the prompt, already in the context's KV cache (not evaluated again)
 
 
 class LlamaPool:
@@ -47,13 +57,15 @@ class LlamaPool:
         self.size = size
         threads = threads or max(1, (os.cpu_count() or 1) // size)
         started = time.perf_counter()
-        self._idle: queue.Queue[Llama] = queue.Queue()
-        for _ in range(size):
-            self._idle.put(Llama(str(path), n_ctx=context_tokens, n_threads=threads, verbose=False))
+        # Least recently used first: among contexts that share nothing with a prompt, the one idle longest serves it.
+        self._idle: deque[Llama] = deque(
+            Llama(str(path), n_ctx=context_tokens, n_threads=threads, verbose=False) for _ in range(size)
+        )
+        self._contexts = list(self._idle)
         self._busy = 0
         self._lock = threading.Condition()
         self.generations: deque[Generation] = deque(maxlen=256)
-        sample = self._idle.queue[0]
+        sample = self._idle[0]
         self._formatter = Jinja2ChatFormatter(
             template=str(sample.metadata.get("tokenizer.chat_template", "")),
             eos_token=sample._model.token_get_text(sample.token_eos()),
@@ -78,23 +90,29 @@ class LlamaPool:
             return self._lock.wait_for(lambda: self._busy == 0, timeout)
 
     def close(self) -> None:
-        while not self._idle.empty():
-            self._idle.get_nowait().close()
+        for llama in self._contexts:
+            llama.close()
 
-    def _checkout(self, stop: threading.Event) -> Llama | None:
-        while not stop.is_set():
-            try:
-                llama = self._idle.get(timeout=_WAIT_SLICE_S)
-            except queue.Empty:
-                continue
-            with self._lock:
-                self._busy += 1
-            return llama
+    def _checkout(self, stop: threading.Event, prompt: list[int]) -> tuple[Llama, int] | None:
+        """Once a context is idle: the one holding the longest start of `prompt` if that is most of it, else the one
+        idle longest; and how much of the prompt it holds."""
+        with self._lock:
+            while not stop.is_set():
+                if self._idle:
+                    shared = [_common_prefix(llama, prompt) for llama in self._idle]
+                    best = max(range(len(shared)), key=lambda index: (shared[index], -index))
+                    if shared[best] < _MIN_SHARED * len(prompt):
+                        best = 0
+                    llama = self._idle[best]
+                    del self._idle[best]
+                    self._busy += 1
+                    return llama, shared[best]
+                self._lock.wait(_WAIT_SLICE_S)
         return None
 
     def _checkin(self, llama: Llama) -> None:
-        self._idle.put(llama)
         with self._lock:
+            self._idle.append(llama)
             self._busy -= 1
             self._lock.notify_all()
 
@@ -108,11 +126,14 @@ class LlamaPool:
     ) -> None:
         """Run in a worker thread: stream deltas through `emit`, then a `Usage`; stop at the next token once `stop`."""
         try:
-            llama = self._checkout(stop)
-            if llama is None:
+            prompt = self._formatter(messages=messages).prompt  # type: ignore[arg-type]  # same shape
+            # As `create_completion` tokenizes it (the vocabulary is the model's: any context will do).
+            tokens = self._contexts[0].tokenize(prompt.encode(), special=True)
+            checked_out = self._checkout(stop, tokens)
+            if checked_out is None:
                 return
+            llama, cached_tokens = checked_out
             try:
-                prompt = self._formatter(messages=messages).prompt  # type: ignore[arg-type]  # same shape
                 input_tokens = len(llama.tokenize(prompt.encode(), add_bos=False, special=True))
                 output_tokens = 0
                 chunks = llama.create_chat_completion(
@@ -129,7 +150,9 @@ class LlamaPool:
                     if text:
                         output_tokens += 1
                         emit(text)
-                self.generations.append(Generation(output_tokens, cancelled=stop.is_set()))
+                self.generations.append(
+                    Generation(output_tokens, stop.is_set(), prompt_tokens=len(tokens), cached_tokens=cached_tokens)
+                )
                 emit(Usage(input_tokens, output_tokens))
             finally:
                 self._checkin(llama)
@@ -137,6 +160,13 @@ class LlamaPool:
             emit(exc)
         finally:
             emit(_END)
+
+
+def _common_prefix(llama: Llama, tokens: list[int]) -> int:
+    """How many of `tokens` the context's KV cache already holds, from the start."""
+    held = llama.input_ids[: min(llama.n_tokens, len(tokens))]
+    differs = np.flatnonzero(held != np.asarray(tokens[: held.size]))
+    return int(differs[0]) if differs.size else int(held.size)
 
 
 class EmbeddedChatModel(CouncilChatModel):
