@@ -107,14 +107,31 @@ def test_malformed_audio_through_main_is_a_4xx_with_the_request_id(
     assert httpx.get(f"{main.url}/health/live", timeout=10).status_code == 200
 
 
-@pytest.mark.parametrize(
-    "voice_name", ["../../etc/passwd", "/etc/passwd", "en_US-joe-medium/../../x", "C:\\Windows\\x"]
-)
-def test_path_like_voice_names_through_main_are_a_4xx(main: ServiceProcess, voice_name: str) -> None:
+# Each a name a file-backed engine could be tricked into opening. The voice service refuses all of them the same
+# way, by their syntax (400 `invalid_request`), before it looks the name up among its engine's voices: a name passed
+# through unchecked would be an unknown voice instead (404 `voice_not_found`), or worse, a file opened.
+PATH_LIKE_VOICE_NAMES = ["../../etc/passwd", "/etc/passwd", "en_US-joe-medium/../../x", "C:\\Windows\\x", "en_US..x"]
+
+
+@pytest.mark.parametrize("voice_name", PATH_LIKE_VOICE_NAMES)
+def test_path_like_voice_names_through_main_are_refused_by_their_syntax(
+    main: ServiceProcess, voice: ServiceProcess, voice_name: str
+) -> None:
+    request_id = f"path-like-voice-{PATH_LIKE_VOICE_NAMES.index(voice_name)}"
     speak = {"input": "Hello.", "voice": voice_name}
-    response = httpx.post(f"{main.url}/api/voice/speak", json=speak, timeout=60)
-    assert 400 <= response.status_code < 500, response.text
-    assert response.json()["error"]["request_id"] == response.headers["x-request-id"]
+    response = httpx.post(f"{main.url}/api/voice/speak", json=speak, headers={"X-Request-ID": request_id}, timeout=60)
+
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request"
+    assert error["message"].startswith(f"Invalid voice name {voice_name!r}")  # the syntax check, not the lookup
+    assert error["request_id"] == request_id == response.headers["x-request-id"]
+    # Nothing past the check ran: the voice service refused the request and no engine call was made for it.
+    events = [line for line in voice.log_lines() if line.get("request_id") == request_id]
+    assert [(e["event"], e.get("code")) for e in events if e["event"] == "request_failed"] == [
+        ("request_failed", "invalid_request")
+    ]
+    assert not [e for e in events if e["event"] == "engine_call"], events
 
 
 def test_a_wav_declaring_4_gib_is_read_for_what_it_holds(main: ServiceProcess) -> None:

@@ -1,5 +1,6 @@
 """Storage faults of the SQLite store, provoked for real: a COMMIT that fails, a database with no room left."""
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import closing
@@ -79,3 +80,36 @@ async def test_a_successful_write_clears_the_remembered_fault(sqlite_store: Sqli
     await sqlite_store.add_knowledge(KnowledgeCreate(topic="big", content=LARGE))
 
     assert sqlite_store.write_fault is None
+
+
+async def test_a_call_made_while_the_store_closes_is_refused_not_run_on_the_closed_connection(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    # Shutdown meets a late caller (a readiness probe, the second write of a tool call): it must get the store's
+    # own "not open", never a statement on the connection the close already shut (sqlite3.ProgrammingError).
+    store = SqliteKipStore(tmp_path / "kip.sqlite3", durability="normal", clock=clock)
+    await store.open()
+    closing_store = asyncio.create_task(store.close())
+    await asyncio.sleep(0)  # close has handed the connection's close to the store's thread and awaits it
+
+    with pytest.raises(RuntimeError, match="not open"):
+        await store.ping()
+    with pytest.raises(RuntimeError, match="not open"):
+        await store.add_knowledge(KnowledgeCreate(topic="late", content="after close began"))
+    await closing_store
+
+
+async def test_a_call_made_before_close_ends_before_the_connection_closes(tmp_path: Path, clock: ManualClock) -> None:
+    store = SqliteKipStore(tmp_path / "kip.sqlite3", durability="normal", clock=clock)
+    await store.open()
+    write = asyncio.create_task(store.add_knowledge(KnowledgeCreate(topic="kept", content="in flight at close")))
+    await asyncio.sleep(0)  # the write is queued on the store's thread
+
+    await store.close()
+
+    stored = await write
+    await store.open()
+    try:
+        assert [item.id for item in await store.search_knowledge(KnowledgeQuery())] == [stored.id]
+    finally:
+        await store.close()

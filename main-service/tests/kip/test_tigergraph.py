@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from council.kip import open_kip
+from council.kip import build_kip, open_kip
 from council.kip.calls import ToolCallStart, ToolOutcome
 from council.kip.conversations import ExchangeCreate
 from council.kip.errors import InsufficientFundsError
@@ -23,6 +23,7 @@ from council.kip.stores._gsql import load_schema
 from council.kip.stores.tigergraph import TigerGraphKipStore, initialize, main
 from council.settings import KipSettings
 from tests.kip.support import ManualClock, new_agent, tigergraph_settings, tigergraph_standin, tigergraph_store
+from tests.kip.tigergraph_standin import kip_post
 
 pytestmark = pytest.mark.anyio
 
@@ -139,9 +140,100 @@ async def test_wrong_credentials_fail_at_open() -> None:
         await store.ping()
 
 
-async def test_concurrent_transfers_through_one_writer_conserve_value(clock: ManualClock, tmp_path: Path) -> None:
+def _burn(txn_id: str, amount: int) -> dict[str, object]:
+    """kip_post's parameters for burning `amount` from the treasury."""
+    return {
+        "txn_id": txn_id,
+        "kind": "burn",
+        "amount": amount,
+        "source": TREASURY,
+        "target": "",
+        "reason": "test",
+        "idempotency_key": "",
+        "fingerprint": "",
+        "request_id": "",
+        "created_at": "2026-01-01T00:00:00.000000+00:00",
+        "daily_cap": -1,
+        "day_start": "",
+    }
+
+
+def test_the_standin_lets_two_concurrent_queries_read_one_balance_as_read_committed_does() -> None:
+    # The premise of the concurrency test below: the stand-in does not serialize requests. Two kip_post calls
+    # that overlap both read the treasury's 10 and both burn it, as TigerGraph's read-committed isolation allows;
+    # each query stays atomic (all of a burn or none of it), which is all a real server promises.
+    standin = tigergraph_standin()
+    settings = tigergraph_settings(standin)
+    initialize(settings, create_types=not standin.catalog.vertex_attrs)
+    graph = standin.graphs[settings.graph]
+    seed = graph.begin()
+    seed.upsert_vertex("Account", TREASURY, {"kind": "treasury", "balance": 10})
+    seed.upsert_vertex("Ledger", "ledger", {"supply": 10})
+    graph.commit(seed)
+
+    first, second = graph.begin(), graph.begin()
+    answers = [kip_post(first, _burn("t1", 10)), kip_post(second, _burn("t2", 10))]
+    graph.commit(first)
+    graph.commit(second)
+
+    assert [answer[0]["status"] for answer in answers] == ["ok", "ok"]
+    assert graph.vertices["Account"][TREASURY]["balance"] == 0  # 20 burned from 10: one debit lost
+    assert sorted(graph.vertices["LedgerTxn"]) == ["t1", "t2"]
+    assert {t["seq"] for t in graph.vertices["LedgerTxn"].values()} == {1}  # and one seq taken twice
+
+
+def test_a_failed_standin_request_writes_nothing() -> None:
+    from pyTigerGraph.common.exception import TigerGraphException
+
+    from council.kip.stores.tigergraph import connect
+
+    standin = tigergraph_standin()
+    settings = tigergraph_settings(standin)
+    initialize(settings, create_types=not standin.catalog.vertex_attrs)
+    conn = connect(settings)
+    try:
+        with pytest.raises(TigerGraphException, match="is INT"):
+            conn.upsertData(
+                {"vertices": {"Account": {"a1": {"balance": {"value": 5}}, "a2": {"balance": {"value": "x"}}}}}
+            )
+    finally:
+        conn.close()
+
+    assert standin.graphs[settings.graph].vertices.get("Account", {}) == {}
+
+
+async def test_deleting_a_conversation_keeps_the_edges_of_an_account_with_the_same_id(
+    clock: ManualClock, tmp_path: Path
+) -> None:
+    # Thread ids are the client's: one may be "treasury". Deleting its conversation deletes that Conversation
+    # vertex's edges, not the treasury Account's legs.
     store = tigergraph_store(tmp_path, clock)
     await store.open()
+    try:
+        await store.post(Posting(kind=TransactionKind.MINT, source=None, target=TREASURY, amount=10))
+        decision = DecisionCreate(question="q", outcome="o", confidence=0.5, topic="t", thread_id=TREASURY)
+        await store.record_exchange(ExchangeCreate(thread_id=TREASURY, question="q?", answer="a.", decision=decision))
+
+        assert await store.delete_conversation(TREASURY)
+
+        [mint] = (await store.transactions(TransactionQuery())).items
+        assert [(leg.account, leg.side) for leg in mint.legs] == [(TREASURY, "credit")]
+        assert await store.balance(TREASURY) == 10
+    finally:
+        await store.close()
+
+
+async def test_concurrent_transfers_through_one_writer_conserve_value(clock: ManualClock, tmp_path: Path) -> None:
+    """900 transfers (100 of them retried keys) at once through one store, against a stand-in that serves requests
+    concurrently with no more isolation than TigerGraph's read-committed (the test above): what keeps balances
+    non-negative and conserved, seqs and keys unique, is the store's own writer lock (with it removed, this fails:
+    debits are lost), together with each kip_post being one atomic query. What it cannot show, with no real
+    TigerGraph here: that real GSQL's kip_post is atomic as its Python rendering is, or how a real server
+    schedules concurrent queries; and it says nothing of two writing processes, which the lock does not cover."""
+    store = tigergraph_store(tmp_path, clock)
+    standin = tigergraph_standin()
+    await store.open()
+    standin.peak_in_flight = 0
     try:
         agents = [(await new_agent(store, f"agent{n}")).id for n in range(20)]
         await store.post(Posting(kind=TransactionKind.MINT, source=None, target=TREASURY, amount=10_000))
@@ -182,6 +274,7 @@ async def test_concurrent_transfers_through_one_writer_conserve_value(clock: Man
             recorded += [tx.idempotency_key for tx in page.items]
         assert max(Counter(recorded).values()) == 1
         assert len(recorded) == len([r for r in receipts if not r.replayed])
+        assert standin.peak_in_flight > 1  # the server did run requests side by side meanwhile
     finally:
         await store.close()
 
@@ -216,6 +309,38 @@ async def test_a_cancelled_write_holds_the_writer_lock_until_its_request_has_rea
         assert await store.supply() == 30  # the cancelled mint did run on the server, before the second one
         page = await store.transactions(TransactionQuery())
         assert [tx.amount for tx in page.items] == [10, 20]
+    finally:
+        hold.released.set()
+        await store.close()
+
+
+async def test_a_tool_call_cancelled_while_its_charge_is_in_flight_is_finished_as_interrupted(
+    clock: ManualClock, tmp_path: Path
+) -> None:
+    # The charge-and-record request cannot be called back once sent (the server applies it): a caller cancelled
+    # meanwhile must still finish the call it recorded, or its key would answer 409 in_progress for ever.
+    store = tigergraph_store(tmp_path, clock)
+    standin = tigergraph_standin()
+    await store.open()
+    kip = build_kip(KipSettings(tool_price=2), store)
+    try:
+        agent = await new_agent(store, "worker", capabilities=["calculator"])
+        await kip.treasury.mint(100)
+        await kip.treasury.transfer(TREASURY, agent.id, 20)
+        agent = await store.get_agent(agent.id)
+        hold = standin.hold(store.settings.graph, "kip_start_tool_call")
+        first = asyncio.create_task(kip.tools.call(agent, "calculator", "1+1", idempotency_key="call-1"))
+        assert await asyncio.to_thread(hold.arrived.wait, 10)
+        first.cancel()
+        hold.released.set()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+
+        again = await kip.tools.call(agent, "calculator", "1+1", idempotency_key="call-1")
+
+        assert (again.replayed, again.ok, again.cost) == (True, False, 2)
+        assert "interrupted" in again.output
+        assert await store.balance(agent.id) == 18  # charged once, and not again by the replay
     finally:
         hold.released.set()
         await store.close()

@@ -8,13 +8,14 @@ It is a real HTTP server (Starlette under uvicorn) speaking TigerGraph 4's singl
   `POST /restpp/query/{graph}/{query}` (JSON parameters, strings URL-decoded as TigerGraph does).
 Everything written is checked against the declared types: an upsert or INSERT into a type or attribute that
 `schema.gsql` does not declare is an error, as on a real server. The installed queries are Python renderings of
-the GSQL in schema.gsql — the stand-in does NOT compile or run GSQL. Each request runs to completion before the
-next starts (serializable), which is stronger than TigerGraph's read-committed isolation; see docs/kip.md.
+the GSQL in schema.gsql — the stand-in does NOT compile or run GSQL. Requests are served concurrently, each one
+transaction (all or nothing) isolated no more than read-committed allows (see Transaction), as TigerGraph
+documents its own; nothing serializes them, so what keeps the KIP invariants here is the store's writer lock;
+see docs/kip.md.
 """
 
 import asyncio
 import base64
-import copy
 import json
 import re
 import socket
@@ -108,33 +109,87 @@ def _typed(text: str) -> dict[str, str]:
     return {part.split()[0]: part.split()[1] for part in text.split(",") if part.strip()}
 
 
+type VertexKey = tuple[str, str]  # (vertex type, id)
+type EdgeKey = tuple[str, str, str]  # (edge type, from id, to id)
+
+
 @dataclass
 class Graph:
+    """One graph's committed state. No request changes it in place: each runs on its own `Transaction`, begun from
+    it and committed back whole. Committing replaces a changed vertex's dict, so a begun view is never changed."""
+
     catalog: Catalog
     types: set[str]
     queries: dict[str, set[str]] = field(default_factory=dict)  # installed query -> its parameter names
     vertices: dict[str, dict[str, Json]] = field(default_factory=dict)
-    edges: dict[tuple[str, str, str], Json] = field(default_factory=dict)  # (edge type, from id, to id)
-    written: set[str] = field(default_factory=set)  # every vertex and edge type a write touched
+    edges: dict[EdgeKey, Json] = field(default_factory=dict)
+    written: set[str] = field(default_factory=set)  # every vertex and edge type a committed write touched
+
+    def begin(self) -> "Transaction":
+        return Transaction(self, {kind: dict(by_id) for kind, by_id in self.vertices.items()}, dict(self.edges))
+
+    def commit(self, txn: "Transaction") -> None:
+        """Apply what `txn` changed, attribute by attribute over what is committed by now: the last writer wins."""
+        for vertex_type, vertex_id in txn.deleted:
+            self.vertices.get(vertex_type, {}).pop(vertex_id, None)
+        for (vertex_type, vertex_id), value in txn.working.items():
+            store = self.vertices.setdefault(vertex_type, {})
+            before, now = txn.original[(vertex_type, vertex_id)], store.get(vertex_id)
+            changes = {name: v for name, v in value.items() if before is None or before[name] != v}
+            for name, delta in txn.added.get((vertex_type, vertex_id), {}).items():
+                changes[name] = (value[name] - delta if now is None else now[name]) + delta
+            if changes:
+                store[vertex_id] = {**(now or value), **changes}
+        for key in txn.deleted_edges:
+            self.edges.pop(key, None)
+        self.edges |= txn.new_edges
+        self.written |= txn.written
+
+
+@dataclass
+class Transaction:
+    """One request on a graph, run as TigerGraph runs an installed query or a REST++ request: as ONE transaction,
+    all or nothing (a request that fails commits nothing), isolated at read-committed. The stand-in makes the
+    isolation as weak as read-committed lets it be: the request reads the state committed when it began (never a
+    concurrent request's uncommitted writes, but no lock on what it read either), and its writes reach the graph at
+    its end over whatever committed meanwhile. Two concurrent requests that read one balance both debit it: a lost
+    update, which read-committed allows and the store's writer lock exists to prevent."""
+
+    graph: Graph
+    base_vertices: dict[str, dict[str, Json]]
+    base_edges: dict[EdgeKey, Json]
+    working: dict[VertexKey, Json] = field(default_factory=dict)  # this request's copies of what it read or wrote
+    original: dict[VertexKey, Json | None] = field(default_factory=dict)  # each as begun; None: it did not exist
+    deleted: set[VertexKey] = field(default_factory=set)
+    added: dict[VertexKey, dict[str, Any]] = field(default_factory=dict)  # `add` ops: applied to the committed value
+    new_edges: dict[EdgeKey, Json] = field(default_factory=dict)
+    deleted_edges: set[EdgeKey] = field(default_factory=set)
+    written: set[str] = field(default_factory=set)
 
     # ---- writes (validated against the catalog) --------------------------------------------------------
     def check_vertex_type(self, vertex_type: str) -> dict[str, str]:
-        if vertex_type not in self.types or vertex_type not in self.catalog.vertex_attrs:
+        if vertex_type not in self.graph.types or vertex_type not in self.graph.catalog.vertex_attrs:
             raise GraphError(f"The vertex type {vertex_type} is not declared in graph.", "REST-30200")
-        return self.catalog.vertex_attrs[vertex_type]
+        return self.graph.catalog.vertex_attrs[vertex_type]
 
     def upsert_vertex(self, vertex_type: str, vertex_id: str, values: Json, ops: dict[str, str] | None = None) -> None:
         declared = self.check_vertex_type(vertex_type)
         _check_values("vertex", vertex_type, values, declared)
         self.written.add(vertex_type)
-        store = self.vertices.setdefault(vertex_type, {})
-        if vertex_id not in store:
-            attrs = {name: DEFAULTS[kind] for name, kind in declared.items()}
-            attrs[self.catalog.primary[vertex_type]] = vertex_id
-            store[vertex_id] = attrs
+        vertex = self.get(vertex_type, vertex_id)
+        if vertex is None:
+            key = (vertex_type, vertex_id)
+            vertex = {name: DEFAULTS[kind] for name, kind in declared.items()}
+            vertex[self.graph.catalog.primary[vertex_type]] = vertex_id
+            self.working[key], self.original[key] = vertex, None
+            self.deleted.discard(key)
         for name, value in values.items():
-            op = (ops or {}).get(name, "overwrite")
-            store[vertex_id][name] = store[vertex_id][name] + value if op == "add" else value
+            if (ops or {}).get(name, "overwrite") == "add":
+                vertex[name] += value
+                added = self.added.setdefault((vertex_type, vertex_id), {})
+                added[name] = added.get(name, 0) + value
+            else:
+                vertex[name] = value
 
     def insert_vertex(self, vertex_type: str, values: list[Any]) -> None:
         declared = self.check_vertex_type(vertex_type)
@@ -152,39 +207,62 @@ class Graph:
         must_exist: bool = False,
         ends: tuple[str, str] | None = None,
     ) -> bool:
-        if edge_type not in self.types or edge_type not in self.catalog.edges:
+        catalog = self.graph.catalog
+        if edge_type not in self.graph.types or edge_type not in catalog.edges:
             raise GraphError(f"The edge type {edge_type} is not declared in graph.", "REST-30200")
-        _check_values("edge", edge_type, values, self.catalog.edge_attrs[edge_type])
-        source, target = self.catalog.edges[edge_type]
+        _check_values("edge", edge_type, values, catalog.edge_attrs[edge_type])
+        source, target = catalog.edges[edge_type]
         if ends is not None and ends != (source, target):
             raise GraphError(f"{edge_type} goes from {source} to {target}, not {ends[0]} to {ends[1]}.", "REST-30200")
         for vertex_type, vertex_id in ((source, from_id), (target, to_id)):
-            if vertex_id not in self.vertices.get(vertex_type, {}):
+            if self.get(vertex_type, vertex_id) is None:
                 if must_exist:
                     return False
                 self.upsert_vertex(vertex_type, vertex_id, {})
         self.written.add(edge_type)
-        self.edges[(edge_type, from_id, to_id)] = dict(values)
-        reverse = self.catalog.reverse.get(edge_type)
-        if reverse:
-            self.edges[(reverse, to_id, from_id)] = dict(values)
+        keys = [(edge_type, from_id, to_id)]
+        if reverse := catalog.reverse.get(edge_type):
+            keys.append((reverse, to_id, from_id))
+        for key in keys:
+            self.new_edges[key] = dict(values)
+            self.deleted_edges.discard(key)
         return True
 
     def delete_vertex(self, vertex_type: str, vertex_id: str) -> None:
-        self.vertices.get(vertex_type, {}).pop(vertex_id, None)
-        for key in [key for key in self.edges if vertex_id in key[1:]]:
-            del self.edges[key]
+        """Delete the vertex and its edges: those whose end of its type is this id (another type's vertex may have
+        the same id, e.g. an Account and a Conversation both named `treasury`; its edges stay)."""
+        if self.get(vertex_type, vertex_id) is not None:
+            del self.working[(vertex_type, vertex_id)]
+            self.deleted.add((vertex_type, vertex_id))
+        ends = self.graph.catalog.edges
+        for key in [*self.base_edges, *self.new_edges]:
+            source, target = ends[key[0]]
+            if (source, key[1]) == (vertex_type, vertex_id) or (target, key[2]) == (vertex_type, vertex_id):
+                self.new_edges.pop(key, None)
+                self.deleted_edges.add(key)
 
-    # ---- reads -----------------------------------------------------------------------------------------
+    # ---- reads (this request's own writes included) ----------------------------------------------------
     def all(self, vertex_type: str) -> list[Json]:
         self.check_vertex_type(vertex_type)
-        return list(self.vertices.get(vertex_type, {}).values())
+        ids = [*self.base_vertices.get(vertex_type, {})]
+        ids += [key[1] for key in self.working if key[0] == vertex_type and key[1] not in ids]
+        return [vertex for vertex_id in ids if (vertex := self.get(vertex_type, vertex_id)) is not None]
 
     def get(self, vertex_type: str, vertex_id: str) -> Json | None:
-        return self.vertices.get(vertex_type, {}).get(vertex_id)
+        """This request's copy of the vertex, which it may change in place (committed at its end)."""
+        key = (vertex_type, vertex_id)
+        if key in self.working or key in self.deleted:
+            return self.working.get(key)
+        committed = self.base_vertices.get(vertex_type, {}).get(vertex_id)
+        if committed is None:
+            return None
+        self.working[key], self.original[key] = dict(committed), committed
+        return self.working[key]
 
     def out(self, edge_type: str, from_id: str) -> list[tuple[str, Json]]:
-        return [(key[2], values) for key, values in self.edges.items() if key[0] == edge_type and key[1] == from_id]
+        found = {key: values for key, values in self.base_edges.items() if key[:2] == (edge_type, from_id)}
+        found |= {key: values for key, values in self.new_edges.items() if key[:2] == (edge_type, from_id)}
+        return [(key[2], values) for key, values in found.items() if key not in self.deleted_edges]
 
 
 def vertex_out(vertex_type: str, attrs: Json, accums: Json | None = None) -> Json:
@@ -192,7 +270,7 @@ def vertex_out(vertex_type: str, attrs: Json, accums: Json | None = None) -> Jso
 
 
 # ---- installed queries: Python renderings of the GSQL in schema.gsql -------------------------------------
-def kip_post(g: Graph, p: Json) -> list[Json]:
+def kip_post(g: Transaction, p: Json) -> list[Json]:
     status, detail, original, seq = "", "", "", 0
     source, target, amount = p["source"], p["target"], p["amount"]
     if p["idempotency_key"]:
@@ -255,7 +333,7 @@ def kip_post(g: Graph, p: Json) -> list[Json]:
     return [{"status": status, "detail": detail, "txn_id": original, "seq": seq}]
 
 
-def kip_start_tool_call(g: Graph, p: Json) -> list[Json]:
+def kip_start_tool_call(g: Transaction, p: Json) -> list[Json]:
     status, detail, original = "", "", ""
     agent_id, cost, key, txn_id = p["agent_id"], p["cost"], p["call_key"], p["txn_id"]
     if key:
@@ -321,7 +399,7 @@ def kip_start_tool_call(g: Graph, p: Json) -> list[Json]:
     return [{"status": status, "detail": detail, "call_id": original, "balance": balance - cost}]
 
 
-def kip_create_agent(g: Graph, p: Json) -> list[Json]:
+def kip_create_agent(g: Transaction, p: Json) -> list[Json]:
     if any(n["name_key"] == p["name_key"] for n in g.all("AgentName")):
         return [{"status": "name_taken"}]
     g.insert_vertex("Account", [p["agent_id"], "agent", 0])
@@ -345,7 +423,7 @@ def kip_create_agent(g: Graph, p: Json) -> list[Json]:
     return [{"status": "ok"}]
 
 
-def kip_update_agent(g: Graph, p: Json) -> list[Json]:
+def kip_update_agent(g: Transaction, p: Json) -> list[Json]:
     agent = g.get("Agent", p["agent_id"])
     if agent is None:
         return [{"status": "unknown_agent"}]
@@ -361,7 +439,7 @@ def kip_update_agent(g: Graph, p: Json) -> list[Json]:
     return [{"status": "ok"}]
 
 
-def kip_transactions(g: Graph, p: Json) -> list[Json]:
+def kip_transactions(g: Transaction, p: Json) -> list[Json]:
     txns = [
         t
         for t in g.all("LedgerTxn")
@@ -384,7 +462,7 @@ def kip_transactions(g: Graph, p: Json) -> list[Json]:
     return [{"Txns": out}]
 
 
-def kip_activity(g: Graph, p: Json) -> list[Json]:
+def kip_activity(g: Transaction, p: Json) -> list[Json]:
     out = []
     for agent in g.all("Agent"):
         acc = {"@spent": 0, "@earned": 0, "@funded": 0, "@calls": 0, "@successes": 0}
@@ -415,7 +493,7 @@ def _like(value: str, pattern: str) -> bool:
     return re.fullmatch(regex, value, re.DOTALL) is not None
 
 
-def kip_knowledge(g: Graph, p: Json) -> list[Json]:
+def kip_knowledge(g: Transaction, p: Json) -> list[Json]:
     items = [
         k
         for k in g.all("Knowledge")
@@ -430,7 +508,7 @@ def kip_knowledge(g: Graph, p: Json) -> list[Json]:
     return [{"Items": [vertex_out("Knowledge", k) for k in items[: p["lim"]]]}]
 
 
-def kip_conversation(g: Graph, p: Json) -> list[Json]:
+def kip_conversation(g: Transaction, p: Json) -> list[Json]:
     conversation = g.get("Conversation", p["thread_id"])
     if conversation is None:
         return [{"Convs": [], "Messages": [], "Derived": []}]
@@ -442,7 +520,7 @@ def kip_conversation(g: Graph, p: Json) -> list[Json]:
     return [{"Convs": [vertex_out("Conversation", conversation)], "Messages": messages, "Derived": derived}]
 
 
-def kip_delete_conversation(g: Graph, p: Json) -> list[Json]:
+def kip_delete_conversation(g: Transaction, p: Json) -> list[Json]:
     thread_id = p["thread_id"]
     if g.get("Conversation", thread_id) is None:
         return [{"deleted": 0}]
@@ -453,7 +531,7 @@ def kip_delete_conversation(g: Graph, p: Json) -> list[Json]:
     return [{"deleted": len(doomed) + 1}]
 
 
-QUERIES: dict[str, Callable[[Graph, Json], list[Json]]] = {
+QUERIES: dict[str, Callable[[Transaction, Json], list[Json]]] = {
     "kip_post": kip_post,
     "kip_start_tool_call": kip_start_tool_call,
     "kip_create_agent": kip_create_agent,
@@ -473,7 +551,7 @@ class TigerGraphStandIn:
         self.catalog = Catalog()
         self.graphs: dict[str, Graph] = {}
         self.requests: list[str] = []  # "METHOD path" of every request, for tests
-        self._lock = threading.Lock()
+        self.in_flight = self.peak_in_flight = 0  # requests begun and not yet ended: the server's concurrency
         self._holds: list[Hold] = []
         self.app = Starlette(
             routes=[
@@ -543,7 +621,9 @@ class TigerGraphStandIn:
             raise GraphError(f"Graph name {name} cannot be found.", "REST-1004")
         return self.graphs[name]
 
-    def _guarded(self, request: Request, work: Callable[[], Any], held: Hold | None = None) -> Response:
+    async def _guarded(
+        self, request: Request, work: Callable[[Transaction], Any], held: Hold | None = None
+    ) -> Response:
         self.requests.append(f"{request.method} {request.url.path}")
         for hold in self._holds:
             if hold is not held and hold.in_flight():
@@ -551,11 +631,20 @@ class TigerGraphStandIn:
                 hold.overlapped.set()
         if not self._authorized(request):
             return JSONResponse({"error": True, "message": "Unauthorized"}, status_code=401)
-        with self._lock:  # one request at a time: each one is a transaction, and they never interleave
-            try:
-                return self._answer(work())
-            except GraphError as error:
-                return self._answer(error=error)
+        # Begun and committed on the server's loop, run on a thread meanwhile: requests overlap as on a real server,
+        # each one a transaction (Transaction) and nothing more: no lock serializes them.
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            graph = self._graph(request)
+            txn = graph.begin()
+            result = await asyncio.to_thread(work, txn)
+            graph.commit(txn)  # not reached when `work` raised: a failed request writes nothing
+            return self._answer(result)
+        except GraphError as error:
+            return self._answer(error=error)
+        finally:
+            self.in_flight -= 1
 
     # ---- endpoints -------------------------------------------------------------------------------------
     async def statements(self, request: Request) -> Response:
@@ -563,8 +652,8 @@ class TigerGraphStandIn:
         self.requests.append(f"{request.method} {request.url.path}")
         if not self._authorized(request):
             return PlainTextResponse("Unauthorized", status_code=401)
-        with self._lock:
-            return PlainTextResponse("\n".join(self._run_gsql(text)))
+        # Schema changes run on the loop, never during another one (real TigerGraph runs them exclusively too).
+        return PlainTextResponse("\n".join(self._run_gsql(text)))
 
     def _run_gsql(self, text: str) -> list[str]:
         if re.search(r"^CREATE (VERTEX|DIRECTED EDGE)", text, re.MULTILINE):
@@ -600,44 +689,38 @@ class TigerGraphStandIn:
         body = json.loads(await request.body())
         must_exist = request.query_params.get("vertex_must_exist", "").lower() == "true"
 
-        def work() -> list[Json]:
-            graph = self._graph(request)
-            staged_vertices, staged_edges = copy.deepcopy(graph.vertices), copy.deepcopy(graph.edges)
-            try:
-                accepted_vertices = accepted_edges = 0
-                for vertex_type, by_id in body.get("vertices", {}).items():
-                    for vertex_id, attrs in by_id.items():
-                        values = {name: spec["value"] for name, spec in attrs.items()}
-                        ops = {name: spec.get("op", "overwrite") for name, spec in attrs.items()}
-                        graph.upsert_vertex(vertex_type, vertex_id, values, ops)
-                        accepted_vertices += 1
-                for source_type, by_source in body.get("edges", {}).items():
-                    for source_id, by_edge in by_source.items():
-                        for edge_type, by_target_type in by_edge.items():
-                            for target_type, by_target in by_target_type.items():
-                                for target_id, attrs in by_target.items():
-                                    values = {name: spec["value"] for name, spec in attrs.items()}
-                                    ends = (source_type, target_type)
-                                    if graph.upsert_edge(
-                                        edge_type, source_id, target_id, values, must_exist=must_exist, ends=ends
-                                    ):
-                                        accepted_edges += 1
-            except GraphError:  # all or nothing, like one REST++ transaction
-                graph.vertices, graph.edges = staged_vertices, staged_edges
-                raise
+        def work(txn: Transaction) -> list[Json]:
+            # All or nothing like one REST++ request: an error raised here commits none of it.
+            accepted_vertices = accepted_edges = 0
+            for vertex_type, by_id in body.get("vertices", {}).items():
+                for vertex_id, attrs in by_id.items():
+                    values = {name: spec["value"] for name, spec in attrs.items()}
+                    ops = {name: spec.get("op", "overwrite") for name, spec in attrs.items()}
+                    txn.upsert_vertex(vertex_type, vertex_id, values, ops)
+                    accepted_vertices += 1
+            for source_type, by_source in body.get("edges", {}).items():
+                for source_id, by_edge in by_source.items():
+                    for edge_type, by_target_type in by_edge.items():
+                        for target_type, by_target in by_target_type.items():
+                            for target_id, attrs in by_target.items():
+                                values = {name: spec["value"] for name, spec in attrs.items()}
+                                ends = (source_type, target_type)
+                                if txn.upsert_edge(
+                                    edge_type, source_id, target_id, values, must_exist=must_exist, ends=ends
+                                ):
+                                    accepted_edges += 1
             return [{"accepted_vertices": accepted_vertices, "accepted_edges": accepted_edges}]
 
-        return self._guarded(request, work)
+        return await self._guarded(request, work)
 
     async def vertices(self, request: Request) -> Response:
-        def work() -> list[Json]:
-            graph = self._graph(request)
+        def work(txn: Transaction) -> list[Json]:
             vertex_type = request.path_params["vertex_type"]
             vertex_id = request.path_params.get("vertex_id")
             if vertex_id is None:
-                return [vertex_out(vertex_type, attrs) for attrs in graph.all(vertex_type)]
-            graph.check_vertex_type(vertex_type)
-            found = graph.get(vertex_type, vertex_id)
+                return [vertex_out(vertex_type, attrs) for attrs in txn.all(vertex_type)]
+            txn.check_vertex_type(vertex_type)
+            found = txn.get(vertex_type, vertex_id)
             if found is None:
                 raise GraphError(
                     f"The input vertex id '{vertex_id}' is not a valid vertex id for vertex type = {vertex_type}.",
@@ -645,30 +728,29 @@ class TigerGraphStandIn:
                 )
             return [vertex_out(vertex_type, found)]
 
-        return self._guarded(request, work)
+        return await self._guarded(request, work)
 
     async def query(self, request: Request) -> Response:
         raw = json.loads(await request.body() or b"{}")
         params = {key: unquote(value) if isinstance(value, str) else value for key, value in raw.items()}
 
-        def work() -> list[Json]:
-            graph = self._graph(request)
-            name = request.path_params["query"]
+        def work(txn: Transaction) -> list[Json]:
+            graph, name = txn.graph, request.path_params["query"]
             if name not in graph.queries:
                 raise GraphError(
                     f"Endpoint is not found from url = /query/{request.path_params['graph']}/{name}", "REST-1000"
                 )
             if set(params) != graph.queries[name]:  # stricter than TigerGraph, which defaults missing ones
                 raise GraphError(f"{name} takes {sorted(graph.queries[name])}, got {sorted(params)}.", "REST-30000")
-            return QUERIES[name](graph, params)
+            return QUERIES[name](txn, params)
 
         graph, name = request.path_params["graph"], request.path_params["query"]
         hold = next((h for h in self._holds if (h.graph, h.query) == (graph, name) and not h.arrived.is_set()), None)
         if hold is None:
-            return self._guarded(request, work)
+            return await self._guarded(request, work)
         hold.arrived.set()
         await asyncio.to_thread(hold.released.wait, 30)  # off the server's loop: other requests keep arriving
         try:
-            return self._guarded(request, work, hold)
+            return await self._guarded(request, work, hold)
         finally:
             hold.finished.set()

@@ -3,6 +3,7 @@ a replayed idempotency key answers the recorded call without running anything.""
 
 import abc
 import asyncio
+import contextlib
 from collections.abc import Iterable
 from typing import ClassVar
 
@@ -110,7 +111,7 @@ class ToolRegistry:
         if idempotency_key is not None and (known := await self._store.find_tool_call(idempotency_key)) is not None:
             return _replayed(known, start)
         self._budgets.authorize(agent, tool.price)
-        started = await self._store.start_tool_call(start)
+        started = await self._start(start)
         if started.replayed:  # a concurrent call with this key was written between the lookup and this write
             return _replayed(started, start)
         try:
@@ -118,8 +119,7 @@ class ToolRegistry:
         except asyncio.CancelledError:
             # Charged and recorded as running: record the interruption as the outcome, so that a replay answers it
             # rather than 409 for ever. Shielded: this task is being cancelled, the store write must still land.
-            interrupted = ToolOutcome(ok=False, output=f"The call to {tool.name!r} was interrupted before it finished.")
-            await asyncio.shield(self._store.finish_tool_call(started.record.id, interrupted))
+            await asyncio.shield(self._store.finish_tool_call(started.record.id, _interrupted(tool.name)))
             raise
         record = await self._store.finish_tool_call(started.record.id, outcome)
         log.info("kip_tool_called", agent=agent.name, tool=tool.name, cost=tool.price, ok=outcome.ok)
@@ -132,6 +132,20 @@ class ToolRegistry:
             transaction=started.transaction,
             balance=record.balance,
         )
+
+    async def _start(self, start: ToolCallStart) -> StartedToolCall:
+        """`store.start_tool_call`, whose write a cancelled caller cannot call back (its SQLite thread or TigerGraph
+        request goes on): when cancelled, wait for the write, and finish a call it recorded as interrupted too."""
+        write = asyncio.ensure_future(self._store.start_tool_call(start))
+        try:
+            return await asyncio.shield(write)
+        except asyncio.CancelledError:
+            while not write.done():  # through any further cancellation: the outcome decides what to finish
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait([write])
+            if not write.cancelled() and write.exception() is None and not (started := write.result()).replayed:
+                await asyncio.shield(self._store.finish_tool_call(started.record.id, _interrupted(start.tool)))
+            raise
 
     async def _outcome(self, tool: Tool, agent: Agent, text: str) -> ToolOutcome:
         try:
@@ -150,6 +164,10 @@ class ToolRegistry:
             )
             return ToolOutcome(ok=False, output=f"The tool {tool.name!r} failed unexpectedly.")
         return ToolOutcome(ok=True, output=result.output, data=result.data)
+
+
+def _interrupted(tool: str) -> ToolOutcome:
+    return ToolOutcome(ok=False, output=f"The call to {tool!r} was interrupted before it finished.")
 
 
 def _replayed(found: StartedToolCall, start: ToolCallStart) -> MeteredCall:

@@ -137,10 +137,13 @@ class SqliteKipStore(KipStore):
     async def close(self) -> None:
         if self._executor is None:
             return
-        if self._conn is not None:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._conn.close)
-        self._executor.shutdown(wait=True)
+        # Closed to callers first: one arriving while the connection closes is refused ("not open") instead of
+        # queued behind the close onto a shut connection. Calls made before run first (one thread, in order).
+        executor, conn = self._executor, self._conn
         self._executor, self._conn = None, None
+        if conn is not None:
+            await asyncio.get_running_loop().run_in_executor(executor, conn.close)
+        executor.shutdown(wait=True)
 
     async def ping(self) -> None:
         if self.write_fault is None:
