@@ -8,7 +8,8 @@ from openai import AsyncOpenAI
 
 from council.health import Check
 from council.llm.base import CouncilChatModel
-from council.llm.embedded import EmbeddedChatModel, LlamaPool, bundled_gguf
+from council.llm.bundled import bundled_model
+from council.llm.embedded import EmbeddedChatModel, LlamaPool
 from council.llm.openai_compat import OpenAICompatChatModel
 from council.settings import LLMSettings, RoleSettings
 
@@ -40,7 +41,7 @@ class ModelRegistry:
                 "context_tokens": llm.context_tokens,
             }
             if (override.backend or llm.backend) == "embedded":
-                path = override.model_path or llm.model_path or bundled_gguf()
+                path = override.model_path or llm.model_path or bundled_model(llm)
                 if path not in pools:
                     pools[path] = LlamaPool(
                         path, size=llm.pool_size, context_tokens=llm.context_tokens, threads=llm.threads
