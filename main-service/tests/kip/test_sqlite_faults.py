@@ -1,7 +1,13 @@
-"""Storage faults of the SQLite store, provoked for real: a COMMIT that fails, a database with no room left."""
+"""Storage faults of the SQLite store, provoked for real: a COMMIT that fails, a database with no room left, a
+read with no room for its temporary files."""
 
 import asyncio
+import json
+import os
+import shutil
 import sqlite3
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import closing
 from pathlib import Path
@@ -16,6 +22,9 @@ from tests.kip.support import ManualClock
 pytestmark = pytest.mark.anyio
 
 LARGE = "x" * 20_000  # needs new pages (overflow pages of a 4 KiB-page file) wherever it goes
+SERVICE_ROOT = Path(__file__).resolve().parents[2]
+# A user namespace of its own (mapped to root in it) may mount a tmpfs: a really full filesystem, no privileges.
+NAMESPACED = ["unshare", "--user", "--map-root-user", "--mount"]
 
 
 @pytest.fixture
@@ -69,6 +78,35 @@ async def test_a_full_database_refuses_writes_as_storage_full_until_there_is_roo
     await sqlite_store.ping()  # its write probe finds room again
     stored = await sqlite_store.add_knowledge(KnowledgeCreate(topic="big", content=LARGE))
     assert [item.id for item in await sqlite_store.search_knowledge(KnowledgeQuery())] == [stored.id]
+
+
+def test_a_read_with_no_room_for_its_temporary_files_is_storage_full_but_no_write_fault(tmp_path: Path) -> None:
+    # SQLITE_FULL from a read (a sort spilled to a full temporary directory) says nothing of whether a write fits:
+    # remembered as a write fault, it would switch readiness to the write probe and report the database full.
+    temp_dir = tmp_path / "tiny-tmp"
+    temp_dir.mkdir()
+    if shutil.which("unshare") is None:
+        pytest.skip("needs util-linux unshare to mount a tmpfs in a user namespace")
+    trial = subprocess.run(
+        [*NAMESPACED, "mount", "-t", "tmpfs", "tmpfs", str(temp_dir)], capture_output=True, text=True, check=False
+    )
+    if trial.returncode != 0:
+        pytest.skip(f"no tmpfs in a user namespace here: {trial.stderr.strip()}")
+
+    reader = subprocess.run(
+        [*NAMESPACED, sys.executable, "-m", "tests.kip.full_temp_reader", str(tmp_path / "kip.sqlite3"), str(temp_dir)],
+        cwd=SERVICE_ROOT,
+        env={**os.environ, "SQLITE_TMPDIR": str(temp_dir)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert reader.returncode == 0, reader.stderr
+    outcome = json.loads(reader.stdout)
+    assert outcome["read"].startswith("StorageFullError:")  # still a 507: there was no room, for the read
+    assert outcome["write_fault"] is None
 
 
 async def test_a_successful_write_clears_the_remembered_fault(sqlite_store: SqliteKipStore) -> None:

@@ -7,6 +7,7 @@ the stand-in server of `tigergraph_standin.py`, not a real TigerGraph (see docs/
 import asyncio
 import random
 import re
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -341,6 +342,56 @@ async def test_a_tool_call_cancelled_while_its_charge_is_in_flight_is_finished_a
         assert (again.replayed, again.ok, again.cost) == (True, False, 2)
         assert "interrupted" in again.output
         assert await store.balance(agent.id) == 18  # charged once, and not again by the replay
+    finally:
+        hold.released.set()
+        await store.close()
+
+
+async def test_a_call_made_while_the_store_closes_is_refused_not_sent_on_the_closing_connection(
+    clock: ManualClock, tmp_path: Path
+) -> None:
+    # Shutdown meets a late caller (a readiness probe, the second request of a movement): it must get the store's
+    # own "not open", never a request sent on the connection the close is already shutting.
+    store = tigergraph_store(tmp_path, clock)
+    await store.open()
+    closing = asyncio.create_task(store.close())
+    await asyncio.sleep(0)  # close has handed the connection's close to the pool and awaits it
+    try:
+        with pytest.raises(RuntimeError, match="not open"):
+            await store.ping()
+        with pytest.raises(RuntimeError, match="not open"):
+            await store.add_knowledge(KnowledgeCreate(topic="late", content="after close began"))
+    finally:
+        await closing
+
+    assert "Knowledge" not in tigergraph_standin().graphs[store.settings.graph].written
+
+
+async def test_close_waits_off_the_loop_for_a_request_in_flight_which_still_ends(
+    clock: ManualClock, tmp_path: Path
+) -> None:
+    store = tigergraph_store(tmp_path, clock)
+    standin = tigergraph_standin()
+    threads_before = set(threading.enumerate())
+    await store.open()
+    decision = DecisionCreate(question="q", outcome="o", confidence=0.5, topic="t", thread_id="thread-1")
+    await store.record_exchange(ExchangeCreate(thread_id="thread-1", question="q?", answer="a.", decision=decision))
+    hold = standin.hold(store.settings.graph, "kip_delete_conversation")
+    try:
+        deleting = asyncio.create_task(store.delete_conversation("thread-1"))
+        assert await asyncio.to_thread(hold.arrived.wait, 10)
+        closing = asyncio.create_task(store.close())
+
+        # A close that blocked the loop until the request ended could not let this wait time out first.
+        done, _ = await asyncio.wait([closing], timeout=OVERLAP_WINDOW_S)
+        assert (done, hold.finished.is_set()) == (set(), False)
+        hold.released.set()
+        await closing
+
+        assert await deleting  # made before close: it ran to its end on the server
+        assert "thread-1" not in standin.graphs[store.settings.graph].vertices["Conversation"]
+        leftover = [t.name for t in set(threading.enumerate()) - threads_before if t.name.startswith("kip-tigergraph")]
+        assert leftover == []  # close returned once the pool's threads had ended
     finally:
         hold.released.set()
         await store.close()

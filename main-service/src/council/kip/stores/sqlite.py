@@ -2,6 +2,7 @@
 
 A write refused for lack of room (SQLITE_FULL: a full disk or a size cap) is a StorageFullError (507) and is
 remembered as `write_fault`, which fails readiness until a write, or the write probe readiness then runs, succeeds.
+A read refused for lack of room (a sort spilled to a full temporary directory) is a 507 too, never remembered.
 """
 
 import asyncio
@@ -90,14 +91,19 @@ class SqliteKipStore(KipStore):
         self._conn: sqlite3.Connection | None = None
 
     # ---- plumbing ----------------------------------------------------------------------------------------
-    async def _run[T](self, work: Callable[[sqlite3.Connection], T]) -> T:
+    async def _run[T](self, work: Callable[[sqlite3.Connection], T], *, writes: bool = False) -> T:
         if self._executor is None or self._conn is None:
             raise RuntimeError("The KIP store is not open.")
         conn = self._conn
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._tracked, work, conn)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._tracked, work, conn, writes)
 
-    def _tracked[T](self, work: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection) -> T:
-        """Run `work`, keeping `write_fault` current: set by SQLITE_FULL, cleared by any write that changed rows."""
+    async def _write[T](self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` as one write transaction: the only calls whose SQLITE_FULL is remembered as `write_fault`."""
+        return await self._run(lambda conn: write(conn, work), writes=True)
+
+    def _tracked[T](self, work: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection, writes: bool) -> T:
+        """Run `work`, keeping `write_fault` current: set by a write's SQLITE_FULL, cleared by any write that changed
+        rows. A read's SQLITE_FULL (its temporary files found no room) says nothing of whether a write fits."""
         changes = conn.total_changes
         try:
             result = work(conn)
@@ -105,6 +111,11 @@ class SqliteKipStore(KipStore):
             code = getattr(error, "sqlite_errorcode", None) or 0  # absent on errors the sqlite3 module raises itself
             if code & 0xFF != sqlite3.SQLITE_FULL:  # the primary code of an extended one
                 raise
+            if not writes:
+                raise StorageFullError(
+                    f"The KIP store has no room for a read's temporary files ({error}): free disk space where"
+                    " SQLite keeps them (SQLITE_TMPDIR, else TMPDIR or /tmp)."
+                ) from error
             self.write_fault = f"The KIP database is full ({error}): free disk space, or raise the file's size cap."
             raise StorageFullError(self.write_fault) from error
         if conn.total_changes != changes:
@@ -156,7 +167,7 @@ class SqliteKipStore(KipStore):
             conn.execute("INSERT INTO write_probe (filler) VALUES (zeroblob(65536))")
             conn.execute("DELETE FROM write_probe")
 
-        await self._run(lambda conn: write(conn, probe))
+        await self._write(probe)
 
     # ---- agents ------------------------------------------------------------------------------------------
     async def create_agent(self, spec: AgentCreate, *, per_call_cap: int, daily_cap: int) -> Agent:
@@ -174,7 +185,7 @@ class SqliteKipStore(KipStore):
                 raise AgentNameTakenError(f"An agent named {spec.name!r} already exists.") from error
             return load_agent(conn, agent_id)
 
-        return await self._run(lambda conn: write(conn, work))
+        return await self._write(work)
 
     async def get_agent(self, agent_id: str) -> Agent:
         return await self._run(lambda conn: load_agent(conn, agent_id))
@@ -210,14 +221,14 @@ class SqliteKipStore(KipStore):
                 raise AgentNameTakenError(f"An agent named {patch.name!r} already exists.") from error
             return load_agent(conn, agent_id)
 
-        return await self._run(lambda conn: write(conn, work))
+        return await self._write(work)
 
     # ---- ledger ------------------------------------------------------------------------------------------
     async def _post(self, posting: Posting) -> Receipt:
         request_id = current_request_id()  # read here: the worker thread does not see this task's context
         now = self.clock()
         try:
-            return await self._run(lambda conn: write(conn, lambda c: self._post_sync(c, posting, request_id, now)))
+            return await self._write(lambda c: self._post_sync(c, posting, request_id, now))
         except sqlite3.IntegrityError as error:  # a constraint caught what the checks above did not foresee
             raise InvalidPostingError(f"The ledger refused the movement: {error}.") from error
 
@@ -391,7 +402,7 @@ class SqliteKipStore(KipStore):
             insert_tool_call(conn, record)
             return StartedToolCall(record=record, transaction=transaction, replayed=False)
 
-        return await self._run(lambda conn: write(conn, work))
+        return await self._write(work)
 
     async def find_tool_call(self, idempotency_key: str) -> StartedToolCall | None:
         return await self._run(lambda conn: load_tool_call(conn, "idempotency_key", idempotency_key))
@@ -407,12 +418,12 @@ class SqliteKipStore(KipStore):
                 raise RuntimeError(f"No tool call {call_id!r} to finish.")
             return found.record
 
-        return await self._run(lambda conn: write(conn, work))
+        return await self._write(work)
 
     async def add_knowledge(self, item: KnowledgeCreate) -> KnowledgeItem:
         stored = KnowledgeItem(id=new_id("kn"), created_at=self.clock(), **item.model_dump())
 
-        await self._run(lambda conn: write(conn, lambda c: insert_knowledge(c, stored)))
+        await self._write(lambda c: insert_knowledge(c, stored))
         return stored
 
     async def search_knowledge(self, query: KnowledgeQuery) -> list[KnowledgeItem]:
@@ -467,7 +478,7 @@ class SqliteKipStore(KipStore):
             messages = [message_from_row(row, [decision.id] if row["id"] == ids[-1] else []) for row in rows]
             return RecordedExchange(conversation=conversation, messages=messages, decision=decision)
 
-        return await self._run(lambda conn: write(conn, work))
+        return await self._write(work)
 
     async def conversation_graph(self, thread_id: str) -> ConversationGraph:
         def work(conn: sqlite3.Connection) -> ConversationGraph:
@@ -513,4 +524,4 @@ class SqliteKipStore(KipStore):
             deleted += conn.execute("DELETE FROM conversations WHERE thread_id = ?", (thread_id,)).rowcount
             return deleted > 0
 
-        return await self._run(lambda conn: write(conn, work))
+        return await self._write(work)

@@ -99,13 +99,7 @@ class TigerGraphKipStore(KipStore):
             raise RuntimeError("The KIP store is not open.")
         conn = self._conn
         future = asyncio.get_running_loop().run_in_executor(self._executor, work, conn)
-        if not to_the_end:
-            return await future
-        try:
-            return await asyncio.shield(future)
-        except asyncio.CancelledError:
-            await _until_done(future)
-            raise
+        return await (_to_the_end(future) if to_the_end else future)
 
     async def _query(self, name: str, params: Json) -> list[Json]:
         result: list[Json] = await self._call(lambda conn: conn.runInstalledQuery(name, params, usePost=True))
@@ -162,10 +156,18 @@ class TigerGraphKipStore(KipStore):
     async def close(self) -> None:
         if self._executor is None:
             return
-        if self._conn is not None:
-            await self._call(lambda conn: conn.close())
-        self._executor.shutdown(wait=True)
+        # Closed to callers first: one arriving while the store closes is refused ("not open") instead of sent on
+        # the connection being closed. Requests made before run on, on their own threads, to their end.
+        executor, conn = self._executor, self._conn
         self._executor, self._conn = None, None
+        loop = asyncio.get_running_loop()
+        try:
+            if conn is not None:
+                await loop.run_in_executor(executor, conn.close)
+        finally:
+            # Waiting for those requests blocks a thread, so not the loop's (the default pool's, reused); to the end
+            # even if close is cancelled, so none of this pool's threads outlives it.
+            await _to_the_end(loop.run_in_executor(None, executor.shutdown))
 
     async def ping(self) -> None:
         await self._call(lambda conn: conn.echo())
@@ -455,6 +457,15 @@ class TigerGraphKipStore(KipStore):
         # One installed query, one transaction; as a write it waits for any record_exchange of the thread.
         [result] = await self._write_query("kip_delete_conversation", {"thread_id": thread_id})
         return bool(result["deleted"])
+
+
+async def _to_the_end[T](future: asyncio.Future[T]) -> T:
+    """Await `future`; a cancelled caller re-raises only once it has really ended (a thread cannot be stopped)."""
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await _until_done(future)
+        raise
 
 
 async def _until_done(future: asyncio.Future[Any]) -> None:
