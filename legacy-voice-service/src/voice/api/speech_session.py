@@ -30,9 +30,9 @@ from voice.engines.tts.piper import split_for_streaming
 from voice.errors import InvalidRequest, VoiceError
 from voice.settings import Settings
 
-# A sentence or clause mark followed by space, or a line break. A mark at the very end of the text so far is not
-# one yet: the next delta may go on "3" "." "5" (a number), and it usually begins with the space that confirms it.
-_BOUNDARY = re.compile(r"([.!?…,;:—])\s+|\n+")
+# A sentence or clause mark followed by space (or the end of the text so far), or a line break. A mark right after a
+# digit at the end of the text so far is not one yet: the next delta may go on "3" "." "5".
+_BOUNDARY = re.compile(r"([.!?…,;:—])(?:\s+|$)|\n+")
 _SENTENCE_MARKS = ".!?…"
 _MIN_CLAUSE_CHARS = 40
 # The first piece of an utterance may end at a shorter clause ("Well, ", "In short, "): it is what the listener waits
@@ -110,6 +110,9 @@ class SpeechSession:
         cut = len(self.pending) if final else 0
         min_clause = _MIN_FIRST_CLAUSE_CHARS if self.first_piece else _MIN_CLAUSE_CHARS
         for boundary in _BOUNDARY.finditer(self.pending):
+            start = boundary.start()
+            if boundary.end() == len(self.pending) and start > 0 and self.pending[start - 1].isdigit():
+                continue  # wait for the next delta: a space ends the sentence, a digit goes on the number
             if boundary.group(1) in (None, *_SENTENCE_MARKS) or boundary.end() >= min_clause:
                 cut = max(cut, boundary.end())
         complete, self.pending = self.pending[:cut], self.pending[cut:]
