@@ -1,11 +1,14 @@
 """The embedded llama.cpp backend with the real bundled SmolLM2 model."""
 
 import asyncio
+import threading
+import time
 
 import anyio
 import pytest
 from langchain_core.messages import AIMessageChunk, HumanMessage, SystemMessage
 
+from council.llm.base import Usage
 from council.llm.embedded import EmbeddedChatModel, LlamaPool, bundled_gguf
 
 pytestmark = pytest.mark.anyio
@@ -63,6 +66,34 @@ async def test_a_prompt_goes_to_the_idle_context_that_already_holds_its_start() 
     # differ in the last bits, which can tip a near tie at temperature 0 (as with llama.cpp's own server).
     assert again
     assert all(answers)
+
+
+def test_closing_the_pool_under_a_running_generation_frees_its_context_only_when_it_ends() -> None:
+    # Shutdown may close the pool while a cancelled turn's worker still decodes: freeing that context under it
+    # crashed the process (SIGSEGV in llama_decode).
+    pool = LlamaPool(bundled_gguf(), size=1, context_tokens=1024, threads=1)
+    stop, emitted, first_token = threading.Event(), list[object](), threading.Event()
+
+    def emit(item: object) -> None:
+        emitted.append(item)
+        if isinstance(item, str):
+            first_token.set()
+
+    messages = [{"role": "user", "content": "Tell me a long story about a dragon."}]
+    worker = threading.Thread(target=pool.generate, args=(messages, 400, 0.8, stop, emit))
+    worker.start()
+    assert first_token.wait(60)
+    pool.close()  # while it decodes
+    time.sleep(0.2)  # it goes on decoding on its context, which is still alive
+    stop.set()
+    worker.join(60)
+    after: list[object] = []
+    pool.generate(messages, 4, 0.8, threading.Event(), after.append)
+
+    assert not worker.is_alive()
+    assert pool.busy == 0
+    assert any(isinstance(item, Usage) for item in emitted), "the running generation ended normally"
+    assert any(isinstance(item, RuntimeError) and "closed" in str(item) for item in after)
 
 
 async def test_concurrent_generations_beyond_the_pool_size_wait_for_a_free_context(pool: LlamaPool) -> None:

@@ -62,6 +62,7 @@ class LlamaPool:
             Llama(str(path), n_ctx=context_tokens, n_threads=threads, verbose=False) for _ in range(size)
         )
         self._contexts = list(self._idle)
+        self._closed = False
         self._busy = 0
         self._lock = threading.Condition()
         self.generations: deque[Generation] = deque(maxlen=256)
@@ -90,14 +91,26 @@ class LlamaPool:
             return self._lock.wait_for(lambda: self._busy == 0, timeout)
 
     def close(self) -> None:
-        for llama in self._contexts:
+        """Free the idle contexts now; a busy one is freed when its generation ends (never under a running decode)."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = list(self._idle), deque()
+        for llama in idle:
             llama.close()
+
+    def _tokenize(self, prompt: str) -> list[int]:
+        """As `create_completion` tokenizes it (the vocabulary is the model's: any context will do), under the lock
+        so that `close` cannot free that context meanwhile."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the llama.cpp pool is closed")
+            return self._contexts[0].tokenize(prompt.encode(), special=True)
 
     def _checkout(self, stop: threading.Event, prompt: list[int]) -> tuple[Llama, int] | None:
         """Once a context is idle: the one holding the longest start of `prompt` if that is most of it, else the one
         idle longest; and how much of the prompt it holds."""
         with self._lock:
-            while not stop.is_set():
+            while not stop.is_set() and not self._closed:
                 if self._idle:
                     shared = [_common_prefix(llama, prompt) for llama in self._idle]
                     best = max(range(len(shared)), key=lambda index: (shared[index], -index))
@@ -112,7 +125,10 @@ class LlamaPool:
 
     def _checkin(self, llama: Llama) -> None:
         with self._lock:
-            self._idle.append(llama)
+            if self._closed:
+                llama.close()
+            else:
+                self._idle.append(llama)
             self._busy -= 1
             self._lock.notify_all()
 
@@ -127,8 +143,7 @@ class LlamaPool:
         """Run in a worker thread: stream deltas through `emit`, then a `Usage`; stop at the next token once `stop`."""
         try:
             prompt = self._formatter(messages=messages).prompt  # type: ignore[arg-type]  # same shape
-            # As `create_completion` tokenizes it (the vocabulary is the model's: any context will do).
-            tokens = self._contexts[0].tokenize(prompt.encode(), special=True)
+            tokens = self._tokenize(prompt)
             checked_out = self._checkout(stop, tokens)
             if checked_out is None:
                 return
