@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import structlog
 from llama_cpp import Llama
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -179,9 +178,8 @@ class LlamaPool:
 
 def _common_prefix(llama: Llama, tokens: list[int]) -> int:
     """How many of `tokens` the context's KV cache already holds, from the start."""
-    held = llama.input_ids[: min(llama.n_tokens, len(tokens))]
-    differs = np.flatnonzero(held != np.asarray(tokens[: held.size]))
-    return int(differs[0]) if differs.size else int(held.size)
+    held = llama.input_ids[: min(llama.n_tokens, len(tokens))].tolist()
+    return next((index for index, (a, b) in enumerate(zip(held, tokens, strict=False)) if a != b), len(held))
 
 
 class EmbeddedChatModel(CouncilChatModel):
