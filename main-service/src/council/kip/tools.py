@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from council.kip.agents import Agent
 from council.kip.budgets import BudgetManager
-from council.kip.calls import StartedToolCall, ToolCallStart, ToolCallState, ToolOutcome
+from council.kip.calls import StartedToolCall, ToolCallRecord, ToolCallStart, ToolCallState, ToolOutcome
 from council.kip.errors import (
     IdempotencyKeyReusedError,
     KipError,
@@ -123,15 +123,7 @@ class ToolRegistry:
             raise
         record = await self._store.finish_tool_call(started.record.id, outcome)
         log.info("kip_tool_called", agent=agent.name, tool=tool.name, cost=tool.price, ok=outcome.ok)
-        return MeteredCall(
-            tool=tool.name,
-            ok=record.ok,
-            cost=record.cost,
-            output=record.output,
-            data=record.data,
-            transaction=started.transaction,
-            balance=record.balance,
-        )
+        return _metered(record, started.transaction)
 
     async def _start(self, start: ToolCallStart) -> StartedToolCall:
         """`store.start_tool_call`, whose write a cancelled caller cannot call back (its SQLite thread or TigerGraph
@@ -183,13 +175,18 @@ def _replayed(found: StartedToolCall, start: ToolCallStart) -> MeteredCall:
             " its result was recorded); it is not run again. Ask again later."
         )
     log.info("kip_tool_replayed", agent_id=record.agent_id, tool=record.tool, call_id=record.id)
+    return _metered(record, found.transaction, replayed=True)
+
+
+def _metered(record: ToolCallRecord, transaction: Transaction | None, *, replayed: bool = False) -> MeteredCall:
+    """The answer to a call, first or replayed, from its record: one shape for both."""
     return MeteredCall(
         tool=record.tool,
         ok=record.ok,
         cost=record.cost,
         output=record.output,
         data=record.data,
-        transaction=found.transaction,
+        transaction=transaction,
         balance=record.balance,
-        replayed=True,
+        replayed=replayed,
     )
