@@ -84,12 +84,13 @@ def test_partial_deltas_arrive_while_speaking_and_add_up_to_the_final_transcript
     kinds = [event["type"] for event in events]
     assert "error" not in kinds
     stopped = kinds.index("input_audio_buffer.speech_stopped")
+    # A delta while speaking. How many come before the end depends on how fast the machine transcribes (CI under
+    # load got one where a quiet machine gets three or more), so the count is not asserted.
     assert kinds.index("input_audio_buffer.speech_started") < kinds.index(DELTA) < stopped
     assert kinds.index("session.updated") < stopped
     assert kinds[stopped + 1] == "input_audio_buffer.committed"
     completed = events[-1]
     deltas = [event["delta"] for event in events if event["type"] == DELTA]
-    assert len([kind for kind in kinds[:stopped] if kind == DELTA]) >= 2
     assert {event["item_id"] for event in events if event["type"] == DELTA} == {completed["item_id"]}
     # Append-only deltas that spell out the authoritative final transcript, which keeps its word timestamps.
     assert normalize("".join(deltas)) == normalize(completed["transcript"])
