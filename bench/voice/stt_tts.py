@@ -1,4 +1,5 @@
-"""Voice engine benchmarks on this machine: Whisper tiny.en RTF and WER, Piper time-to-first-audio and RTF.
+"""Voice engine benchmarks on this machine: Whisper tiny.en RTF and WER, Piper time-to-first-audio and RTF, and
+Whisper's 10 s encoder window beside the full 30 s one on the same audio (time per transcript and WER).
 
 Runs the engines in process (no HTTP) on sentences it generates, with the service's default settings (CPU int8,
 2 threads, VAD on, Piper noise off for repeatable audio). Reports medians.
@@ -62,6 +63,7 @@ def main() -> None:
 
     tts = PiperTTS(TtsSettings(noise_scale=0, noise_w_scale=0))
     stt = WhisperSTT(SttSettings(), VadSettings())
+    short_window = WhisperSTT(SttSettings(whisper_window_s=10), VadSettings())  # opt-in; the default reads 30 s
     started = time.perf_counter()
     tts.load()
     tts.warm_up()
@@ -70,9 +72,13 @@ def main() -> None:
     stt.load()
     stt.warm_up()
     stt_load = time.perf_counter() - started
+    short_window.load()
+    short_window.warm_up()
 
     texts = sentences(args.sentences)
     first_audio, tts_rtf, stt_rtf, hypotheses = [], [], [], []
+    window_ms: dict[str, list[float]] = {"10": [], "30": []}
+    window_heard: dict[str, list[str]] = {"10": [], "30": []}
     for text in texts:
         encoder = StreamEncoder("wav", tts.sample_rate)
         data = encoder.start()
@@ -93,6 +99,11 @@ def main() -> None:
         transcript = stt.transcribe(audio, TranscriptionOptions())
         stt_rtf.append((time.perf_counter() - started) / (audio.size / stt.sample_rate))
         hypotheses.append(transcript.text)
+        for window, engine in (("30", stt), ("10", short_window)):  # alternating, the same audio for both
+            started = time.perf_counter()
+            heard = engine.transcribe(audio, TranscriptionOptions())
+            window_ms[window].append(1000 * (time.perf_counter() - started))
+            window_heard[window].append(heard.text)
 
     # A longer passage: time to first audio for a multi-sentence answer versus its whole synthesis.
     passage = " ".join(texts[:8])
@@ -122,6 +133,18 @@ def main() -> None:
             "rtf": summary(tts_rtf, "synthesis s / audio s", 4),
             "passage_first_audio_ms": round(1000 * passage_first, 1),
             "passage_total_ms": round(1000 * passage_total, 1),
+        },
+        "stt_window": {
+            "what": "the same utterances (1.5-3.5 s) transcribed with the encoder reading 10 s (VOICE_STT__WHISPER_WINDOW_S"
+            "=10, repeated in 30 s when the read loops) vs the padded 30 s (the default)",
+            **{
+                f"window_{window}_s": {
+                    "transcript_ms": summary(window_ms[window], "ms", 1),
+                    "wer": round(word_error_rate(texts, window_heard[window]), 4),
+                }
+                for window in ("10", "30")
+            },
+            "ratio_10_to_30_median": round(statistics.median(window_ms["10"]) / statistics.median(window_ms["30"]), 3),
         },
         "examples": [{"said": t, "heard": h} for t, h in list(zip(texts, hypotheses, strict=True))[:3]],
     }

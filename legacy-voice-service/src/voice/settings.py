@@ -107,6 +107,16 @@ class SttSettings(BaseModel):
     cpu_threads: int = Field(2, ge=1, description="CPU threads an STT engine may use.")
     beam_size: int = Field(1, ge=1, le=10, description="Whisper beam size (1 = greedy, fastest).")
     vad_filter: bool = Field(True, description="Skip silence with Silero VAD before Whisper (avoids invented text).")
+    whisper_window_s: int = Field(
+        30,
+        ge=10,
+        le=30,
+        description="Seconds of audio Whisper's encoder reads for speech up to 2 s shorter; longer speech, or a "
+        "short read that repeats itself, gets the full 30 s. faster-whisper pads every input to 30 s, so tiny.en "
+        "costs the same for 2 s of speech as for 30; 10 cuts a short transcript's time to about a quarter, but "
+        "Whisper was trained on 30 s windows: word errors rose from 5 % to 9 % on the benchmark's sentences "
+        "(docs/benchmarks.md). 30: always the full window.",
+    )
     parakeet_model: str = Field("nvidia/parakeet-tdt-0.6b-v2", description="NeMo model name (extra `nemo`).")
     parakeet_model_path: OptionalPath = Field(
         None, description="A local .nemo file for Parakeet; empty: looked up under the model cache."

