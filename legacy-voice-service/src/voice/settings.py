@@ -192,6 +192,12 @@ class TurnSettings(BaseModel):
         description="Silence (ms) after which a turn ends even though the turn engine said the speaker is not done "
         "(reason timeout) (semantic_vad).",
     )
+    hold_unfinished: bool = Field(
+        True,
+        description="When the turn engine says the speaker is done but the transcript so far ends on a word an "
+        "English turn does not end on (the, and, to, of, ...) or trails off (...), wait for more speech or the max "
+        "silence instead (semantic_vad, English transcripts).",
+    )
     cpu_threads: int = Field(1, ge=1, description="CPU threads the Smart Turn model may use.")
 
 

@@ -110,6 +110,24 @@ def test_a_mid_sentence_pause_stays_one_turn_under_semantic_vad_and_its_early_tr
     assert calls[0] + 1.0 < calls[1]
 
 
+@pytest.mark.parametrize("hold_unfinished", [True, False])
+def test_a_pause_after_a_word_no_turn_ends_on_is_held_though_the_turn_model_hears_an_end(
+    app_client: AppClient, hold_unfinished: bool
+) -> None:
+    # Piper says "Please send the report to" with a final, falling pitch: Smart Turn scores it done (p ≈ 0.96).
+    client = app_client(settings(hold_unfinished=hold_unfinished))
+    first, rest = "Please send the report to", "the finance team before Friday."
+    audio = silence(0.5) + speak(client, first) + silence(0.7) + speak(client, rest) + silence(2.0)
+    events = converse(client, audio)
+    heard = [normalize(event["transcript"]) for event in of(events, COMPLETED)]
+    if hold_unfinished:  # the transcript so far ends on "to": the turn waits, and the sentence is one turn
+        assert [event["reason"] for event in of(events, STOPPED)] == ["semantic"]
+        assert heard == [normalize(f"{first} {rest}")]
+    else:  # the model alone cuts the speaker off mid-sentence
+        assert [event["reason"] for event in of(events, STOPPED)] == ["semantic", "semantic"]
+        assert heard == [normalize(first), normalize(rest)]
+
+
 def test_the_same_pause_ends_the_turn_under_server_vad_with_a_short_silence(app_client: AppClient) -> None:
     client = app_client(settings())
     audio = silence(0.5) + paused_sentence(client, 0.5) + silence(2.0)

@@ -36,6 +36,7 @@ from voice.api.realtime_events import (
 from voice.api.realtime_transcripts import SessionTranscripts
 from voice.api.speech_session import SpeechSession
 from voice.api.stable_words import StableWords
+from voice.api.unfinished import sounds_unfinished
 from voice.audio import SampleBuffer, Samples, decode_pcm16
 from voice.engines.base import SpeechProbabilities
 from voice.engines.registry import EngineRegistry
@@ -212,7 +213,8 @@ class TranscriptionSession:
         return min(self.buffer.size, self._at(speech_end_s) - self.offset + pad)
 
     async def pause(self, pause: Pause) -> None:
-        """A short silence: start the transcript at once, then ask the turn engine (semantic_vad) if it is over."""
+        """A short silence: start the transcript at once, then ask the turn engine (semantic_vad) if it is over; a
+        transcript so far that sounds unfinished overrules a "done" (`hold_unfinished`)."""
         end = self._utterance_end(pause.speech_end_s)
         self.transcripts.speculate(self.buffer.samples[:end], self.item_id, self.offset + end)
         turn, endpointer = self.engines.turn_detector(), self.endpointer
@@ -228,8 +230,16 @@ class TranscriptionSession:
             log.warning("realtime_turn_skipped", reason=error.message)
             probability = 1.0
         log.info("realtime_turn_decision", item_id=self.item_id, probability=round(probability, 3))
-        if probability >= self.settings.turn.threshold and endpointer is self.endpointer:
-            await self.stop(endpointer.stop(StopReason.SEMANTIC), end)
+        if probability < self.settings.turn.threshold or endpointer is not self.endpointer:
+            return
+        if self.settings.turn.hold_unfinished:
+            heard = await self.transcripts.speculated()
+            if heard is not None and heard.language == "en" and sounds_unfinished(heard.text):
+                log.info("realtime_turn_held", item_id=self.item_id, reason="the transcript so far sounds unfinished")
+                return  # more speech resumes the utterance; else the max silence ends it (reason timeout)
+            if endpointer is not self.endpointer:
+                return
+        await self.stop(endpointer.stop(StopReason.SEMANTIC), end)
 
     async def stop(self, stopped: Stopped, end: int) -> None:
         await self.transcripts.settle_partial()  # its delta, if any, comes before the end of the utterance

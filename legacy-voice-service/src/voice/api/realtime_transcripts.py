@@ -112,6 +112,14 @@ class SessionTranscripts:
         finally:
             speculation.done.set()
 
+    async def speculated(self) -> Transcript | None:
+        """The transcript started at the current pause, once it is done (None: none started, or it failed)."""
+        speculation = self.speculation
+        if speculation is None:
+            return None
+        await speculation.done.wait()
+        return speculation.transcript
+
     async def final(self, audio: Samples, item_id: str, end: int) -> Transcript:
         """The item's transcript: the one started at its pause when that covers the same audio, else a new one."""
         speculation, self.speculation = self.speculation, None

@@ -1,0 +1,23 @@
+"""Which transcripts so far sound unfinished (the end-of-turn check beside Smart Turn)."""
+
+import pytest
+
+from voice.api.unfinished import sounds_unfinished
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Please send the report to.", "What is the capital of", "Remind me to call the", "Tell me about...",
+     "I'd like tea and", "My question is…", "  and  "],
+)  # fmt: skip
+def test_a_turn_ending_on_a_dangling_word_or_trailing_off_sounds_unfinished(text: str) -> None:
+    assert sounds_unfinished(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["What is the capital of France?", "Please send the report.", "Can you tell me?", "I want to know.",
+     "Where is it?", "Theory", "", "Tomorrow at 10."],
+)  # fmt: skip
+def test_a_turn_ending_on_any_other_word_does_not(text: str) -> None:
+    assert not sounds_unfinished(text)
