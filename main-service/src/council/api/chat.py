@@ -1,6 +1,5 @@
 """`POST /api/chat` (one JSON answer) and `POST /api/chat/stream` (the orchestrator's typed events as SSE)."""
 
-import uuid
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Response
@@ -9,10 +8,9 @@ from pydantic import BaseModel, Field
 from council.api.deps import CallerDep, OrchestratorDep
 from council.api.event_stream import EventStreamResponse
 from council.api.responses import EVENT_STREAM_RESPONSES
+from council.ids import ID_PATTERN, new_thread_id
 from council.orchestrator.events import MemberAnswer, ModelCall, PathName
 from council.orchestrator.smart_router import RequestedPath
-
-THREAD_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
 
 router = APIRouter(prefix="/api", tags=["chat"])
 
@@ -20,7 +18,7 @@ router = APIRouter(prefix="/api", tags=["chat"])
 class ChatRequest(BaseModel):
     message: str = Field(min_length=1, description="The user's message; may start with /council, /fast or /agent NAME.")
     thread_id: str | None = Field(
-        None, pattern=THREAD_ID_PATTERN, description="Conversation to continue; omitted = a new conversation."
+        None, pattern=ID_PATTERN, description="Conversation to continue; omitted = a new conversation."
     )
     path: RequestedPath = Field("auto", description="auto lets the smart router decide.")
     members: list[str] | None = Field(
@@ -47,7 +45,7 @@ class ChatResponse(BaseModel):
 
 @router.post("/chat", summary="Answer one message (fast path or council), remembered in its thread")
 async def create_chat(body: ChatRequest, orchestrator: OrchestratorDep, caller: CallerDep) -> ChatResponse:
-    thread_id = body.thread_id or uuid.uuid4().hex
+    thread_id = body.thread_id or new_thread_id()
     final = await orchestrator.answer(
         body.message, thread_id=thread_id, requested=body.path, members=body.members, caller=caller
     )
@@ -72,7 +70,7 @@ async def stream_chat(body: ChatRequest, orchestrator: OrchestratorDep, caller: 
     orchestrator.check_request(body.message, body.path, members=body.members, caller=caller)
     if body.thread_id is not None:
         await orchestrator.check_thread(body.thread_id, caller)
-    thread_id = body.thread_id or uuid.uuid4().hex
+    thread_id = body.thread_id or new_thread_id()
 
     async def events() -> AsyncIterator[str]:
         # A client that disconnects cancels this generator, and with it the turn and its generations.

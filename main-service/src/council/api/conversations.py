@@ -5,13 +5,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
 
-from council.api.chat import THREAD_ID_PATTERN
 from council.api.deps import CallerDep, OrchestratorDep
+from council.ids import ID_PATTERN
 from council.orchestrator.memory import ConversationMessage, ConversationSummary
 
 router = APIRouter(prefix="/api/conversations", tags=["conversations"])
 
-ThreadId = Annotated[str, Path(pattern=THREAD_ID_PATTERN)]
+ThreadId = Annotated[str, Path(pattern=ID_PATTERN)]
 
 
 class ConversationList(BaseModel):

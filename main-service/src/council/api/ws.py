@@ -3,7 +3,6 @@
 import asyncio
 import contextlib
 import json
-import uuid
 from typing import Any
 
 import structlog
@@ -15,6 +14,7 @@ from council.api.deps import CallerDep, MetricsDep, OrchestratorDep, RateLimiter
 from council.api.ws_protocol import CLIENT_MESSAGE, CancelTurn, Ping, SendMessage
 from council.auth import Caller, chosen_subprotocol
 from council.errors import CouncilError, ErrorCode
+from council.ids import new_thread_id
 from council.observability.correlation import current_request_id
 from council.orchestrator import Orchestrator
 from council.ratelimit import RateLimiter
@@ -134,7 +134,7 @@ class ChatSession:
         return True
 
     async def run_turn(self, message: SendMessage) -> None:
-        thread_id = message.thread_id or uuid.uuid4().hex
+        thread_id = message.thread_id or new_thread_id()
         with structlog.contextvars.bound_contextvars(turn_id=message.id, thread_id=thread_id):
             try:
                 async for event in self.orchestrator.stream(

@@ -4,9 +4,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from council.ids import ID_PATTERN
 from council.orchestrator.smart_router import RequestedPath
-
-ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
 
 
 class _ClientMessage(BaseModel):

@@ -29,6 +29,7 @@ from council.api.deps import (
 )
 from council.auth import Caller, chosen_subprotocol
 from council.errors import CouncilError, ErrorCode, error_response, refuse_handshake
+from council.ids import ID_PATTERN, new_thread_id
 from council.observability.correlation import current_request_id
 from council.orchestrator import Orchestrator
 from council.orchestrator.events import FinalEvent, RouteEvent, SynthesisDeltaEvent
@@ -67,7 +68,7 @@ CHAIR_ROLE = "chair"
 class SessionConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     type: str = Field(pattern="^config$")
-    thread_id: str | None = Field(None, pattern=r"^[A-Za-z0-9._:\-]{1,128}$")
+    thread_id: str | None = Field(None, pattern=ID_PATTERN)
     path: RequestedPath = "auto"
     speak: bool = Field(True, description="Send the answer as speech too (binary frames).")
     language: str | None = Field(None, max_length=16)
@@ -370,7 +371,7 @@ class VoiceSession:
                 await self.send_error(ErrorCode.INTERNAL_ERROR, "The voice turn failed unexpectedly.", turn_id)
 
     async def deliberate(self, turn_id: str, text: str) -> None:
-        thread_id = self.config.thread_id or uuid.uuid4().hex
+        thread_id = self.config.thread_id or new_thread_id()
         voice = self.answers if self.config.speak else None
         answer: Utterance | None = None
         spoken = ""  # the answer text handed to speech so far

@@ -10,8 +10,9 @@ import structlog
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from council.ids import VALID_ID
+
 REQUEST_ID_HEADER = "X-Request-ID"
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -32,7 +33,7 @@ def outgoing_traceparent() -> str:
 
 def accept_request_id(candidate: str | None) -> str:
     """The caller's ID when it is a sane token; otherwise a new one (never echo arbitrary bytes into logs)."""
-    if candidate and _VALID_REQUEST_ID.match(candidate):
+    if candidate and VALID_ID.match(candidate):
         return candidate
     return uuid.uuid4().hex
 

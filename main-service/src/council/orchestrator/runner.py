@@ -4,7 +4,6 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +14,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from council.auth import LOCAL, Caller
 from council.errors import CouncilError, ErrorCode, ForbiddenError, InvalidRequestError, NotFoundError
+from council.ids import new_thread_id
 from council.llm import ModelRegistry
 from council.orchestrator.context import (
     AnswerCache,
@@ -146,7 +146,7 @@ class Orchestrator:
         if history is not None:
             graph, config = self._stateless_graph, RunnableConfig()
         else:
-            thread = thread_id or uuid.uuid4().hex
+            thread = thread_id or new_thread_id()
             # The owner goes into every checkpoint's metadata too, where the listing filters on it (memory.py).
             config = RunnableConfig(configurable={"thread_id": thread}, metadata={OWNER_KEY: caller.name})
             graph = self._graph
