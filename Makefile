@@ -11,7 +11,7 @@ VOICE_ENV := $(VOICE)/.venv/.installed
 # The voice service with the `nemo` extra (torch, NeMo; about 3 GB): only for the test of the real NeMo engine.
 VOICE_NEMO_ENV := $(VOICE)/.venv-nemo/.installed
 
-.PHONY: help setup setup-nemo browser run test lint format bench env-example lock clean
+.PHONY: help setup setup-nemo browser datastores run test lint format bench env-example lock clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -32,8 +32,11 @@ setup-nemo: $(VOICE_NEMO_ENV) ## Create or refresh the voice service's NeMo test
 run: setup ## Start the voice and main services on their embedded defaults (Ctrl-C stops both)
 	scripts/run
 
-test: setup setup-nemo browser ## Run every test suite: main service, voice service (+ NeMo), cross-service (with a browser)
+test: setup setup-nemo browser datastores ## Run every test suite: main service, voice service (+ NeMo), cross-service (with a browser)
 	scripts/test-all
+
+datastores: ## Start PostgreSQL and Redis on loopback for the tests, when missing
+	scripts/ensure-datastores
 
 browser: ## Install Debian's chromium for the browser tests, when it is missing
 	@command -v chromium >/dev/null || scripts/install-chromium

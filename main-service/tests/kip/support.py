@@ -10,9 +10,11 @@ from pydantic import SecretStr
 
 from council.kip.agents import Agent, AgentCreate
 from council.kip.stores.base import KipStore
+from council.kip.stores.postgres import PostgresKipStore
 from council.kip.stores.sqlite import SqliteKipStore
 from council.kip.stores.tigergraph import TigerGraphKipStore, initialize
 from council.settings import TigerGraphSettings
+from tests.kip.postgres_db import postgres_url
 from tests.kip.tigergraph_standin import TigerGraphStandIn
 
 
@@ -63,9 +65,15 @@ def tigergraph_store(_directory: Path, clock: ManualClock) -> TigerGraphKipStore
     return TigerGraphKipStore(settings, clock=clock)
 
 
+def postgres_store(_directory: Path, clock: ManualClock) -> PostgresKipStore:
+    """A PostgreSQL store in a fresh schema of this run's database, created by the store's own migrations."""
+    return PostgresKipStore(postgres_url(), schema=f"kip_{uuid.uuid4().hex[:12]}", pool_size=4, clock=clock)
+
+
 # Every KIP store implementation the shared contract suite runs against.
 STORE_FACTORIES: dict[str, StoreFactory] = {
     "sqlite": lambda directory, clock: SqliteKipStore(directory / "kip.sqlite3", durability="normal", clock=clock),
+    "postgres": postgres_store,
     "tigergraph": tigergraph_store,
 }
 

@@ -60,6 +60,16 @@ async def open_kip(settings: KipSettings) -> AsyncIterator[Kip]:
         from council.kip.stores.tigergraph import TigerGraphKipStore
 
         store = TigerGraphKipStore(settings.tigergraph)
+    elif settings.store == "postgres":
+        from council.kip.stores.postgres import PostgresKipStore
+
+        if settings.postgres_url is None:
+            raise ValueError("COUNCIL_KIP__POSTGRES_URL must be set when COUNCIL_KIP__STORE=postgres.")
+        store = PostgresKipStore(
+            settings.postgres_url.get_secret_value(),
+            schema=settings.postgres_schema,
+            pool_size=settings.postgres_pool_size,
+        )
     else:
         store = SqliteKipStore(
             settings.data_dir / DATABASE_FILE, busy_timeout_s=settings.busy_timeout_s, durability=settings.durability

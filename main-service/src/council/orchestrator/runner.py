@@ -37,7 +37,7 @@ from council.orchestrator.memory import (
 from council.orchestrator.prompts import ROLE_PROMPTS
 from council.orchestrator.smart_router import RequestedPath, RoutingError, asked_of_models, decide
 from council.orchestrator.synthesis import CHAIR, FAST
-from council.orchestrator.thread_locks import ThreadLocks
+from council.orchestrator.thread_locks import ThreadLock, open_thread_locks
 from council.settings import Settings
 
 if TYPE_CHECKING:
@@ -55,6 +55,8 @@ class Orchestrator:
         checkpointer: BaseCheckpointSaver[Any],
         max_message_chars: int,
         forgetters: Sequence[ThreadForgetter] = (),
+        *,
+        thread_locks: ThreadLock,
     ) -> None:
         self.context = context
         self.checkpointer = checkpointer
@@ -62,7 +64,7 @@ class Orchestrator:
         self.forgetters = forgetters
         self._graph = build_graph(checkpointer)
         self._stateless_graph = build_graph(None)
-        self.thread_locks = ThreadLocks()
+        self.thread_locks = thread_locks
 
     @property
     def models(self) -> ModelRegistry:
@@ -298,7 +300,8 @@ async def open_orchestrator(
     observers: Sequence[TurnObserver] = (),
     forgetters: Sequence[ThreadForgetter] = (),
 ) -> AsyncIterator[Orchestrator]:
-    """Load the models (unless given), open the checkpointer, and close both afterwards."""
+    """Load the models (unless given), open the checkpointer and the per-thread turn locks, and close them all
+    afterwards."""
     owned = models is None
     if models is None:
         models = await asyncio.to_thread(
@@ -306,8 +309,10 @@ async def open_orchestrator(
         )
     try:
         context = build_context(settings, models, kip=kip, trails=trails, cache=cache, observers=observers)
-        async with open_checkpointer(settings.memory) as checkpointer:
-            yield Orchestrator(context, checkpointer, settings.council.max_message_chars, forgetters)
+        async with open_checkpointer(settings.memory) as checkpointer, open_thread_locks(settings.memory) as locks:
+            yield Orchestrator(
+                context, checkpointer, settings.council.max_message_chars, forgetters, thread_locks=locks
+            )
     finally:
         if owned:
             await models.aclose()
