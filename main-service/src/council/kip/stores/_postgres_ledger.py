@@ -1,16 +1,12 @@
 """Recording one ledger movement in an open PostgreSQL transaction: the row locks that order concurrent writers and
 the statements that write it (see postgres.py for why each lock is taken)."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 
-from council.kip.errors import (
-    BudgetExceededError,
-    IdempotencyKeyReusedError,
-    InsufficientFundsError,
-    UnknownAccountError,
-)
-from council.kip.ledger import TREASURY, Leg, Posting, Receipt, Transaction
-from council.kip.stores._postgres_rows import Connection, fetch_all, fetch_one, load_transactions, new_id, spent_since
+from council.kip.ledger import Leg, Posting, Receipt, Transaction
+from council.kip.stores._ledger_checks import capped_day_start, check_daily_cap, check_funds, check_replay
+from council.kip.stores._postgres_rows import Connection, fetch_all, fetch_one, load_transactions, spent_since
+from council.kip.stores._records import new_id
 
 
 async def lock_key(conn: Connection, key: str, *, schema: str) -> None:
@@ -27,33 +23,17 @@ async def post_in(conn: Connection, posting: Posting, request_id: str | None, no
         await lock_key(conn, key, schema=schema)
         row = await fetch_one(conn, "SELECT seq, fingerprint FROM transactions WHERE idempotency_key = %s", (key,))
         if row is not None:
-            if row["fingerprint"] != fingerprint:
-                raise IdempotencyKeyReusedError(
-                    "This Idempotency-Key was already used for a different movement; use a new key."
-                )
+            check_replay(row["fingerprint"], fingerprint)
             return Receipt(transaction=(await load_transactions(conn, [row["seq"]]))[0], replayed=True)
     accounts = sorted({account for account in (posting.source, posting.target) if account is not None})
     rows = await fetch_all(
         conn, "SELECT id, balance FROM accounts WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (accounts,)
     )
-    balances = {row["id"]: row["balance"] for row in rows}
-    for account in (posting.source, posting.target):
-        if account is not None and account not in balances:
-            raise UnknownAccountError(
-                f"No account {account!r}: use 'treasury' or an agent id from GET /api/kip/agents."
-            )
-    if posting.source is not None and balances[posting.source] < posting.amount:
-        raise InsufficientFundsError(
-            f"Account {posting.source!r} holds {balances[posting.source]}, {posting.amount} needed."
-        )
-    if posting.daily_cap is not None and posting.source not in (None, TREASURY):
-        day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        spent = await spent_since(conn, posting.source, day_start)
-        if spent + posting.amount > posting.daily_cap:
-            raise BudgetExceededError(
-                f"Agent {posting.source!r} spent {spent} today; {posting.amount} more passes its daily cap "
-                f"of {posting.daily_cap}."
-            )
+    check_funds(posting, {row["id"]: row["balance"] for row in rows})
+    day_start = capped_day_start(posting, now)
+    if day_start is not None:
+        assert posting.source is not None  # a capped posting has a source
+        check_daily_cap(posting, await spent_since(conn, posting.source, day_start))
     if posting.source is not None:
         await conn.execute("UPDATE accounts SET balance = balance - %s WHERE id = %s", (posting.amount, posting.source))
     if posting.target is not None:

@@ -87,11 +87,6 @@ def knowledge_from(attributes: Json) -> KnowledgeItem:
     )
 
 
-def like_pattern(text: str) -> str:
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def knowledge_upsert(item: KnowledgeItem) -> Json:
     """The item's vertex with its edges: DERIVED_FROM its source conversation, WROTE from its agent."""
     data = vertex_upsert(

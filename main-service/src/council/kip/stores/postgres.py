@@ -18,7 +18,6 @@ from typing import Any
 
 from psycopg import AsyncConnection, errors, sql
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from council.kip.agents import Agent, AgentCreate, AgentPatch
@@ -27,7 +26,6 @@ from council.kip.calls import (
     StartedToolCall,
     ToolCallRecord,
     ToolCallStart,
-    ToolCallState,
     ToolOutcome,
 )
 from council.kip.conversations import ConversationGraph, ExchangeCreate, RecordedExchange, title_of
@@ -37,8 +35,6 @@ from council.kip.errors import (
     InvalidPostingError,
     StorageFullError,
     UnknownAccountError,
-    UnknownAgentError,
-    UnknownConversationError,
 )
 from council.kip.knowledge import KnowledgeCreate, KnowledgeItem, KnowledgeQuery
 from council.kip.ledger import (
@@ -50,23 +46,40 @@ from council.kip.ledger import (
 )
 from council.kip.stores._postgres_ledger import lock_key, post_in
 from council.kip.stores._postgres_rows import (
-    AGENT_SELECT,
+    POSTGRES,
     Connection,
-    agent_from_row,
     configure_connection,
-    conversation_from_row,
     fetch_all,
     fetch_one,
     insert_knowledge,
-    insert_tool_call,
-    knowledge_from_row,
     load_agent,
     load_tool_call,
     load_transactions,
-    message_from_row,
-    new_id,
 )
 from council.kip.stores._postgres_schema import migrate
+from council.kip.stores._records import (
+    exchange_messages,
+    new_id,
+    running_call,
+    stored_knowledge,
+    unknown_agent,
+    unknown_agent_named,
+    unknown_conversation,
+)
+from council.kip.stores._sql_rows import (
+    AGENT_SELECT,
+    agent_changes,
+    agent_from_row,
+    agent_insert,
+    conversation_from_row,
+    knowledge_from_row,
+    knowledge_select,
+    message_from_row,
+    messages_insert,
+    tool_call_finish,
+    tool_call_insert,
+    transaction_page_select,
+)
 from council.kip.stores.base import KipStore, utc_now
 from council.observability.correlation import current_request_id
 
@@ -162,10 +175,7 @@ class PostgresKipStore(KipStore):
 
         async def work(conn: Connection) -> Agent:
             await conn.execute("INSERT INTO accounts (id, kind, balance) VALUES (%s, 'agent', 0)", (agent_id,))
-            await conn.execute(
-                "INSERT INTO agents VALUES (%s, %s, %s, %s, 'active', %s, %s, %s, %s)",
-                (agent_id, spec.name, spec.role, Jsonb(spec.capabilities), per_call_cap, daily_cap, now, now),
-            )
+            await conn.execute(*agent_insert(agent_id, spec, per_call_cap, daily_cap, now, POSTGRES))
             return await load_agent(conn, agent_id)
 
         try:
@@ -178,24 +188,23 @@ class PostgresKipStore(KipStore):
 
     async def find_agent(self, name: str) -> Agent:
         async def work(conn: Connection) -> Agent:
-            row = await fetch_one(conn, AGENT_SELECT + " WHERE lower(a.name) = lower(%s)", (name,))
+            named = POSTGRES.equals_folded.format(column="a.name")
+            row = await fetch_one(conn, POSTGRES.sql(f"{AGENT_SELECT} WHERE {named}"), (name,))
             if row is None:
-                raise UnknownAgentError(f"No agent named {name!r}; list them at GET /api/kip/agents.")
-            return agent_from_row(row)
+                raise unknown_agent_named(name)
+            return agent_from_row(row, POSTGRES)
 
         return await self._read(work)
 
     async def list_agents(self) -> list[Agent]:
         async def work(conn: Connection) -> list[Agent]:
-            return [agent_from_row(row) for row in await fetch_all(conn, AGENT_SELECT + " ORDER BY a.created_at, a.id")]
+            rows = await fetch_all(conn, AGENT_SELECT + " ORDER BY a.created_at, a.id")
+            return [agent_from_row(row, POSTGRES) for row in rows]
 
         return await self._read(work)
 
     async def update_agent(self, agent_id: str, patch: AgentPatch) -> Agent:
-        changes: dict[str, Any] = patch.model_dump(exclude_none=True, mode="json")
-        if "capabilities" in changes:
-            changes["capabilities"] = Jsonb(changes["capabilities"])
-        changes["updated_at"] = self.clock()
+        changes = agent_changes(patch, self.clock(), POSTGRES)
         assignments = sql.SQL(", ").join(
             sql.SQL("{} = {}").format(sql.Identifier(column), sql.Placeholder()) for column in changes
         )
@@ -251,23 +260,10 @@ class PostgresKipStore(KipStore):
         return await self._read(work)
 
     async def transactions(self, query: TransactionQuery) -> TransactionPage:
-        clauses, params = ["t.seq > %s"], list[object]([query.after or 0])
-        if query.account is not None:
-            clauses.append("EXISTS (SELECT 1 FROM legs l WHERE l.seq = t.seq AND l.account = %s)")
-            params.append(query.account)
-        if query.kind is not None:
-            clauses.append("t.kind = %s")
-            params.append(query.kind.value)
-        if query.since is not None:
-            clauses.append("t.created_at >= %s")
-            params.append(query.since)
-        if query.until is not None:
-            clauses.append("t.created_at < %s")
-            params.append(query.until)
-        statement = f"SELECT t.seq FROM transactions t WHERE {' AND '.join(clauses)} ORDER BY t.seq LIMIT %s"  # noqa: S608
+        statement, params = transaction_page_select(query, POSTGRES)
 
         async def work(conn: Connection) -> TransactionPage:
-            seqs = [row["seq"] for row in await fetch_all(conn, statement, (*params, query.limit + 1))]
+            seqs = [row["seq"] for row in await fetch_all(conn, statement, params)]
             more = len(seqs) > query.limit
             items = await load_transactions(conn, seqs[: query.limit])
             return TransactionPage(items=items, next_cursor=items[-1].seq if more else None)
@@ -320,21 +316,9 @@ class PostgresKipStore(KipStore):
                 transaction = receipt.transaction
             balance = await fetch_one(conn, "SELECT balance FROM accounts WHERE id = %s", (start.agent_id,))
             if balance is None:
-                raise UnknownAgentError(f"No agent with id {start.agent_id!r}; list them at GET /api/kip/agents.")
-            record = ToolCallRecord(
-                id=new_id("call"),
-                agent_id=start.agent_id,
-                tool=start.tool,
-                ok=False,
-                cost=start.cost,
-                transaction_id=transaction.id if transaction else None,
-                created_at=now,
-                state=ToolCallState.RUNNING,
-                idempotency_key=start.idempotency_key,
-                fingerprint=start.fingerprint,
-                balance=balance["balance"],
-            )
-            await insert_tool_call(conn, record)
+                raise unknown_agent(start.agent_id)
+            record = running_call(start, transaction, balance["balance"], now)
+            await conn.execute(*tool_call_insert(record, POSTGRES))
             return StartedToolCall(record=record, transaction=transaction, replayed=False)
 
         try:
@@ -347,11 +331,7 @@ class PostgresKipStore(KipStore):
 
     async def finish_tool_call(self, call_id: str, outcome: ToolOutcome) -> ToolCallRecord:
         async def work(conn: Connection) -> ToolCallRecord:
-            await conn.execute(
-                "UPDATE tool_calls SET state = 'done', ok = %s, output = %s, data = %s"
-                " WHERE id = %s AND state = 'running'",
-                (outcome.ok, outcome.output, Jsonb(outcome.data), call_id),
-            )
+            await conn.execute(*tool_call_finish(call_id, outcome, POSTGRES))
             found = await load_tool_call(conn, "id", call_id)
             if found is None:
                 raise RuntimeError(f"No tool call {call_id!r} to finish.")
@@ -360,34 +340,22 @@ class PostgresKipStore(KipStore):
         return await self._write(work)
 
     async def add_knowledge(self, item: KnowledgeCreate) -> KnowledgeItem:
-        stored = KnowledgeItem(id=new_id("kn"), created_at=self.clock(), **item.model_dump())
+        stored = stored_knowledge(item, self.clock())
         await self._write(lambda conn: insert_knowledge(conn, stored))
         return stored
 
     async def search_knowledge(self, query: KnowledgeQuery) -> list[KnowledgeItem]:
-        clauses, params = ["TRUE"], list[Any]()
-        if query.text:
-            escaped = query.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            clauses.append("(lower(topic) LIKE %s ESCAPE '\\' OR lower(content) LIKE %s ESCAPE '\\')")
-            params += [f"%{escaped}%"] * 2
-        filters = (("topic", query.topic), ("kind", query.kind), ("source", query.source), ("agent_id", query.agent_id))
-        for column, value in filters:
-            if value is not None:
-                clauses.append("lower(topic) = lower(%s)" if column == "topic" else f"{column} = %s")
-                params.append(str(value))
-        statement = f"SELECT * FROM knowledge WHERE {' AND '.join(clauses)} ORDER BY created_at DESC, id LIMIT %s"  # noqa: S608
+        statement, params = knowledge_select(query, POSTGRES)
 
         async def work(conn: Connection) -> list[KnowledgeItem]:
-            return [knowledge_from_row(row) for row in await fetch_all(conn, statement, (*params, query.limit))]
+            return [knowledge_from_row(row, POSTGRES) for row in await fetch_all(conn, statement, params)]
 
         return await self._read(work)
 
     # ---- conversations -----------------------------------------------------------------------------------
     async def record_exchange(self, exchange: ExchangeCreate) -> RecordedExchange:
         now = self.clock()
-        decision = KnowledgeItem(
-            id=new_id("kn"), created_at=now, **exchange.decision_knowledge().as_knowledge().model_dump()
-        )
+        decision = stored_knowledge(exchange.decision_knowledge().as_knowledge(), now)
 
         async def work(conn: Connection) -> RecordedExchange:
             # The upsert locks the conversation's row until commit: concurrent exchanges get consecutive positions.
@@ -399,23 +367,15 @@ class PostgresKipStore(KipStore):
                 (exchange.thread_id, title_of(exchange.question), now, now),
             )
             assert row is not None
-            conversation = conversation_from_row(row)
-            made = exchange.messages(
-                ids=(new_id("msg"), new_id("msg")),
-                first_position=conversation.message_count - 2,
-                created_at=now,
-                decision_id=decision.id,
-            )
+            conversation = conversation_from_row(row, POSTGRES)
+            made = exchange_messages(exchange, conversation, decision, now)
             async with conn.cursor() as cursor:
-                await cursor.executemany(
-                    "INSERT INTO messages VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                    [(m.id, m.thread_id, m.position, m.role.value, m.text, m.truncated, now) for m in made],
-                )
+                await cursor.executemany(*messages_insert(made, POSTGRES))
             await insert_knowledge(conn, decision)
             ids = [m.id for m in made]
             await conn.execute("INSERT INTO decided VALUES (%s, %s)", (ids[-1], decision.id))
             rows = await fetch_all(conn, "SELECT * FROM messages WHERE id = ANY(%s) ORDER BY position", (ids,))
-            messages = [message_from_row(r, [decision.id] if r["id"] == ids[-1] else []) for r in rows]
+            messages = [message_from_row(r, [decision.id] if r["id"] == ids[-1] else [], POSTGRES) for r in rows]
             return RecordedExchange(conversation=conversation, messages=messages, decision=decision)
 
         return await self._write(work)
@@ -424,10 +384,7 @@ class PostgresKipStore(KipStore):
         async def work(conn: Connection) -> ConversationGraph:
             row = await fetch_one(conn, "SELECT * FROM conversations WHERE thread_id = %s", (thread_id,))
             if row is None:
-                raise UnknownConversationError(
-                    f"No recorded conversation {thread_id!r}: KIP records a conversation at its first council"
-                    " decision; GET /api/conversations lists the chat memory."
-                )
+                raise unknown_conversation(thread_id)
             decided: dict[str, list[str]] = {}
             for edge in await fetch_all(
                 conn,
@@ -437,18 +394,18 @@ class PostgresKipStore(KipStore):
             ):
                 decided.setdefault(edge["message_id"], []).append(edge["knowledge_id"])
             messages = [
-                message_from_row(message, decided.get(message["id"], []))
+                message_from_row(message, decided.get(message["id"], []), POSTGRES)
                 for message in await fetch_all(
                     conn, "SELECT * FROM messages WHERE thread_id = %s ORDER BY position", (thread_id,)
                 )
             ]
             derived = [
-                knowledge_from_row(item)
+                knowledge_from_row(item, POSTGRES)
                 for item in await fetch_all(
                     conn, "SELECT * FROM knowledge WHERE source = %s ORDER BY created_at DESC, id", (thread_id,)
                 )
             ]
-            return ConversationGraph.assemble(conversation_from_row(row), messages, derived)
+            return ConversationGraph.assemble(conversation_from_row(row, POSTGRES), messages, derived)
 
         return await self._read(work)
 

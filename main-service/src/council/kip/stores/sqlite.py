@@ -6,13 +6,12 @@ A read refused for lack of room (a sort spilled to a full temporary directory) i
 """
 
 import asyncio
-import json
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from council.kip.agents import Agent, AgentCreate, AgentPatch
 from council.kip.calls import (
@@ -20,7 +19,6 @@ from council.kip.calls import (
     StartedToolCall,
     ToolCallRecord,
     ToolCallStart,
-    ToolCallState,
     ToolOutcome,
 )
 from council.kip.conversations import (
@@ -31,37 +29,50 @@ from council.kip.conversations import (
 )
 from council.kip.errors import (
     AgentNameTakenError,
-    BudgetExceededError,
     IdempotencyKeyReusedError,
-    InsufficientFundsError,
     InvalidPostingError,
     StorageFullError,
     UnknownAccountError,
-    UnknownAgentError,
-    UnknownConversationError,
 )
 from council.kip.knowledge import KnowledgeCreate, KnowledgeItem, KnowledgeQuery
 from council.kip.ledger import (
-    TREASURY,
     AgentActivity,
     Posting,
     Receipt,
     TransactionPage,
     TransactionQuery,
 )
+from council.kip.stores._ledger_checks import capped_day_start, check_daily_cap, check_funds, check_replay
+from council.kip.stores._records import (
+    exchange_messages,
+    new_id,
+    running_call,
+    stored_knowledge,
+    unknown_agent,
+    unknown_agent_named,
+    unknown_conversation,
+)
 from council.kip.stores._schema import SCHEMA, upgrade
-from council.kip.stores._sqlite_rows import (
+from council.kip.stores._sql_rows import (
     AGENT_SELECT,
+    agent_changes,
     agent_from_row,
+    agent_insert,
     conversation_from_row,
-    insert_knowledge,
-    insert_tool_call,
     knowledge_from_row,
+    knowledge_select,
+    message_from_row,
+    messages_insert,
+    tool_call_finish,
+    tool_call_insert,
+    transaction_page_select,
+)
+from council.kip.stores._sqlite_rows import (
+    SQLITE,
+    insert_knowledge,
     load_agent,
     load_tool_call,
     load_transactions,
-    message_from_row,
-    new_id,
     spent_since,
     stamp,
     write,
@@ -172,15 +183,12 @@ class SqliteKipStore(KipStore):
     # ---- agents ------------------------------------------------------------------------------------------
     async def create_agent(self, spec: AgentCreate, *, per_call_cap: int, daily_cap: int) -> Agent:
         agent_id = new_id("agt")
-        now = stamp(self.clock())
+        now = self.clock()
 
         def work(conn: sqlite3.Connection) -> Agent:
             conn.execute("INSERT INTO accounts (id, kind, balance) VALUES (?, 'agent', 0)", (agent_id,))
             try:
-                conn.execute(
-                    "INSERT INTO agents VALUES (?, ?, ?, ?, 'active', ?, ?, ?, ?)",
-                    (agent_id, spec.name, spec.role, json.dumps(spec.capabilities), per_call_cap, daily_cap, now, now),
-                )
+                conn.execute(*agent_insert(agent_id, spec, per_call_cap, daily_cap, now, SQLITE))
             except sqlite3.IntegrityError as error:
                 raise AgentNameTakenError(f"An agent named {spec.name!r} already exists.") from error
             return load_agent(conn, agent_id)
@@ -192,25 +200,23 @@ class SqliteKipStore(KipStore):
 
     async def find_agent(self, name: str) -> Agent:
         def work(conn: sqlite3.Connection) -> Agent:
-            row = conn.execute(AGENT_SELECT + " WHERE a.name = ?", (name,)).fetchone()
+            named = SQLITE.equals_folded.format(column="a.name")
+            row = conn.execute(SQLITE.sql(f"{AGENT_SELECT} WHERE {named}"), (name,)).fetchone()
             if row is None:
-                raise UnknownAgentError(f"No agent named {name!r}; list them at GET /api/kip/agents.")
-            return agent_from_row(row)
+                raise unknown_agent_named(name)
+            return agent_from_row(row, SQLITE)
 
         return await self._run(work)
 
     async def list_agents(self) -> list[Agent]:
         def work(conn: sqlite3.Connection) -> list[Agent]:
             rows = conn.execute(AGENT_SELECT + " ORDER BY a.created_at, a.id").fetchall()
-            return [agent_from_row(row) for row in rows]
+            return [agent_from_row(row, SQLITE) for row in rows]
 
         return await self._run(work)
 
     async def update_agent(self, agent_id: str, patch: AgentPatch) -> Agent:
-        changes: dict[str, Any] = patch.model_dump(exclude_none=True, mode="json")
-        if "capabilities" in changes:
-            changes["capabilities"] = json.dumps(changes["capabilities"])
-        changes["updated_at"] = stamp(self.clock())
+        changes = agent_changes(patch, self.clock(), SQLITE)
 
         def work(conn: sqlite3.Connection) -> Agent:
             load_agent(conn, agent_id)
@@ -239,32 +245,19 @@ class SqliteKipStore(KipStore):
                 "SELECT seq, fingerprint FROM transactions WHERE idempotency_key = ?", (posting.idempotency_key,)
             ).fetchone()
             if row is not None:
-                if row["fingerprint"] != fingerprint:
-                    raise IdempotencyKeyReusedError(
-                        "This Idempotency-Key was already used for a different movement; use a new key."
-                    )
+                check_replay(row["fingerprint"], fingerprint)
                 return Receipt(transaction=load_transactions(conn, [row["seq"]])[0], replayed=True)
         balances: dict[str, int] = {}
         for account in (posting.source, posting.target):
             if account is not None:
                 found = conn.execute("SELECT balance FROM accounts WHERE id = ?", (account,)).fetchone()
-                if found is None:
-                    raise UnknownAccountError(
-                        f"No account {account!r}: use 'treasury' or an agent id from GET /api/kip/agents."
-                    )
-                balances[account] = found["balance"]
-        if posting.source is not None and balances[posting.source] < posting.amount:
-            raise InsufficientFundsError(
-                f"Account {posting.source!r} holds {balances[posting.source]}, {posting.amount} needed."
-            )
-        if posting.daily_cap is not None and posting.source not in (None, TREASURY):
-            day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-            spent = spent_since(conn, posting.source, stamp(day_start))
-            if spent + posting.amount > posting.daily_cap:
-                raise BudgetExceededError(
-                    f"Agent {posting.source!r} spent {spent} today; {posting.amount} more passes its daily cap "
-                    f"of {posting.daily_cap}."
-                )
+                if found is not None:
+                    balances[account] = found["balance"]
+        check_funds(posting, balances)
+        day_start = capped_day_start(posting, now)
+        if day_start is not None:
+            assert posting.source is not None  # a capped posting has a source
+            check_daily_cap(posting, spent_since(conn, posting.source, day_start))
         cursor = conn.execute(
             "INSERT INTO transactions (id, kind, amount, source, target, reason, idempotency_key, fingerprint,"
             " request_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -319,23 +312,10 @@ class SqliteKipStore(KipStore):
         return await self._run(work)
 
     async def transactions(self, query: TransactionQuery) -> TransactionPage:
-        clauses, params = ["t.seq > ?"], list[object]([query.after or 0])
-        if query.account is not None:
-            clauses.append("EXISTS (SELECT 1 FROM legs l WHERE l.seq = t.seq AND l.account = ?)")
-            params.append(query.account)
-        if query.kind is not None:
-            clauses.append("t.kind = ?")
-            params.append(query.kind.value)
-        if query.since is not None:
-            clauses.append("t.created_at >= ?")
-            params.append(stamp(query.since))
-        if query.until is not None:
-            clauses.append("t.created_at < ?")
-            params.append(stamp(query.until))
-        sql = f"SELECT t.seq FROM transactions t WHERE {' AND '.join(clauses)} ORDER BY t.seq LIMIT ?"  # noqa: S608
+        sql, params = transaction_page_select(query, SQLITE)
 
         def work(conn: sqlite3.Connection) -> TransactionPage:
-            seqs = [row[0] for row in conn.execute(sql, (*params, query.limit + 1))]
+            seqs = [row[0] for row in conn.execute(sql, params)]
             more = len(seqs) > query.limit
             items = load_transactions(conn, seqs[: query.limit])
             return TransactionPage(items=items, next_cursor=items[-1].seq if more else None)
@@ -385,21 +365,9 @@ class SqliteKipStore(KipStore):
                 transaction = receipt.transaction
             balance = conn.execute("SELECT balance FROM accounts WHERE id = ?", (start.agent_id,)).fetchone()
             if balance is None:
-                raise UnknownAgentError(f"No agent with id {start.agent_id!r}; list them at GET /api/kip/agents.")
-            record = ToolCallRecord(
-                id=new_id("call"),
-                agent_id=start.agent_id,
-                tool=start.tool,
-                ok=False,
-                cost=start.cost,
-                transaction_id=transaction.id if transaction else None,
-                created_at=now,
-                state=ToolCallState.RUNNING,
-                idempotency_key=start.idempotency_key,
-                fingerprint=start.fingerprint,
-                balance=balance[0],
-            )
-            insert_tool_call(conn, record)
+                raise unknown_agent(start.agent_id)
+            record = running_call(start, transaction, balance[0], now)
+            conn.execute(*tool_call_insert(record, SQLITE))
             return StartedToolCall(record=record, transaction=transaction, replayed=False)
 
         return await self._write(work)
@@ -409,10 +377,7 @@ class SqliteKipStore(KipStore):
 
     async def finish_tool_call(self, call_id: str, outcome: ToolOutcome) -> ToolCallRecord:
         def work(conn: sqlite3.Connection) -> ToolCallRecord:
-            conn.execute(
-                "UPDATE tool_calls SET state = 'done', ok = ?, output = ?, data = ? WHERE id = ? AND state = 'running'",
-                (int(outcome.ok), outcome.output, json.dumps(outcome.data), call_id),
-            )
+            conn.execute(*tool_call_finish(call_id, outcome, SQLITE))
             found = load_tool_call(conn, "id", call_id)
             if found is None:
                 raise RuntimeError(f"No tool call {call_id!r} to finish.")
@@ -421,35 +386,23 @@ class SqliteKipStore(KipStore):
         return await self._write(work)
 
     async def add_knowledge(self, item: KnowledgeCreate) -> KnowledgeItem:
-        stored = KnowledgeItem(id=new_id("kn"), created_at=self.clock(), **item.model_dump())
+        stored = stored_knowledge(item, self.clock())
 
         await self._write(lambda c: insert_knowledge(c, stored))
         return stored
 
     async def search_knowledge(self, query: KnowledgeQuery) -> list[KnowledgeItem]:
-        clauses, params = ["1 = 1"], list[Any]()
-        if query.text:
-            escaped = query.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            clauses.append("(lower(topic) LIKE ? ESCAPE '\\' OR lower(content) LIKE ? ESCAPE '\\')")
-            params += [f"%{escaped}%"] * 2
-        filters = (("topic", query.topic), ("kind", query.kind), ("source", query.source), ("agent_id", query.agent_id))
-        for column, value in filters:
-            if value is not None:
-                clauses.append(f"{column} = ?" + (" COLLATE NOCASE" if column == "topic" else ""))
-                params.append(str(value))
-        sql = f"SELECT * FROM knowledge WHERE {' AND '.join(clauses)} ORDER BY created_at DESC, id LIMIT ?"  # noqa: S608
+        sql, params = knowledge_select(query, SQLITE)
 
         def work(conn: sqlite3.Connection) -> list[KnowledgeItem]:
-            return [knowledge_from_row(row) for row in conn.execute(sql, (*params, query.limit))]
+            return [knowledge_from_row(row, SQLITE) for row in conn.execute(sql, params)]
 
         return await self._run(work)
 
     # ---- conversations -----------------------------------------------------------------------------------
     async def record_exchange(self, exchange: ExchangeCreate) -> RecordedExchange:
         now = self.clock()
-        decision = KnowledgeItem(
-            id=new_id("kn"), created_at=now, **exchange.decision_knowledge().as_knowledge().model_dump()
-        )
+        decision = stored_knowledge(exchange.decision_knowledge().as_knowledge(), now)
         thread_id = exchange.thread_id
 
         def work(conn: sqlite3.Connection) -> RecordedExchange:
@@ -459,23 +412,15 @@ class SqliteKipStore(KipStore):
                 (thread_id, title_of(exchange.question), stamp(now), stamp(now)),
             )
             conversation = conversation_from_row(
-                conn.execute("SELECT * FROM conversations WHERE thread_id = ?", (thread_id,)).fetchone()
+                conn.execute("SELECT * FROM conversations WHERE thread_id = ?", (thread_id,)).fetchone(), SQLITE
             )
-            made = exchange.messages(
-                ids=(new_id("msg"), new_id("msg")),
-                first_position=conversation.message_count - 2,
-                created_at=now,
-                decision_id=decision.id,
-            )
-            conn.executemany(
-                "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(m.id, m.thread_id, m.position, m.role.value, m.text, int(m.truncated), stamp(now)) for m in made],
-            )
+            made = exchange_messages(exchange, conversation, decision, now)
+            conn.executemany(*messages_insert(made, SQLITE))
             insert_knowledge(conn, decision)
             ids = [m.id for m in made]
             conn.execute("INSERT INTO decided VALUES (?, ?)", (ids[-1], decision.id))
             rows = conn.execute("SELECT * FROM messages WHERE id IN (?, ?) ORDER BY position", ids).fetchall()
-            messages = [message_from_row(row, [decision.id] if row["id"] == ids[-1] else []) for row in rows]
+            messages = [message_from_row(row, [decision.id] if row["id"] == ids[-1] else [], SQLITE) for row in rows]
             return RecordedExchange(conversation=conversation, messages=messages, decision=decision)
 
         return await self._write(work)
@@ -484,10 +429,7 @@ class SqliteKipStore(KipStore):
         def work(conn: sqlite3.Connection) -> ConversationGraph:
             row = conn.execute("SELECT * FROM conversations WHERE thread_id = ?", (thread_id,)).fetchone()
             if row is None:
-                raise UnknownConversationError(
-                    f"No recorded conversation {thread_id!r}: KIP records a conversation at its first council"
-                    " decision; GET /api/conversations lists the chat memory."
-                )
+                raise unknown_conversation(thread_id)
             decided: dict[str, list[str]] = {}
             for edge in conn.execute(
                 "SELECT d.message_id, d.knowledge_id FROM decided d JOIN messages m ON m.id = d.message_id"
@@ -496,18 +438,18 @@ class SqliteKipStore(KipStore):
             ):
                 decided.setdefault(edge[0], []).append(edge[1])
             messages = [
-                message_from_row(message, decided.get(message["id"], []))
+                message_from_row(message, decided.get(message["id"], []), SQLITE)
                 for message in conn.execute(
                     "SELECT * FROM messages WHERE thread_id = ? ORDER BY position", (thread_id,)
                 )
             ]
             derived = [
-                knowledge_from_row(item)
+                knowledge_from_row(item, SQLITE)
                 for item in conn.execute(
                     "SELECT * FROM knowledge WHERE source = ? ORDER BY created_at DESC, id", (thread_id,)
                 )
             ]
-            return ConversationGraph.assemble(conversation_from_row(row), messages, derived)
+            return ConversationGraph.assemble(conversation_from_row(row, SQLITE), messages, derived)
 
         return await self._run(work)
 

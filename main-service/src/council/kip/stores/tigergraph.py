@@ -41,8 +41,6 @@ from council.kip.errors import (
     InsufficientFundsError,
     KipError,
     UnknownAccountError,
-    UnknownAgentError,
-    UnknownConversationError,
 )
 from council.kip.knowledge import KnowledgeCreate, KnowledgeItem, KnowledgeQuery
 from council.kip.ledger import (
@@ -54,7 +52,16 @@ from council.kip.ledger import (
     TransactionQuery,
 )
 from council.kip.stores._gsql import GraphSchema, load_schema
-from council.kip.stores._sqlite_rows import new_id, stamp
+from council.kip.stores._records import (
+    exchange_messages,
+    like_pattern,
+    new_id,
+    stored_knowledge,
+    unknown_agent,
+    unknown_agent_named,
+    unknown_conversation,
+)
+from council.kip.stores._sqlite_rows import stamp
 from council.kip.stores._tigergraph_rows import (
     Json,
     agent_from,
@@ -63,7 +70,6 @@ from council.kip.stores._tigergraph_rows import (
     conversation_upsert,
     knowledge_from,
     knowledge_upsert,
-    like_pattern,
     message_from,
     tool_call_from,
     transaction_from,
@@ -195,13 +201,13 @@ class TigerGraphKipStore(KipStore):
     async def get_agent(self, agent_id: str) -> Agent:
         attributes = await self._vertex_by_id("Agent", agent_id)
         if attributes is None:
-            raise UnknownAgentError(f"No agent with id {agent_id!r}; list them at GET /api/kip/agents.")
+            raise unknown_agent(agent_id)
         return agent_from(attributes, await self.balance(agent_id))
 
     async def find_agent(self, name: str) -> Agent:
         claim = await self._vertex_by_id("AgentName", name.lower())
         if claim is None:
-            raise UnknownAgentError(f"No agent named {name!r}; list them at GET /api/kip/agents.")
+            raise unknown_agent_named(name)
         return await self.get_agent(claim["agent_id"])
 
     async def list_agents(self) -> list[Agent]:
@@ -230,7 +236,7 @@ class TigerGraphKipStore(KipStore):
             },
         )
         if result["status"] == "unknown_agent":
-            raise UnknownAgentError(f"No agent with id {agent_id!r}; list them at GET /api/kip/agents.")
+            raise unknown_agent(agent_id)
         if result["status"] == "name_taken":
             raise AgentNameTakenError(f"An agent named {patch.name!r} already exists.")
         return await self.get_agent(agent_id)
@@ -358,7 +364,7 @@ class TigerGraphKipStore(KipStore):
             case "key_reused":
                 raise IdempotencyKeyReusedError(KEY_HELD_BY_A_MOVEMENT)
             case "unknown_account":
-                raise UnknownAgentError(f"No agent with id {start.agent_id!r}; list them at GET /api/kip/agents.")
+                raise unknown_agent(start.agent_id)
             case status:
                 assert charge is not None, status  # the other refusals are the charge's
                 raise _refusal("kip_start_tool_call", status, result["detail"], charge)
@@ -383,7 +389,7 @@ class TigerGraphKipStore(KipStore):
         return (await self._tool_call(call_id)).record
 
     async def add_knowledge(self, item: KnowledgeCreate) -> KnowledgeItem:
-        stored = KnowledgeItem(id=new_id("kn"), created_at=self.clock(), **item.model_dump())
+        stored = stored_knowledge(item, self.clock())
         if stored.agent_id is not None:
             await self.get_agent(stored.agent_id)
         await self._upsert(knowledge_upsert(stored))
@@ -406,8 +412,7 @@ class TigerGraphKipStore(KipStore):
     # ---- conversations -----------------------------------------------------------------------------------
     async def record_exchange(self, exchange: ExchangeCreate) -> RecordedExchange:
         now = self.clock()
-        knowledge = exchange.decision_knowledge().as_knowledge()
-        decision = KnowledgeItem(id=new_id("kn"), created_at=now, **knowledge.model_dump())
+        decision = stored_knowledge(exchange.decision_knowledge().as_knowledge(), now)
         thread_id = exchange.thread_id
         # The next positions are read, then written: under the writer lock no other exchange takes them meanwhile.
         async with self._writer:
@@ -426,12 +431,7 @@ class TigerGraphKipStore(KipStore):
                     created_at=now,
                     updated_at=now,
                 )
-            messages = exchange.messages(
-                ids=(new_id("msg"), new_id("msg")),
-                first_position=conversation.message_count - 2,
-                created_at=now,
-                decision_id=decision.id,
-            )
+            messages = exchange_messages(exchange, conversation, decision, now)
             data = knowledge_upsert(decision)
             data["vertices"] |= conversation_upsert(conversation, messages)["vertices"]
             data["edges"]["Conversation"] = {thread_id: {"HAS_MESSAGE": {"Message": {m.id: {} for m in messages}}}}
@@ -443,10 +443,7 @@ class TigerGraphKipStore(KipStore):
         [result] = await self._query("kip_conversation", {"thread_id": thread_id})
         conversations = [vertex["attributes"] for vertex in result["Convs"]]
         if not conversations or not conversations[0]["created_at"]:
-            raise UnknownConversationError(
-                f"No recorded conversation {thread_id!r}: KIP records a conversation at its first council"
-                " decision; GET /api/conversations lists the chat memory."
-            )
+            raise unknown_conversation(thread_id)
         return ConversationGraph.assemble(
             conversation_from(conversations[0]),
             [message_from(vertex["attributes"]) for vertex in result["Messages"]],
