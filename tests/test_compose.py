@@ -75,6 +75,23 @@ def test_main_waits_for_redis_health_and_reaches_voice_by_service_name(compose: 
     assert main["environment"]["COUNCIL_VOICE__BASE_URL"] == "http://voice-service:8001"
 
 
+def test_main_keeps_trails_and_rate_limits_in_the_compose_redis(compose: dict[str, Any]) -> None:
+    environment = compose["services"]["main-service"]["environment"]
+    assert environment["COUNCIL_PHEROMIND__BACKEND"] == "redis"
+    assert environment["COUNCIL_PHEROMIND__REDIS_URL"].startswith("redis://redis:6379/")
+    assert environment["COUNCIL_RATE_LIMIT__REDIS_URL"].startswith("redis://redis:6379/")
+
+
+@pytest.mark.parametrize(("name", "mount"), [("main-service", "data"), ("voice-service", ".cache")])
+def test_named_volumes_mount_on_folders_the_non_root_user_creates(
+    compose: dict[str, Any], name: str, mount: str
+) -> None:
+    # A named volume takes the owner of the image folder it mounts on; one the image lacks is created root-owned.
+    assert f"/home/app/{mount}" in [volume.split(":")[1] for volume in compose["services"][name]["volumes"]]
+    dockerfile = (ROOT / BUILD_DIRS[name] / "Dockerfile").read_text()
+    assert dockerfile.index("USER app") < dockerfile.index(f"RUN mkdir {mount}")
+
+
 @pytest.mark.parametrize("name", SERVICES)
 def test_dockerfiles_use_the_pinned_python(compose: dict[str, Any], name: str) -> None:
     _, port, python = SERVICES[name]
