@@ -3,7 +3,7 @@ under Python 3.13 (the service's venv) and 3.11 (`bench/.venv311`) alternately a
 
 Prints one JSON object: workload -> seconds per repetition for each repetition. On 3.11 two shims make the 3.13
 code importable without touching it: PEP 695 generic function headers (`def f[T](...)`, 3 in the source) are
-rewritten to a classic TypeVar at import, and `llama_cpp` (unused here: every model is the instant scripted one)
+rewritten to a classic TypeVar at import and `type X = ...` aliases to plain assignments, and `llama_cpp` (unused here: every model is the instant scripted one)
 is an empty stand-in. Usage: <python> bench/_workloads.py [--reps N] [--scale F]
 """
 
@@ -27,11 +27,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 _GENERIC_DEF = re.compile(r"\bdef (\w+)\[([A-Za-z_]\w*)\]\(")
 _FIRST_TOP_LEVEL = re.compile(r"^(?:class |def |async def |@)", re.MULTILINE)
+_TYPE_ALIAS = re.compile(r"^type (\w+) = ", re.MULTILINE)
 
 
 class _Pep695Loader(importlib.machinery.SourceFileLoader):
     def source_to_code(self, data: Any, path: Any, *, _optimize: int = -1) -> Any:  # type: ignore[override]
         text = data.decode() if isinstance(data, bytes) else data
+        text = _TYPE_ALIAS.sub(r"\1 = ", text)
         names = sorted(set(_GENERIC_DEF.findall(text)), key=str)
         if names:
             text = _GENERIC_DEF.sub(r"def \1(", text)

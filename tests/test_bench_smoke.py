@@ -1,7 +1,7 @@
 """`QUICK=1 scripts/bench` runs every benchmark end to end and writes its report, so the benchmarks don't rot.
 
 A smoke run (a few rounds each, about 90 s on 2 cores, plus 2-5 min for the voice loop, which streams speech in real
-time; the first run also builds bench/.venv311 from PyPI and may install espeak-ng) whose figures are not checked:
+time, and 4-5 min for the memory benchmarks, which start a process per workload and the services per setting; the first run also builds bench/.venv311 from PyPI and may install espeak-ng) whose figures are not checked:
 only that each benchmark finished and reported through the shared summary format.
 """
 
@@ -14,7 +14,8 @@ from servicekit import ROOT
 
 BENCHMARKS = {
     "hop_readiness", "api_overhead", "orchestrator", "python_versions", "kip_ledger_transfers",
-    "pheromind_deposit_read", "voice", "voice_http", "voice_loop",
+    "pheromind_deposit_read", "voice", "voice_http", "voice_loop", "kip_ledger_backends", "memory_python_versions",
+    "memory_stack",
 }  # fmt: skip
 
 
