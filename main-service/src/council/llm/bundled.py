@@ -9,6 +9,7 @@ one core; generation unchanged. The copy is made at the first start (about a sec
 
 import ctypes
 import os
+import secrets
 from pathlib import Path
 
 import llama_cpp
@@ -40,9 +41,9 @@ def bundled_model(llm: LLMSettings) -> Path:
 
 def _requantize(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(
-        f"{target.name}.{os.getpid()}.partial"
-    )  # replicas starting together each write their own
+    # Replicas starting together on one volume each write their own file (a process ID is not enough: in containers
+    # every replica's main process tends to have the same one).
+    partial = target.with_name(f"{target.name}.{secrets.token_hex(8)}.partial")
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0
     params.allow_requantize = True
