@@ -6,11 +6,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from starlette.types import ASGIApp
 
 from council.app import create_app
 from council.settings import Settings
+from tests.lifespan import app_started
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[ASGIApp]:
     """The app with its lifespan running; `manager.app` hands the lifespan state to every request."""
-    async with LifespanManager(create_app(settings)) as manager:
+    async with app_started(create_app(settings)) as manager:
         yield manager.app
 
 

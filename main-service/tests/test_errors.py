@@ -2,11 +2,11 @@
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import APIRouter
 
 from council.app import create_app
 from council.settings import Settings
+from tests.lifespan import app_started
 
 pytestmark = pytest.mark.anyio
 
@@ -29,7 +29,7 @@ async def test_wrong_method_is_405(client: httpx.AsyncClient) -> None:
 
 async def test_oversize_declared_body_is_413_before_reading(settings: Settings) -> None:
     settings.limits.max_body_bytes = 2048
-    async with LifespanManager(create_app(settings)) as manager:
+    async with app_started(create_app(settings)) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             response = await client.post("/health/live", content=b"x" * 4096)
@@ -46,7 +46,7 @@ async def test_malformed_json_is_400_and_invalid_fields_422(settings: Settings) 
         return payload
 
     app.include_router(router)
-    async with LifespanManager(app) as manager:
+    async with app_started(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             malformed = await client.post("/echo", content=b"{not json", headers={"content-type": "application/json"})
@@ -64,7 +64,7 @@ async def test_unexpected_exception_is_a_500_in_the_error_shape(settings: Settin
     async def boom() -> None:
         raise RuntimeError("internal detail that must not leak")
 
-    async with LifespanManager(app) as manager:
+    async with app_started(app) as manager:
         transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             response = await client.get("/boom", headers={"X-Request-ID": "boom-1"})

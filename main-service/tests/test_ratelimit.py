@@ -4,7 +4,6 @@ import uuid
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from pydantic import SecretStr
 from starlette.types import Scope
 
@@ -13,6 +12,7 @@ from council.auth import ADMIN, LOCAL, Caller
 from council.ratelimit import RateLimiter, route_class
 from council.settings import RateLimitSettings, Settings
 from tests.conftest import closed_port
+from tests.lifespan import app_started
 
 pytestmark = pytest.mark.anyio
 
@@ -34,7 +34,7 @@ def test_routes_fall_into_their_class(path: str, expected: str) -> None:
 
 async def test_over_limit_gets_429_with_retry_after_and_health_stays_open(settings: Settings) -> None:
     settings.rate_limit.default = "3/minute"
-    async with LifespanManager(create_app(settings)) as manager:
+    async with app_started(create_app(settings)) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             statuses = [(await client.get("/no/such/route")).status_code for _ in range(4)]
@@ -51,7 +51,7 @@ async def test_over_limit_gets_429_with_retry_after_and_health_stays_open(settin
 async def test_made_up_keys_share_their_ip_bucket_and_only_a_configured_key_gets_its_own(settings: Settings) -> None:
     settings.rate_limit.default = "3/minute"
     settings.auth.api_key = SecretStr("the-real-key")
-    async with LifespanManager(create_app(settings)) as manager:
+    async with app_started(create_app(settings)) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             # A client rotating random keys is still one client (its IP): refused, and limited after 3 like anyone.

@@ -4,13 +4,13 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from council.app import create_app
 from council.security import HostAllowList, is_same_origin
 from council.settings import Settings
+from tests.lifespan import app_started
 
 pytestmark = pytest.mark.anyio
 
@@ -38,7 +38,7 @@ async def test_health_probes_answer_whatever_the_host(client: httpx.AsyncClient)
 
 async def test_a_name_added_to_the_allow_list_is_served(settings: Settings) -> None:
     settings.security.allowed_hosts = ["*.council.example"]
-    async with LifespanManager(create_app(settings)) as manager:
+    async with app_started(create_app(settings)) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://eu.council.example") as client:
             assert (await client.get("/api/conversations")).status_code == 200
@@ -70,7 +70,7 @@ async def test_every_response_carries_the_security_headers(client: httpx.AsyncCl
 
 async def test_cors_allows_listed_origins_only(settings: Settings) -> None:
     settings.security.cors_allow_origins = ["https://app.example"]
-    async with LifespanManager(create_app(settings)) as manager:
+    async with app_started(create_app(settings)) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             preflight = {"Access-Control-Request-Method": "POST"}
@@ -93,7 +93,7 @@ async def test_a_500_carries_the_security_and_cors_headers(settings: Settings) -
     async def boom() -> None:
         raise RuntimeError("unexpected")
 
-    async with LifespanManager(app) as manager:
+    async with app_started(app) as manager:
         transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             response = await client.get("/boom", headers={"Origin": "https://app.example"})

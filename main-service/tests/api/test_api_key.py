@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from pydantic import SecretStr
 from starlette.testclient import TestClient, WebSocketDenialResponse
 
 from council.app import create_app
 from council.settings import Settings
+from tests.lifespan import app_started
 
 pytestmark = pytest.mark.anyio
 
@@ -29,7 +29,7 @@ def keyed(settings: Settings) -> Settings:
 
 @pytest.fixture
 async def keyed_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with LifespanManager(create_app(keyed(settings))) as manager:
+    async with app_started(create_app(keyed(settings))) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             yield client
@@ -74,7 +74,7 @@ async def test_with_no_key_configured_the_local_user_may_do_everything(client: h
 
 async def test_metrics_can_need_a_key_too(settings: Settings) -> None:
     keyed(settings).auth.metrics_need_key = True
-    async with LifespanManager(create_app(settings)) as manager:
+    async with app_started(create_app(settings)) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             assert (await client.get("/metrics")).status_code == 401

@@ -4,12 +4,12 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from council.app import create_app
 from council.kip import Kip
 from council.kip.stores.sqlite import SqliteKipStore
 from council.settings import Settings
+from tests.lifespan import app_started
 
 pytestmark = pytest.mark.anyio
 
@@ -39,7 +39,7 @@ async def test_readiness_is_warn_not_fail_when_voice_is_unreachable(client: http
 @pytest.fixture
 async def running(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Kip]]:
     """A client and the app's own KIP (from the lifespan state), to reach its SQLite connection."""
-    async with LifespanManager(create_app(settings)) as manager:
+    async with app_started(create_app(settings)) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
             yield http, manager._state["kip"]

@@ -5,11 +5,11 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from council.app import create_app
 from council.kip.calls import ToolCallStart
 from council.settings import Settings
+from tests.lifespan import app_started
 
 pytestmark = pytest.mark.anyio
 
@@ -218,7 +218,7 @@ async def test_decisions_and_knowledge_are_recorded_and_queryable(client: httpx.
 @pytest.fixture
 async def keyed_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     keyed = Settings.model_validate({**settings.model_dump(), "auth": {"api_key": API_KEY}})
-    async with LifespanManager(create_app(keyed)) as manager:
+    async with app_started(create_app(keyed)) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
             yield http
@@ -247,7 +247,7 @@ async def test_kip_needs_the_admin_key_when_one_is_set(keyed_client: httpx.Async
 
 
 async def test_a_replayed_run_whose_first_run_has_not_finished_is_a_409(settings: Settings) -> None:
-    async with LifespanManager(create_app(settings)) as manager:
+    async with app_started(create_app(settings)) as manager:
         kip = manager._state["kip"]
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:

@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import openai
 import pytest
-from asgi_lifespan import LifespanManager
 
 from council.app import create_app
 from council.settings import RoleSettings, Settings
 from tests.conftest import closed_port
+from tests.lifespan import app_started
 from tests.processes import free_port, running
 
 
@@ -114,7 +114,7 @@ async def failing_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]
     """The app with its `fast` role on an OpenAI-compatible server that is down (a closed port): a real failure."""
     roles = {"fast": RoleSettings(backend="openai", base_url=f"http://127.0.0.1:{closed_port()}/v1")}
     broken = settings.model_copy(update={"council": settings.council.model_copy(update={"roles": roles})})
-    async with LifespanManager(create_app(broken)) as manager:
+    async with app_started(create_app(broken)) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
             yield http

@@ -4,12 +4,12 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from council.app import create_app
 from council.pheromind import Pheromind
 from council.settings import Settings
 from tests.conftest import closed_port
+from tests.lifespan import app_started
 
 pytestmark = pytest.mark.anyio
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 async def running(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Pheromind]]:
     """A client and the app's own Pheromind (from the lifespan state), to lay trails as turns would."""
-    async with LifespanManager(create_app(settings)) as manager:
+    async with app_started(create_app(settings)) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
             yield http, manager._state["pheromind"]
@@ -54,7 +54,7 @@ async def redis_down_client(settings: Settings) -> AsyncIterator[httpx.AsyncClie
             "pheromind": {"backend": "redis", "redis_url": f"redis://127.0.0.1:{closed_port()}/0"},
         }
     )
-    async with LifespanManager(create_app(down)) as manager:
+    async with app_started(create_app(down)) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
             yield http

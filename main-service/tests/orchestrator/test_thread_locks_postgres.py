@@ -13,7 +13,6 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from asgi_lifespan import LifespanManager
 
 from council.app import create_app
 from council.auth import LOCAL
@@ -24,6 +23,7 @@ from council.orchestrator.thread_locks_postgres import PostgresThreadLocks, open
 from council.settings import MemorySettings, Settings
 from tests.conftest import closed_port
 from tests.kip.postgres_db import postgres_url
+from tests.lifespan import app_started
 
 pytestmark = pytest.mark.anyio
 
@@ -191,7 +191,7 @@ async def test_a_chat_turn_on_a_thread_another_replica_holds_is_a_409_in_the_one
         llm={"max_tokens": 8},
     )
     thread = f"t-{uuid.uuid4().hex}"
-    async with LifespanManager(create_app(settings)) as manager, replica_locks(60) as other, other.hold(thread):
+    async with app_started(create_app(settings)) as manager, replica_locks(60) as other, other.hold(thread):
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             response = await client.post("/api/chat", json={"message": "/fast hi", "thread_id": thread})
