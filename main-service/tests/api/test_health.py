@@ -36,6 +36,13 @@ async def test_readiness_is_warn_not_fail_when_voice_is_unreachable(client: http
     assert "ConnectError" in voice_check["output"]
 
 
+async def test_readiness_checks_conversation_memory(client: httpx.AsyncClient) -> None:
+    (memory,) = (await client.get("/health/ready")).json()["checks"]["memory"]
+    assert memory["status"] == "pass"
+    assert memory["backend"] == "sqlite"
+    assert memory["componentType"] == "datastore"
+
+
 @pytest.fixture
 async def running(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Kip]]:
     """A client and the app's own KIP (from the lifespan state), to reach its SQLite connection."""

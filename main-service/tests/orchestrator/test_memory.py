@@ -12,10 +12,12 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from council.auth import LOCAL, Caller
 from council.errors import NotFoundError
+from council.health import HealthStatus
 from council.llm import ModelRegistry
 from council.orchestrator import Orchestrator, open_orchestrator
 from council.orchestrator.calls import prompt_for
@@ -197,3 +199,39 @@ def test_a_message_longer_than_the_context_keeps_its_tail() -> None:
 
     assert prompt[-1].text.endswith("the end")
     assert len(prompt[-1].text) < 4000
+
+
+async def test_readiness_says_conversation_memory_answers_and_on_which_backend(remembering: Orchestrator) -> None:
+    check = await remembering.readiness_check()
+    assert (check.name, check.status, check.critical) == ("memory", HealthStatus.PASS, True)
+    postgres = isinstance(remembering.checkpointer, AsyncPostgresSaver)
+    assert check.observed["backend"] == ("postgres" if postgres else "sqlite")
+
+
+async def test_readiness_fails_while_postgresql_refuses_and_recovers_on_its_own(
+    models: ModelRegistry, tmp_path: Path
+) -> None:
+    """A real outage of the conversations' database (its connections cut, new ones refused), then its return."""
+    name = f"council_memory_{uuid.uuid4().hex[:12]}"
+    server = POSTGRES_URL.rsplit("/", 1)[0]
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        settings = Settings(_env_file=None, memory={"backend": "postgres", "postgres_url": f"{server}/{name}"})
+        async with open_orchestrator(settings, models=models) as orchestrator:
+            assert (await orchestrator.readiness_check()).status is HealthStatus.PASS
+            with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+                admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(name)))
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name])
+            down = await orchestrator.readiness_check()
+            assert down.status is HealthStatus.FAIL
+            assert down.output
+            with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+                admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(sql.Identifier(name)))
+            # The pool replaces the connections the server cut as it hands them out: no restart of the service.
+            assert (await orchestrator.readiness_check()).status is HealthStatus.PASS
+            await orchestrator.answer("/fast Still remembered?", thread_id="after-outage", caller=LOCAL)
+            assert len(await orchestrator.conversation("after-outage", caller=LOCAL)) == 2
+    finally:
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

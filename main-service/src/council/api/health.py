@@ -21,5 +21,5 @@ async def get_readiness(
     voice: VoiceDep, orchestrator: OrchestratorDep, kip: KipDep, pheromind: PheromindDep
 ) -> HealthResponse:
     llm_checks = await orchestrator.models.readiness_checks()
-    stores = [await kip.readiness_check(), await pheromind.readiness_check()]
+    stores = [await orchestrator.readiness_check(), await kip.readiness_check(), await pheromind.readiness_check()]
     return health_response(SERVICE_ID, __version__, [*llm_checks, *stores, await voice.readiness_check()])

@@ -1,5 +1,6 @@
 """Conversation memory: the LangGraph checkpointer chosen by settings, and the conversations it holds."""
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -17,10 +18,12 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
 from council.auth import LOCAL
+from council.health import Check, HealthStatus
 from council.orchestrator.events import MemberAnswer, ModelCall
 from council.settings import MemorySettings
 
 SQLITE_FILE = "conversations.sqlite"
+READINESS_TIMEOUT_S = 5.0  # a pool waiting for a server that is gone would otherwise hold the probe for 30 s
 OWNER_KEY = "owner"
 """Where a thread's owner is kept: in its state (`TurnState.owner`) and in every checkpoint's metadata."""
 
@@ -46,6 +49,9 @@ async def open_checkpointer(settings: MemorySettings) -> AsyncIterator[BaseCheck
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         settings.postgres_url.get_secret_value(),
         kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+        # A connection is checked as it is handed out, so one the server dropped (a restart, a failover) is replaced
+        # instead of failing the next turn.
+        check=AsyncConnectionPool.check_connection,
         open=False,
     )
     await pool.open(wait=True, timeout=10)
@@ -55,6 +61,25 @@ async def open_checkpointer(settings: MemorySettings) -> AsyncIterator[BaseCheck
         yield saver
     finally:
         await pool.close()
+
+
+async def memory_check(saver: BaseCheckpointSaver[Any]) -> Check:
+    """Whether conversations can be read and written now: one round trip to the checkpointer's database (a turn
+    cannot be remembered, nor a thread continued, without it: critical)."""
+    backend = "postgres" if isinstance(saver, AsyncPostgresSaver) else "sqlite"
+    observed = {"backend": backend}
+    try:
+        async with asyncio.timeout(READINESS_TIMEOUT_S):
+            if isinstance(saver, AsyncPostgresSaver) and isinstance(saver.conn, AsyncConnectionPool):
+                async with saver.conn.connection() as connection:
+                    await connection.execute("SELECT 1")
+            elif isinstance(saver, AsyncSqliteSaver):
+                async with saver.conn.execute("SELECT 1") as cursor:
+                    await cursor.fetchone()
+    except Exception as error:  # any failure to answer is "not ready"; the reason goes to the probe
+        reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        return Check("memory", HealthStatus.FAIL, reason, component_type="datastore", observed=observed)
+    return Check("memory", HealthStatus.PASS, component_type="datastore", observed=observed)
 
 
 class ConversationSummary(BaseModel):

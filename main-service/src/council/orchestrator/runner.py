@@ -14,6 +14,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from council.auth import LOCAL, Caller
 from council.errors import CouncilError, ErrorCode, ForbiddenError, InvalidRequestError, NotFoundError
+from council.health import Check
 from council.ids import new_thread_id
 from council.llm import ModelRegistry
 from council.orchestrator.context import (
@@ -32,6 +33,7 @@ from council.orchestrator.memory import (
     ConversationSummary,
     as_conversation,
     list_conversations,
+    memory_check,
     open_checkpointer,
 )
 from council.orchestrator.prompts import ROLE_PROMPTS
@@ -69,6 +71,10 @@ class Orchestrator:
     @property
     def models(self) -> ModelRegistry:
         return self.context.models
+
+    async def readiness_check(self) -> Check:
+        """Conversation memory: readiness fails while its database does not answer."""
+        return await memory_check(self.checkpointer)
 
     def check_request(
         self,
