@@ -36,6 +36,17 @@ class Utterance:
         return len(self.pcm) / 2 / RATE
 
 
+def wav_bytes(pcm: bytes, rate: int) -> bytes:
+    """s16le mono PCM in a WAV container, as an upload would carry it."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(rate)
+        writer.writeframes(pcm)
+    return out.getvalue()
+
+
 def resample(samples: np.ndarray, rate: int) -> np.ndarray:
     """To 16 kHz: a windowed-sinc low-pass below the new Nyquist frequency, then linear interpolation."""
     x = samples.astype(np.float64)

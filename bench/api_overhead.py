@@ -14,13 +14,11 @@ Usage: main-service/.venv/bin/python bench/api_overhead.py; QUICK=1 for a smoke 
 
 import argparse
 import asyncio
-import io
 import json
 import os
 import sys
 import tempfile
 import time
-import wave
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +31,7 @@ from llama_cpp import Llama
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the process harness the tests use
 from _stats import paired_ratio, summary, write_result
+from _voice_audio import wav_bytes
 
 from servicekit import ServiceProcess, main_process, voice_process
 
@@ -55,14 +54,7 @@ def one_second_wav(voice: ServiceProcess) -> bytes:
     """One second of real speech: Piper's rendering of a sentence, cut (or zero-padded) to exactly 24000 samples."""
     body = {"voice": "en_US-joe-medium", "input": SENTENCE, "response_format": "pcm"}
     pcm = httpx.post(f"{voice.url}/v1/audio/speech", json=body, timeout=60).content
-    pcm = (pcm + bytes(48_000))[:48_000]
-    out = io.BytesIO()
-    with wave.open(out, "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(2)
-        writer.setframerate(24_000)
-        writer.writeframes(pcm)
-    return out.getvalue()
+    return wav_bytes((pcm + bytes(48_000))[:48_000], 24_000)
 
 
 def engine_seconds(voice: ServiceProcess) -> dict[str, float]:

@@ -16,14 +16,12 @@ allocated when a context is made, not per token. Usage: main-service/.venv/bin/p
 
 import argparse
 import asyncio
-import io
 import json
 import os
 import sys
 import tempfile
 import threading
 import time
-import wave
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,6 +34,7 @@ import websockets
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the process harness the tests use
 from _stats import summary, write_result
+from _voice_audio import wav_bytes
 
 from servicekit import ServiceProcess, main_process, voice_process
 
@@ -138,13 +137,7 @@ def sampled(services: dict[str, ServiceProcess], interval_s: float = 0.2) -> Ite
 def speech_wav(voice: ServiceProcess) -> bytes:
     body = {"voice": "en_US-joe-medium", "input": SENTENCE, "response_format": "pcm"}
     pcm = httpx.post(f"{voice.url}/v1/audio/speech", json=body, timeout=120).raise_for_status().content
-    out = io.BytesIO()
-    with wave.open(out, "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(2)
-        writer.setframerate(24_000)
-        writer.writeframes(pcm)
-    return out.getvalue()
+    return wav_bytes(pcm, 24_000)
 
 
 async def ws_turn(url: str, text: str) -> None:
