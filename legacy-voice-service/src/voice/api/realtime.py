@@ -237,8 +237,7 @@ class TranscriptionSession:
             if heard is not None and heard.language == "en" and sounds_unfinished(heard.text):
                 log.info("realtime_turn_held", item_id=self.item_id, reason="the transcript so far sounds unfinished")
                 return  # more speech resumes the utterance; else the max silence ends it (reason timeout)
-            if endpointer is not self.endpointer:
-                return
+        # No recheck of the endpointer after that wait: only this loop (blocked meanwhile) replaces it.
         await self.stop(endpointer.stop(StopReason.SEMANTIC), end)
 
     async def stop(self, stopped: Stopped, end: int) -> None:
