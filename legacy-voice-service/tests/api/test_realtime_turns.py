@@ -1,8 +1,8 @@
 """`WS /v1/realtime` turn taking through the real models (Silero, Smart Turn, Whisper; Piper speaks the audio):
 fast speech onset, semantic end of turn, the transcript started at the pause, per-session turn detection.
 
-In process (TestClient's WebSocket). Time is counted in audio, never on the clock: the server handles one
-message at a time, so a `session.update` sent after some audio is answered after every event that audio caused."""
+In process (TestClient's WebSocket). Time is counted in audio, never on the clock: the server answers a
+`session.update` sent after some audio after every event that audio caused."""
 
 from collections.abc import Callable
 from typing import Any
@@ -126,6 +126,31 @@ def test_a_pause_after_a_word_no_turn_ends_on_is_held_though_the_turn_model_hear
     else:  # the model alone cuts the speaker off mid-sentence
         assert [event["reason"] for event in of(events, STOPPED)] == ["semantic", "semantic"]
         assert heard == [normalize(first), normalize(rest)]
+
+
+def test_speech_that_resumes_while_the_held_pause_waits_for_its_transcript_keeps_the_turn(
+    app_client: AppClient, whisper_calls: Callable[[Any], list[float]]
+) -> None:
+    # Smart Turn takes Piper's "I would like to know" for a finished turn (p ≈ 0.97) and the hold does not catch
+    # it (it ends on no such word). The audio goes in far faster than real time, so the speaker goes on (0.6 s
+    # later in the audio) while the transcript started at the pause is still being read: the turn must stay open.
+    # The old session stopped reading the socket while it waited and then cut the sentence in two.
+    client = app_client(settings())
+    first, rest = "I would like to know", "the weather in Paris tomorrow."
+    audio = silence(0.5) + speak(client, first) + silence(0.6) + speak(client, rest) + silence(2.0)
+    calls = whisper_calls(client)
+    events = converse(client, audio)
+    assert [event["reason"] for event in of(events, STOPPED)] == ["semantic"]
+    (completed,) = of(events, COMPLETED)
+    assert normalize(completed["transcript"]) == normalize(f"{first} {rest}")
+    assert len(calls) == 2  # the transcript started at the first pause was thrown away
+    assert [event["type"] for event in events if not event["type"].endswith(".delta")][1:] == [
+        "input_audio_buffer.speech_started",
+        STOPPED,
+        "input_audio_buffer.committed",
+        COMPLETED,
+        "session.updated",
+    ]
 
 
 def test_the_same_pause_ends_the_turn_under_server_vad_with_a_short_silence(app_client: AppClient) -> None:

@@ -14,9 +14,13 @@ timestamps), `error`. With `?intent=speech` the socket streams synthesis instead
 import base64
 import binascii
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import anyio
+import anyio.abc
 import anyio.to_thread
 import numpy as np
 import structlog
@@ -33,7 +37,7 @@ from voice.api.realtime_events import (
     receive_frame,
     string_field,
 )
-from voice.api.realtime_transcripts import SessionTranscripts
+from voice.api.realtime_transcripts import SessionTranscripts, Speculation
 from voice.api.speech_session import SpeechSession
 from voice.api.stable_words import StableWords
 from voice.api.unfinished import sounds_unfinished
@@ -60,7 +64,36 @@ def _to_work_rate(samples: Samples, input_rate: int) -> Samples:
     return resampled
 
 
+Job = Callable[[], Awaitable[None]]
+OUTBOX_JOBS = 256  # events and item endings waiting to be sent: past this, reading the socket waits (backpressure)
+
+
+@dataclass
+class Item:
+    """One utterance: its ID and what of its transcript the client has been sent."""
+
+    id: str = field(default_factory=lambda: f"item_{uuid.uuid4().hex[:20]}")
+    stable: StableWords = field(default_factory=StableWords)
+    ended: bool = False  # cut from the buffer; its last events are on their way
+    late: str = ""  # a partial's delta that came in after the cut: it still goes out before `speech_stopped`
+
+
+@dataclass
+class Held:
+    """A pause the turn engine called the end of the turn, waiting off the read loop for the transcript started at
+    it (`hold_unfinished`): the turn ends unless that transcript sounds unfinished or speech resumes first."""
+
+    item_id: str
+    end: int  # where the utterance would be cut, in `buffer`
+    speculation: Speculation | None
+    settled: anyio.Event = field(default_factory=anyio.Event)
+
+
 class TranscriptionSession:
+    """The loop that reads the socket never waits for a transcript: turn decisions that need one wait beside it
+    (`Held`), and an ended item's transcript is finished by the outbox, which sends every event in order, so the
+    events of one item all come before the next item's."""
+
     def __init__(self, socket: WebSocket, engines: EngineRegistry, settings: Settings, input_rate: int) -> None:
         self.socket = socket
         self.input_rate = input_rate
@@ -68,21 +101,19 @@ class TranscriptionSession:
         self.settings = settings
         self.buffer = SampleBuffer()  # at WORK_RATE, since the last commit
         self.offset = 0  # where `buffer` starts in the session's audio, in samples
-        self.item_id = self._new_item()
-        self.stable = StableWords()  # of the current item
-        self.transcripts = SessionTranscripts(engines, settings, self.partial)
+        self.item = Item()
+        self.items = {self.item.id: self.item}  # the current item and those whose last events are on their way
+        self.transcripts = SessionTranscripts(engines, settings, self.on_partial)
         self.detection: TurnDetection | None = None
         self.endpointer: Endpointer | None = None
         self.probabilities: SpeechProbabilities | None = None
+        self.held: Held | None = None
         self.listen_from = 0  # where the endpointer's clock starts in the session's audio, in samples
+        self.outbox, self._jobs = anyio.create_memory_object_stream[Job](OUTBOX_JOBS)
         try:
             self.detect_turns(self._detections()[0])
         except VoiceError:  # the VAD is still loading: no turn detection until the client asks again
             log.warning("realtime_vad_not_ready")
-
-    @staticmethod
-    def _new_item() -> str:
-        return f"item_{uuid.uuid4().hex[:20]}"
 
     def _detections(self) -> tuple[TurnDetection, TurnDetection]:
         """What `semantic_vad` and `server_vad` mean here, the default first: semantic when a semantic turn engine
@@ -95,6 +126,7 @@ class TranscriptionSession:
 
     def detect_turns(self, detection: TurnDetection | None) -> None:
         """Start (or stop) turn detection from the newest audio on; the current item goes on."""
+        self.held = None
         vad = self.engines.vad
         if vad is None or detection is None:
             self.detection = self.endpointer = self.probabilities = None
@@ -116,6 +148,16 @@ class TranscriptionSession:
     async def send(self, event_type: str, **fields: Any) -> None:
         await self.socket.send_json({"event_id": f"event_{uuid.uuid4().hex[:20]}", "type": event_type, **fields})
 
+    async def post(self, event_type: str, **fields: Any) -> None:
+        """Send an event after everything posted before it (an ended item's transcript included)."""
+        await self.outbox.send(partial(self.send, event_type, **fields))
+
+    async def _deliver(self) -> None:
+        async with self._jobs:
+            async for job in self._jobs:
+                async with answering_errors(self.send, session="transcription"):
+                    await job()
+
     async def run(self) -> None:
         await self.send(
             "session.created",
@@ -126,21 +168,29 @@ class TranscriptionSession:
                 "turn_detection": self._effective(),
             },
         )
-        async with anyio.create_task_group() as tasks:  # transcripts run beside the loop that reads the socket
-            self.transcripts.tasks = tasks
-            limits = self.settings.realtime
-            while True:
-                message = await receive_frame(
-                    self.socket, max_bytes=limits.max_frame_bytes, idle_timeout_s=limits.idle_timeout_s
-                )
-                if message is None:
-                    tasks.cancel_scope.cancel()
-                    return
-                async with answering_errors(self.send, session="transcription"):
-                    if message.get("bytes") is not None:
-                        await self.append(decode_pcm16(message["bytes"]))
-                    else:
-                        await self.handle(parse_event(message.get("text")))
+        try:
+            async with anyio.create_task_group() as tasks:  # transcripts and the outbox run beside the read loop
+                self.transcripts.tasks = tasks
+                tasks.start_soon(self._deliver)
+                await self._read(tasks)
+        finally:
+            self.outbox.close()
+            self._jobs.close()
+
+    async def _read(self, tasks: anyio.abc.TaskGroup) -> None:
+        limits = self.settings.realtime
+        while True:
+            message = await receive_frame(
+                self.socket, max_bytes=limits.max_frame_bytes, idle_timeout_s=limits.idle_timeout_s
+            )
+            if message is None:
+                tasks.cancel_scope.cancel()
+                return
+            async with answering_errors(self.post, session="transcription"):
+                if message.get("bytes") is not None:
+                    await self.append(decode_pcm16(message["bytes"]))
+                else:
+                    await self.handle(parse_event(message.get("text")))
 
     async def handle(self, event: dict[str, Any]) -> None:
         kind = ALIASES.get(str(event.get("type")), str(event.get("type")))
@@ -150,11 +200,15 @@ class TranscriptionSession:
             except binascii.Error as error:
                 raise InvalidRequest(f"Bad event: audio is not base64 ({error}).") from error
             await self.append(decode_pcm16(audio))
-        elif kind == "input_audio_buffer.commit":
-            await self.commit(self.buffer.size)
+            return
+        # Control events are answered after every event the audio before them causes: a held pause settles first.
+        if self.held is not None:
+            await self.held.settled.wait()
+        if kind == "input_audio_buffer.commit":
+            await self.finish(self.buffer.size)
         elif kind == "input_audio_buffer.clear":
             self._drop(self.buffer.size)
-            await self.send("input_audio_buffer.cleared")
+            await self.post("input_audio_buffer.cleared")
         elif kind == "session.update":
             session = object_field(event, "session")
             if "turn_detection" in session:  # absent: unchanged, as in OpenAI's session.update
@@ -164,7 +218,7 @@ class TranscriptionSession:
                 semantic, server = self._detections()
                 parsed = None if requested is None else TurnDetection.parse(requested, semantic=semantic, server=server)
                 self.detect_turns(parsed)
-            await self.send("session.updated", session={"turn_detection": self._effective()})
+            await self.post("session.updated", session={"turn_detection": self._effective()})
         else:
             raise InvalidRequest(f"Bad event: unknown event type {kind!r}.")
 
@@ -178,7 +232,7 @@ class TranscriptionSession:
             if self.endpointer is not None and self.endpointer.speaking:
                 await self.stop(self.endpointer.stop(StopReason.MAX_LENGTH), self.buffer.size)
             else:
-                await self.commit(self.buffer.size)
+                await self.finish(self.buffer.size)
 
     async def listen(self, audio: Samples, stream: SpeechProbabilities, endpointer: Endpointer) -> None:
         """Score the new audio only (Silero's state carries over), then act on each frame's verdict in order."""
@@ -190,7 +244,7 @@ class TranscriptionSession:
             # Silence: keep only a pre-roll, so the buffer stays small however long the silence lasts.
             self._forget(self.buffer.size - int(PRE_ROLL_S * WORK_RATE))
         elif not endpointer.paused:
-            self.transcripts.start_partial(self.buffer.samples, self.item_id)
+            self.transcripts.start_partial(self.buffer.samples, self.item.id)
 
     def _at(self, endpointer_s: float) -> int:
         """A time of the endpointer's clock as a sample of the session's audio."""
@@ -199,13 +253,14 @@ class TranscriptionSession:
     async def on(self, moment: Moment) -> None:
         if isinstance(moment, Onset):
             start_ms = round(self._at(moment.start_s) / WORK_RATE * 1000)
-            await self.send("input_audio_buffer.speech_started", audio_start_ms=start_ms, item_id=self.item_id)
+            await self.post("input_audio_buffer.speech_started", audio_start_ms=start_ms, item_id=self.item.id)
         elif isinstance(moment, Pause):
             await self.pause(moment)
         elif isinstance(moment, Resumed):
-            self.transcripts.discard()  # the utterance goes on: its transcript so far is thrown away
+            self.held = None  # the speaker goes on: a pause waiting for its transcript does not end the turn
+            self.transcripts.discard()  # and the transcript started at it is thrown away
         else:
-            await self.stop(moment, self._utterance_end(moment.speech_end_s))
+            await self.stopped(moment)
 
     def _utterance_end(self, speech_end_s: float) -> int:
         """Where to cut the utterance in `buffer`: after its last speech frame and a little of the silence."""
@@ -216,71 +271,121 @@ class TranscriptionSession:
         """A short silence: start the transcript at once, then ask the turn engine (semantic_vad) if it is over; a
         transcript so far that sounds unfinished overrules a "done" (`hold_unfinished`)."""
         end = self._utterance_end(pause.speech_end_s)
-        self.transcripts.speculate(self.buffer.samples[:end], self.item_id, self.offset + end)
+        speculation = self.transcripts.speculate(self.buffer.samples[:end], self.item.id, self.offset + end)
         turn, endpointer = self.engines.turn_detector(), self.endpointer
         if turn is None or endpointer is None or self.detection is None or self.detection.type != "semantic_vad":
             return
         # The utterance up to this moment: a large append may already hold audio from after the pause.
         engine, audio = turn.require_ready(), self.buffer.samples[: self._at(endpointer.now_s) - self.offset]
         try:
-            async with turn.job(session="realtime", item_id=self.item_id) as job:
+            async with turn.job(session="realtime", item_id=self.item.id) as job:
                 job.audio_seconds = audio.size / WORK_RATE
                 probability = await job.call(lambda: engine.completion(audio))
         except VoiceError as error:  # busy or gone: the silence decides, as without a turn engine
             log.warning("realtime_turn_skipped", reason=error.message)
             probability = 1.0
-        log.info("realtime_turn_decision", item_id=self.item_id, probability=round(probability, 3))
+        log.info("realtime_turn_decision", item_id=self.item.id, probability=round(probability, 3))
         if probability < self.settings.turn.threshold or endpointer is not self.endpointer:
             return
-        if self.settings.turn.hold_unfinished:
-            heard = await self.transcripts.speculated()
-            if heard is not None and heard.language == "en" and sounds_unfinished(heard.text):
-                log.info("realtime_turn_held", item_id=self.item_id, reason="the transcript so far sounds unfinished")
-                return  # more speech resumes the utterance; else the max silence ends it (reason timeout)
-        # No recheck of the endpointer after that wait: only this loop (blocked meanwhile) replaces it.
-        await self.stop(endpointer.stop(StopReason.SEMANTIC), end)
+        if not self.settings.turn.hold_unfinished:
+            await self.stop(endpointer.stop(StopReason.SEMANTIC), end)
+            return
+        # The turn ends when the transcript started at the pause is in, unless it sounds unfinished; the socket is
+        # read meanwhile, so speech that resumes before then keeps the turn open (`Resumed` drops `held`).
+        held = self.held = Held(self.item.id, end, speculation)
+        assert self.transcripts.tasks is not None  # set while the session runs, as the speculation needed
+        self.transcripts.tasks.start_soon(self._end_held, held, endpointer)
+
+    @staticmethod
+    async def _sounds_unfinished(held: Held) -> bool:
+        heard = None
+        if held.speculation is not None:
+            await held.speculation.done.wait()
+            heard = held.speculation.transcript
+        return heard is not None and heard.language == "en" and sounds_unfinished(heard.text)
+
+    async def _end_held(self, held: Held, endpointer: Endpointer) -> None:
+        try:
+            async with answering_errors(self.post, session="transcription"):
+                unfinished = await self._sounds_unfinished(held)
+                if self.held is not held:
+                    return  # speech resumed, the item ended otherwise, or `stopped` decided with this transcript
+                self.held = None
+                if unfinished:  # more speech resumes the utterance, or the max silence ends it (reason timeout)
+                    log.info("realtime_turn_held", item_id=held.item_id, reason="the transcript sounds unfinished")
+                else:
+                    await self.stop(endpointer.stop(StopReason.SEMANTIC), held.end)
+        finally:
+            held.settled.set()
+
+    async def stopped(self, stopped: Stopped) -> None:
+        """The endpointer ended the utterance: its silence ran out. A pause still waiting for its transcript
+        decides first: the turn engine's "done" stands unless that transcript sounds
+        unfinished, so the reason does not depend on how fast the transcript came."""
+        held, self.held = self.held, None
+        if held is not None and not await self._sounds_unfinished(held):
+            await self.stop(Stopped(stopped.speech_end_s, StopReason.SEMANTIC), held.end)
+        else:
+            await self.stop(stopped, self._utterance_end(stopped.speech_end_s))
 
     async def stop(self, stopped: Stopped, end: int) -> None:
-        await self.transcripts.settle_partial()  # its delta, if any, comes before the end of the utterance
         end_ms = round(self._at(stopped.speech_end_s) / WORK_RATE * 1000)
-        await self.send(
-            "input_audio_buffer.speech_stopped", audio_end_ms=end_ms, item_id=self.item_id, reason=stopped.reason.value
-        )
-        await self.commit(end)
+        await self.finish(end, ended_by=(end_ms, stopped.reason))
 
-    async def partial(self, item_id: str, hypothesis: str) -> None:
-        if item_id != self.item_id:
-            return  # the item was committed or cleared meanwhile
-        delta = self.stable.agree(hypothesis)
-        if delta:
-            await self.send(
-                "conversation.item.input_audio_transcription.delta", item_id=item_id, content_index=0, delta=delta
-            )
-
-    async def commit(self, end: int) -> None:
-        # A partial in flight holds the STT slot the final needs; it is short, so wait for it.
-        await self.transcripts.settle_partial()
-        audio, item_id, stable, offset = self.buffer.samples[:end], self.item_id, self.stable, self.offset
+    async def finish(self, end: int, *, ended_by: tuple[int, StopReason] | None = None) -> None:
+        """End the current item at `end` now (its audio leaves the buffer, the next item begins) and post what
+        finishes it: `speech_stopped` (when the endpointer ended it), `committed` and its transcript."""
+        item, audio, offset = self.item, self.buffer.samples[:end], self.offset
+        speculation = self.transcripts.take(item.id, offset + end)
+        item.ended = True
         self._drop(end, keep_speculation=True)
-        await self.send("input_audio_buffer.committed", item_id=item_id, previous_item_id=None)
-        transcript = await self.transcripts.final(audio, item_id, offset + end)
-        delta = stable.finish(transcript.text)
+
+        async def finished() -> None:
+            # A partial in flight holds the STT slot the final needs, and may still add a delta: wait for it.
+            await self.transcripts.settle_partial()
+            try:
+                if item.late:
+                    await self._send_delta(item, item.late)
+                if ended_by is not None:
+                    end_ms, reason = ended_by
+                    await self.send(
+                        "input_audio_buffer.speech_stopped", audio_end_ms=end_ms, item_id=item.id, reason=reason.value
+                    )
+                await self.send("input_audio_buffer.committed", item_id=item.id, previous_item_id=None)
+                transcript = await self.transcripts.final(audio, speculation)
+                await self._send_delta(item, item.stable.finish(transcript.text))
+                start_s = offset / WORK_RATE
+                words = [
+                    {"word": w.word, "start": round(start_s + w.start, 3), "end": round(start_s + w.end, 3)}
+                    for w in transcript.words
+                ]
+                await self.send(
+                    "conversation.item.input_audio_transcription.completed",
+                    item_id=item.id,
+                    content_index=0,
+                    transcript=transcript.text,
+                    words=words,
+                )
+            finally:
+                self.items.pop(item.id, None)
+
+        await self.outbox.send(finished)
+
+    async def _send_delta(self, item: Item, delta: str) -> None:
         if delta:
             await self.send(
-                "conversation.item.input_audio_transcription.delta", item_id=item_id, content_index=0, delta=delta
+                "conversation.item.input_audio_transcription.delta", item_id=item.id, content_index=0, delta=delta
             )
-        start_s = offset / WORK_RATE
-        words = [
-            {"word": w.word, "start": round(start_s + w.start, 3), "end": round(start_s + w.end, 3)}
-            for w in transcript.words
-        ]
-        await self.send(
-            "conversation.item.input_audio_transcription.completed",
-            item_id=item_id,
-            content_index=0,
-            transcript=transcript.text,
-            words=words,
-        )
+
+    async def on_partial(self, item_id: str, hypothesis: str) -> None:
+        item = self.items.get(item_id)
+        if item is None:
+            return  # the item was cleared, or its transcript is complete
+        delta = item.stable.agree(hypothesis)
+        if delta and item.ended:
+            item.late += delta
+        elif delta:
+            await self.outbox.send(partial(self._send_delta, item, delta))
 
     def _forget(self, end: int) -> None:
         """Drop the first `end` samples (no speech in them) without ending the current item."""
@@ -291,8 +396,11 @@ class TranscriptionSession:
     def _drop(self, end: int, *, keep_speculation: bool = False) -> None:
         """End the current item: its audio up to `end` leaves the buffer and a new item begins."""
         self._forget(end)
-        self.item_id = self._new_item()
-        self.stable = StableWords()
+        if not self.item.ended:
+            self.items.pop(self.item.id, None)  # cleared: nothing more of it is sent
+        self.item = Item()
+        self.items[self.item.id] = self.item
+        self.held = None
         if not keep_speculation:
             self.transcripts.discard()
         if self.endpointer is not None:

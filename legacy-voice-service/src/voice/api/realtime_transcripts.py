@@ -87,14 +87,15 @@ class SessionTranscripts:
         if self.partial_done is not None:
             await self.partial_done.wait()
 
-    def speculate(self, audio: Samples, item_id: str, end: int) -> None:
+    def speculate(self, audio: Samples, item_id: str, end: int) -> Speculation | None:
         """Start the final transcript of `audio` (the utterance up to a pause, ending at `end`) in the background."""
         if self.tasks is None:
-            return
+            return None
         previous, done = self._speculating, anyio.Event()
         self.speculation = Speculation(item_id, end, done)
         self._speculating = done
         self.tasks.start_soon(self._speculate, self.speculation, audio, previous)
+        return self.speculation
 
     def discard(self) -> None:
         """Speech resumed (or the item ended otherwise): the transcript started at the pause is not wanted."""
@@ -112,18 +113,17 @@ class SessionTranscripts:
         finally:
             speculation.done.set()
 
-    async def speculated(self) -> Transcript | None:
-        """The transcript started at the current pause, once it is done (None: none started, or it failed)."""
-        speculation = self.speculation
-        if speculation is None:
-            return None
-        await speculation.done.wait()
-        return speculation.transcript
-
-    async def final(self, audio: Samples, item_id: str, end: int) -> Transcript:
-        """The item's transcript: the one started at its pause when that covers the same audio, else a new one."""
+    def take(self, item_id: str, end: int) -> Speculation | None:
+        """The speculation an item ending at `end` can use as its final transcript (it covers the same audio), now
+        that the item is cut: the session goes on to the next item while this one's transcript is finished."""
         speculation, self.speculation = self.speculation, None
         if speculation is not None and (speculation.item_id, speculation.end) == (item_id, end):
+            return speculation
+        return None
+
+    async def final(self, audio: Samples, speculation: Speculation | None) -> Transcript:
+        """The item's transcript: the one started at its pause when it covers the same audio (`take`), else new."""
+        if speculation is not None:
             await speculation.done.wait()  # usually done by the time the turn is confirmed
             if speculation.transcript is not None:
                 return speculation.transcript
