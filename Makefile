@@ -41,11 +41,12 @@ datastores: ## Start PostgreSQL and Redis on loopback for the tests, when missin
 browser: ## Install Debian's chromium for the browser tests, when it is missing
 	@command -v chromium >/dev/null || scripts/install-chromium
 
-lint: setup ## Ruff and mypy on both services; check that .env.example is current
+lint: setup ## Ruff and mypy on both services; check that .env.example is current and the twin modules agree
 	cd $(MAIN) && .venv/bin/ruff check src tests && .venv/bin/ruff format --check src tests && .venv/bin/mypy
 	cd $(VOICE) && .venv/bin/ruff check src tests && .venv/bin/ruff format --check src tests && .venv/bin/mypy
 	$(MAIN)/.venv/bin/ruff check tests bench && $(MAIN)/.venv/bin/ruff format --check tests bench
 	scripts/env-example --check
+	$(MAIN)/.venv/bin/python scripts/twin-diff --check
 
 format: setup ## Apply ruff's formatting and safe fixes
 	cd $(MAIN) && .venv/bin/ruff format src tests && .venv/bin/ruff check --fix src tests

@@ -11,8 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
-from conftest import ServiceProcess
+from conftest import ServiceProcess, StartService
 
 SERVICES = ["main", "voice"]
 
@@ -108,6 +110,29 @@ def traces_logged(service: ServiceProcess, request_id: str) -> set[str]:
         if traces or time.monotonic() > deadline:
             return traces
         time.sleep(0.05)
+
+
+def test_a_refused_websocket_handshake_echoes_the_request_id_in_the_same_envelope_from_both(
+    start_voice: StartService, start_main: StartService
+) -> None:
+    # Each service refuses a handshake without its credential with 401 and the error envelope as the HTTP answer.
+    voice = start_voice(VOICE_AUTH__SERVICE_TOKEN="twin-voice-token")
+    main = start_main(voice, COUNCIL_VOICE__SERVICE_TOKEN="twin-voice-token", COUNCIL_AUTH__API_KEY="twin-main-key")
+    refusals = []
+    for service, path in ((main, "/ws/chat"), (voice, "/v1/realtime")):
+        sent = f"twin-refused-{path.rsplit('/', 1)[1]}-{secrets.token_hex(4)}"
+        with (
+            pytest.raises(InvalidStatus) as refused,
+            connect(service.url.replace("http", "ws", 1) + path, additional_headers={"X-Request-ID": sent}),
+        ):
+            pass
+        response = refused.value.response
+        assert response.status_code == 401, (service.name, response.status_code)
+        assert response.headers["x-request-id"] == sent, service.name
+        body = json.loads(response.body or b"{}")
+        assert body["error"]["request_id"] == sent
+        refusals.append((sorted(body), sorted(body["error"]), body["error"]["code"]))
+    assert refusals[0] == refusals[1]
 
 
 def _shape(value: Any) -> Any:

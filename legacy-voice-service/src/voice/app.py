@@ -5,7 +5,7 @@ from fastapi import FastAPI
 from voice import __version__
 from voice.api.main import api_router
 from voice.body_limit import BodyLimitMiddleware, HeaderLimitMiddleware
-from voice.errors import CatchAllMiddleware, install_error_handlers
+from voice.http_errors import CatchAllMiddleware, install_error_handlers
 from voice.lifespan import build_lifespan
 from voice.observability.correlation import RequestContextMiddleware
 from voice.observability.logs import configure_logging

@@ -11,7 +11,8 @@ import structlog
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from voice.errors import ErrorCode, error_response
+from voice.errors import ErrorCode
+from voice.http_errors import error_response
 
 log = structlog.get_logger(__name__)
 

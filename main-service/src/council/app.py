@@ -10,7 +10,7 @@ from council.api.voice import TRANSCRIBE_PATH
 from council.api.web import WEB_DIR
 from council.auth import Callers, IdentifyCallerMiddleware, RequireKeyMiddleware
 from council.body_limit import BodyLimitMiddleware, HeaderLimitMiddleware
-from council.errors import CatchAllMiddleware, install_error_handlers
+from council.http_errors import CatchAllMiddleware, install_error_handlers
 from council.lifespan import build_lifespan
 from council.observability.correlation import RequestContextMiddleware
 from council.observability.logs import configure_logging

@@ -15,7 +15,8 @@ from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from council.errors import ErrorCode, error_response, refuse_handshake
+from council.errors import ErrorCode
+from council.http_errors import error_response, refuse_handshake
 from council.settings import AuthSettings
 
 log = structlog.get_logger(__name__)

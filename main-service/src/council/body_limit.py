@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from council.errors import ErrorCode, error_response
+from council.errors import ErrorCode
+from council.http_errors import error_response
 
 
 class BodyLimitMiddleware:

@@ -1,19 +1,8 @@
-"""The main service's one error shape, `{"error": {"code", "message", "request_id"}}`, and its handlers."""
+"""The main service's error codes and its exception tree: what can go wrong, and with which status.
+
+How errors become HTTP answers (the one JSON shape, the handlers) is `council.http_errors`."""
 
 from enum import StrEnum
-from http import HTTPStatus
-from typing import Any
-
-import structlog
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from council.observability.correlation import current_request_id
-
-log = structlog.get_logger(__name__)
 
 
 class ErrorCode(StrEnum):
@@ -44,18 +33,6 @@ class ErrorCode(StrEnum):
     TOO_MANY_TURNS = "too_many_turns"
     TEXT_TOO_LONG = "text_too_long"
     INTERNAL_ERROR = "internal_error"
-
-
-_CODE_BY_STATUS = {
-    400: ErrorCode.INVALID_REQUEST,
-    404: ErrorCode.NOT_FOUND,
-    405: ErrorCode.METHOD_NOT_ALLOWED,
-    413: ErrorCode.PAYLOAD_TOO_LARGE,
-    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
-    431: ErrorCode.HEADERS_TOO_LARGE,
-    422: ErrorCode.INVALID_REQUEST,
-    429: ErrorCode.RATE_LIMITED,
-}
 
 
 class CouncilError(Exception):
@@ -117,84 +94,3 @@ class VoiceFailedError(CouncilError):
 
     status_code = 502
     code = ErrorCode.VOICE_FAILED
-
-
-def error_response(
-    status_code: int, code: ErrorCode, message: str, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    body = {"error": {"code": code.value, "message": message, "request_id": current_request_id()}}
-    return JSONResponse(body, status_code=status_code, headers=headers)
-
-
-async def refuse_handshake(
-    scope: Scope, receive: Receive, send: Send, response: JSONResponse, *, close_code: int, reason: str
-) -> None:
-    """Refuse a WebSocket handshake with `response` (the error envelope, which clients see as the handshake's HTTP
-    answer); a server without the denial-response extension gets the close code instead (a bare 403)."""
-    if "websocket.http.response" in scope.get("extensions", {}):
-        await response(scope, receive, send)
-    else:
-        await send({"type": "websocket.close", "code": close_code, "reason": reason})
-
-
-async def _council_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, CouncilError)
-    log.warning("request_failed", code=exc.code.value, status=exc.status_code, reason=exc.message)
-    return error_response(exc.status_code, exc.code, exc.message, exc.headers)
-
-
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
-    code = _CODE_BY_STATUS.get(exc.status_code, ErrorCode.INVALID_REQUEST)
-    message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-    log.info("request_rejected", code=code.value, status=exc.status_code, reason=message)
-    return error_response(exc.status_code, code, message, dict(exc.headers or {}))
-
-
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    errors: list[Any] = list(exc.errors())
-    if any(error.get("type") == "json_invalid" for error in errors):
-        log.info("request_rejected", code=ErrorCode.INVALID_JSON.value, status=400)
-        return error_response(400, ErrorCode.INVALID_JSON, "The request body is not valid JSON.")
-    message = "; ".join(_describe(error) for error in errors) or "The request is invalid."
-    log.info("request_rejected", code=ErrorCode.INVALID_REQUEST.value, status=422, reason=message)
-    return error_response(422, ErrorCode.INVALID_REQUEST, message)
-
-
-def _describe(error: dict[str, Any]) -> str:
-    location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
-    return f"{location}: {error.get('msg', 'invalid')}" if location else str(error.get("msg", "invalid"))
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(CouncilError, _council_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-
-
-class CatchAllMiddleware:
-    """Turns an unexpected exception into a logged 500 in the one error shape (inside request correlation)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception:
-            log.exception("unhandled_error")
-            if started:
-                raise  # Too late for an error body; the server closes the connection.
-            response = error_response(500, ErrorCode.INTERNAL_ERROR, "An unexpected error occurred.")
-            await response(scope, receive, send)

@@ -11,7 +11,8 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from council.auth import LOCAL, caller_in
-from council.errors import ErrorCode, error_response
+from council.errors import ErrorCode
+from council.http_errors import error_response
 from council.settings import RateLimitSettings
 
 log = structlog.get_logger(__name__)

@@ -9,7 +9,8 @@ import structlog
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from council.errors import ErrorCode, error_response
+from council.errors import ErrorCode
+from council.http_errors import error_response
 
 log = structlog.get_logger(__name__)
 

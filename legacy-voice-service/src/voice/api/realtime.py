@@ -44,7 +44,8 @@ from voice.api.unfinished import sounds_unfinished
 from voice.audio import SampleBuffer, Samples, decode_pcm16
 from voice.engines.base import SpeechProbabilities
 from voice.engines.registry import EngineRegistry
-from voice.errors import InvalidRequest, TooManySessions, VoiceError, error_response
+from voice.errors import InvalidRequest, TooManySessions, VoiceError
+from voice.http_errors import error_response, refuse_handshake
 from voice.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -408,13 +409,11 @@ class TranscriptionSession:
 
 
 async def _refuse(socket: WebSocket, error: VoiceError, close_code: int) -> None:
-    """Refuse the handshake with an HTTP error in the one JSON shape, which clients see (a close before accept
-    reaches them as a bare 403); a server without the denial-response extension gets the close code instead."""
     log.info("realtime_refused", code=error.code.value, status=error.status_code, reason=error.message)
-    if "websocket.http.response" in socket.scope.get("extensions", {}):
-        await socket.send_denial_response(error_response(error.status_code, error.code, error.message, error.headers))
-    else:
-        await socket.close(code=close_code, reason=error.message[:120])
+    response = error_response(error.status_code, error.code, error.message, error.headers)
+    await refuse_handshake(
+        socket.scope, socket.receive, socket.send, response, close_code=close_code, reason=error.message[:120]
+    )
 
 
 @router.websocket("/v1/realtime")

@@ -4,6 +4,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+Responses = dict[int | str, dict[str, Any]]
+
 
 class ErrorDetail(BaseModel):
     code: str
@@ -20,21 +22,21 @@ class ErrorEnvelope(BaseModel):
 # Every route may answer these (body and header limits, rate limits, validation, an unavailable dependency), so they
 # are documented on all of them; routes list their specific codes with better descriptions where it helps. A `4XX`
 # entry also stops FastAPI from documenting its own 422 shape, which this service never sends.
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+ERROR_RESPONSES: Responses = {
     "4XX": {"model": ErrorEnvelope, "description": "The caller's mistake (the message says which and how to fix it)."},
     "5XX": {"model": ErrorEnvelope, "description": "A dependency is unavailable (503, with Retry-After) or failed."},
 }
 
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 
-SPEECH_RESPONSES: dict[int | str, dict[str, Any]] = {
+SPEECH_RESPONSES: Responses = {
     200: {
         "description": "Audio, streamed as it is synthesized.",
         "content": {media_type: _BINARY for media_type in ("audio/wav", "audio/pcm", "audio/mpeg", "audio/ogg")},
     }
 }
 
-TRANSCRIPTION_RESPONSES: dict[int | str, dict[str, Any]] = {
+TRANSCRIPTION_RESPONSES: Responses = {
     200: {
         "description": "The transcript: JSON for json/verbose_json, plain text for text, subtitles for srt/vtt.",
         "content": {
@@ -46,7 +48,7 @@ TRANSCRIPTION_RESPONSES: dict[int | str, dict[str, Any]] = {
     }
 }
 
-EVENT_STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
+EVENT_STREAM_RESPONSES: Responses = {
     200: {
         "description": "Server-sent events: `data` is one event as JSON, `event` (when present) its type.",
         "content": {
@@ -61,7 +63,7 @@ EVENT_STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
     }
 }
 
-METRICS_RESPONSES: dict[int | str, dict[str, Any]] = {
+METRICS_RESPONSES: Responses = {
     200: {
         "description": "Prometheus text exposition format.",
         "content": {"text/plain": {"schema": {"type": "string"}}},

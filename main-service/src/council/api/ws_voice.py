@@ -28,7 +28,8 @@ from council.api.deps import (
     VoiceSessionsDep,
 )
 from council.auth import Caller, chosen_subprotocol
-from council.errors import CouncilError, ErrorCode, error_response, refuse_handshake
+from council.errors import CouncilError, ErrorCode
+from council.http_errors import error_response, refuse_handshake
 from council.ids import ID_PATTERN, new_thread_id
 from council.observability.correlation import current_request_id
 from council.orchestrator import Orchestrator

@@ -65,7 +65,7 @@ class RequestContextMiddleware:
         status: list[int] = []
 
         async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            if message["type"] in ("http.response.start", "websocket.http.response.start"):  # a refused handshake too
                 status.append(message["status"])
                 MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
             await send(message)
