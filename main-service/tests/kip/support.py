@@ -12,7 +12,8 @@ from council.kip.agents import Agent, AgentCreate
 from council.kip.stores.base import KipStore
 from council.kip.stores.postgres import PostgresKipStore
 from council.kip.stores.sqlite import SqliteKipStore
-from council.kip.stores.tigergraph import TigerGraphKipStore, initialize
+from council.kip.stores.tigergraph import TigerGraphKipStore
+from council.kip.stores.tigergraph_setup import initialize
 from council.settings import TigerGraphSettings
 from tests.kip.postgres_db import postgres_url
 from tests.kip.tigergraph_standin import TigerGraphStandIn

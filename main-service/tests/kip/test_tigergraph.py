@@ -21,7 +21,8 @@ from council.kip.errors import InsufficientFundsError
 from council.kip.knowledge import DecisionCreate, KnowledgeCreate, KnowledgeKind
 from council.kip.ledger import TREASURY, Posting, Receipt, TransactionKind, TransactionQuery
 from council.kip.stores._gsql import load_schema
-from council.kip.stores.tigergraph import TigerGraphKipStore, initialize, main
+from council.kip.stores.tigergraph import TigerGraphKipStore
+from council.kip.stores.tigergraph_setup import initialize, main
 from council.settings import KipSettings
 from tests.kip.support import ManualClock, new_agent, tigergraph_settings, tigergraph_standin, tigergraph_store
 from tests.kip.tigergraph_standin import kip_post

@@ -4,10 +4,9 @@ pyTigerGraph is synchronous, so every call runs on a small thread pool. Every co
 agent's creation or rename) is one installed query, which TigerGraph runs as one atomic transaction; because
 TigerGraph isolates transactions only at read-committed, this store also sends those writes one at a time, so a
 deployment keeps the invariants with one writing service instance (docs/kip.md, TigerGraph).
-Run `python -m council.kip.stores.tigergraph init` once to create the schema, the graph and its queries.
+Set a graph up once with `python -m council.kip.stores.tigergraph_setup init` (the schema, the graph, its queries).
 """
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -51,7 +50,6 @@ from council.kip.ledger import (
     TransactionPage,
     TransactionQuery,
 )
-from council.kip.stores._gsql import GraphSchema, load_schema
 from council.kip.stores._records import (
     exchange_messages,
     like_pattern,
@@ -494,37 +492,3 @@ def _refusal(query: str, status: str, detail: str, posting: Posting) -> KipError
                 f"of {posting.daily_cap}."
             )
     raise RuntimeError(f"{query} answered an unknown status {status!r}.")
-
-
-# ---- install / init ----------------------------------------------------------------------------------------
-def initialize(settings: TigerGraphSettings, *, create_types: bool = True, schema: GraphSchema | None = None) -> None:
-    """Create the KIP vertex and edge types (unless they exist already), the graph, and install its queries."""
-    schema = schema or load_schema()
-    conn = connect(settings, graph="")
-    try:
-        if create_types:
-            conn.gsql(schema.types_gsql)
-        conn.gsql(f"CREATE GRAPH {settings.graph}({', '.join(schema.graph_types())})")
-        conn.gsql(f"USE GRAPH {settings.graph}\n{schema.queries_gsql}\nINSTALL QUERY ALL")
-    finally:
-        conn.close()
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m council.kip.stores.tigergraph",
-        description="Set up the KIP graph on TigerGraph (COUNCIL_KIP__TIGERGRAPH__* settings).",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    init = commands.add_parser("init", help="create the schema types, the graph, and install the queries")
-    init.add_argument("--types-exist", action="store_true", help="the KIP types exist (adding a second graph)")
-    arguments = parser.parse_args(argv)
-    from council.settings import Settings
-
-    settings = Settings().kip.tigergraph
-    initialize(settings, create_types=not arguments.types_exist)
-    print(f"KIP graph {settings.graph!r} ready on {settings.host}.")
-
-
-if __name__ == "__main__":
-    main()
