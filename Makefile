@@ -11,7 +11,7 @@ VOICE_ENV := $(VOICE)/.venv/.installed
 # The voice service with the `nemo` extra (torch, NeMo; about 3 GB): only for the test of the real NeMo engine.
 VOICE_NEMO_ENV := $(VOICE)/.venv-nemo/.installed
 
-.PHONY: help setup setup-nemo browser datastores run test lint format bench env-example lock clean
+.PHONY: help setup setup-nemo browser datastores run test lint format bench eval env-example lock clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -54,6 +54,13 @@ format: setup ## Apply ruff's formatting and safe fixes
 
 bench: setup ## Run the benchmarks under bench/ (QUICK=1 for a smoke run)
 	scripts/bench
+
+# make eval: LIMIT questions (0 = all) of QUESTIONS (default: the shipped held-out set); every model call capped at
+# 128 tokens unless COUNCIL_LLM__MAX_TOKENS is set in the environment (docs/eval.md).
+LIMIT ?= 12
+eval: setup ## Does the council pay off? Each member, the council and its review round, scored on a question set
+	COUNCIL_LLM__MAX_TOKENS=$(or $(COUNCIL_LLM__MAX_TOKENS),128) $(MAIN)/.venv/bin/python -m council.evaluation --limit $(LIMIT) \
+	  $(if $(QUESTIONS),--questions $(QUESTIONS),)
 
 env-example: setup ## Regenerate .env.example from both settings classes
 	scripts/env-example

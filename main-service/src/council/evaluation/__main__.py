@@ -1,0 +1,62 @@
+"""`python -m council.evaluation`: run a question file through every configuration and write the report."""
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from council.evaluation.harness import Configuration, run_evaluation
+from council.evaluation.questions import load_questions, shipped_questions
+from council.evaluation.report import build_report, write_report
+from council.settings import Settings
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m council.evaluation", description=__doc__)
+    parser.add_argument(
+        "--questions",
+        type=Path,
+        default=os.environ.get("QUESTIONS") or shipped_questions("heldout"),
+        help="question file (JSONL, docs/eval.md); default: the shipped held-out set, or $QUESTIONS",
+    )
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=int(os.environ.get("LIMIT") or 0),
+        help="only the first N questions (0 = all); default $LIMIT",
+    )
+    parser.add_argument(
+        "--temperature", type=float, default=0.0, help="temperature of every role without its own (0 = greedy)"
+    )
+    parser.add_argument("--results-dir", type=Path, default=Path("bench/results"), help="where eval-<date>.json/.md go")
+    return parser.parse_args()  # fmt: skip
+
+
+def _show_progress(configuration: Configuration, done: int, total: int, passed: int) -> None:
+    width = 30
+    bar = "#" * (width * done // total)
+    end = "\n" if done == total else ""
+    print(
+        f"\r{configuration.name:<24} [{bar:<{width}}] {done}/{total} passed {passed}",
+        end=end,
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def main() -> None:
+    arguments = _arguments()
+    settings = Settings()
+    questions = load_questions(Path(arguments.questions))
+    if arguments.limit > 0:
+        questions = questions[: arguments.limit]
+    runs = asyncio.run(run_evaluation(settings, questions, temperature=arguments.temperature, progress=_show_progress))
+    backend = settings.llm.backend if settings.llm.backend == "embedded" else f"openai ({settings.llm.model})"
+    report = build_report(runs, questions=str(arguments.questions), limit=arguments.limit or None, backend=backend)
+    out = write_report(report, arguments.results_dir)
+    print(f"report: {out} and {out.with_suffix('.md')}")
+
+
+if __name__ == "__main__":
+    main()

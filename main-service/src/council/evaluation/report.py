@@ -1,0 +1,127 @@
+"""The evaluation's report: pass rates with intervals, cost, and paired gains, as `eval-<date>.json` and `.md`."""
+
+import json
+import platform
+import statistics
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from council.evaluation.harness import ConfigurationRun
+from council.evaluation.stats import PairedComparison, compare_paired, pass_rate
+
+
+def best_member(runs: Sequence[ConfigurationRun]) -> ConfigurationRun | None:
+    """The single member with the highest pass rate here (the first on a tie); None when no member ran."""
+    members = [run for run in runs if run.configuration.path == "fast"]
+    return max(members, key=lambda run: sum(item.passed for item in run.items), default=None)
+
+
+def comparisons(runs: Sequence[ConfigurationRun]) -> list[tuple[str, str, PairedComparison]]:
+    """Each council configuration against the best single member, and the review round against the council."""
+    by_name = {run.configuration.name: run for run in runs}
+    best = best_member(runs)
+    pairs: list[tuple[str, str]] = []
+    if best is not None:
+        pairs += [(best.configuration.name, name) for name in ("council", "council+review") if name in by_name]
+    if {"council", "council+review"} <= by_name.keys():
+        pairs.append(("council", "council+review"))
+    return [
+        (base, candidate, compare_paired(_outcomes(by_name[base]), _outcomes(by_name[candidate])))
+        for base, candidate in pairs
+    ]
+
+
+def _outcomes(run: ConfigurationRun) -> list[bool]:
+    return [item.passed for item in run.items]
+
+
+def build_report(
+    runs: Sequence[ConfigurationRun], *, questions: str, limit: int | None, backend: str
+) -> dict[str, Any]:
+    configurations = []
+    for run in runs:
+        rate = pass_rate(_outcomes(run))
+        tokens = [item.output_tokens for item in run.items]
+        walls = [item.wall_s for item in run.items]
+        categories = Counter(item.category or "-" for item in run.items)
+        passed = Counter(item.category or "-" for item in run.items if item.passed)
+        configurations.append(
+            {
+                **asdict(run.configuration),
+                "pass_rate": asdict(rate),
+                "by_category": {name: {"passed": passed[name], "total": total} for name, total in categories.items()},
+                "output_tokens": {"total": sum(tokens), "mean": round(statistics.fmean(tokens), 1)},
+                "wall_s": {"total": round(sum(walls), 2), "median": round(statistics.median(walls), 3)},
+                "items": [asdict(item) for item in run.items],
+            }
+        )
+    return {
+        "evaluation": "council-vs-members",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "questions": questions,
+        "limit": limit,
+        "backend": backend,
+        "python": platform.python_version(),
+        "configurations": configurations,
+        "comparisons": [_comparison(base, candidate, c) for base, candidate, c in comparisons(runs)],
+    }
+
+
+def _comparison(baseline: str, candidate: str, comparison: PairedComparison) -> dict[str, Any]:
+    return {
+        "baseline": baseline,
+        "candidate": candidate,
+        "items": comparison.items,
+        "candidate_only": comparison.candidate_only,
+        "baseline_only": comparison.baseline_only,
+        "difference": comparison.difference,
+        "interval": asdict(comparison.interval),
+        "significant": comparison.significant,
+        "statement": comparison.statement(),
+    }
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    lines = [f"# Evaluation {report['when']}", ""]
+    lines += [f"Questions: `{report['questions']}`" + (f" (first {report['limit']})" if report["limit"] else "") + f"; backend: {report['backend']}; scored by code (docs/eval.md).", ""]  # fmt: skip
+    lines += ["| configuration | passed | pass rate | 95 % CI | tokens generated (total / mean) | wall time s (total / median) |",
+              "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    for config in report["configurations"]:
+        rate, interval = config["pass_rate"], config["pass_rate"]["interval"]
+        lines.append(
+            f"| {config['name']} | {rate['passed']}/{rate['total']} | {rate['rate'] * 100:.1f} % "
+            f"| {interval['low'] * 100:.1f} to {interval['high'] * 100:.1f} % "
+            f"| {config['output_tokens']['total']} / {config['output_tokens']['mean']} "
+            f"| {config['wall_s']['total']} / {config['wall_s']['median']} |"
+        )
+    if report["comparisons"]:
+        lines += ["", "## Paired differences (candidate minus baseline, same items)", ""]
+        lines += ["The best single member is picked on these same items, which favours it over the council.", ""]
+        lines += [f"- **{c['candidate']}** vs {c['baseline']}: {c['statement']}" for c in report["comparisons"]]
+    lines += ["", "## Pass rate by category", "", "| configuration | " + " | ".join(_categories(report)) + " |",
+              "| --- |" + " --- |" * len(_categories(report))]  # fmt: skip
+    for config in report["configurations"]:
+        cells = [_cell(config["by_category"].get(name)) for name in _categories(report)]
+        lines.append(f"| {config['name']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _categories(report: dict[str, Any]) -> list[str]:
+    return sorted({name for config in report["configurations"] for name in config["by_category"]})
+
+
+def _cell(counts: dict[str, int] | None) -> str:
+    return f"{counts['passed']}/{counts['total']}" if counts else "-"
+
+
+def write_report(report: dict[str, Any], results_dir: Path) -> Path:
+    """`eval-<UTC date>.json` and `.md` in the directory; returns the JSON's path."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    stem = results_dir / f"eval-{datetime.now(UTC):%Y-%m-%d}"
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    stem.with_suffix(".md").write_text(render_markdown(report))
+    return stem.with_suffix(".json")
