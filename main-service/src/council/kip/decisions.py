@@ -3,17 +3,14 @@ answer it came from as messages of its conversation (kip/conversations.py)."""
 
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import structlog
 
 from council.kip.conversations import ExchangeCreate
 from council.kip.knowledge import MAX_TOPIC_CHARS, DecisionCreate
 from council.kip.stores.base import KipStore
-from council.pheromind.patterns import topics
-
-if TYPE_CHECKING:
-    from council.orchestrator.events import FinalEvent
+from council.topics import topics
+from council.turns import TurnOutcome
 
 log = structlog.get_logger(__name__)
 
@@ -21,7 +18,8 @@ _FIRST_SENTENCE = re.compile(r"^(.+?[.!?])(?:\s|$)", re.DOTALL)
 
 
 def _topic(message: str) -> str:
-    """The question's first content word, cut to what a topic holds (a pasted URL or blob can be one long word)."""
+    """The question's first content word (its first topic key, as Pheromind's trails have it), cut to what a topic
+    holds (a pasted URL or blob can be one long word)."""
     return (topics(message, limit=1) or ["general"])[0][:MAX_TOPIC_CHARS]
 
 
@@ -38,7 +36,7 @@ class DecisionRecorder:
     def __init__(self, store: KipStore) -> None:
         self.store = store
 
-    async def turn_completed(self, final: "FinalEvent", message: str) -> None:
+    async def turn_completed(self, final: TurnOutcome, message: str) -> None:
         if final.path != "council" or final.cached or not final.answer.strip():
             return
         answered = [member for member in final.members if member.status == "ok"]

@@ -2,7 +2,8 @@
 
 from collections.abc import Callable
 
-from council.kip.runner import MAX_REQUEST_CHARS, AgentOutput, AgentRefused, AgentRequest, AgentRunner
+from council.agent_events import AgentOutput, AgentRefused
+from council.kip.runner import MAX_REQUEST_CHARS, AgentRequest, AgentRunner
 
 
 class KipPath:

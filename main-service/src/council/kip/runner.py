@@ -2,13 +2,26 @@
 
 import re
 from collections.abc import AsyncIterator
-from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
+from council.agent_events import AgentCharged, AgentOutput, AgentRefused, AgentStarted, KipEvent
 from council.kip.errors import KipError
 from council.kip.stores.base import KipStore
 from council.kip.tools import MAX_TOOL_INPUT_CHARS, ToolRegistry
+
+# The events are re-exported: callers read what a run streams from here (defined below KIP, in agent_events.py).
+__all__ = [
+    "MAX_REQUEST_CHARS",
+    "AgentCharged",
+    "AgentOutput",
+    "AgentRefused",
+    "AgentRequest",
+    "AgentRunner",
+    "AgentStarted",
+    "KipEvent",
+    "choose_tool",
+]
 
 _ARITHMETIC = re.compile(r"^[\d\s.+\-*/%^()]+$")
 _NOTE = re.compile(r"^(?:note|remember)\b[:\s]*(.*)$", re.IGNORECASE | re.DOTALL)
@@ -23,43 +36,6 @@ class AgentRequest(BaseModel):
     text: str = Field(max_length=MAX_REQUEST_CHARS)
     tool: str | None = Field(None, description="The tool to use; chosen from the text when left out.")
     idempotency_key: str | None = Field(None, description="Makes a retried request charge only once.")
-
-
-class AgentStarted(BaseModel):
-    type: Literal["kip.started"] = "kip.started"
-    agent: str
-    agent_id: str
-    tool: str
-    price: int
-
-
-class AgentCharged(BaseModel):
-    type: Literal["kip.charged"] = "kip.charged"
-    agent: str
-    cost: int
-    transaction_id: str | None
-    balance: int
-
-
-class AgentOutput(BaseModel):
-    type: Literal["kip.output"] = "kip.output"
-    agent: str
-    tool: str
-    ok: bool
-    text: str
-    data: dict[str, object]
-
-
-class AgentRefused(BaseModel):
-    """Nothing was done and nothing was charged (unknown agent, paused, over budget, tool not allowed...)."""
-
-    type: Literal["kip.refused"] = "kip.refused"
-    agent: str
-    code: str
-    message: str
-
-
-KipEvent = Annotated[AgentStarted | AgentCharged | AgentOutput | AgentRefused, Field(discriminator="type")]
 
 
 def choose_tool(text: str, capabilities: list[str]) -> str | None:

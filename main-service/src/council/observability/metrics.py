@@ -2,13 +2,11 @@
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-if TYPE_CHECKING:
-    from council.orchestrator.events import FinalEvent
+from council.turns import TurnOutcome
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 # The server passes any token as a method; a fuzzer's inventions all count as "other", so the label set stays small.
@@ -86,7 +84,7 @@ class TurnMetrics:
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
 
-    async def turn_completed(self, final: "FinalEvent", message: str) -> None:
+    async def turn_completed(self, final: TurnOutcome, message: str) -> None:
         self.metrics.council_turn_latency.labels(final.path).observe(final.total_ms / 1000)
         for call in final.calls:
             self.metrics.llm_call_latency.labels(call.role).observe(call.latency_ms / 1000)

@@ -3,12 +3,10 @@
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from council.llm import ModelRegistry
-
-if TYPE_CHECKING:
-    from council.orchestrator.events import FinalEvent
+from council.turns import TurnOutcome
 
 EventWriter = Callable[[object], None]
 """LangGraph's custom stream writer: each event a node writes reaches every surface in order."""
@@ -56,9 +54,14 @@ class AnswerCache(Protocol):
 
 
 class TurnObserver(Protocol):
-    """Told about every finished turn (Pheromind deposits a trail, KIP charges model calls, metrics count)."""
+    """Told about every finished turn, after its answer exists: KIP records the council's decisions
+    (`kip/decisions.py`), Pheromind deposits trails (`pheromind/service.py`), metrics time it
+    (`observability/metrics.py`). They sit below the orchestrator and read the turn as `council.turns.TurnOutcome`,
+    which the `FinalEvent` passed here is."""
 
-    async def turn_completed(self, final: "FinalEvent", message: str) -> None: ...
+    async def turn_completed(self, final: TurnOutcome, message: str) -> None:
+        """`message`: what the turn asked the models (the user's text without its command)."""
+        ...
 
 
 class ThreadForgetter(Protocol):

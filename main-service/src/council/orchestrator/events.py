@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from council.kip.runner import AgentCharged, AgentOutput, AgentRefused, AgentStarted
+from council.agent_events import AgentCharged, AgentOutput, AgentRefused, AgentStarted
 
 PathName = Literal["fast", "council", "kip"]
 Phase = Literal["answer", "review"]
@@ -102,7 +102,7 @@ class ErrorEvent(_Event):
     message: str
 
 
-# The KIP path's events: KIP's own models (kip/runner.py, also returned by the runs endpoint) on the turn's clock.
+# The KIP path's events: KIP's own models (agent_events.py, also returned by the runs endpoint) on the turn's clock.
 class KipStartedEvent(AgentStarted, _Event):
     """The agent's tool is about to run: nothing is charged yet."""
 

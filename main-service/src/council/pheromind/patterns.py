@@ -1,82 +1,17 @@
 """Pheromones: normalized signatures of what was asked, and trail strength that decays exponentially."""
 
 import hashlib
-import re
-import unicodedata
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-_NON_WORD = re.compile(r"[^\w]+")
-_STOPWORDS = frozenset(
-    [
-        "a",
-        "about",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "but",
-        "by",
-        "can",
-        "could",
-        "do",
-        "does",
-        "for",
-        "from",
-        "how",
-        "i",
-        "if",
-        "in",
-        "is",
-        "it",
-        "its",
-        "me",
-        "my",
-        "of",
-        "on",
-        "or",
-        "please",
-        "should",
-        "so",
-        "tell",
-        "than",
-        "that",
-        "the",
-        "their",
-        "then",
-        "there",
-        "these",
-        "this",
-        "to",
-        "was",
-        "we",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-    ]
-)
+from council.topics import normalize
+
 QUESTION_PREFIX = "q:"
 TOPIC_PREFIX = "t:"
 ANSWER_PREFIX = "a:"
 TRAIL_PREFIXES = (QUESTION_PREFIX, TOPIC_PREFIX)
 """What operators see as trails; cached answers (`a:`) are kept apart, for their scope alone."""
-
-
-def normalize(text: str) -> str:
-    """Case, width, punctuation and spacing folded away: "What is Redis?" and "what is  redis" are the same."""
-    folded = unicodedata.normalize("NFKC", text).casefold().replace("_", " ")
-    return " ".join(_NON_WORD.sub(" ", folded).split())
 
 
 def question_signature(text: str) -> str:
@@ -88,17 +23,6 @@ def answer_signature(text: str, scope: str) -> str:
     """Where the cached answer to `text` is kept for `scope` (one caller): no other scope can read or overwrite it."""
     digest = hashlib.sha256(f"{scope}\n{normalize(text)}".encode()).hexdigest()[:24]
     return f"{ANSWER_PREFIX}{digest}"
-
-
-def topics(text: str, limit: int = 3) -> list[str]:
-    """The first few content words, as topic keys (no NLP: cheap, explainable, deterministic)."""
-    found: list[str] = []
-    for word in normalize(text).split():
-        if len(word) >= 3 and word not in _STOPWORDS and not word.isdigit() and word not in found:
-            found.append(word)
-            if len(found) == limit:
-                break
-    return found
 
 
 def topic_signature(topic: str) -> str:

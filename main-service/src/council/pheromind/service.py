@@ -1,24 +1,22 @@
-"""Pheromind as the rest of the service uses it: deposit per turn, router signal, cached answers, degradation."""
+"""Pheromind as the rest of the service uses it: deposit per turn, router signal, cached answers, degradation;
+opened from settings at startup."""
 
+import contextlib
 import json
 import time
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import AsyncIterator, Sequence
 
 import structlog
 from pydantic import BaseModel, Field
 
 from council.health import Check, HealthStatus
-from council.pheromind.patterns import (
-    TRAIL_PREFIXES,
-    Pheromone,
-    answer_signature,
-    question_signature,
-    topic_signature,
-    topics,
-)
+from council.pheromind.patterns import TRAIL_PREFIXES, Pheromone, answer_signature, question_signature, topic_signature
 from council.pheromind.stores.base import PheromoneStore, PheromoneStoreUnavailable
+from council.pheromind.stores.memory import MemoryPheromoneStore
+from council.pheromind.stores.redis import RedisPheromoneStore
 from council.settings import PheromindSettings
+from council.topics import topics
+from council.turns import TurnOutcome
 
 log = structlog.get_logger(__name__)
 
@@ -43,16 +41,6 @@ class CachedAnswer(BaseModel):
     signature: str
     age_s: float
     strength: float
-
-
-class FinishedTurn(Protocol):
-    """What Pheromind reads from the orchestrator's final event."""
-
-    @property
-    def path(self) -> str: ...
-
-    @property
-    def cached(self) -> bool: ...
 
 
 class Pheromind:
@@ -164,7 +152,7 @@ class Pheromind:
         signal = await self.signal(message)
         return max(signal.strength, signal.topic_strength)
 
-    async def turn_completed(self, final: FinishedTurn, message: str) -> None:
+    async def turn_completed(self, final: TurnOutcome, message: str) -> None:
         """Deposit the finished turn's trail (a turn served from the cache reinforces it as `cache`)."""
         await self.record_turn(message, path="cache" if final.cached else final.path)
 
@@ -241,3 +229,25 @@ class Pheromind:
         self._succeeded()
         self._down_until = 0.0
         return Check("pheromind", HealthStatus.PASS, component_type="datastore", critical=False, observed=observed)
+
+
+def build_store(settings: PheromindSettings) -> PheromoneStore:
+    if settings.backend == "redis":
+        return RedisPheromoneStore(
+            settings.redis_url,
+            key_prefix=settings.key_prefix,
+            half_life_s=settings.half_life_s,
+            timeout_s=settings.redis_timeout_s,
+        )
+    return MemoryPheromoneStore(half_life_s=settings.half_life_s)
+
+
+@contextlib.asynccontextmanager
+async def open_pheromind(settings: PheromindSettings) -> AsyncIterator[Pheromind]:
+    """Never fails on an unreachable Redis: Pheromind starts degraded and retries on later calls."""
+    pheromind = Pheromind(build_store(settings), settings)
+    await pheromind.readiness_check()  # logs `pheromind_degraded` at startup when Redis is down
+    try:
+        yield pheromind
+    finally:
+        await pheromind.store.close()
