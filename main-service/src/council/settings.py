@@ -142,9 +142,6 @@ class KipSettings(BaseModel):
     )
     default_daily_cap: int = Field(1000, ge=0, description="Per-UTC-day spending cap of a new agent, in minor units.")
     tool_price: int = Field(1, ge=0, description="Price of one offline tool call (calculator, notes, knowledge).")
-    token_price_per_1k: int = Field(
-        1, ge=0, description="Price of 1000 model tokens an agent's work used (rounded up), in minor units."
-    )
     network_tools_enabled: bool = Field(False, description="Register the network tool (web_fetch); off by default.")
     network_allowed_hosts: list[str] = Field(
         [], description='Hosts web_fetch may reach, as a JSON list (e.g. ["example.org"]); empty = none.'

@@ -28,7 +28,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClo
 
 @pytest.fixture
 def kip_settings() -> KipSettings:
-    return KipSettings(default_per_call_cap=10, default_daily_cap=25, tool_price=2, token_price_per_1k=1)
+    return KipSettings(default_per_call_cap=10, default_daily_cap=25, tool_price=2)
 
 
 @pytest.fixture

@@ -384,20 +384,3 @@ async def test_web_fetch_bounds_the_whole_request_by_the_timeout(store: KipStore
     async with dripping_server(body_bytes=200, interval_s=0.05) as port:
         with pytest.raises(ToolError, match=r"took longer than 0.5 s"):
             await WebFetch(price=0, settings=settings).invoke(agent, store, f"http://127.0.0.1:{port}/slow")
-
-
-@pytest.mark.parametrize(("tokens", "cost"), [(0, 0), (1, 1), (1000, 1), (1001, 2), (2500, 3)])
-async def test_token_cost_rounds_up_per_thousand(kip: Kip, tokens: int, cost: int) -> None:
-    assert kip.budgets.token_cost(tokens) == cost
-
-
-async def test_model_tokens_are_charged_under_the_same_caps(kip: Kip) -> None:
-    agent = await funded_agent(kip, 20, per_call_cap=2)
-
-    receipt = await kip.budgets.charge_tokens(agent, 1500, reason="tokens:turn-1")
-    with pytest.raises(BudgetExceededError):
-        await kip.budgets.charge_tokens(agent, 2500)
-
-    assert receipt is not None
-    assert (receipt.transaction.kind, receipt.transaction.amount) == (TransactionKind.CHARGE, 2)
-    assert await kip.store.balance(agent.id) == 18

@@ -7,13 +7,8 @@ from council.kip.stores.base import KipStore
 
 
 class BudgetManager:
-    def __init__(self, store: KipStore, *, token_price_per_1k: int = 0) -> None:
+    def __init__(self, store: KipStore) -> None:
         self._store = store
-        self.token_price_per_1k = token_price_per_1k
-
-    def token_cost(self, tokens: int) -> int:
-        """What `tokens` model tokens cost, rounded up to a whole minor unit."""
-        return -(-max(tokens, 0) * self.token_price_per_1k // 1000)
 
     @staticmethod
     def authorize(agent: Agent, cost: int) -> None:
@@ -52,9 +47,3 @@ class BudgetManager:
             idempotency_key=idempotency_key,
             daily_cap=agent.daily_cap,
         )
-
-    async def charge_tokens(
-        self, agent: Agent, tokens: int, *, reason: str = "tokens", idempotency_key: str | None = None
-    ) -> Receipt | None:
-        """Charge model tokens the orchestrator counted for the agent's work, under the same caps."""
-        return await self.charge(agent, self.token_cost(tokens), reason=reason, idempotency_key=idempotency_key)

@@ -38,7 +38,7 @@ class Kip:
 
 
 def build_kip(settings: KipSettings, store: KipStore) -> Kip:
-    budgets = BudgetManager(store, token_price_per_1k=settings.token_price_per_1k)
+    budgets = BudgetManager(store)
     tools = ToolRegistry(store, budgets, builtin_tools(settings))
     return Kip(
         settings=settings,

@@ -11,7 +11,7 @@ Phase = Literal["answer", "review"]
 
 
 class ModelCall(BaseModel):
-    """One model call's cost and speed (KIP charges for these)."""
+    """One model call's cost in tokens and its speed."""
 
     role: str
     phase: Literal["fast", "answer", "review", "synthesis"]
