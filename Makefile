@@ -8,7 +8,8 @@ VOICE := legacy-voice-service
 # Stamps written by scripts/setup-venv: an environment is rebuilt only when its inputs are newer.
 MAIN_ENV := $(MAIN)/.venv/.installed
 VOICE_ENV := $(VOICE)/.venv/.installed
-# The voice service with the `nemo` extra (torch, NeMo; about 3 GB): only for the test of the real NeMo engine.
+# The voice service with the `nemo` extra (torch, NeMo; about 3 GB) and Kyutai's moshi on the same CPU torch: only for
+# the tests of the real NeMo and Kyutai engines.
 VOICE_NEMO_ENV := $(VOICE)/.venv-nemo/.installed
 
 .PHONY: help setup setup-nemo browser datastores run test lint format bench eval env-example lock clean
@@ -22,12 +23,14 @@ $(MAIN_ENV): $(MAIN)/pyproject.toml $(MAIN)/requirements.lock $(MAIN)/build.env 
 $(VOICE_ENV): $(VOICE)/pyproject.toml $(VOICE)/requirements.lock $(VOICE)/requirements-nodeps.txt scripts/setup-venv
 	scripts/setup-venv $(VOICE) 3.11
 
-$(VOICE_NEMO_ENV): $(VOICE)/pyproject.toml $(VOICE)/requirements-nemo.lock $(VOICE)/requirements-nodeps.txt scripts/setup-venv
+$(VOICE_NEMO_ENV): $(VOICE)/pyproject.toml $(VOICE)/requirements-nemo.lock $(VOICE)/requirements-nodeps.txt $(VOICE)/requirements-kyutai.txt scripts/setup-venv
 	scripts/setup-venv $(VOICE) 3.11 dev,nemo .venv-nemo requirements-nemo.lock
+	$(VOICE)/.venv-nemo/bin/python -m pip install --quiet --no-deps --require-hashes -r $(VOICE)/requirements-kyutai.txt 2>&1 \
+	  | { grep -v 'is ignored: it is neither a file nor a directory' || true; } || { rm -f $@; exit 1; }
 
 setup: $(MAIN_ENV) $(VOICE_ENV) ## Create or refresh both virtual environments (no-op when nothing changed)
 
-setup-nemo: $(VOICE_NEMO_ENV) ## Create or refresh the voice service's NeMo test environment (make test does)
+setup-nemo: $(VOICE_NEMO_ENV) ## Create or refresh the voice service's NeMo + Kyutai test environment (make test does)
 
 run: setup ## Start the voice and main services on their embedded defaults (Ctrl-C stops both)
 	scripts/run

@@ -9,7 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogFormat = Literal["auto", "json", "console"]
 SttEngineName = Literal["whisper", "parakeet"]
-TtsEngineName = Literal["piper", "xtts"]
+TtsEngineName = Literal["piper", "xtts", "kyutai"]
 TurnEngineName = Literal["smart-turn", "silence"]
 
 
@@ -85,7 +85,7 @@ class SecuritySettings(BaseModel):
 class ModelSettings(BaseModel):
     cache_dir: OptionalPath = Field(
         None,
-        description="Where hub-only weights (Parakeet, XTTS) are looked up, as <cache>/<model name>/; "
+        description="Where hub-only weights (Parakeet, XTTS, Kyutai) are looked up, as <cache>/<model name>/; "
         "empty: ~/.cache/hybrid-council-voice.",
     )
 
@@ -125,7 +125,7 @@ class SttSettings(BaseModel):
 
 class TtsSettings(BaseModel):
     enabled: bool = Field(True, description="Serve text-to-speech (false for an STT-only replica).")
-    engine: TtsEngineName = Field("piper", description="Default text-to-speech engine: piper or xtts.")
+    engine: TtsEngineName = Field("piper", description="Default text-to-speech engine: piper, xtts or kyutai.")
     optional: list[TtsEngineName] = Field(
         default_factory=list, description='Further TTS engines to try loading, as JSON (e.g. ["xtts"]).'
     )
@@ -156,6 +156,37 @@ class TtsSettings(BaseModel):
         },
         description="Council role -> XTTS built-in speaker, as JSON; each role becomes a voice id xtts-<role>. "
         "Roles are the main service's: chair, analytical, creative, critical.",
+    )
+    kyutai_model: str = Field(
+        "kyutai/tts-1.6b-en_fr",
+        description="Kyutai TTS model (extra `kyutai`): a folder <cache>/<model>/ with its config.json and the files "
+        "that names.",
+    )
+    kyutai_model_path: OptionalPath = Field(
+        None, description="Folder with the Kyutai TTS model (config.json, weights, tokenizer); empty: under the cache."
+    )
+    kyutai_voices_path: OptionalPath = Field(
+        None,
+        description="Folder with Kyutai's voice embeddings (a copy of the kyutai/tts-voices repository); empty: "
+        "<cache>/kyutai/tts-voices.",
+    )
+    kyutai_voices: dict[str, str] = Field(
+        # VCTK voices: CC-BY-4.0, like the model. The repository's expresso/ and ears/ voices are CC-BY-NC-4.0.
+        default_factory=lambda: {
+            "chair": "vctk/p225_023.wav",
+            "analytical": "vctk/p228_023.wav",
+            "creative": "vctk/p244_023.wav",
+            "critical": "vctk/p262_023.wav",
+        },
+        description="Council role -> voice of kyutai/tts-voices, as JSON; each role becomes a voice id kyutai-<role>. "
+        "The defaults are VCTK voices (CC-BY-4.0); expresso/ and ears/ voices there are non-commercial.",
+    )
+    kyutai_device: str = Field(
+        "auto",
+        description="Torch device of Kyutai TTS: auto (cuda when torch sees a GPU, else cpu), cuda, cuda:1, cpu.",
+    )
+    kyutai_codebooks: int = Field(
+        32, ge=1, le=32, description="Audio codebooks Kyutai TTS generates per frame: fewer is faster and sounds worse."
     )
 
 

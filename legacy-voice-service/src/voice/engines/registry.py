@@ -9,6 +9,7 @@ from voice.engines.base import SpeechToText, TextToSpeech, TurnDetector, VoiceAc
 from voice.engines.loading import EngineState, JobQueue, LoadedEngine
 from voice.engines.stt.parakeet import ParakeetSTT
 from voice.engines.stt.whisper import WhisperSTT
+from voice.engines.tts.kyutai import KyutaiTTS
 from voice.engines.tts.piper import PiperTTS
 from voice.engines.tts.xtts import XttsTTS
 from voice.engines.turn.silence import SilenceTurn
@@ -34,6 +35,8 @@ def build_stt(name: SttEngineName, settings: Settings) -> SpeechToText:
 def build_tts(name: TtsEngineName, settings: Settings) -> TextToSpeech:
     if name == "piper":
         return PiperTTS(settings.tts)
+    if name == "kyutai":
+        return KyutaiTTS(settings.tts, settings.models)
     return XttsTTS(settings.tts, settings.models)
 
 

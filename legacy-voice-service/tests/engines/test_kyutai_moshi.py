@@ -1,0 +1,305 @@
+"""The real Kyutai loading and streaming synthesis path (moshi), on a tiny randomly initialised model the test builds:
+the same architecture as kyutai/tts-1.6b-en_fr (voice embeddings by cross-attention, CFG and control conditioners,
+a lookahead text stream, per-step depth-transformer weights, Mimi), only small. It is saved as that model's files
+(config.json, safetensors weights, a SentencePiece tokenizer, a Mimi config, voice embeddings) in a model cache,
+and the engine finds and loads it as it would the real one.
+
+An untrained model makes noise, not speech: these tests prove the plumbing (loading, streamed text in, audio frames
+out, cancel, the service around it), not what the real model sounds like, which needs its hub-only weights.
+
+Runs only where moshi is installed (make setup-nemo puts it in .venv-nemo next to the CPU torch); elsewhere it is
+skipped with that reason, except in that suite of `make test` (VOICE_TEST_KYUTAI_REQUIRED=1), where a missing moshi
+is a failure.
+"""
+
+import base64
+import importlib.util
+import io
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from tests.conftest import AppClient
+from voice.engines.tts.kyutai import KyutaiFiles, KyutaiTTS
+from voice.errors import EngineBusy
+from voice.settings import ModelSettings, Settings, TtsSettings
+
+if TYPE_CHECKING:
+    from voice.engines.tts._kyutai_speech import KyutaiModel
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("VOICE_TEST_KYUTAI_REQUIRED") != "1" and importlib.util.find_spec("moshi") is None,
+    reason="moshi is not installed (make setup-nemo installs it into .venv-nemo; see docs/voice-api.md)",
+)
+
+MODEL = "tiny/kyutai-tts"
+VOICES = {"chair": "test/chair.wav", "critical": "test/critical.wav"}
+SPEAKER_DIM = 16
+FRAME = 1920  # 80 ms at 24 kHz
+CORPUS = [
+    "the council has decided to vote tomorrow",
+    "point number one is worth a sentence of its own",
+    "we speak as the text arrives and stop when asked",
+    "ready hello world yes it is about three kilometres away",
+]
+SEANET = {
+    "channels": 1, "dimension": 16, "causal": True, "n_filters": 2, "n_residual_layers": 1, "activation": "ELU",
+    "compress": 2, "dilation_base": 2, "disable_norm_outer_blocks": 0, "kernel_size": 7, "residual_kernel_size": 3,
+    "last_kernel_size": 3, "norm": "none", "pad_mode": "constant", "ratios": [8, 6, 5, 4], "true_skip": True,
+}  # fmt: skip
+MIMI = {
+    "sample_rate": 24_000,
+    "channels": 1,
+    "frame_rate": 12.5,
+    "seanet": SEANET,
+    "quantizer": {"dimension": 8, "n_q": 4, "bins": 16, "input_dimension": 16, "output_dimension": 16},
+    "transformer": {
+        "d_model": 16, "num_heads": 2, "num_layers": 1, "causal": True, "layer_scale": 0.01, "context": 25,
+        "conv_layout": True, "max_period": 10000, "gating": "none", "norm": "layer_norm",
+        "positional_embedding": "rope", "dim_feedforward": 32, "input_dimension": 16, "output_dimensions": [16],
+    },
+}  # fmt: skip
+# kyutai/tts-1.6b-en_fr's config.json with every size cut down (its dim is 2048, 16 layers, 32 codebooks, ...).
+CONFIG: dict[str, Any] = {
+    "moshi_name": "tiny_lm.safetensors",
+    "mimi_name": "tiny_mimi.safetensors",
+    "tokenizer_name": "tiny_spm.model",
+    "mimi_config_name": "tiny_mimi.json",
+    "model_type": "tts",
+    "model_id": {"sig": "tiny", "epoch": 1},
+    "lm_gen_config": {"temp": 0.6, "text_temp": 0.6},
+    "tts_config": {"audio_delay": 0.16, "second_stream_ahead": 2},
+    "card": 16, "n_q": 4, "dep_q": 4, "delays": [0, 0, 2, 2, 2], "dim": 32, "text_card": 64,
+    "existing_text_padding_id": 3, "num_heads": 2, "num_layers": 1, "hidden_scale": 2, "causal": True,
+    "layer_scale": None, "context": 64, "max_period": 10000, "gating": "silu", "norm": "rms_norm_f32",
+    "positional_embedding": "rope", "depformer_dim": 16, "depformer_num_heads": 2, "depformer_num_layers": 1,
+    "depformer_dim_feedforward": 32, "depformer_multi_linear": True, "depformer_pos_emb": "none",
+    "depformer_weights_per_step": True, "depformer_low_rank_embeddings": 8,
+    "depformer_weights_per_step_schedule": [0, 1, 2, 2], "demux_second_stream": True, "text_card_out": None,
+    "cross_attention": True,
+    "conditioners": {
+        "speaker_wavs": {"type": "tensor", "tensor": {"dim": SPEAKER_DIM}},
+        "cfg": {"type": "lut", "lut": {"n_bins": 7, "dim": 16, "tokenizer": "noop",
+                                       "possible_values": ["1.0", "1.5", "2.0", "2.5", "3.0", "3.5", "4.0"]}},
+        "control": {"type": "lut", "lut": {"dim": 32, "n_bins": 1, "tokenizer": "noop", "possible_values": ["ok"]}},
+    },
+    "fuser": {"cross_attention_pos_emb": True, "cross_attention_pos_emb_scale": 1, "sum": ["control", "cfg"],
+              "prepend": [], "cross": ["speaker_wavs"]},
+}  # fmt: skip
+
+
+def build_tiny_model(cache: Path) -> None:
+    """Write a randomly initialised model and two voice embeddings where the engine looks for them."""
+    import sentencepiece
+    import torch
+    from moshi.models.loaders import CheckpointInfo, get_mimi
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    folder = cache / MODEL
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(CONFIG))
+    (folder / CONFIG["mimi_config_name"]).write_text(json.dumps(MIMI))
+    tokenizer = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(CORPUS), model_writer=tokenizer, vocab_size=48, minloglevel=2
+    )
+    (folder / CONFIG["tokenizer_name"]).write_bytes(tokenizer.getvalue())
+    info = CheckpointInfo.from_hf_repo(
+        MODEL,
+        moshi_weights=folder / CONFIG["moshi_name"],
+        mimi_weights=folder / CONFIG["mimi_name"],
+        tokenizer=folder / CONFIG["tokenizer_name"],
+        config_path=folder / "config.json",
+        mimi_config_path=folder / CONFIG["mimi_config_name"],
+    )
+    lm = info.get_moshi(device="cpu", dtype=torch.float32, load_weight=False)
+    save_file({name: tensor.contiguous() for name, tensor in lm.state_dict().items()}, folder / CONFIG["moshi_name"])
+    mimi = get_mimi(None, MIMI, device="cpu", num_codebooks=4)
+    save_file({name: tensor.contiguous() for name, tensor in mimi.state_dict().items()}, folder / CONFIG["mimi_name"])
+    for voice in VOICES.values():
+        path = cache / "kyutai" / "tts-voices" / f"{voice}.tiny@1.safetensors"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file({"speaker_wavs": torch.randn(1, SPEAKER_DIM, 10)}, path)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """The tiny model's operations are too small to share between threads: with two, on a machine busy with other
+    work, its synthesis ran 8 times slower (threads waiting on each other)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("kyutai-cache")
+    build_tiny_model(folder)
+    return folder
+
+
+def tts_settings(**changes: Any) -> TtsSettings:
+    return TtsSettings(kyutai_model=MODEL, kyutai_voices=VOICES, kyutai_device="cpu", kyutai_codebooks=4, **changes)
+
+
+@pytest.fixture(scope="module")
+def engine(cache: Path) -> KyutaiTTS:
+    import torch
+
+    torch.manual_seed(1)
+    engine = KyutaiTTS(tts_settings(), ModelSettings(cache_dir=cache))
+    engine.load()
+    engine.warm_up()
+    return engine
+
+
+@pytest.fixture(scope="module")
+def model(cache: Path) -> "KyutaiModel":
+    from voice.engines.tts._kyutai_speech import KyutaiModel
+
+    return KyutaiModel.load(files(cache), "cpu", 4)
+
+
+def files(cache: Path) -> KyutaiFiles:
+    found = KyutaiTTS(tts_settings(), ModelSettings(cache_dir=cache)).locate()
+    assert isinstance(found, KyutaiFiles), found
+    return found
+
+
+def total_samples(chunks: Iterator[np.ndarray[Any, Any]]) -> int:
+    sizes = []
+    for chunk in chunks:
+        assert chunk.dtype == np.float32
+        assert chunk.ndim == 1
+        assert np.all(np.abs(chunk) <= 1.0)
+        sizes.append(chunk.size)
+    assert all(size == FRAME for size in sizes)  # one Mimi frame each: audio leaves as it is made
+    return sum(sizes)
+
+
+def test_the_tiny_model_loads_from_the_cache_and_speaks_a_sentence_frame_by_frame(engine: KyutaiTTS) -> None:
+    assert [voice.id for voice in engine.voices()] == ["kyutai-chair", "kyutai-critical"]
+    samples = total_samples(engine.synthesize("The council has decided.", "kyutai-chair", 1.0))
+    # At least a frame per word: the state machine feeds one word at a time, and pads between them.
+    assert samples >= 4 * FRAME
+    assert total_samples(engine.synthesize("Yes.", "kyutai-critical", 1.0)) > 0
+
+
+def moshi_reference(model: "KyutaiModel", voice: Path, text: str, seed: int) -> npt.NDArray[np.float32]:
+    """What moshi's own one-shot `TTSModel.simple_generate` makes of the whole text, with the same random draws."""
+    import torch
+    from moshi.utils.compile import no_compile
+
+    torch.manual_seed(seed)
+    with no_compile():  # as the engine runs on a CPU
+        [audio] = model.tts.simple_generate(text, str(voice), show_progress=False)
+    reference: npt.NDArray[np.float32] = audio.numpy()
+    return reference
+
+
+def test_the_engine_makes_what_moshis_own_generate_makes(model: "KyutaiModel", cache: Path) -> None:
+    import torch
+
+    voice = files(cache).voices["chair"]
+    text = "The council has decided to vote tomorrow."
+    reference = moshi_reference(model, voice, text, seed=7)
+    torch.manual_seed(7)
+    with model.speech(model.condition_on(voice)) as speech:
+        ours = np.concatenate([*speech.push(text), *speech.finish()])
+    assert reference.size > 0
+    np.testing.assert_allclose(ours, reference, atol=1e-6)
+
+
+def test_streamed_text_is_spoken_before_it_is_finished_and_sounds_the_same(model: "KyutaiModel", cache: Path) -> None:
+    import torch
+
+    voice = files(cache).voices["critical"]
+    # Text arrives as an LLM writes it, even in pieces of words; audio comes while the rest has not arrived.
+    deltas = ["Point num", "ber one is wor", "th a sentence of its own, and", " we vote tomorrow."]
+    reference = moshi_reference(model, voice, "".join(deltas), seed=11)
+    torch.manual_seed(11)
+    with model.speech(model.condition_on(voice)) as speech:
+        early = [chunk for delta in deltas for chunk in speech.push(delta)]
+        rest = list(speech.finish())
+    assert early  # the model spoke the first words while the text was still open
+    assert rest  # the last words (the lookahead the model waits for) and the audio delay come at the end
+    assert total_samples(iter([*early, *rest])) == reference.size
+    # Feeding the words as they come changes nothing the model does: the same audio as from the whole text at once.
+    np.testing.assert_allclose(np.concatenate([*early, *rest]), reference, atol=1e-6)
+
+
+def test_an_utterance_stops_when_cancelled_and_the_next_one_speaks(engine: KyutaiTTS) -> None:
+    long_text = " ".join(["point number one is worth a sentence of its own"] * 20)
+    chunks = engine.synthesize(long_text, "kyutai-chair", 1.0)
+    next(chunks)
+    chunks.close()  # what a caller's cancel does: the generator is closed mid-utterance
+    # The model left its streaming state and the engine its lock: another utterance starts at once.
+    assert total_samples(engine.synthesize("Ready.", "kyutai-critical", 1.0)) > 0
+
+
+def test_a_second_utterance_while_one_is_open_is_refused_as_busy(engine: KyutaiTTS) -> None:
+    with engine.speak("kyutai-chair"), pytest.raises(EngineBusy, match="one utterance at a time"):
+        next(engine.synthesize("Hello.", "kyutai-critical", 1.0))
+
+
+def events_until(socket: Any, last: str) -> list[dict[str, Any]]:
+    events = []
+    while (event := socket.receive_json())["type"] not in (last, "error"):
+        events.append(event)
+    return [*events, event]
+
+
+def test_the_service_speaks_with_kyutai_over_http_and_the_realtime_socket(app_client: AppClient, cache: Path) -> None:
+    settings = Settings(
+        _env_file=None,
+        stt={"enabled": False},
+        vad={"enabled": False},
+        tts={"engine": "kyutai", **tts_settings().model_dump(include={"kyutai_model", "kyutai_voices",
+                                                                     "kyutai_device", "kyutai_codebooks"})},
+        models={"cache_dir": str(cache)},
+    )  # fmt: skip
+    client = app_client(settings)
+    ready = client.get("/health/ready").json()
+    assert ready["checks"]["tts:kyutai"][0]["status"] == "pass"  # loaded and warmed before readiness passed
+    voices = [voice["id"] for voice in client.get("/v1/audio/voices").json()["voices"]]
+    assert voices == ["kyutai-chair", "kyutai-critical"]
+
+    spoken = client.post(
+        "/v1/audio/speech", json={"input": "Hello world.", "voice": "kyutai-chair", "response_format": "pcm"}
+    )
+    assert spoken.status_code == 200
+    assert len(spoken.content) >= 2 * FRAME  # pcm16 at 24 kHz, the engine's own rate
+
+    with client.websocket_connect("ws://localhost/v1/realtime?intent=speech&voice=kyutai-critical") as socket:
+        assert socket.receive_json()["session"]["voice"] == "kyutai-critical"
+        for delta in ["The council ", "has decided.", " We vote", " tomorrow"]:
+            socket.send_json({"type": "speech.text.delta", "delta": delta})
+        first = socket.receive_json()
+        assert (first["type"], first["text"]) == ("speech.audio.delta", "The council has decided.")
+        assert len(base64.b64decode(first["delta"])) > 0
+        socket.send_json({"type": "speech.text.done"})
+        events = events_until(socket, "speech.audio.done")
+        assert [e["text"] for e in events if e["type"] == "speech.audio.delta" and e["text"]] == ["We vote tomorrow"]
+
+        socket.send_json({"type": "speech.text.delta", "delta": "Point number one is worth a sentence. " * 20})
+        assert socket.receive_json()["type"] == "speech.audio.delta"
+        socket.send_json({"type": "speech.cancel"})
+        after_cancel = events_until(socket, "speech.cancelled")
+        assert after_cancel[-1]["type"] == "speech.cancelled"
+        assert len([e for e in after_cancel if e["type"] == "speech.audio.delta"]) <= 1
+        # The engine is free again: the next utterance is spoken.
+        socket.send_json({"type": "speech.text.delta", "delta": "Ready."})
+        socket.send_json({"type": "speech.text.done"})
+        events = events_until(socket, "speech.audio.done")
+        assert events[-1]["type"] == "speech.audio.done"
+        assert any(e["type"] == "speech.audio.delta" for e in events)
