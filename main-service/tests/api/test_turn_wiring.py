@@ -2,10 +2,14 @@
 Pheromind cache (marked as such), and a council decision is recorded as KIP knowledge."""
 
 import json
+import sys
 import uuid
+from typing import Any
 
 import httpx
 import pytest
+
+from council.orchestrator import smart_router
 
 pytestmark = pytest.mark.anyio
 
@@ -91,3 +95,37 @@ async def test_an_answer_to_made_up_history_is_never_cached(client: httpx.AsyncC
     events = await stream_events(client, "What is a good name for a dog?")
 
     assert events[0]["cached"] is False
+
+
+def count_decisions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The texts the router decides on from now on, wherever the service calls it."""
+    decided: list[str] = []
+    real = smart_router.decide
+
+    def counting(text: str, **kwargs: Any) -> smart_router.RouteDecision:
+        decided.append(text)
+        return real(text, **kwargs)
+
+    for module in list(sys.modules.values()):  # every module of the service that holds the router's `decide`
+        if getattr(module, "__name__", "").startswith("council.") and getattr(module, "decide", None) is real:
+            monkeypatch.setattr(module, "decide", counting)
+    return decided
+
+
+@pytest.mark.parametrize("surface", ["/api/chat", "/api/chat/stream", "/v1/chat/completions"])
+async def test_each_turn_is_routed_once_whatever_the_surface(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, surface: str
+) -> None:
+    # The request is checked and routed when it is admitted (a 4xx before any streaming) and the graph takes that
+    # route as it is: the router's decision is made once per turn, never again in the route node.
+    decided = count_decisions(monkeypatch)
+    question = f"Say hi to {uuid.uuid4().hex[:8]}"
+    if surface == "/v1/chat/completions":
+        body = {"model": "fast", "messages": [{"role": "user", "content": question}]}
+        assert (await client.post(surface, json=body)).status_code == 200
+    elif surface == "/api/chat/stream":
+        events = await stream_events(client, f"/fast {question}")
+        assert events[-1]["type"] == "final"
+    else:
+        assert (await client.post(surface, json={"message": f"/fast {question}"})).status_code == 200
+    assert decided == [question if surface == "/v1/chat/completions" else f"/fast {question}"]

@@ -9,6 +9,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from council.app import create_app
 from council.settings import Settings
+from tests.api.test_turn_wiring import count_decisions
 
 
 @pytest.fixture
@@ -172,3 +173,12 @@ def test_turns_count_against_the_chat_limit_and_an_over_limit_turn_is_an_error_e
     assert refusal["request_id"]
     assert pong == {"type": "pong", "id": "still-open"}
     assert rest.status_code == 429
+
+
+def test_a_socket_turn_is_routed_once(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    decided = count_decisions(monkeypatch)
+    with client.websocket_connect("ws://localhost/ws/chat") as socket:
+        socket.send_json({"type": "message", "id": "once", "text": "Say hi", "path": "fast"})
+        while socket.receive_json()["type"] not in ("final", "error"):
+            pass
+    assert decided == ["Say hi"]

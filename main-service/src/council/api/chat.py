@@ -67,16 +67,14 @@ async def create_chat(body: ChatRequest, orchestrator: OrchestratorDep, caller: 
 )
 async def stream_chat(body: ChatRequest, orchestrator: OrchestratorDep, caller: CallerDep) -> EventStreamResponse:
     # A 4xx before the stream starts (the turn checks the thread's owner again, under the thread's lock).
-    orchestrator.check_request(body.message, body.path, members=body.members, caller=caller)
+    admitted = await orchestrator.admit(body.message, body.path, members=body.members, caller=caller)
     if body.thread_id is not None:
         await orchestrator.check_thread(body.thread_id, caller)
     thread_id = body.thread_id or new_thread_id()
 
     async def events() -> AsyncIterator[str]:
         # A client that disconnects cancels this generator, and with it the turn and its generations.
-        async for event in orchestrator.stream(
-            body.message, thread_id=thread_id, requested=body.path, members=body.members, caller=caller
-        ):
+        async for event in orchestrator.stream(body.message, thread_id=thread_id, caller=caller, admitted=admitted):
             yield f"event: {event.type}\ndata: {event.model_dump_json()}\n\n"
 
     return EventStreamResponse(

@@ -116,11 +116,11 @@ async def create_chat_completion(
 ) -> dict[str, Any] | EventStreamResponse:
     requested, role = _select(body.model, orchestrator)
     text, history = _conversation(body.messages)
-    orchestrator.check_request(text, requested, role, caller=caller)
+    admitted = await orchestrator.admit(text, requested, role, caller=caller)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if not body.stream:
-        final = await orchestrator.answer(text, requested=requested, role=role, history=history, caller=caller)
+        final = await orchestrator.answer(text, history=history, caller=caller, admitted=admitted)
         return {
             "id": completion_id,
             "object": "chat.completion",
@@ -147,7 +147,7 @@ async def create_chat_completion(
 
     async def chunks() -> AsyncIterator[str]:
         yield chunk({"role": "assistant", "content": ""})
-        async for event in orchestrator.stream(text, requested=requested, role=role, history=history, caller=caller):
+        async for event in orchestrator.stream(text, history=history, caller=caller, admitted=admitted):
             if isinstance(event, SynthesisDeltaEvent):
                 yield chunk({"content": event.text})
             elif isinstance(event, FinalEvent):

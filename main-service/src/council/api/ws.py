@@ -16,7 +16,7 @@ from council.auth import Caller, chosen_subprotocol
 from council.errors import CouncilError, ErrorCode
 from council.ids import new_thread_id
 from council.observability.correlation import current_request_id
-from council.orchestrator import Orchestrator
+from council.orchestrator import Admitted, Orchestrator
 from council.ratelimit import RateLimiter
 from council.settings import WebSocketSettings
 
@@ -116,11 +116,13 @@ class ChatSession:
             await self.send_error(ErrorCode.TOO_MANY_TURNS, reason, message.id)
             return
         try:
-            self.orchestrator.check_request(message.text, message.path, members=message.members, caller=self.caller)
+            admitted = await self.orchestrator.admit(
+                message.text, message.path, members=message.members, caller=self.caller
+            )
         except CouncilError as exc:
             await self.send_error(exc.code, exc.message, message.id)
             return
-        task = asyncio.create_task(self.run_turn(message), name=f"ws-turn-{message.id}")
+        task = asyncio.create_task(self.run_turn(message, admitted), name=f"ws-turn-{message.id}")
         self.turns[message.id] = task
         task.add_done_callback(lambda _: self.turns.pop(message.id, None))
 
@@ -133,16 +135,12 @@ class ChatSession:
         await self.send_error(ErrorCode.RATE_LIMITED, message, turn_id, retry_after=retry_after)
         return True
 
-    async def run_turn(self, message: SendMessage) -> None:
+    async def run_turn(self, message: SendMessage, admitted: Admitted) -> None:
         thread_id = message.thread_id or new_thread_id()
         with structlog.contextvars.bound_contextvars(turn_id=message.id, thread_id=thread_id):
             try:
                 async for event in self.orchestrator.stream(
-                    message.text,
-                    thread_id=thread_id,
-                    requested=message.path,
-                    members=message.members,
-                    caller=self.caller,
+                    message.text, thread_id=thread_id, caller=self.caller, admitted=admitted
                 ):
                     await self.send({**event.model_dump(mode="json"), "id": message.id})
             except WebSocketDisconnect:

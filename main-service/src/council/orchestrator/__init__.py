@@ -2,9 +2,10 @@
 
 from council.orchestrator.context import KipRunner, ThreadForgetter, TrailSignals, TurnObserver
 from council.orchestrator.events import Event, FinalEvent
-from council.orchestrator.runner import Orchestrator, open_orchestrator
+from council.orchestrator.runner import Admitted, Orchestrator, open_orchestrator
 
 __all__ = [
+    "Admitted",
     "Event",
     "FinalEvent",
     "KipRunner",

@@ -9,13 +9,12 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
-from council.errors import InvalidRequestError
 from council.observability.correlation import current_request_id
 from council.orchestrator import synthesis
 from council.orchestrator.context import CachedTurn, TurnContext
 from council.orchestrator.council import deliberate
 from council.orchestrator.events import FinalEvent, RouteEvent, SynthesisDeltaEvent, timed
-from council.orchestrator.smart_router import RoutingError, decide
+from council.orchestrator.smart_router import RouteDecision
 from council.orchestrator.state import TurnState
 
 CACHE_ROLE = "cache"
@@ -27,19 +26,10 @@ log = structlog.get_logger(__name__)
 
 
 async def route(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    """The route the orchestrator decided when it admitted the request (in the input), announced; an answer from
+    Pheromind's cache replaces the models."""
     ctx = runtime.context
-    strength = await ctx.trails.strength(state["text"]) if ctx.trails is not None else None
-    try:
-        decision = decide(
-            state["text"],
-            requested=state.get("requested", "auto"),
-            kip_available=ctx.kip is not None,
-            council_min_words=ctx.council_min_words,
-            trail_strength=strength,
-            hot_threshold=ctx.hot_threshold,
-        )
-    except RoutingError as exc:
-        raise InvalidRequestError(str(exc)) from exc
+    decision = RouteDecision(state["path"], state["reason"], state["message"], state.get("agent"))
     role = state.get("role") if decision.path == "fast" else None
     reason = f"model '{role}' selected by the caller" if role else decision.reason
     hit = await _cached(state, runtime.context, decision.message, decision.path) if role is None else None

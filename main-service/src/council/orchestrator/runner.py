@@ -37,7 +37,7 @@ from council.orchestrator.memory import (
     open_checkpointer,
 )
 from council.orchestrator.prompts import ROLE_PROMPTS
-from council.orchestrator.smart_router import RequestedPath, RoutingError, asked_of_models, decide
+from council.orchestrator.smart_router import RequestedPath, RouteDecision, RoutingError, asked_of_models, decide
 from council.orchestrator.synthesis import CHAIR, FAST
 from council.orchestrator.thread_locks import ThreadLock, open_thread_locks
 from council.settings import Settings
@@ -48,6 +48,18 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 _TURN_OVER = object()
+
+
+@dataclasses.dataclass(frozen=True)
+class Admitted:
+    """A request the orchestrator will serve, and where it goes: checked and routed once (`Orchestrator.admit`)
+    before anything streams, so a refusal is the caller's 4xx; the turn carries the route into its graph."""
+
+    text: str
+    requested: RequestedPath
+    role: str | None
+    members: tuple[str, ...] | None
+    route: RouteDecision
 
 
 class Orchestrator:
@@ -76,7 +88,7 @@ class Orchestrator:
         """Conversation memory: readiness fails while its database does not answer."""
         return await memory_check(self.checkpointer)
 
-    def check_request(
+    async def admit(
         self,
         text: str,
         requested: RequestedPath = "auto",
@@ -84,8 +96,9 @@ class Orchestrator:
         members: Sequence[str] | None = None,
         *,
         caller: Caller,
-    ) -> None:
-        """Refuse what no turn could serve, or this caller may not ask, before any streaming starts (so callers
+    ) -> Admitted:
+        """Refuse what no turn could serve, or this caller may not ask, and route what it can: the one routing
+        decision of the turn (Pheromind's trail strength included), made before any streaming starts (so callers
         get a 4xx, not an event)."""
         if len(text) > self.max_message_chars:
             raise InvalidRequestError(
@@ -101,21 +114,30 @@ class Orchestrator:
                     f"Unknown council member(s) {', '.join(map(repr, unknown)) or '(none chosen)'}; "
                     f"the council's members are {', '.join(self.context.members)}."
                 )
-        kip = self.context.kip
+        ctx, kip = self.context, self.context.kip
         try:
-            decision = decide(text, requested=requested, kip_available=kip is not None)
+            strength = await ctx.trails.strength(text) if ctx.trails is not None else None
+            route = decide(
+                text,
+                requested=requested,
+                kip_available=kip is not None,
+                council_min_words=ctx.council_min_words,
+                trail_strength=strength,
+                hot_threshold=ctx.hot_threshold,
+            )
         except RoutingError as exc:
             raise InvalidRequestError(str(exc)) from exc
-        if decision.path == "kip" and not caller.admin:
+        if route.path == "kip" and not caller.admin:
             raise ForbiddenError(
-                f"Running agent {decision.agent!r} spends its budget: like POST /api/kip/agents/{{id}}/runs it needs "
+                f"Running agent {route.agent!r} spends its budget: like POST /api/kip/agents/{{id}}/runs it needs "
                 "the admin key (COUNCIL_AUTH__API_KEY)."
             )
-        if decision.path == "kip" and kip is not None and len(decision.message) > kip.max_request_chars:
+        if route.path == "kip" and kip is not None and len(route.message) > kip.max_request_chars:
             raise InvalidRequestError(
-                f"The request to agent {decision.agent!r} has {len(decision.message)} characters; "
+                f"The request to agent {route.agent!r} has {len(route.message)} characters; "
                 f"agents take at most {kip.max_request_chars}."
             )
+        return Admitted(text, requested, role, None if members is None else tuple(members), route)
 
     async def turn(
         self,
@@ -128,6 +150,7 @@ class Orchestrator:
         members: Sequence[str] | None = None,
         spoken: bool = False,
         caller: Caller,
+        admitted: Admitted | None = None,
     ) -> AsyncIterator[Event]:
         """The turn's events, ending with `final`; raises `CouncilError` on failure, stops generation if closed.
 
@@ -136,9 +159,14 @@ class Orchestrator:
         council to some of its configured members (in their configured order). A `spoken` turn (a voice session)
         asks the members and the chair for a brief answer in plain speech, and caps the members' answers. The
         `caller` (the route's reading of the request's key) decides whether an agent may run and whose answer
-        cache the turn uses.
+        cache the turn uses. A route that `admit`ted the request already passes it as `admitted` (its `text`, path,
+        role and members then stand), so the request is checked and routed once.
         """
-        self.check_request(text, requested, role, members, caller=caller)
+        if admitted is None:
+            admitted = await self.admit(text, requested, role, members, caller=caller)
+        elif admitted.text != text:
+            raise ValueError("`admitted` is another message's admission.")
+        members, route = admitted.members, admitted.route
         chosen = self.context.members if members is None else [m for m in self.context.members if m in members]
         context = dataclasses.replace(
             self.context, members=chosen, spoken=spoken, cache_scope=caller.name, started=time.perf_counter()
@@ -147,8 +175,12 @@ class Orchestrator:
             "messages": [*(history or []), HumanMessage(text)],
             "owner": caller.name,
             "text": text,
-            "requested": requested,
-            "role": role,
+            "requested": admitted.requested,
+            "role": admitted.role,
+            "path": route.path,
+            "reason": route.reason,
+            "message": route.message,
+            "agent": route.agent,
         }
         thread: str | None = None
         if history is not None:
