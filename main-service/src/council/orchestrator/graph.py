@@ -14,7 +14,6 @@ from council.orchestrator import synthesis
 from council.orchestrator.context import CachedTurn, TurnContext
 from council.orchestrator.council import deliberate
 from council.orchestrator.events import FinalEvent, RouteEvent, SynthesisDeltaEvent, timed
-from council.orchestrator.smart_router import RouteDecision
 from council.orchestrator.state import TurnState
 
 CACHE_ROLE = "cache"
@@ -29,11 +28,11 @@ async def route(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, An
     """The route the orchestrator decided when it admitted the request (in the input), announced; an answer from
     Pheromind's cache replaces the models."""
     ctx = runtime.context
-    decision = RouteDecision(state["path"], state["reason"], state["message"], state.get("agent"))
-    role = state.get("role") if decision.path == "fast" else None
-    reason = f"model '{role}' selected by the caller" if role else decision.reason
-    hit = await _cached(state, runtime.context, decision.message, decision.path) if role is None else None
-    path = decision.path
+    decided, message = state["path"], state["message"]
+    role = state.get("role") if decided == "fast" else None
+    reason = f"model '{role}' selected by the caller" if role else state["reason"]
+    hit = await _cached(state, runtime.context, message, decided) if role is None else None
+    path = decided
     if hit is not None and hit.path in ("fast", "council"):
         path = "council" if hit.path == "council" else "fast"
         reason = f"answered from the Pheromind cache: the same question got a {hit.path} answer {hit.age_s:.1f} s ago"
@@ -43,7 +42,7 @@ async def route(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, An
             path=path,
             reason=reason,
             role=(role or synthesis.FAST) if path == "fast" else None,
-            agent=decision.agent,
+            agent=state.get("agent"),
             members=list(ctx.members) if path == "council" and hit is None else [],
             cached=hit is not None,
         )
@@ -51,8 +50,6 @@ async def route(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, An
     return {
         "path": path,
         "reason": reason,
-        "message": decision.message,
-        "agent": decision.agent,
         "cached": hit is not None,
         "answers": [],
         "calls": [],
