@@ -434,7 +434,7 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument(
         "--main-env", action="append", default=[], metavar="COUNCIL_NAME=VALUE",
-        help="a main-service setting for this run (repeatable), e.g. COUNCIL_COUNCIL__SPOKEN_MEMBER_MAX_TOKENS=256 "
+        help="a main-service setting for this run (repeatable), e.g. COUNCIL_DELIBERATION__SPOKEN_MEMBER_MAX_TOKENS=256 "
         "to compare a setting's effect run against run",
     )  # fmt: skip
     args = parser.parse_args()

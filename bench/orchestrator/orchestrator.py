@@ -25,7 +25,7 @@ from council.llm.embedded import EmbeddedChatModel, bundled_gguf
 from council.orchestrator import open_orchestrator
 from council.orchestrator.events import FinalEvent, SynthesisDeltaEvent
 from council.orchestrator.prompts import ROLE_PROMPTS
-from council.orchestrator.runner import council_roles
+from council.orchestrator.service import council_roles
 from council.settings import Settings
 from langchain_core.messages import HumanMessage, SystemMessage
 from llama_cpp import Llama
@@ -67,7 +67,7 @@ async def wrapped_stream(model: EmbeddedChatModel) -> tuple[float, int]:
 
 async def measure(rounds: int) -> dict[str, list[float]]:
     settings = Settings(_env_file=None, llm={"max_tokens": DECODE_TOKENS, "temperature": 0.0})
-    models = ModelRegistry.from_settings(settings.llm, settings.council.roles, council_roles(settings))
+    models = ModelRegistry.from_settings(settings.llm, settings.deliberation.roles, council_roles(settings))
     (pool,) = models.pools
     threads = max(1, (os.cpu_count() or 1) // settings.llm.pool_size)
     raw = Llama(str(bundled_gguf()), n_ctx=CONTEXT, n_threads=threads, verbose=False)

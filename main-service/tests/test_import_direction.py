@@ -18,6 +18,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "app": ("council.app",),
     # `evaluation` (issue 15's harness) drives turns through the orchestrator, as the routes do.
     "surfaces": ("council.api", "council.evaluation"),
+    "sessions": ("council.sessions",),
     "lifespan": ("council.lifespan",),
     "middleware": ("council.ratelimit", "council.security", "council.body_limit"),
     "orchestrator": ("council.orchestrator",),

@@ -1,4 +1,4 @@
-"""Per-role settings read from COUNCIL_COUNCIL__ROLES: unset fields fall back to the llm section."""
+"""Per-role settings read from COUNCIL_DELIBERATION__ROLES: unset fields fall back to the llm section."""
 
 import pydantic
 import pytest
@@ -7,9 +7,9 @@ from council.settings import Settings
 
 
 def test_a_roles_timeouts_are_read_from_the_roles_json(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("COUNCIL_COUNCIL__ROLES", '{"fast": {"connect_timeout_s": 1.5, "read_timeout_s": 30}}')
+    monkeypatch.setenv("COUNCIL_DELIBERATION__ROLES", '{"fast": {"connect_timeout_s": 1.5, "read_timeout_s": 30}}')
 
-    roles = Settings(_env_file=None).council.roles
+    roles = Settings(_env_file=None).deliberation.roles
 
     assert (roles["fast"].connect_timeout_s, roles["fast"].read_timeout_s) == (1.5, 30)
 
@@ -17,4 +17,4 @@ def test_a_roles_timeouts_are_read_from_the_roles_json(monkeypatch: pytest.Monke
 @pytest.mark.parametrize("field", ["connect_timeout_s", "read_timeout_s"])
 def test_a_roles_timeout_must_be_positive(field: str) -> None:
     with pytest.raises(pydantic.ValidationError, match=field):
-        Settings(_env_file=None, council={"roles": {"fast": {field: 0}}})
+        Settings(_env_file=None, deliberation={"roles": {"fast": {field: 0}}})

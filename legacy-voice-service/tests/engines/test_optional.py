@@ -105,7 +105,7 @@ def test_xtts_voices_are_one_per_council_role() -> None:
 
 
 def test_the_default_xtts_voices_are_the_main_services_council_roles() -> None:
-    # The main service names its members analytical, creative and critical (COUNCIL_COUNCIL__MEMBERS) and a chair.
+    # The main service names its members analytical, creative and critical (COUNCIL_DELIBERATION__MEMBERS) and a chair.
     engine = XttsTTS(TtsSettings(), ModelSettings())
     assert [voice.id for voice in engine.voices()] == [
         "xtts-chair",

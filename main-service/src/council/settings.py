@@ -2,8 +2,9 @@
 
 import json
 import re
+import warnings
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import limits
 from pydantic import (
@@ -16,7 +17,14 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 LogFormat = Literal["auto", "json", "console"]
 
@@ -184,7 +192,7 @@ Backend = Literal["embedded", "openai"]
 
 
 class LLMSettings(BaseModel):
-    """Defaults every council role inherits; a role overrides any of them under `COUNCIL_COUNCIL__ROLES`."""
+    """Defaults every council role inherits; a role overrides any of them under `COUNCIL_DELIBERATION__ROLES`."""
 
     backend: Backend = Field(
         "embedded", description="embedded: llama.cpp in process; openai: any /v1/chat/completions server."
@@ -233,7 +241,9 @@ class RoleSettings(BaseModel):
     system_prompt: str | None = None
 
 
-class CouncilSettings(BaseModel):
+class DeliberationSettings(BaseModel):
+    """The council path: who deliberates, how, and within which limits (`COUNCIL_DELIBERATION__*`)."""
+
     members: list[str] = Field(
         ["analytical", "creative", "critical"],
         min_length=1,
@@ -374,15 +384,69 @@ class RateLimitSettings(BaseModel):
     default: RateLimit = Field("600/minute", description="Limit for every other route except health and metrics.")
 
 
+_ENV = SettingsConfigDict(env_prefix="COUNCIL_", env_nested_delimiter="__", env_file=".env", extra="ignore")
+
+RENAMED_SECTIONS = {"council": "deliberation"}
+"""Sections renamed in 0.4 (old name: new name). The old `COUNCIL_<OLD>__*` names still work, with a warning, until
+the next release; where both are set, the new name wins."""
+
+
+class _OldSectionNames(BaseSettings):
+    """The renamed sections under their old names, typed as the new ones so the environment is parsed alike."""
+
+    model_config = _ENV
+    council: DeliberationSettings | None = None
+
+
+class _RenamedSections(PydanticBaseSettingsSource):
+    """Reads `COUNCIL_<OLD>__*` (environment, then `.env`) as the renamed section, and warns once per variable."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env_file: Any) -> None:
+        super().__init__(settings_cls)
+        self.env_file = env_file  # the `.env` the settings read (`Settings(_env_file=None)` reads none)
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: `__call__` reads whole sections
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, dict[str, Any]] = {}
+        # `.env` first, so a variable in the environment overrides the same one in the file.
+        for source in (
+            DotEnvSettingsSource(_OldSectionNames, env_file=self.env_file),
+            EnvSettingsSource(_OldSectionNames),
+        ):
+            for old, values in source().items():
+                if old in RENAMED_SECTIONS and isinstance(values, dict):
+                    found.setdefault(old, {}).update(values)
+        for old, values in found.items():
+            new = RENAMED_SECTIONS[old]
+            for name in values:
+                warnings.warn(
+                    f"COUNCIL_{old.upper()}__{name.upper()} is deprecated and stops working in the next release: "
+                    f"set COUNCIL_{new.upper()}__{name.upper()} instead.",
+                    FutureWarning,
+                    stacklevel=2,
+                )
+        return {RENAMED_SECTIONS[old]: values for old, values in found.items()}
+
+
 class Settings(BaseSettings):
     """Every setting of the main service; nested sections use `__` (e.g. COUNCIL_VOICE__BASE_URL)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="COUNCIL_",
-        env_nested_delimiter="__",
-        env_file=".env",
-        extra="ignore",
-    )
+    model_config = _ENV
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Earlier sources win: the old section names only fill what the new ones leave unset.
+        renamed = _RenamedSections(settings_cls, env_file=getattr(dotenv_settings, "env_file", None))
+        return init_settings, env_settings, dotenv_settings, renamed, file_secret_settings
 
     server: ServerSettings = ServerSettings()
     log: LogSettings = LogSettings()
@@ -392,7 +456,7 @@ class Settings(BaseSettings):
     kip: KipSettings = KipSettings()
     pheromind: PheromindSettings = PheromindSettings()
     llm: LLMSettings = LLMSettings()
-    council: CouncilSettings = CouncilSettings()
+    deliberation: DeliberationSettings = DeliberationSettings()
     memory: MemorySettings = MemorySettings()
     ws: WebSocketSettings = WebSocketSettings()
     voice_ws: VoiceSocketSettings = VoiceSocketSettings()

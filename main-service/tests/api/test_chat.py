@@ -79,7 +79,7 @@ async def test_chat_stream_sends_the_typed_events_as_sse(client: httpx.AsyncClie
         ({"message": ""}, 422, "message"),
         ({"message": "   "}, 422, "The message is empty."),
         ({"message": "/council"}, 422, "'/council' needs a message"),
-        ({"message": "x" * 16_001}, 422, "COUNCIL_COUNCIL__MAX_MESSAGE_CHARS"),
+        ({"message": "x" * 16_001}, 422, "COUNCIL_DELIBERATION__MAX_MESSAGE_CHARS"),
         ({"message": "hi", "path": "kip"}, 422, "/agent NAME"),
         ({"message": "hi", "path": "slow"}, 422, "path"),
         ({"message": "hi", "thread_id": "bad id!"}, 422, "thread_id"),

@@ -98,7 +98,7 @@ def test_an_unknown_model_is_404_the_sdk_understands(sdk: openai.OpenAI) -> None
         ([], "messages"),
         ([{"role": "assistant", "content": "hello"}], "last message must have role 'user'"),
         ([{"role": "user", "content": ""}], "The message is empty."),
-        ([{"role": "user", "content": "x" * 16_001}], "COUNCIL_COUNCIL__MAX_MESSAGE_CHARS"),
+        ([{"role": "user", "content": "x" * 16_001}], "COUNCIL_DELIBERATION__MAX_MESSAGE_CHARS"),
     ],
 )
 def test_bad_messages_are_422(base_url: str, messages: list[dict[str, str]], fragment: str) -> None:
@@ -113,7 +113,7 @@ def test_bad_messages_are_422(base_url: str, messages: list[dict[str, str]], fra
 async def failing_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its `fast` role on an OpenAI-compatible server that is down (a closed port): a real failure."""
     roles = {"fast": RoleSettings(backend="openai", base_url=f"http://127.0.0.1:{closed_port()}/v1")}
-    broken = settings.model_copy(update={"council": settings.council.model_copy(update={"roles": roles})})
+    broken = settings.model_copy(update={"deliberation": settings.deliberation.model_copy(update={"roles": roles})})
     async with app_started(create_app(broken)) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:

@@ -166,3 +166,38 @@ def _until_audio_start(socket: WebSocketTestSession) -> dict[str, Any]:
         frame = _receive(socket)
         if isinstance(frame, dict) and frame["type"] == "audio.start":
             return frame
+
+
+def test_text_frames_are_typed_messages_and_anything_else_is_refused_in_the_one_error_shape(
+    voice_settings: Settings, standin: VoiceStandIn
+) -> None:
+    with (
+        TestClient(create_app(voice_settings), base_url="http://localhost") as client,
+        client.websocket_connect("ws://localhost/ws/voice") as socket,
+    ):
+        assert socket.receive_json()["type"] == "ready"
+        socket.send_json({"type": "ping", "id": "p1"})  # more than a ping needs is still a ping
+        pong = socket.receive_json()
+        socket.send_text("{not json")
+        not_json = socket.receive_json()
+        socket.send_json({"type": "hello"})
+        unknown = socket.receive_json()
+        socket.send_json({"type": "config", "speak": False, "volume": 11})
+        bad_config = socket.receive_json()
+        socket.send_json({"type": "config", "speak": False, "path": "fast"})
+        config = socket.receive_json()
+        socket.send_json({"type": "cancel"})  # nothing is running: nothing to say
+        socket.send_json({"type": "ping"})
+        second_pong = socket.receive_json()
+
+    assert pong == second_pong == {"type": "pong"}
+    assert (not_json["type"], not_json["code"]) == ("error", "invalid_json")
+    assert (unknown["code"], unknown["message"]) == (
+        "invalid_request",
+        "Text frames are ping, cancel or config; audio goes in binary frames.",
+    )
+    assert bad_config["code"] == "invalid_request"
+    assert bad_config["message"].startswith("Invalid config: ")
+    assert all(error["request_id"] for error in (not_json, unknown, bad_config))
+    assert (config["type"], config["speak"], config["path"]) == ("config", False, "fast")
+    assert config["turn_detection"] == voice_settings.voice_ws.turn_detection

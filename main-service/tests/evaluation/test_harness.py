@@ -27,7 +27,7 @@ def question(tmp_path: Path) -> Question:
 
 
 def test_configurations_are_each_member_then_the_council_without_and_with_review() -> None:
-    settings = Settings(_env_file=None, council={"members": ["analytical", "critical"]})
+    settings = Settings(_env_file=None, deliberation={"members": ["analytical", "critical"]})
     assert [c.name for c in configurations(settings)] == [
         "member:analytical",
         "member:critical",

@@ -84,7 +84,7 @@ async def test_roles_choose_their_backend_by_settings(server_url: str, tmp_path:
         _env_file=None,
         memory={"data_dir": tmp_path},
         llm=LLMSettings(max_tokens=6, pool_size=1),
-        council={"roles": {"fast": RoleSettings(backend="openai", base_url=server_url, model="smollm2")}},
+        deliberation={"roles": {"fast": RoleSettings(backend="openai", base_url=server_url, model="smollm2")}},
     )
     async with open_orchestrator(settings) as orchestrator:
         assert isinstance(orchestrator.models.get("fast"), OpenAICompatChatModel)
@@ -146,9 +146,9 @@ async def test_a_failing_fast_model_is_a_clear_502(tmp_path: Path) -> None:
         _env_file=None,
         memory={"data_dir": tmp_path},
         llm=LLMSettings(max_tokens=6, pool_size=1),
-        council={"roles": {"fast": RoleSettings(backend="openai", base_url=down)}},
+        deliberation={"roles": {"fast": RoleSettings(backend="openai", base_url=down)}},
     )
-    registry_roles = ModelRegistry.from_settings(settings.llm, settings.council.roles, ["fast"]).roles
+    registry_roles = ModelRegistry.from_settings(settings.llm, settings.deliberation.roles, ["fast"]).roles
     assert registry_roles == ["fast"]
     async with open_orchestrator(settings) as orchestrator:
         with pytest.raises(ModelUnavailableError, match="The fast model failed"):

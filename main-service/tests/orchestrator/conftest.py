@@ -7,7 +7,7 @@ import pytest
 
 from council.llm import ModelRegistry
 from council.orchestrator import Orchestrator, open_orchestrator
-from council.orchestrator.runner import council_roles
+from council.orchestrator.service import council_roles
 from council.settings import Settings
 
 
@@ -19,14 +19,14 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="session")
 def models() -> Iterator[ModelRegistry]:
     settings = Settings(_env_file=None, llm={"max_tokens": 8, "pool_size": 3})
-    registry = ModelRegistry.from_settings(settings.llm, settings.council.roles, council_roles(settings))
+    registry = ModelRegistry.from_settings(settings.llm, settings.deliberation.roles, council_roles(settings))
     yield registry
     for pool in registry.pools:
         pool.close()
 
 
 def orchestrator_settings(tmp_path: Path, **council: object) -> Settings:
-    return Settings(_env_file=None, memory={"data_dir": tmp_path}, council=council)
+    return Settings(_env_file=None, memory={"data_dir": tmp_path}, deliberation=council)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from council.orchestrator.events import (
     RouteEvent,
     SynthesisDeltaEvent,
 )
-from council.orchestrator.runner import council_roles
+from council.orchestrator.service import council_roles
 from council.settings import Settings
 from tests.llm.scripted import ScriptedChatModel
 from tests.orchestrator.conftest import orchestrator_settings
@@ -39,8 +39,8 @@ def fresh_models() -> Iterator[ModelRegistry]:
     """The default pool (3 contexts) on contexts that have never seen a prompt. llama.cpp reuses a context's cached
     prompt prefix: a member landing on a context that last served its own role answers in a blink and can finish
     before another has prefilled, which says nothing about concurrency. Members answer 24 tokens, the chair 2."""
-    settings = Settings(_env_file=None, llm={"max_tokens": 24}, council={"roles": {"chair": {"max_tokens": 2}}})
-    registry = ModelRegistry.from_settings(settings.llm, settings.council.roles, council_roles(settings))
+    settings = Settings(_env_file=None, llm={"max_tokens": 24}, deliberation={"roles": {"chair": {"max_tokens": 2}}})
+    registry = ModelRegistry.from_settings(settings.llm, settings.deliberation.roles, council_roles(settings))
     yield registry
     for pool in registry.pools:
         pool.close()

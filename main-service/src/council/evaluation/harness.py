@@ -50,7 +50,7 @@ Progress = Callable[[Configuration, int, int, int], None]
 
 def configurations(settings: Settings) -> list[Configuration]:
     """Each council member alone, then the council without and with the review round (the stages that exist today)."""
-    members = [Configuration(f"member:{member}", "fast", role=member) for member in settings.council.members]
+    members = [Configuration(f"member:{member}", "fast", role=member) for member in settings.deliberation.members]
     return [
         *members,
         Configuration("council", "council"),
@@ -64,7 +64,7 @@ def evaluation_settings(settings: Settings, *, temperature: float, review_round:
     return settings.model_copy(
         update={
             "llm": settings.llm.model_copy(update={"temperature": temperature}),
-            "council": settings.council.model_copy(update={"review_round": review_round}),
+            "deliberation": settings.deliberation.model_copy(update={"review_round": review_round}),
             "memory": settings.memory.model_copy(update={"backend": "sqlite", "data_dir": memory_dir}),
         }
     )

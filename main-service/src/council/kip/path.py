@@ -7,7 +7,7 @@ from council.kip.runner import MAX_REQUEST_CHARS, AgentRequest, AgentRunner
 
 
 class KipPath:
-    """Fits the orchestrator's `KipRunner` seam: emits each KipEvent (`kip.*`) and returns the answer text."""
+    """Fits the orchestrator's `AgentPath` seam: emits each KipEvent (`kip.*`) and returns the answer text."""
 
     max_request_chars = MAX_REQUEST_CHARS
     """The orchestrator refuses a longer `/agent` request up front (422), before anything runs or is charged."""

@@ -1,14 +1,14 @@
 """The LangGraph orchestrator: smart router, concurrent council, synthesis, memory, typed events."""
 
-from council.orchestrator.context import KipRunner, ThreadForgetter, TrailSignals, TurnObserver
+from council.orchestrator.context import AgentPath, ThreadForgetter, TrailSignals, TurnObserver
 from council.orchestrator.events import Event, FinalEvent
-from council.orchestrator.runner import Admitted, Orchestrator, open_orchestrator
+from council.orchestrator.service import Admitted, Orchestrator, open_orchestrator
 
 __all__ = [
     "Admitted",
+    "AgentPath",
     "Event",
     "FinalEvent",
-    "KipRunner",
     "Orchestrator",
     "ThreadForgetter",
     "TrailSignals",

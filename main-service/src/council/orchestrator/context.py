@@ -12,7 +12,7 @@ EventWriter = Callable[[object], None]
 """LangGraph's custom stream writer: each event a node writes reaches every surface in order."""
 
 
-class KipRunner(Protocol):
+class AgentPath(Protocol):
     """The KIP layer's entry point for `/agent NAME …` (plugged into `open_orchestrator(kip=…)` once KIP exists)."""
 
     @property
@@ -84,7 +84,7 @@ class TurnContext:
     member_timeout_s: float
     council_min_words: int
     context_tokens: int
-    kip: KipRunner | None = None
+    kip: AgentPath | None = None
     trails: TrailSignals | None = None
     cache: AnswerCache | None = None
     hot_threshold: float | None = None

@@ -71,7 +71,7 @@ async def _cached(state: TurnState, ctx: TurnContext, message: str, path: str) -
         or not _answers_the_question_alone(state)
         or state.get("requested", "auto") != "auto"
         or path == "kip"
-        or message != state["text"]
+        or message != state["raw_message"]
     ):
         return None
     hit = await ctx.cache.cached_answer(message, scope=ctx.cache_scope)

@@ -14,7 +14,7 @@ class TurnState(TypedDict, total=False):
     """The whole conversation, user and assistant turns; appended to, never rewritten."""
     owner: str
     """The caller who started the thread (`council.auth.Caller.name`); only they may continue it."""
-    text: str
+    raw_message: str
     """This turn's message as the user sent it (commands included)."""
     requested: RequestedPath
     """The path the caller asked for (`auto` lets the router decide)."""

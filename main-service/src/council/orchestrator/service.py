@@ -18,8 +18,8 @@ from council.health import Check
 from council.ids import new_thread_id
 from council.llm import ModelRegistry
 from council.orchestrator.context import (
+    AgentPath,
     AnswerCache,
-    KipRunner,
     ThreadForgetter,
     TrailSignals,
     TurnContext,
@@ -55,7 +55,7 @@ class Admitted:
     """A request the orchestrator will serve, and where it goes: checked and routed once (`Orchestrator.admit`)
     before anything streams, so a refusal is the caller's 4xx; the turn carries the route into its graph."""
 
-    text: str
+    message: str
     requested: RequestedPath
     role: str | None
     members: tuple[str, ...] | None
@@ -90,7 +90,7 @@ class Orchestrator:
 
     async def admit(
         self,
-        text: str,
+        message: str,
         requested: RequestedPath = "auto",
         role: str | None = None,
         members: Sequence[str] | None = None,
@@ -100,10 +100,10 @@ class Orchestrator:
         """Refuse what no turn could serve, or this caller may not ask, and route what it can: the one routing
         decision of the turn (Pheromind's trail strength included), made before any streaming starts (so callers
         get a 4xx, not an event)."""
-        if len(text) > self.max_message_chars:
+        if len(message) > self.max_message_chars:
             raise InvalidRequestError(
-                f"The message has {len(text)} characters; the limit is {self.max_message_chars} "
-                "(COUNCIL_COUNCIL__MAX_MESSAGE_CHARS)."
+                f"The message has {len(message)} characters; the limit is {self.max_message_chars} "
+                "(COUNCIL_DELIBERATION__MAX_MESSAGE_CHARS)."
             )
         if role is not None and role not in self.models.roles:
             raise NotFoundError(f"Unknown role {role!r}; roles: {', '.join(self.models.roles)}.")
@@ -116,9 +116,9 @@ class Orchestrator:
                 )
         ctx, kip = self.context, self.context.kip
         try:
-            strength = await ctx.trails.strength(text) if ctx.trails is not None else None
+            strength = await ctx.trails.strength(message) if ctx.trails is not None else None
             route = decide(
-                text,
+                message,
                 requested=requested,
                 kip_available=kip is not None,
                 council_min_words=ctx.council_min_words,
@@ -137,11 +137,11 @@ class Orchestrator:
                 f"The request to agent {route.agent!r} has {len(route.message)} characters; "
                 f"agents take at most {kip.max_request_chars}."
             )
-        return Admitted(text, requested, role, None if members is None else tuple(members), route)
+        return Admitted(message, requested, role, None if members is None else tuple(members), route)
 
     async def turn(
         self,
-        text: str,
+        message: str,
         *,
         thread_id: str | None = None,
         requested: RequestedPath = "auto",
@@ -159,12 +159,12 @@ class Orchestrator:
         council to some of its configured members (in their configured order). A `spoken` turn (a voice session)
         asks the members and the chair for a brief answer in plain speech, and caps the members' answers. The
         `caller` (the route's reading of the request's key) decides whether an agent may run and whose answer
-        cache the turn uses. A route that `admit`ted the request already passes it as `admitted` (its `text`, path,
+        cache the turn uses. A route that `admit`ted the request already passes it as `admitted` (its `message`, path,
         role and members then stand), so the request is checked and routed once.
         """
         if admitted is None:
-            admitted = await self.admit(text, requested, role, members, caller=caller)
-        elif admitted.text != text:
+            admitted = await self.admit(message, requested, role, members, caller=caller)
+        elif admitted.message != message:
             raise ValueError("`admitted` is another message's admission.")
         members, route = admitted.members, admitted.route
         chosen = self.context.members if members is None else [m for m in self.context.members if m in members]
@@ -172,9 +172,9 @@ class Orchestrator:
             self.context, members=chosen, spoken=spoken, cache_scope=caller.name, started=time.perf_counter()
         )
         turn_input: TurnState = {
-            "messages": [*(history or []), HumanMessage(text)],
+            "messages": [*(history or []), HumanMessage(message)],
             "owner": caller.name,
-            "text": text,
+            "raw_message": message,
             "requested": admitted.requested,
             "role": admitted.role,
             "path": route.path,
@@ -221,11 +221,11 @@ class Orchestrator:
         if final is not None:
             yield final
 
-    async def stream(self, text: str, **kwargs: Any) -> AsyncIterator[Event]:
+    async def stream(self, message: str, **kwargs: Any) -> AsyncIterator[Event]:
         """`turn`, with a failure turned into a last `error` event (for streams already under way)."""
         started = time.perf_counter()
         try:
-            async for event in self.turn(text, **kwargs):
+            async for event in self.turn(message, **kwargs):
                 yield event
         except CouncilError as exc:
             yield ErrorEvent(t_ms=_ms_since(started), code=exc.code.value, message=exc.message)
@@ -235,9 +235,9 @@ class Orchestrator:
                 t_ms=_ms_since(started), code=ErrorCode.INTERNAL_ERROR.value, message="The turn failed unexpectedly."
             )
 
-    async def answer(self, text: str, **kwargs: Any) -> FinalEvent:
+    async def answer(self, message: str, **kwargs: Any) -> FinalEvent:
         """Run a whole turn and return its `final` event."""
-        async for event in self.turn(text, **kwargs):
+        async for event in self.turn(message, **kwargs):
             if isinstance(event, FinalEvent):
                 return event
         raise CouncilError("The turn ended without an answer.")
@@ -293,26 +293,26 @@ def build_context(
     settings: Settings,
     models: ModelRegistry,
     *,
-    kip: KipRunner | None = None,
+    kip: AgentPath | None = None,
     trails: TrailSignals | None = None,
     cache: AnswerCache | None = None,
     observers: Sequence[TurnObserver] = (),
 ) -> TurnContext:
     prompts = {**ROLE_PROMPTS}
-    prompts.update({role: s.system_prompt for role, s in settings.council.roles.items() if s.system_prompt})
+    prompts.update({role: s.system_prompt for role, s in settings.deliberation.roles.items() if s.system_prompt})
     missing = [role for role in models.roles if role not in prompts]
     if missing:
         raise ValueError(
-            f"Roles without a system prompt: {', '.join(missing)}; set system_prompt in COUNCIL_COUNCIL__ROLES."
+            f"Roles without a system prompt: {', '.join(missing)}; set system_prompt in COUNCIL_DELIBERATION__ROLES."
         )
     return TurnContext(
         models=models,
-        members=list(settings.council.members),
+        members=list(settings.deliberation.members),
         prompts=prompts,
-        review_round=settings.council.review_round,
-        member_timeout_s=settings.council.member_timeout_s,
-        council_min_words=settings.council.council_min_words,
-        spoken_member_max_tokens=settings.council.spoken_member_max_tokens,
+        review_round=settings.deliberation.review_round,
+        member_timeout_s=settings.deliberation.member_timeout_s,
+        council_min_words=settings.deliberation.council_min_words,
+        spoken_member_max_tokens=settings.deliberation.spoken_member_max_tokens,
         context_tokens=settings.llm.context_tokens,
         kip=kip,
         trails=trails,
@@ -324,7 +324,7 @@ def build_context(
 
 def council_roles(settings: Settings) -> list[str]:
     """Every role that needs a model: the members, the chair, the fast role and any role configured by name."""
-    return list(dict.fromkeys([*settings.council.members, CHAIR, FAST, *settings.council.roles]))
+    return list(dict.fromkeys([*settings.deliberation.members, CHAIR, FAST, *settings.deliberation.roles]))
 
 
 @contextlib.asynccontextmanager
@@ -332,7 +332,7 @@ async def open_orchestrator(
     settings: Settings,
     *,
     models: ModelRegistry | None = None,
-    kip: KipRunner | None = None,
+    kip: AgentPath | None = None,
     trails: TrailSignals | None = None,
     cache: AnswerCache | None = None,
     observers: Sequence[TurnObserver] = (),
@@ -343,13 +343,13 @@ async def open_orchestrator(
     owned = models is None
     if models is None:
         models = await asyncio.to_thread(
-            ModelRegistry.from_settings, settings.llm, settings.council.roles, council_roles(settings)
+            ModelRegistry.from_settings, settings.llm, settings.deliberation.roles, council_roles(settings)
         )
     try:
         context = build_context(settings, models, kip=kip, trails=trails, cache=cache, observers=observers)
         async with open_checkpointer(settings.memory) as checkpointer, open_thread_locks(settings.memory) as locks:
             yield Orchestrator(
-                context, checkpointer, settings.council.max_message_chars, forgetters, thread_locks=locks
+                context, checkpointer, settings.deliberation.max_message_chars, forgetters, thread_locks=locks
             )
     finally:
         if owned:
