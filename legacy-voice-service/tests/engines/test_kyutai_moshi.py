@@ -5,7 +5,8 @@ a lookahead text stream, per-step depth-transformer weights, Mimi), only small. 
 and the engine finds and loads it as it would the real one.
 
 An untrained model makes noise, not speech: these tests prove the plumbing (loading, streamed text in, audio frames
-out, cancel, the service around it), not what the real model sounds like, which needs its hub-only weights.
+out, cancel, the service around it, and the realtime speech socket streaming each answer through one utterance), not
+what the real model sounds like, which needs its hub-only weights.
 
 Runs only where moshi is installed (make setup-nemo puts it in .venv-nemo next to the CPU torch); elsewhere it is
 skipped with that reason, except in that suite of `make test` (VOICE_TEST_KYUTAI_REQUIRED=1), where a missing moshi
@@ -17,15 +18,20 @@ import importlib.util
 import io
 import json
 import os
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
+from fastapi.testclient import TestClient
 
 from tests.conftest import AppClient
+from voice.audio import Samples, StreamEncoder
+from voice.engines.base import Utterance
 from voice.engines.tts.kyutai import KyutaiFiles, KyutaiTTS
 from voice.errors import EngineBusy
 from voice.settings import ModelSettings, Settings, TtsSettings
@@ -214,7 +220,7 @@ def test_the_engine_makes_what_moshis_own_generate_makes(model: "KyutaiModel", c
     text = "The council has decided to vote tomorrow."
     reference = moshi_reference(model, voice, text, seed=7)
     torch.manual_seed(7)
-    with model.speech(model.condition_on(voice)) as speech:
+    with model.start(model.condition_on(voice)) as speech:
         ours = np.concatenate([*speech.push(text), *speech.finish()])
     assert reference.size > 0
     np.testing.assert_allclose(ours, reference, atol=1e-6)
@@ -228,7 +234,7 @@ def test_streamed_text_is_spoken_before_it_is_finished_and_sounds_the_same(model
     deltas = ["Point num", "ber one is wor", "th a sentence of its own, and", " we vote tomorrow."]
     reference = moshi_reference(model, voice, "".join(deltas), seed=11)
     torch.manual_seed(11)
-    with model.speech(model.condition_on(voice)) as speech:
+    with model.start(model.condition_on(voice)) as speech:
         early = [chunk for delta in deltas for chunk in speech.push(delta)]
         rest = list(speech.finish())
     assert early  # the model spoke the first words while the text was still open
@@ -248,7 +254,7 @@ def test_an_utterance_stops_when_cancelled_and_the_next_one_speaks(engine: Kyuta
 
 
 def test_a_second_utterance_while_one_is_open_is_refused_as_busy(engine: KyutaiTTS) -> None:
-    with engine.speak("kyutai-chair"), pytest.raises(EngineBusy, match="one utterance at a time"):
+    with engine.utterance("kyutai-chair"), pytest.raises(EngineBusy, match="one utterance at a time"):
         next(engine.synthesize("Hello.", "kyutai-critical", 1.0))
 
 
@@ -259,16 +265,20 @@ def events_until(socket: Any, last: str) -> list[dict[str, Any]]:
     return [*events, event]
 
 
-def test_the_service_speaks_with_kyutai_over_http_and_the_realtime_socket(app_client: AppClient, cache: Path) -> None:
-    settings = Settings(
+def kyutai_settings(cache: Path, **sections: Any) -> Settings:
+    return Settings(
         _env_file=None,
+        **sections,
         stt={"enabled": False},
         vad={"enabled": False},
         tts={"engine": "kyutai", **tts_settings().model_dump(include={"kyutai_model", "kyutai_voices",
                                                                      "kyutai_device", "kyutai_codebooks"})},
         models={"cache_dir": str(cache)},
     )  # fmt: skip
-    client = app_client(settings)
+
+
+def test_the_service_speaks_with_kyutai_over_http(app_client: AppClient, cache: Path) -> None:
+    client = app_client(kyutai_settings(cache))
     ready = client.get("/health/ready").json()
     assert ready["checks"]["tts:kyutai"][0]["status"] == "pass"  # loaded and warmed before readiness passed
     voices = [voice["id"] for voice in client.get("/v1/audio/voices").json()["voices"]]
@@ -280,26 +290,180 @@ def test_the_service_speaks_with_kyutai_over_http_and_the_realtime_socket(app_cl
     assert spoken.status_code == 200
     assert len(spoken.content) >= 2 * FRAME  # pcm16 at 24 kHz, the engine's own rate
 
-    with client.websocket_connect("ws://localhost/v1/realtime?intent=speech&voice=kyutai-critical") as socket:
-        assert socket.receive_json()["session"]["voice"] == "kyutai-critical"
-        for delta in ["The council ", "has decided.", " We vote", " tomorrow"]:
-            socket.send_json({"type": "speech.text.delta", "delta": delta})
-        first = socket.receive_json()
-        assert (first["type"], first["text"]) == ("speech.audio.delta", "The council has decided.")
-        assert len(base64.b64decode(first["delta"])) > 0
-        socket.send_json({"type": "speech.text.done"})
-        events = events_until(socket, "speech.audio.done")
-        assert [e["text"] for e in events if e["type"] == "speech.audio.delta" and e["text"]] == ["We vote tomorrow"]
 
-        socket.send_json({"type": "speech.text.delta", "delta": "Point number one is worth a sentence. " * 20})
-        assert socket.receive_json()["type"] == "speech.audio.delta"
+class RecordedUtterance(Utterance):
+    """The engine's real utterance, passed through, with what the speech socket did to it written down: the tests
+    see how many utterances an answer took, what text went in when, how many frames came out, and the close."""
+
+    def __init__(self, real: Utterance) -> None:
+        self.real = real
+        self.pushed: list[str] = []
+        self.frames = 0
+        self.finished = False
+        self.closed = False
+
+    def push(self, text: str) -> Iterator[Samples]:
+        self.pushed.append(text)
+        return self._counted(self.real.push(text))
+
+    def finish(self) -> Iterator[Samples]:
+        self.finished = True
+        return self._counted(self.real.finish())
+
+    def close(self) -> None:
+        self.closed = True
+        self.real.close()
+
+    def _counted(self, frames: Iterator[Samples]) -> Iterator[Samples]:
+        for frame in frames:
+            self.frames += 1
+            yield frame
+
+
+@dataclass
+class SpeakingService:
+    client: TestClient
+    engine: KyutaiTTS
+    utterances: list[RecordedUtterance]  # every utterance the engine opened, in order
+
+    def socket(self) -> Any:
+        return self.client.websocket_connect("ws://localhost/v1/realtime?intent=speech&voice=kyutai-chair")
+
+
+@pytest.fixture
+def speaking(app_client: AppClient, cache: Path, monkeypatch: pytest.MonkeyPatch) -> SpeakingService:
+    # The smallest text queue allowed; every answer in these tests fits in it but one, which is there to be refused.
+    client = app_client(kyutai_settings(cache, realtime={"max_queued_text_chars": 2048}))
+    engine = client.app_state["engines"].synthesizer("kyutai").engine
+    assert isinstance(engine, KyutaiTTS)
+    utterances: list[RecordedUtterance] = []
+    real = engine.utterance
+
+    def recorded(voice: str) -> Utterance:
+        utterance = RecordedUtterance(real(voice))
+        utterances.append(utterance)
+        return utterance
+
+    monkeypatch.setattr(engine, "utterance", recorded)
+    return SpeakingService(client, engine, utterances)
+
+
+def first_event_while_the_text_is_open(socket: Any) -> dict[str, Any]:
+    """The next event, which should be audio although the answer's text is still open. A guard only: if no audio
+    comes (the clause path waits for a sentence's end), a marker the server answers at once ends the wait after a
+    minute instead of hanging the suite; the tiny model's first frames take milliseconds."""
+    marker = threading.Timer(60, socket.send_json, [{"type": "session.update", "session": {}}])
+    marker.start()
+    try:
+        event: dict[str, Any] = socket.receive_json()
+    finally:
+        marker.cancel()
+    assert event["type"] == "speech.audio.delta", f"no audio while the answer's text was still open: {event}"
+    return event
+
+
+def pcm_of(events: list[dict[str, Any]]) -> bytes:
+    return b"".join(base64.b64decode(e["delta"]) for e in events if e["type"] == "speech.audio.delta")
+
+
+def test_an_answers_audio_starts_before_its_text_is_complete_in_one_utterance(speaking: SpeakingService) -> None:
+    import torch
+
+    # No sentence or clause mark anywhere: the clause path would have nothing to speak until speech.text.done.
+    deltas = ["The council has decided to vote tomorrow and we", " speak as the text arrives", " and stop when asked"]
+    torch.manual_seed(5)
+    with speaking.socket() as socket:
+        assert socket.receive_json()["session"]["voice"] == "kyutai-chair"
+        socket.send_json({"type": "speech.text.delta", "delta": deltas[0]})
+        first = first_event_while_the_text_is_open(socket)
+        # The audio came from the first delta alone: nothing else had been sent.
+        assert len(base64.b64decode(first["delta"])) > 0
+        assert [u.pushed for u in speaking.utterances] == [[deltas[0]]]
+        for delta in deltas[1:]:
+            socket.send_json({"type": "speech.text.delta", "delta": delta})
+        socket.send_json({"type": "speech.text.done"})
+        events = [first, *events_until(socket, "speech.audio.done")]
+        assert events[-1]["type"] == "speech.audio.done"
+        # Frames, not clauses: each audio event is at most one 80 ms frame (pcm16), sent as the model made it.
+        sizes = [len(base64.b64decode(e["delta"])) for e in events if e["type"] == "speech.audio.delta"]
+        assert max(sizes) <= 2 * FRAME
+        assert len(sizes) >= 8
+
+    # One utterance served the whole answer: every delta went into it as it came, then it was finished and closed.
+    [utterance] = speaking.utterances
+    assert "".join(utterance.pushed) == "".join(deltas)
+    assert utterance.finished
+    assert utterance.closed
+    # And it is the audio the engine makes of the whole answer in one go (same random draws): nothing was cut.
+    torch.manual_seed(5)
+    encoder = StreamEncoder("pcm", speaking.engine.sample_rate)
+    whole = b"".join(encoder.encode(chunk) for chunk in speaking.engine.synthesize("".join(deltas), "kyutai-chair", 1))
+    assert pcm_of(events) == whole + encoder.finish()
+
+
+def test_cancel_closes_the_answers_utterance_at_once_and_no_frame_follows(speaking: SpeakingService) -> None:
+    long_answer = " ".join(["point number one is worth a sentence of its own"] * 30)  # about 600 frames to speak
+    with speaking.socket() as socket:
+        socket.receive_json()
+        socket.send_json({"type": "speech.text.delta", "delta": long_answer})
+        first_event_while_the_text_is_open(socket)
         socket.send_json({"type": "speech.cancel"})
-        after_cancel = events_until(socket, "speech.cancelled")
-        assert after_cancel[-1]["type"] == "speech.cancelled"
-        assert len([e for e in after_cancel if e["type"] == "speech.audio.delta"]) <= 1
-        # The engine is free again: the next utterance is spoken.
-        socket.send_json({"type": "speech.text.delta", "delta": "Ready."})
+        events_until(socket, "speech.cancelled")  # frames already on the wire when cancel arrived may come first
+        [utterance] = speaking.utterances
+        # speech.cancelled comes once the utterance is closed: the model stopped, far from the end of the answer.
+        assert utterance.closed
+        assert not utterance.finished
+        made = utterance.frames
+        assert made < 300
+        # Nothing of the cancelled answer follows: the next event is the answer to the next request.
+        socket.send_json({"type": "session.update", "session": {}})
+        assert socket.receive_json()["type"] == "session.updated"
+        assert utterance.frames == made
+        # The engine is free: the next answer is spoken, in an utterance of its own.
+        socket.send_json({"type": "speech.text.delta", "delta": "Ready"})
         socket.send_json({"type": "speech.text.done"})
         events = events_until(socket, "speech.audio.done")
         assert events[-1]["type"] == "speech.audio.done"
-        assert any(e["type"] == "speech.audio.delta" for e in events)
+        assert pcm_of(events)
+    assert [u.pushed for u in speaking.utterances][1:] == [["Ready"]]
+
+
+def test_closing_the_socket_mid_answer_closes_its_utterance_and_frees_the_engine(speaking: SpeakingService) -> None:
+    with speaking.socket() as socket:
+        socket.receive_json()
+        socket.send_json({"type": "speech.text.delta", "delta": " ".join(["we vote tomorrow"] * 100)})
+        first_event_while_the_text_is_open(socket)
+    # Leaving the block closes the socket and ends the session: its utterance was closed on the way out.
+    [utterance] = speaking.utterances
+    assert utterance.closed
+    assert not utterance.finished
+    speaking.engine.utterance("kyutai-critical").close()  # not EngineBusy: the engine's lock was released
+
+
+def test_an_answer_the_busy_engine_cannot_take_is_kept_and_spoken_when_it_is_free_and_the_queue_is_bounded(
+    speaking: SpeakingService,
+) -> None:
+    held = speaking.engine.utterance("kyutai-critical")  # another utterance holds the model
+    with speaking.socket() as socket:
+        socket.receive_json()
+        socket.send_json({"type": "speech.text.delta", "delta": "The council has decided"})
+        busy = socket.receive_json()
+        assert (busy["type"], busy["error"]["code"], busy["text"]) == (
+            "error",
+            "rate_limited",
+            "The council has decided",
+        )
+        held.close()
+        socket.send_json({"type": "speech.text.done"})  # wakes the kept answer: it is spoken now, whole
+        events = events_until(socket, "speech.audio.done")
+        assert events[-1]["type"] == "speech.audio.done"
+        assert pcm_of(events)
+        # speech.text.done with no text is an empty answer: done at once, no utterance.
+        socket.send_json({"type": "speech.text.done"})
+        assert socket.receive_json()["type"] == "speech.audio.done"
+        # Text beyond the queue's bound is refused, as on the clause path, before any utterance opens for it.
+        socket.send_json({"type": "speech.text.delta", "delta": "we vote tomorrow " * 130})
+        refused = socket.receive_json()
+        assert (refused["type"], refused["error"]["code"]) == ("error", "invalid_request")
+        assert "VOICE_REALTIME__MAX_QUEUED_TEXT_CHARS" in refused["error"]["message"]
+    assert [u.pushed for u in speaking.utterances[1:]] == [["The council has decided"]]

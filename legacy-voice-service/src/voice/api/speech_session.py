@@ -1,5 +1,6 @@
 """Streamed synthesis on `WS /v1/realtime?intent=speech`: text deltas in (as an LLM writes them), audio out by
-clause, and `speech.cancel` stops it at once (barge-in).
+clause, and `speech.cancel` stops it at once (barge-in). An engine that streams text (Kyutai) is instead given each
+answer's deltas as they come, in one utterance, and its frames are sent as it makes them (`speech_stream`).
 
 Client -> server: `speech.text.delta` {delta}, `speech.text.done`, `speech.cancel`, `session.update` {voice}.
 Server -> client: `session.created`, `speech.audio.delta` {delta: base64 pcm16 mono 24 kHz}, `speech.audio.done`,
@@ -23,8 +24,9 @@ from voice.api.realtime_events import (
     receive_frame,
     string_field,
 )
+from voice.api.speech_stream import StreamedAnswers
 from voice.audio import OUTPUT_RATE, Samples, StreamEncoder
-from voice.engines.base import TextToSpeech
+from voice.engines.base import StreamingTextToSpeech, TextToSpeech
 from voice.engines.registry import EngineRegistry
 from voice.engines.tts.piper import split_for_streaming
 from voice.errors import InvalidRequest, VoiceError
@@ -54,6 +56,12 @@ class SpeechSession:
         self.done = False
         self.first_piece = True  # the next piece taken starts an utterance
         self.scope = anyio.CancelScope()
+        # None: the engine is spoken clause by clause (the rest of this class); else each answer is one utterance.
+        self.stream = (
+            StreamedAnswers(self.loaded, self.send, lambda: self.voice, settings.realtime.max_queued_text_chars)
+            if isinstance(engine, StreamingTextToSpeech)
+            else None
+        )
 
     async def send(self, event_type: str, **fields: Any) -> None:
         await self.socket.send_json({"event_id": f"event_{uuid.uuid4().hex[:20]}", "type": event_type, **fields})
@@ -64,7 +72,7 @@ class SpeechSession:
             session={"type": "speech", "voice": self.voice, "output_audio_format": "pcm16", "sample_rate": OUTPUT_RATE},
         )
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(self._speak_forever)
+            tasks.start_soon(self.stream.speak_forever if self.stream else self._speak_forever)
             while True:
                 message = await receive_frame(self.socket, max_bytes=self.settings.realtime.max_frame_bytes)
                 if message is None:
@@ -75,7 +83,9 @@ class SpeechSession:
 
     async def handle(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
-        if kind == "speech.text.delta":
+        if self.stream and kind in ("speech.text.delta", "speech.text.done", "speech.cancel"):
+            await self._handle_streamed(kind, event, self.stream)
+        elif kind == "speech.text.delta":
             delta = string_field(event, "delta")
             waiting = len(self.pending) + sum(len(chunk) for chunk in self.chunks)
             if waiting + len(delta) > self.settings.realtime.max_queued_text_chars:
@@ -104,6 +114,15 @@ class SpeechSession:
             await self.send("session.updated", session={"voice": self.voice})
         else:
             raise InvalidRequest(f"Bad event: unknown event type {kind!r}.")
+
+    async def _handle_streamed(self, kind: str, event: dict[str, Any], stream: StreamedAnswers) -> None:
+        if kind == "speech.text.delta":
+            stream.add(string_field(event, "delta"))
+        elif kind == "speech.text.done":
+            stream.end_answer()
+        else:
+            await stream.cancel()  # the open utterance is closed before this answers: nothing more of it is sent
+            await self.send("speech.cancelled")
 
     def _take(self, *, final: bool) -> None:
         """Move the finished sentences (and long enough clauses) of the pending text to the speaking queue."""

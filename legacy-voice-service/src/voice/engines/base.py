@@ -1,9 +1,10 @@
-"""One abstract base per capability (speech-to-text, text-to-speech, voice activity, end of turn) and the values they
-exchange."""
+"""One abstract base per capability (speech-to-text, text-to-speech, streamed text-to-speech, voice activity, end of
+turn) and the values they exchange."""
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import ClassVar, Literal
 
 from voice.audio import Samples
@@ -115,6 +116,49 @@ class TextToSpeech(Engine):
     @abstractmethod
     def synthesize(self, text: str, voice: str, speed: float) -> Iterator[Samples]:
         """Yield audio chunk by chunk (sentence or clause) so the caller can send each as soon as it exists."""
+
+
+class Utterance(ABC):
+    """One utterance of a streaming engine: text pushed in pieces as it is written, audio yielded as it is made.
+
+    Each iterator yields one chunk per step of the engine, so a caller that runs one `next` at a time in a worker
+    thread can stop between any two chunks. One thread at a time: push, finish and close are never concurrent."""
+
+    @abstractmethod
+    def push(self, text: str) -> Iterator[Samples]:
+        """Add `text` (any piece: a word's end may come in the next push) and yield the audio it can make already."""
+
+    @abstractmethod
+    def finish(self) -> Iterator[Samples]:
+        """The text is complete: yield the rest of the audio, to its end."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """End the utterance and free the engine; before `finish` is exhausted this cancels it. Safe to call twice."""
+
+    def __enter__(self) -> "Utterance":
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class StreamingTextToSpeech(TextToSpeech):
+    """A text-to-speech engine that takes text as it streams (one utterance per answer, not per clause); callers test
+    for this capability with `isinstance`, and every other engine is spoken clause by clause through `synthesize`."""
+
+    @abstractmethod
+    def utterance(self, voice: str) -> Utterance:
+        """Start one utterance in `voice`; raise `EngineBusy` when the engine cannot speak another one now."""
+
+    def synthesize(self, text: str, voice: str, speed: float) -> Iterator[Samples]:
+        # The whole text is one push; closing the generator early closes (cancels) the utterance. `speed` is not passed
+        # on: an utterance has no speaking-rate control (Kyutai sets its own pace).
+        with self.utterance(voice) as utterance:
+            yield from utterance.push(text)
+            yield from utterance.finish()
 
 
 class SpeechProbabilities(ABC):

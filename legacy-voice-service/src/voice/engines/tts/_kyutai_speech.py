@@ -8,7 +8,7 @@ stepped only while more words than its lookahead are queued, and to the end once
 
 import re
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from moshi.models.tts import TTSModel, script_to_entries
 from moshi.utils.compile import no_compile
 
 from voice.audio import Samples
+from voice.engines.base import Utterance
 from voice.engines.tts.kyutai import KyutaiFiles
 from voice.errors import EngineUnavailable
 
@@ -77,16 +78,12 @@ class KyutaiModel:
         assert provider is not None, "a voice-embedding model has a condition provider"
         return provider.prepare_and_provide([attributes])
 
-    @contextmanager
-    def speech(self, conditions: Any) -> Iterator["Speech"]:
-        speech = Speech(self.tts, conditions, compiled=self.compiled)
-        try:
-            yield speech
-        finally:
-            speech.close()
+    def start(self, conditions: Any) -> "Speech":
+        """A new utterance on this model (use it as a context manager, or close it): the model is in its stream."""
+        return Speech(self.tts, conditions, compiled=self.compiled)
 
 
-class Speech:
+class Speech(Utterance):
     """One utterance: text pushed as it arrives, audio yielded frame by frame (80 ms) as the model makes it."""
 
     def __init__(self, tts: TTSModel, conditions: Any, *, compiled: bool) -> None:

@@ -5,13 +5,12 @@ import json
 import re
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from voice.audio import Samples
-from voice.engines.base import TextToSpeech, VoiceInfo
+from voice.engines.base import StreamingTextToSpeech, Utterance, VoiceInfo
 from voice.errors import EngineBusy, EngineUnavailable, VoiceNotFound
 from voice.settings import ModelSettings, TtsSettings
 
@@ -52,7 +51,7 @@ class KyutaiFiles:
     voices: dict[str, Path]  # council role -> voice embedding (.safetensors)
 
 
-class KyutaiTTS(TextToSpeech):
+class KyutaiTTS(StreamingTextToSpeech):
     name = "kyutai"
     licence = "moshi MIT; Kyutai TTS 1.6B weights CC-BY-4.0; voices per folder of kyutai/tts-voices (vctk CC-BY-4.0)"
 
@@ -181,10 +180,9 @@ class KyutaiTTS(TextToSpeech):
             for role, voice in self._settings.kyutai_voices.items()
         ]
 
-    @contextmanager
-    def speak(self, voice: str) -> "Iterator[Speech]":
-        """One utterance whose text is pushed as it arrives (`Speech.push`), then `Speech.finish`ed; leaving the
-        block early cancels it (the model's stream state is reset, nothing more is generated)."""
+    def utterance(self, voice: str) -> Utterance:
+        """One utterance whose text is pushed as it arrives, then finished; closing it early cancels it (the model's
+        stream state is reset, nothing more is generated). `speed` has no place here: the model sets its own pace."""
         assert self._model is not None, "load() first"
         conditions = self._conditions.get(voice.removeprefix("kyutai-"))
         if conditions is None:
@@ -195,13 +193,31 @@ class KyutaiTTS(TextToSpeech):
                 headers={"Retry-After": "1"},
             )
         try:
-            with self._model.speech(conditions) as speech:
-                yield speech
-        finally:
+            speech = self._model.start(conditions)
+        except BaseException:
             self._speaking.release()
+            raise
+        return _HeldUtterance(speech, self._speaking)
 
-    def synthesize(self, text: str, voice: str, speed: float) -> Iterator[Samples]:
-        # `speed` is not used: the model sets its own pace (it has no speaking-rate control).
-        with self.speak(voice) as speech:
-            yield from speech.push(text)
-            yield from speech.finish()
+
+class _HeldUtterance(Utterance):
+    """A model stream that holds the engine's one-utterance lock until it is closed (from any thread)."""
+
+    def __init__(self, speech: "Speech", speaking: threading.Lock) -> None:
+        self._speech = speech
+        self._speaking: threading.Lock | None = speaking
+
+    def push(self, text: str) -> Iterator[Samples]:
+        return self._speech.push(text)
+
+    def finish(self) -> Iterator[Samples]:
+        return self._speech.finish()
+
+    def close(self) -> None:
+        speaking, self._speaking = self._speaking, None
+        if speaking is None:
+            return
+        try:
+            self._speech.close()
+        finally:
+            speaking.release()
