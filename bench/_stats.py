@@ -1,9 +1,11 @@
-"""Shared by the benchmarks: summaries of samples, ratios with their spread, the machine, and writing a result.
+"""Shared by the benchmarks: run sizes, summaries of samples, ratios with their spread, the machine, and writing a
+result.
 
 Every benchmark keeps its own measurement loop; it reports through `summary`/`paired_ratio` and `write_result` so
 the dated report (`bench/_report.py`) can show the same columns for every figure.
 """
 
+import argparse
 import json
 import math
 import os
@@ -21,6 +23,14 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def results_dir() -> Path:
     """bench/results, or bench/results/quick (not checked in) for a QUICK=1 smoke run, so it never overwrites."""
     return RESULTS / "quick" if os.environ.get("QUICK") else RESULTS
+
+
+def size_options(parser: argparse.ArgumentParser, **sizes: tuple[int, int]) -> argparse.ArgumentParser:
+    """An integer `--NAME` per size (`NAME=(smoke, full)`): `smoke` by default on a QUICK=1 run, else `full`."""
+    quick = bool(os.environ.get("QUICK"))
+    for name, (smoke, full) in sizes.items():
+        parser.add_argument(f"--{name}", type=int, default=smoke if quick else full)
+    return parser
 
 
 def percentile(values: Sequence[float], q: float) -> float:

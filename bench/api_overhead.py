@@ -40,13 +40,6 @@ MAX_TOKENS = 16
 SENTENCE = "The council approved the budget after a long debate."
 
 
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
-
-
 # ---- 1. transcription ---------------------------------------------------------------------------------------------
 
 
@@ -115,18 +108,25 @@ def raw_ttft(llama: Llama, question: str) -> float:
     raise RuntimeError("no token")
 
 
-async def ws_ttft(socket: Any, question: str, n: int) -> tuple[float, float]:
+async def ws_turn(socket: Any, turn_id: str, text: str) -> tuple[float | None, float, dict[str, Any]]:
+    """One `/ws/chat` turn: seconds to its first synthesis delta (None: there was none) and to its end, and its
+    `final` event."""
     started = time.perf_counter()
-    await socket.send(json.dumps({"type": "message", "id": f"t{n}", "text": f"/fast {question}"}))
+    await socket.send(json.dumps({"type": "message", "id": turn_id, "text": text}))
     first = None
     while True:
         event = json.loads(await socket.recv())
         if event["type"] == "synthesis.delta" and first is None:
-            first = (time.perf_counter() - started) * 1000
+            first = time.perf_counter() - started
         if event["type"] in ("final", "error"):
             assert event["type"] == "final", event
-            assert first is not None
-            return first, first - event["calls"][0]["ttft_ms"]
+            return first, time.perf_counter() - started, event
+
+
+async def ws_ttft(socket: Any, question: str, n: int) -> tuple[float, float]:
+    first, _, final = await ws_turn(socket, f"t{n}", f"/fast {question}")
+    assert first is not None
+    return first * 1000, first * 1000 - final["calls"][0]["ttft_ms"]
 
 
 async def sse_ttft(client: httpx.AsyncClient, question: str) -> tuple[float, float]:
@@ -212,7 +212,7 @@ async def time_to_first_token(main: ServiceProcess, rounds: int) -> dict[str, An
 async def idle_sessions(main: ServiceProcess, sessions: int) -> dict[str, Any]:
     assert main.process is not None
     url = main.url.replace("http", "ws") + "/ws/chat"
-    before = rss_kib(main.process.pid)
+    before = main.rss_kib()
     sockets = []
     started = time.perf_counter()
     try:
@@ -220,7 +220,7 @@ async def idle_sessions(main: ServiceProcess, sessions: int) -> dict[str, Any]:
             sockets.append(await websockets.connect(url))
         opened = time.perf_counter() - started
         await asyncio.sleep(1.0)
-        after = rss_kib(main.process.pid)
+        after = main.rss_kib()
         started = time.perf_counter()
         for n, socket in enumerate(sockets):  # every session still answers
             await socket.send(json.dumps({"type": "ping", "id": f"p{n}"}))
@@ -245,17 +245,9 @@ async def concurrent_chats(main: ServiceProcess, levels: list[int], batches: int
     url = main.url.replace("http", "ws") + "/ws/chat"
 
     async def one_turn(socket: Any, n: int) -> tuple[float, float, int, float]:
-        started = time.perf_counter()
-        await socket.send(json.dumps({"type": "message", "id": f"c{n}", "text": f"/fast Tell me about rivers ({n})"}))
-        first = None
-        while True:
-            event = json.loads(await socket.recv())
-            if event["type"] == "synthesis.delta" and first is None:
-                first = time.perf_counter() - started
-            if event["type"] in ("final", "error"):
-                assert event["type"] == "final", event
-                call = event["calls"][0]
-                return first or 0.0, time.perf_counter() - started, call["output_tokens"], call["ttft_ms"]
+        first, total, final = await ws_turn(socket, f"c{n}", f"/fast Tell me about rivers ({n})")
+        call = final["calls"][0]
+        return first or 0.0, total, call["output_tokens"], call["ttft_ms"]
 
     report: dict[str, Any] = {"max_tokens": MAX_TOKENS * 2, "pool_contexts": POOL_SIZE, "levels": {}}
     sockets = [await websockets.connect(url) for _ in range(max(levels))]

@@ -75,6 +75,14 @@ class ServiceProcess:
             self._log.close()
             self._log = None
 
+    def rss_kib(self) -> int:
+        """The process's resident memory now, in KiB (Linux's /proc)."""
+        assert self.process is not None
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise RuntimeError("no VmRSS")
+
     def log_lines(self) -> list[dict[str, Any]]:
         lines = []
         for raw in self.log_path.read_text().splitlines():

@@ -11,7 +11,6 @@ import time
 import uuid
 import wave
 from collections import Counter
-from pathlib import Path
 
 import httpx
 import pytest
@@ -126,13 +125,6 @@ def test_rest_burst_has_no_5xx_and_429_only_past_the_limit(loaded_main: ServiceP
 # ---------------------------------------------------------------- voice queue
 
 
-def _rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmRSS")
-
-
 def _tone_wav(seconds: float) -> bytes:
     """A 16 kHz mono tone with a slow warble, so that transcription does real work (VAD filter off)."""
     rate = 16_000
@@ -175,7 +167,7 @@ def test_transcriptions_beyond_the_voice_queue_get_429_and_memory_returns(
 
     assert transcribe_once().status_code == 200  # warm: the engine's first run allocates its buffers
     assert transcribe_once().status_code == 200
-    baseline = _rss_kb(voice.process.pid)
+    baseline = voice.rss_kib()
 
     async def burst(target: str) -> list[httpx.Response | Exception]:
         async with httpx.AsyncClient(timeout=90) as client:
@@ -194,15 +186,15 @@ def test_transcriptions_beyond_the_voice_queue_get_429_and_memory_returns(
     lost = [r for r in results if isinstance(r, Exception)]
     responses = [r for r in results if isinstance(r, httpx.Response)]
     statuses = Counter(r.status_code for r in responses)
-    peak = _rss_kb(voice.process.pid)
+    peak = voice.rss_kib()
 
     # Afterwards: still serving, and memory back near the baseline (bounded wait).
     after = transcribe_once()
     deadline = time.monotonic() + 10
-    rss = _rss_kb(voice.process.pid)
+    rss = voice.rss_kib()
     while rss > baseline + RSS_BOUND_KB and time.monotonic() < deadline:
         time.sleep(0.5)
-        rss = _rss_kb(voice.process.pid)
+        rss = voice.rss_kib()
     print(
         f"voice queue: {JOBS} sent, {len(lost)} lost, statuses {dict(statuses)} in {took:.1f} s; "
         f"RSS baseline {baseline // 1024} MiB, after burst {peak // 1024} MiB, settled {rss // 1024} MiB"

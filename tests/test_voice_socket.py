@@ -83,6 +83,15 @@ class Received:
         return [event["type"] for event in self.events]
 
 
+def ask(socket: ClientConnection, path: str, pcm: bytes) -> Received:
+    """Wait for the session to be ready, choose `path` and speak `pcm`; returns the reader of all the socket sent."""
+    received = Received(socket)
+    received.until("ready")
+    socket.send(json.dumps({"type": "config", "path": path}))
+    stream(socket, pcm)
+    return received
+
+
 def read_until_closed(socket: ClientConnection, events: list[dict[str, Any]] | None = None) -> None:
     """Read (keeping the text events) until the server closes the socket, which raises `ConnectionClosed`."""
     while True:
@@ -143,10 +152,8 @@ def test_the_answer_is_spoken_while_it_is_written_and_what_is_spoken_is_the_answ
 ) -> None:
     request_id = "voice-e2e-speak-while-writing"
     with connect(voice_url(long_answers), additional_headers={"X-Request-ID": request_id}) as socket:
-        received = Received(socket)
-        ready = received.until("ready")[0]
-        socket.send(json.dumps({"type": "config", "path": "fast"}))
-        stream(socket, speech_pcm16k(voice, "Describe the planet Mars in a few sentences."))
+        received = ask(socket, "fast", speech_pcm16k(voice, "Describe the planet Mars in a few sentences."))
+        ready = received.events[0]
         start = received.until("audio.start", kind="answer")[-1]
         received.until("audio.end", id=start["id"])
 
@@ -170,10 +177,7 @@ def test_speaking_over_the_answer_stops_its_audio_and_becomes_the_next_turn(
     main: ServiceProcess, question: bytes
 ) -> None:
     with connect(voice_url(main)) as socket:
-        received = Received(socket)
-        received.until("ready")
-        socket.send(json.dumps({"type": "config", "path": "fast"}))
-        stream(socket, question)
+        received = ask(socket, "fast", question)
         first_turn = received.until("audio.start", kind="answer")[-1]["id"]
         stream(socket, question)  # the user talks again while the answer is being spoken
         after = received.until("transcript")
@@ -193,10 +197,7 @@ def test_a_backchannel_over_the_answer_pauses_it_and_lets_it_finish(
     voice: ServiceProcess, long_answers: ServiceProcess
 ) -> None:
     with connect(voice_url(long_answers)) as socket:
-        received = Received(socket)
-        received.until("ready")
-        socket.send(json.dumps({"type": "config", "path": "fast"}))
-        stream(socket, speech_pcm16k(voice, "Describe the planet Mars in a few sentences."))
+        received = ask(socket, "fast", speech_pcm16k(voice, "Describe the planet Mars in a few sentences."))
         turn = received.until("audio.start", kind="answer")[-1]["id"]
         # A short "Okay." often sounds unfinished to the turn model, so its turn ends at the longer silence
         # (VOICE_TURN__MAX_SILENCE_MS, 1.3 s): the microphone keeps sending silence meanwhile, as a real one does.
@@ -213,10 +214,7 @@ def test_the_council_path_speaks_an_acknowledgement_then_the_chairs_answer(
     main: ServiceProcess, question: bytes
 ) -> None:
     with connect(voice_url(main)) as socket:
-        received = Received(socket)
-        received.until("ready")
-        socket.send(json.dumps({"type": "config", "path": "council"}))
-        stream(socket, question)
+        received = ask(socket, "council", question)
         acknowledgement = received.until("audio.start")[-1]
         answer = received.until("audio.start", kind="answer")[-1]
         received.until("audio.end", id=answer["id"], kind="answer")

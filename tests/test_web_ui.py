@@ -1,18 +1,16 @@
 """The web UI in a real browser (Debian chromium driven by Playwright) against both services as processes."""
 
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright
 
-from conftest import ROOT, ServiceProcess, StartService
+from conftest import CHROMIUM, ROOT, ServiceProcess, StartService
 from servicekit import free_port
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
 # Flags for a closed network: no background calls home, no component updates (see the machine notes).
 CHROMIUM_ARGS = [
@@ -38,16 +36,6 @@ new MutationObserver(() => {
   });
 }).observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
 """
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    # A missing browser fails rather than skips: a skipped browser suite would look green while proving nothing.
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make browser` installs Debian's chromium (root or sudo needed)")
-    # One Playwright per module: its sync API cannot be started twice while the first one is running.
-    with sync_playwright() as instance:
-        yield instance
 
 
 @pytest.fixture(scope="module")

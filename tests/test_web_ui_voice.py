@@ -9,11 +9,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import pytest
-from playwright.sync_api import Page, Playwright, sync_playwright
-from test_web_ui import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from playwright.sync_api import Page, Playwright
+from test_web_ui import ARTIFACTS, CHROMIUM_ARGS
 
-from conftest import ServiceProcess, StartService
+from conftest import CHROMIUM, ServiceProcess, StartService
 
 QUESTION = "What is the tallest mountain on Earth?"
 INTERRUPTION = "Tell me about the weather on Mars instead."
@@ -111,14 +110,6 @@ def wait_until(page: Page, expression: str, timeout_s: float) -> None:
 def is_subsequence(wanted: list[str], seen: list[str]) -> bool:
     remaining = iter(seen)
     return all(state in remaining for state in wanted)
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make browser` installs Debian's chromium (root or sudo needed)")
-    with sync_playwright() as instance:
-        yield instance
 
 
 def test_hands_free_hears_a_spoken_question_and_plays_the_spoken_answer(

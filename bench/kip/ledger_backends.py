@@ -34,7 +34,7 @@ from council.kip.stores.sqlite import SqliteKipStore
 from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _stats import summary, write_result
+from _stats import size_options, summary, write_result
 
 AGENTS = 20
 IN_FLIGHT = 8  # per writer process
@@ -163,10 +163,7 @@ def main() -> None:
         backend, location, label, count = sys.argv[2:6]
         asyncio.run(worker(backend, location, label, int(count)))
         return
-    quick = bool(os.environ.get("QUICK"))
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--transfers", type=int, default=200 if quick else 2000)
-    parser.add_argument("--rounds", type=int, default=2 if quick else 5)
+    parser = size_options(argparse.ArgumentParser(description=__doc__), transfers=(200, 2000), rounds=(2, 5))
     parser.add_argument("--processes", type=int, default=4)
     args = parser.parse_args()
     with postgres_database() as url:

@@ -9,7 +9,6 @@ transfers/s over the rounds. Usage: make bench, or main-service/.venv/bin/python
 
 import argparse
 import asyncio
-import os
 import random
 import sqlite3
 import statistics
@@ -24,7 +23,7 @@ from council.kip.ledger import TREASURY, Posting, TransactionKind
 from council.kip.stores.sqlite import SqliteKipStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _stats import summary, write_result
+from _stats import size_options, summary, write_result
 
 AGENTS = 20
 
@@ -86,11 +85,7 @@ async def run(transfers: int, rounds: int) -> dict[str, object]:
 
 
 def main() -> None:
-    quick = bool(os.environ.get("QUICK"))
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--transfers", type=int, default=200 if quick else 2000)
-    parser.add_argument("--rounds", type=int, default=2 if quick else 5)
-    args = parser.parse_args()
+    args = size_options(argparse.ArgumentParser(description=__doc__), transfers=(200, 2000), rounds=(2, 5)).parse_args()
     result = {
         "sqlite": sqlite3.sqlite_version,
         "transfers_per_round": args.transfers,

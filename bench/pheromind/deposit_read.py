@@ -21,7 +21,7 @@ from council.pheromind.stores.memory import MemoryPheromoneStore
 from council.pheromind.stores.redis import RedisPheromoneStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _stats import paired_ratio, summary, write_result
+from _stats import paired_ratio, size_options, summary, write_result
 
 IN_FLIGHT = 64  # concurrent ops at once (a busy service, not an unbounded burst)
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -87,11 +87,7 @@ async def run(ops: int, rounds: int) -> dict[str, object]:
 
 
 def main() -> None:
-    quick = bool(os.environ.get("QUICK"))
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--ops", type=int, default=200 if quick else 5000)
-    parser.add_argument("--rounds", type=int, default=2 if quick else 5)
-    args = parser.parse_args()
+    args = size_options(argparse.ArgumentParser(description=__doc__), ops=(200, 5000), rounds=(2, 5)).parse_args()
     result = {
         "redis_url": REDIS_URL,
         "op": "deposit + get of one signature",

@@ -1,16 +1,20 @@
 """Shared fixtures: settings without any `.env`, the app with its lifespan running, an HTTP client to it."""
 
-import socket
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from council.app import create_app
 from council.settings import Settings
 from tests.lifespan import app_started
+from tests.processes import free_port
 
 
 @pytest.fixture
@@ -20,10 +24,7 @@ def anyio_backend() -> str:
 
 def closed_port() -> int:
     """A loopback port nothing listens on (bound then released), so connections to it are refused."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+    return free_port()
 
 
 @pytest.fixture
@@ -40,14 +41,49 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[ASGIApp]:
-    """The app with its lifespan running; `manager.app` hands the lifespan state to every request."""
+async def started_app(settings: Settings) -> AsyncIterator[LifespanManager]:
+    """The app with its lifespan running; `started_app.app` hands the lifespan state to every request."""
     async with app_started(create_app(settings)) as manager:
-        yield manager.app
+        yield manager
+
+
+@pytest.fixture
+def app(started_app: LifespanManager) -> ASGIApp:
+    return started_app.app
+
+
+@pytest.fixture
+def lifespan_state(started_app: LifespanManager) -> dict[str, Any]:
+    """What the lifespan built (`kip`, `pheromind`, …): the very objects the `client`'s requests reach."""
+    return started_app._state
 
 
 @pytest.fixture
 async def client(app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
+    async with _client(app) as http:
         yield http
+
+
+@contextlib.asynccontextmanager
+async def client_to(
+    app: ASGIApp, *, base_url: str = "http://localhost", raise_app_exceptions: bool = True
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client to `app` with its lifespan running, for a test that configures or extends an app of its own."""
+    async with app_started(app) as manager, _client(manager.app, base_url, raise_app_exceptions) as http:
+        yield http
+
+
+def _client(app: ASGIApp, base_url: str = "http://localhost", raise_app_exceptions: bool = True) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
+    return httpx.AsyncClient(transport=transport, base_url=base_url)
+
+
+def app_with_a_bug(settings: Settings) -> FastAPI:
+    """The app plus `GET /boom`, a route that raises what no route is meant to, with internals in the message."""
+    app = create_app(settings)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("internal detail that must not leak")
+
+    return app

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from council.app import create_app
 from council.settings import Settings
-from tests.lifespan import app_started
+from tests.conftest import app_with_a_bug, client_to
 
 pytestmark = pytest.mark.anyio
 
@@ -29,10 +29,8 @@ async def test_wrong_method_is_405(client: httpx.AsyncClient) -> None:
 
 async def test_oversize_declared_body_is_413_before_reading(settings: Settings) -> None:
     settings.limits.max_body_bytes = 2048
-    async with app_started(create_app(settings)) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
-            response = await client.post("/health/live", content=b"x" * 4096)
+    async with client_to(create_app(settings)) as client:
+        response = await client.post("/health/live", content=b"x" * 4096)
     assert_error_shape(response, 413, "payload_too_large")
     assert "2048" in response.json()["error"]["message"]
 
@@ -46,11 +44,9 @@ async def test_malformed_json_is_400_and_invalid_fields_422(settings: Settings) 
         return payload
 
     app.include_router(router)
-    async with app_started(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
-            malformed = await client.post("/echo", content=b"{not json", headers={"content-type": "application/json"})
-            invalid = await client.post("/echo", json={"a": "not a number"})
+    async with client_to(app) as client:
+        malformed = await client.post("/echo", content=b"{not json", headers={"content-type": "application/json"})
+        invalid = await client.post("/echo", json={"a": "not a number"})
 
     assert_error_shape(malformed, 400, "invalid_json")
     assert_error_shape(invalid, 422, "invalid_request")
@@ -58,16 +54,8 @@ async def test_malformed_json_is_400_and_invalid_fields_422(settings: Settings) 
 
 
 async def test_unexpected_exception_is_a_500_in_the_error_shape(settings: Settings) -> None:
-    app = create_app(settings)
-
-    @app.get("/boom")
-    async def boom() -> None:
-        raise RuntimeError("internal detail that must not leak")
-
-    async with app_started(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
-            response = await client.get("/boom", headers={"X-Request-ID": "boom-1"})
+    async with client_to(app_with_a_bug(settings), raise_app_exceptions=False) as client:
+        response = await client.get("/boom", headers={"X-Request-ID": "boom-1"})
 
     assert_error_shape(response, 500, "internal_error")
     assert response.headers["x-request-id"] == "boom-1"

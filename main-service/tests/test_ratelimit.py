@@ -2,7 +2,6 @@
 
 import uuid
 
-import httpx
 import pytest
 from pydantic import SecretStr
 from starlette.types import Scope
@@ -11,8 +10,7 @@ from council.app import create_app
 from council.auth import ADMIN, LOCAL, Caller
 from council.ratelimit import RateLimiter, route_class
 from council.settings import RateLimitSettings, Settings
-from tests.conftest import closed_port
-from tests.lifespan import app_started
+from tests.conftest import client_to, closed_port
 
 pytestmark = pytest.mark.anyio
 
@@ -34,12 +32,10 @@ def test_routes_fall_into_their_class(path: str, expected: str) -> None:
 
 async def test_over_limit_gets_429_with_retry_after_and_health_stays_open(settings: Settings) -> None:
     settings.rate_limit.default = "3/minute"
-    async with app_started(create_app(settings)) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
-            statuses = [(await client.get("/no/such/route")).status_code for _ in range(4)]
-            limited = await client.get("/no/such/route")
-            health = await client.get("/health/live")
+    async with client_to(create_app(settings)) as client:
+        statuses = [(await client.get("/no/such/route")).status_code for _ in range(4)]
+        limited = await client.get("/no/such/route")
+        health = await client.get("/health/live")
 
     assert statuses == [404, 404, 404, 429]
     assert limited.status_code == 429
@@ -51,20 +47,17 @@ async def test_over_limit_gets_429_with_retry_after_and_health_stays_open(settin
 async def test_made_up_keys_share_their_ip_bucket_and_only_a_configured_key_gets_its_own(settings: Settings) -> None:
     settings.rate_limit.default = "3/minute"
     settings.auth.api_key = SecretStr("the-real-key")
-    async with app_started(create_app(settings)) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
-            # A client rotating random keys is still one client (its IP): refused, and limited after 3 like anyone.
-            rotating = [
-                (await client.get("/no/such/route", headers={"X-API-Key": uuid.uuid4().hex})).status_code
-                for _ in range(4)
-            ]
-            bearer = await client.get("/no/such/route", headers={"Authorization": f"Bearer {uuid.uuid4().hex}"})
-            # The configured key, either way it may be sent, counts in a bucket of its own.
-            keyed = [
-                (await client.get("/no/such/route", headers=headers)).status_code
-                for headers in ({"X-API-Key": "the-real-key"}, {"Authorization": "Bearer the-real-key"})
-            ]
+    async with client_to(create_app(settings)) as client:
+        # A client rotating random keys is still one client (its IP): refused, and limited after 3 like anyone.
+        rotating = [
+            (await client.get("/no/such/route", headers={"X-API-Key": uuid.uuid4().hex})).status_code for _ in range(4)
+        ]
+        bearer = await client.get("/no/such/route", headers={"Authorization": f"Bearer {uuid.uuid4().hex}"})
+        # The configured key, either way it may be sent, counts in a bucket of its own.
+        keyed = [
+            (await client.get("/no/such/route", headers=headers)).status_code
+            for headers in ({"X-API-Key": "the-real-key"}, {"Authorization": "Bearer the-real-key"})
+        ]
 
     assert rotating == [401, 401, 401, 429]
     assert bearer.status_code == 429

@@ -10,7 +10,7 @@ from starlette.websockets import WebSocketDisconnect
 from council.app import create_app
 from council.security import HostAllowList, is_same_origin
 from council.settings import Settings
-from tests.lifespan import app_started
+from tests.conftest import app_with_a_bug, client_to
 
 pytestmark = pytest.mark.anyio
 
@@ -38,11 +38,9 @@ async def test_health_probes_answer_whatever_the_host(client: httpx.AsyncClient)
 
 async def test_a_name_added_to_the_allow_list_is_served(settings: Settings) -> None:
     settings.security.allowed_hosts = ["*.council.example"]
-    async with app_started(create_app(settings)) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://eu.council.example") as client:
-            assert (await client.get("/api/conversations")).status_code == 200
-            assert (await client.get("/api/conversations", headers={"Host": "localhost"})).status_code == 400
+    async with client_to(create_app(settings), base_url="http://eu.council.example") as client:
+        assert (await client.get("/api/conversations")).status_code == 200
+        assert (await client.get("/api/conversations", headers={"Host": "localhost"})).status_code == 400
 
 
 @pytest.mark.parametrize(
@@ -70,13 +68,11 @@ async def test_every_response_carries_the_security_headers(client: httpx.AsyncCl
 
 async def test_cors_allows_listed_origins_only(settings: Settings) -> None:
     settings.security.cors_allow_origins = ["https://app.example"]
-    async with app_started(create_app(settings)) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
-            preflight = {"Access-Control-Request-Method": "POST"}
-            allowed = await client.options("/health/live", headers={"Origin": "https://app.example", **preflight})
-            refused = await client.options("/health/live", headers={"Origin": "https://evil.example", **preflight})
-            simple = await client.get("/health/live", headers={"Origin": "https://evil.example"})
+    async with client_to(create_app(settings)) as client:
+        preflight = {"Access-Control-Request-Method": "POST"}
+        allowed = await client.options("/health/live", headers={"Origin": "https://app.example", **preflight})
+        refused = await client.options("/health/live", headers={"Origin": "https://evil.example", **preflight})
+        simple = await client.get("/health/live", headers={"Origin": "https://evil.example"})
 
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-origin"] == "https://app.example"
@@ -87,16 +83,8 @@ async def test_cors_allows_listed_origins_only(settings: Settings) -> None:
 
 async def test_a_500_carries_the_security_and_cors_headers(settings: Settings) -> None:
     settings.security.cors_allow_origins = ["https://app.example"]
-    app = create_app(settings)
-
-    @app.get("/boom")
-    async def boom() -> None:
-        raise RuntimeError("unexpected")
-
-    async with app_started(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
-            response = await client.get("/boom", headers={"Origin": "https://app.example"})
+    async with client_to(app_with_a_bug(settings), raise_app_exceptions=False) as client:
+        response = await client.get("/boom", headers={"Origin": "https://app.example"})
 
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "internal_error"

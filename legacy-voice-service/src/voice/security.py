@@ -12,7 +12,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voice.errors import ErrorCode
-from voice.http_errors import error_response
+from voice.http_errors import HTTPMiddleware, error_response
 
 log = structlog.get_logger(__name__)
 
@@ -108,14 +108,8 @@ class WebSocketOriginMiddleware:
         await send({"type": "websocket.close", "code": CLOSE_POLICY_VIOLATION, "reason": "origin not allowed"})
 
 
-class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+class SecurityHeadersMiddleware(HTTPMiddleware):
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         exempt = scope["path"].startswith(_CSP_EXEMPT_PREFIXES)
 
         async def send_with_headers(message: Message) -> None:

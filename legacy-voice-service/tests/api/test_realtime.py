@@ -8,7 +8,7 @@ from typing import Any
 import av
 import numpy as np
 import pytest
-from starlette.testclient import WebSocketDenialResponse
+from starlette.testclient import TestClient, WebSocketDenialResponse
 from starlette.websockets import WebSocketDisconnect
 
 from tests.api.wer import normalize
@@ -25,6 +25,12 @@ def realtime_settings() -> Settings:
     return Settings(_env_file=None, tts={"noise_scale": 0, "noise_w_scale": 0}, limits={"max_realtime_sessions": 1})
 
 
+@pytest.fixture
+def client(app_client: AppClient, realtime_settings: Settings) -> TestClient:
+    """The app on `realtime_settings`, its engines loaded."""
+    return app_client(realtime_settings)
+
+
 def events_until(socket: Any, last: str) -> list[dict[str, Any]]:
     events = []
     while True:
@@ -34,10 +40,7 @@ def events_until(socket: Any, last: str) -> list[dict[str, Any]]:
             return events
 
 
-def test_speech_then_silence_gives_vad_events_and_a_final_transcript(
-    app_client: AppClient, realtime_settings: Settings
-) -> None:
-    client = app_client(realtime_settings)
+def test_speech_then_silence_gives_vad_events_and_a_final_transcript(client: TestClient) -> None:
     speech = client.post(
         "/v1/audio/speech", json={"voice": "en_US-joe-medium", "input": TEXT, "response_format": "pcm"}
     ).content
@@ -67,8 +70,7 @@ def test_speech_then_silence_gives_vad_events_and_a_final_transcript(
     assert completed["words"][0]["start"] >= 0.3  # word times are in the session's clock
 
 
-def test_bad_events_are_answered_with_error_events(app_client: AppClient, realtime_settings: Settings) -> None:
-    client = app_client(realtime_settings)
+def test_bad_events_are_answered_with_error_events(client: TestClient) -> None:
     with client.websocket_connect("ws://localhost/v1/realtime") as socket:
         socket.receive_json()
         socket.send_json({"type": "input_audio_buffer.append", "audio": "not base64!"})
@@ -81,8 +83,7 @@ def test_bad_events_are_answered_with_error_events(app_client: AppClient, realti
         assert socket.receive_json()["type"] == "session.updated"
 
 
-def test_a_second_session_over_the_cap_is_refused_with_429(app_client: AppClient, realtime_settings: Settings) -> None:
-    client = app_client(realtime_settings)
+def test_a_second_session_over_the_cap_is_refused_with_429(client: TestClient) -> None:
     with client.websocket_connect("ws://localhost/v1/realtime") as first:
         first.receive_json()
         with (
@@ -115,10 +116,7 @@ def test_the_socket_needs_the_service_token_when_one_is_set(app_client: AppClien
         assert socket.receive_json()["type"] == "session.created"
 
 
-def test_text_deltas_are_spoken_clause_by_clause_and_cancel_stops_at_once(
-    app_client: AppClient, realtime_settings: Settings
-) -> None:
-    client = app_client(realtime_settings)
+def test_text_deltas_are_spoken_clause_by_clause_and_cancel_stops_at_once(client: TestClient) -> None:
     with client.websocket_connect("ws://localhost/v1/realtime?intent=speech&voice=en_US-joe-medium") as socket:
         assert socket.receive_json()["session"]["voice"] == "en_US-joe-medium"
         for delta in ["The council ", "has decided.", " We vote", " tomorrow"]:
@@ -144,12 +142,9 @@ def test_text_deltas_are_spoken_clause_by_clause_and_cancel_stops_at_once(
         assert socket.receive_json()["type"] == "session.updated"
 
 
-def test_the_first_clause_is_spoken_at_once_and_a_number_is_never_cut_at_its_point(
-    app_client: AppClient, realtime_settings: Settings
-) -> None:
+def test_the_first_clause_is_spoken_at_once_and_a_number_is_never_cut_at_its_point(client: TestClient) -> None:
     # What the listener waits for is the first piece: it may end at a short clause. A mark at the end of the text
     # so far is not yet a boundary: tokens arrive as "3", ".", "5".
-    client = app_client(realtime_settings)
     with client.websocket_connect("ws://localhost/v1/realtime?intent=speech&voice=en_US-joe-medium") as socket:
         socket.receive_json()
         for delta in ["Yes, it is about 3", ".", "5 km away", ", which is", " a short walk"]:
@@ -168,16 +163,14 @@ def test_the_first_clause_is_spoken_at_once_and_a_number_is_never_cut_at_its_poi
         assert socket.receive_json()["text"] == "Of course, my friend,"
 
 
-def test_a_speech_session_with_an_unknown_voice_is_refused(app_client: AppClient, realtime_settings: Settings) -> None:
-    client = app_client(realtime_settings)
+def test_a_speech_session_with_an_unknown_voice_is_refused(client: TestClient) -> None:
     with client.websocket_connect("ws://localhost/v1/realtime?intent=speech&voice=../x") as socket:
         error = socket.receive_json()
         assert error["type"] == "error"
         assert "Invalid voice name" in error["error"]["message"]
 
 
-def test_a_16_khz_stream_is_accepted_with_its_sample_rate(app_client: AppClient, realtime_settings: Settings) -> None:
-    client = app_client(realtime_settings)
+def test_a_16_khz_stream_is_accepted_with_its_sample_rate(client: TestClient) -> None:
     pcm24 = client.post(
         "/v1/audio/speech", json={"voice": "en_US-joe-medium", "input": TEXT, "response_format": "pcm"}
     ).content
@@ -212,9 +205,8 @@ NOT_OBJECTS = ["[]", "5", '"text"', "null", "{not json"]
     ],
 )
 def test_malformed_events_get_an_error_event_and_the_session_stays_open(
-    app_client: AppClient, realtime_settings: Settings, intent: str, malformed: str
+    client: TestClient, intent: str, malformed: str
 ) -> None:
-    client = app_client(realtime_settings)
     with client.websocket_connect(f"ws://localhost/v1/realtime?intent={intent}") as socket:
         assert socket.receive_json()["type"] == "session.created"
         socket.send_text(malformed)
@@ -227,9 +219,8 @@ def test_malformed_events_get_an_error_event_and_the_session_stays_open(
 
 
 def test_an_unexpected_failure_in_one_event_is_an_error_event_not_the_end_of_the_session(
-    app_client: AppClient, realtime_settings: Settings, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    client = app_client(realtime_settings)
     whisper = client.app_state["engines"].transcriber("whisper-1").engine  # type: ignore[union-attr]
 
     def broken(*_: object) -> None:
@@ -248,9 +239,8 @@ def test_an_unexpected_failure_in_one_event_is_an_error_event_not_the_end_of_the
 
 
 def test_a_long_silence_keeps_the_buffer_small_and_the_session_clock_right(
-    app_client: AppClient, realtime_settings: Settings, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    client = app_client(realtime_settings)
     scored: list[int] = []  # samples per VAD step; the real detector still answers
     push = SileroStream.push
 

@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import pytest
+
 from tests.api.test_realtime import FRAME, events_until
 from tests.api.wer import normalize
 from tests.conftest import AppClient
@@ -24,6 +26,20 @@ COMPLETED = "conversation.item.input_audio_transcription.completed"
 
 def council_settings(**realtime: float) -> Settings:
     return Settings(_env_file=None, tts={"noise_scale": 0, "noise_w_scale": 0}, realtime=realtime)
+
+
+CouncilApp = Callable[..., tuple[Any, list[float]]]
+
+
+@pytest.fixture
+def council_app(app_client: AppClient, whisper_calls: Callable[[Any], list[float]]) -> CouncilApp:
+    """Starts the app on `council_settings(**realtime)`: its client, and the seconds of audio of each Whisper call."""
+
+    def start(**realtime: float) -> tuple[Any, list[float]]:
+        client = app_client(council_settings(**realtime))
+        return client, whisper_calls(client)
+
+    return start
 
 
 def live(audio: bytes) -> Iterator[bytes]:
@@ -68,11 +84,8 @@ def test_stable_words_only_append_what_two_hypotheses_agree_on() -> None:
     assert changed.finish("A council met.") == ""  # the final starts otherwise; `completed` has the transcript
 
 
-def test_partial_deltas_arrive_while_speaking_and_add_up_to_the_final_transcript(
-    app_client: AppClient, whisper_calls: Callable[[Any], list[float]]
-) -> None:
-    client = app_client(council_settings())
-    calls = whisper_calls(client)
+def test_partial_deltas_arrive_while_speaking_and_add_up_to_the_final_transcript(council_app: CouncilApp) -> None:
+    client, calls = council_app()
     audio = utterance(client)
     with client.websocket_connect("ws://localhost/v1/realtime") as socket:
         assert socket.receive_json()["type"] == "session.created"
@@ -102,11 +115,8 @@ def test_partial_deltas_arrive_while_speaking_and_add_up_to_the_final_transcript
     assert calls[-1] > 6
 
 
-def test_with_the_interval_zero_deltas_come_only_after_the_speech_ends(
-    app_client: AppClient, whisper_calls: Callable[[Any], list[float]]
-) -> None:
-    client = app_client(council_settings(partial_interval_s=0))
-    calls = whisper_calls(client)
+def test_with_the_interval_zero_deltas_come_only_after_the_speech_ends(council_app: CouncilApp) -> None:
+    client, calls = council_app(partial_interval_s=0)
     events = spoken_utterance_events(client)
     kinds = [event["type"] for event in events]
     assert kinds == [
@@ -120,11 +130,8 @@ def test_with_the_interval_zero_deltas_come_only_after_the_speech_ends(
     assert len(calls) == 1
 
 
-def test_no_partials_once_the_utterance_outgrows_the_cap(
-    app_client: AppClient, whisper_calls: Callable[[Any], list[float]]
-) -> None:
-    client = app_client(council_settings(partial_max_utterance_s=3))
-    calls = whisper_calls(client)
+def test_no_partials_once_the_utterance_outgrows_the_cap(council_app: CouncilApp) -> None:
+    client, calls = council_app(partial_max_utterance_s=3)
     events = spoken_utterance_events(client)
     assert len(calls) >= 2
     assert max(calls[:-1]) <= 3  # partials: only while the utterance (with its pre-roll) was short
@@ -132,20 +139,12 @@ def test_no_partials_once_the_utterance_outgrows_the_cap(
     assert normalize(events[-1]["transcript"])[:6] == normalize(TEXT)[:6]
 
 
-def test_a_busy_stt_queue_skips_partials_rather_than_refusing_them(
-    app_client: AppClient, whisper_calls: Callable[[Any], list[float]]
-) -> None:
-    client = app_client(council_settings())
-    calls = whisper_calls(client)
-    audio = utterance(client)
+def test_a_busy_stt_queue_skips_partials_rather_than_refusing_them(council_app: CouncilApp) -> None:
+    client, calls = council_app()
     queue = client.app_state["engines"].transcriber("whisper-1").queue  # type: ignore[union-attr]
     queue.running += 1  # as if an upload held the only slot for the whole utterance (the slot itself stays free)
     try:
-        with client.websocket_connect("ws://localhost/v1/realtime") as socket:
-            socket.receive_json()
-            for frame in live(audio):
-                socket.send_bytes(frame)
-            events = events_until(socket, COMPLETED)
+        events = spoken_utterance_events(client)  # its speech comes from the TTS engine, whose queue is its own
     finally:
         queue.running -= 1
     kinds = [event["type"] for event in events]

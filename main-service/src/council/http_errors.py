@@ -1,7 +1,8 @@
 """The main service's one error shape, `{"error": {"code", "message", "request_id"}}`: its errors, Starlette's
-and validation failures as HTTP answers, and a catch-all for the unexpected. Twin of the other service's module
-(scripts/twin-diff keeps the two in step)."""
+and validation failures as HTTP answers, and a catch-all for the unexpected (on `HTTPMiddleware`, which the security
+headers share). Twin of the other service's module (scripts/twin-diff keeps the two in step)."""
 
+import abc
 from http import HTTPStatus
 from typing import Any
 
@@ -84,8 +85,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
 
 
-class CatchAllMiddleware:
-    """Turns an unexpected exception into a logged 500 in the one error shape (inside request correlation)."""
+class HTTPMiddleware(abc.ABC):
+    """A pure ASGI middleware that acts on HTTP requests only; WebSocket and lifespan scopes pass straight through."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -94,6 +95,16 @@ class CatchAllMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self._http(scope, receive, send)
+
+    @abc.abstractmethod
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None: ...
+
+
+class CatchAllMiddleware(HTTPMiddleware):
+    """Turns an unexpected exception into a logged 500 in the one error shape (inside request correlation)."""
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracking_send(message: Message) -> None:

@@ -10,7 +10,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from council.errors import ErrorCode
-from council.http_errors import error_response
+from council.http_errors import HTTPMiddleware, error_response
 
 log = structlog.get_logger(__name__)
 
@@ -93,14 +93,8 @@ class AllowedHostsMiddleware:
         await error_response(400, ErrorCode.HOST_NOT_ALLOWED, message)(scope, receive, send)
 
 
-class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+class SecurityHeadersMiddleware(HTTPMiddleware):
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         exempt = scope["path"].startswith(_CSP_EXEMPT_PREFIXES)
 
         async def send_with_headers(message: Message) -> None:

@@ -1,15 +1,12 @@
 """Liveness and readiness of the main service, in process (the voice service is deliberately absent)."""
 
-from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
 
-from council.app import create_app
 from council.kip import Kip
 from council.kip.stores.sqlite import SqliteKipStore
-from council.settings import Settings
-from tests.lifespan import app_started
 
 pytestmark = pytest.mark.anyio
 
@@ -43,19 +40,11 @@ async def test_readiness_checks_conversation_memory(client: httpx.AsyncClient) -
     assert memory["componentType"] == "datastore"
 
 
-@pytest.fixture
-async def running(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Kip]]:
-    """A client and the app's own KIP (from the lifespan state), to reach its SQLite connection."""
-    async with app_started(create_app(settings)) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
-            yield http, manager._state["kip"]
-
-
 async def test_a_full_kip_database_answers_507_and_fails_readiness_until_writes_work(
-    running: tuple[httpx.AsyncClient, Kip],
+    client: httpx.AsyncClient, lifespan_state: dict[str, Any]
 ) -> None:
-    client, kip = running
+    kip = lifespan_state["kip"]
+    assert isinstance(kip, Kip)
     assert isinstance(kip.store, SqliteKipStore)
     note = {"topic": "big", "content": "x" * 20_000}  # needs new pages wherever it goes
 

@@ -1,6 +1,7 @@
 """Pheromind over REST and in readiness: trails are listed read-only; a dead Redis is a `warn`, not a failure."""
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -8,23 +9,16 @@ import pytest
 from council.app import create_app
 from council.pheromind import Pheromind
 from council.settings import Settings
-from tests.conftest import closed_port
-from tests.lifespan import app_started
+from tests.conftest import client_to, closed_port
 
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-async def running(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Pheromind]]:
-    """A client and the app's own Pheromind (from the lifespan state), to lay trails as turns would."""
-    async with app_started(create_app(settings)) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
-            yield http, manager._state["pheromind"]
-
-
-async def test_trails_lists_the_strongest_live_trails(running: tuple[httpx.AsyncClient, Pheromind]) -> None:
-    client, pheromind = running
+async def test_trails_lists_the_strongest_live_trails(
+    client: httpx.AsyncClient, lifespan_state: dict[str, Any]
+) -> None:
+    pheromind = lifespan_state["pheromind"]
+    assert isinstance(pheromind, Pheromind)
     frozen = pheromind.store.clock()
     pheromind.store.clock = lambda: frozen  # trails halve every 6 s: a slow request must not decay them mid-test
     for question in ("What is Redis?", "what is redis", "Tell me about voices"):
@@ -54,10 +48,8 @@ async def redis_down_client(settings: Settings) -> AsyncIterator[httpx.AsyncClie
             "pheromind": {"backend": "redis", "redis_url": f"redis://127.0.0.1:{closed_port()}/0"},
         }
     )
-    async with app_started(create_app(down)) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
-            yield http
+    async with client_to(create_app(down)) as http:
+        yield http
 
 
 async def test_redis_down_is_a_readiness_warn_and_trails_are_empty(redis_down_client: httpx.AsyncClient) -> None:

@@ -58,12 +58,17 @@ def tigergraph_settings(standin: TigerGraphStandIn) -> TigerGraphSettings:
     )
 
 
-def tigergraph_store(_directory: Path, clock: ManualClock) -> TigerGraphKipStore:
-    """A TigerGraph store on a fresh graph of the stand-in, set up by the real init code."""
+def tigergraph_graph() -> TigerGraphSettings:
+    """Settings of a fresh graph of the stand-in, set up (types, graph, queries) by the real init code."""
     standin = tigergraph_standin()
     settings = tigergraph_settings(standin)
     initialize(settings, create_types=not standin.catalog.vertex_attrs)
-    return TigerGraphKipStore(settings, clock=clock)
+    return settings
+
+
+def tigergraph_store(_directory: Path, clock: ManualClock) -> TigerGraphKipStore:
+    """A TigerGraph store on a fresh graph of the stand-in."""
+    return TigerGraphKipStore(tigergraph_graph(), clock=clock)
 
 
 def postgres_store(_directory: Path, clock: ManualClock) -> PostgresKipStore:

@@ -9,6 +9,7 @@ import random
 import re
 import threading
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -22,14 +23,25 @@ from council.kip.knowledge import DecisionCreate, KnowledgeCreate, KnowledgeKind
 from council.kip.ledger import TREASURY, Posting, Receipt, TransactionKind, TransactionQuery
 from council.kip.stores._gsql import load_schema
 from council.kip.stores.tigergraph import TigerGraphKipStore
-from council.kip.stores.tigergraph_setup import initialize, main
+from council.kip.stores.tigergraph_setup import main
 from council.settings import KipSettings
-from tests.kip.support import ManualClock, new_agent, tigergraph_settings, tigergraph_standin, tigergraph_store
+from tests.kip.support import ManualClock, new_agent, tigergraph_graph, tigergraph_standin, tigergraph_store
 from tests.kip.tigergraph_standin import kip_post
 
 pytestmark = pytest.mark.anyio
 
 SCHEMA = load_schema()
+
+
+@pytest.fixture
+async def store(clock: ManualClock, tmp_path: Path) -> AsyncIterator[TigerGraphKipStore]:
+    """This module's store: TigerGraph, open, on a fresh graph of the stand-in."""
+    store = tigergraph_store(tmp_path, clock)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 def test_every_type_the_queries_use_is_declared_in_schema_gsql() -> None:
@@ -48,29 +60,22 @@ def test_every_type_the_queries_use_is_declared_in_schema_gsql() -> None:
     assert {"Account", "Agent", "LedgerTxn", "DEBITS", "CREDITS", "Tool", "ToolCall", "Knowledge"} <= declared
 
 
-async def test_every_type_the_store_writes_is_declared_in_schema_gsql(clock: ManualClock, tmp_path: Path) -> None:
-    store = tigergraph_store(tmp_path, clock)
-    await store.open()
-    try:
-        alpha = await new_agent(store, "alpha")
-        await store.post(
-            Posting(kind=TransactionKind.MINT, source=None, target=TREASURY, amount=10, idempotency_key="k")
-        )
-        await store.post(Posting(kind=TransactionKind.FUNDING, source=TREASURY, target=alpha.id, amount=5))
-        charge = Posting(kind=TransactionKind.CHARGE, source=alpha.id, target=TREASURY, amount=1, idempotency_key="c")
-        for start in (
-            ToolCallStart(agent_id=alpha.id, tool="calculator", cost=0, charge=None, fingerprint="f"),
-            ToolCallStart(agent_id=alpha.id, tool="notes", cost=1, charge=charge, idempotency_key="c", fingerprint="f"),
-        ):
-            started = await store.start_tool_call(start)
-            await store.finish_tool_call(started.record.id, ToolOutcome(ok=True, output="ok"))
-        await store.add_knowledge(KnowledgeCreate(kind=KnowledgeKind.NOTE, topic="t", content="c", agent_id=alpha.id))
-        decision = DecisionCreate(question="q", outcome="o", confidence=0.5, topic="t", thread_id="thread-1")
-        await store.add_knowledge(decision.as_knowledge())
-        await store.record_exchange(ExchangeCreate(thread_id="thread-1", question="q?", answer="a.", decision=decision))
-        graph = tigergraph_standin().graphs[store.settings.graph]
-    finally:
-        await store.close()
+async def test_every_type_the_store_writes_is_declared_in_schema_gsql(store: TigerGraphKipStore) -> None:
+    alpha = await new_agent(store, "alpha")
+    await store.post(Posting(kind=TransactionKind.MINT, source=None, target=TREASURY, amount=10, idempotency_key="k"))
+    await store.post(Posting(kind=TransactionKind.FUNDING, source=TREASURY, target=alpha.id, amount=5))
+    charge = Posting(kind=TransactionKind.CHARGE, source=alpha.id, target=TREASURY, amount=1, idempotency_key="c")
+    for start in (
+        ToolCallStart(agent_id=alpha.id, tool="calculator", cost=0, charge=None, fingerprint="f"),
+        ToolCallStart(agent_id=alpha.id, tool="notes", cost=1, charge=charge, idempotency_key="c", fingerprint="f"),
+    ):
+        started = await store.start_tool_call(start)
+        await store.finish_tool_call(started.record.id, ToolOutcome(ok=True, output="ok"))
+    await store.add_knowledge(KnowledgeCreate(kind=KnowledgeKind.NOTE, topic="t", content="c", agent_id=alpha.id))
+    decision = DecisionCreate(question="q", outcome="o", confidence=0.5, topic="t", thread_id="thread-1")
+    await store.add_knowledge(decision.as_knowledge())
+    await store.record_exchange(ExchangeCreate(thread_id="thread-1", question="q?", answer="a.", decision=decision))
+    graph = tigergraph_standin().graphs[store.settings.graph]
 
     # The stand-in refuses undeclared types and attributes outright; this pins down that every write happened.
     assert graph.written <= set(SCHEMA.vertices) | set(SCHEMA.edges)
@@ -85,9 +90,7 @@ def test_the_standin_refuses_writes_the_schema_does_not_declare() -> None:
 
     from council.kip.stores.tigergraph import connect
 
-    standin = tigergraph_standin()
-    settings = tigergraph_settings(standin)
-    initialize(settings, create_types=not standin.catalog.vertex_attrs)
+    settings = tigergraph_graph()
     conn = connect(settings)
     try:
         with pytest.raises(TigerGraphException, match="not declared"):
@@ -103,8 +106,8 @@ def test_the_standin_refuses_writes_the_schema_does_not_declare() -> None:
 
 
 def test_the_init_command_creates_the_graph_and_installs_every_query(monkeypatch: pytest.MonkeyPatch) -> None:
+    tigergraph_graph()  # the types exist now
     standin = tigergraph_standin()
-    initialize(tigergraph_settings(standin), create_types=not standin.catalog.vertex_attrs)  # the types exist now
     for name, value in {
         "HOST": standin.host,
         "RESTPP_PORT": str(standin.port),
@@ -121,9 +124,7 @@ def test_the_init_command_creates_the_graph_and_installs_every_query(monkeypatch
 
 
 async def test_open_kip_selects_the_tigergraph_store_by_setting() -> None:
-    standin = tigergraph_standin()
-    tg = tigergraph_settings(standin)
-    initialize(tg, create_types=not standin.catalog.vertex_attrs)
+    tg = tigergraph_graph()
 
     async with open_kip(KipSettings(store="tigergraph", tigergraph=tg)) as kip:
         assert isinstance(kip.store, TigerGraphKipStore)
@@ -131,9 +132,7 @@ async def test_open_kip_selects_the_tigergraph_store_by_setting() -> None:
 
 
 async def test_wrong_credentials_fail_at_open() -> None:
-    standin = tigergraph_standin()
-    settings = tigergraph_settings(standin)
-    initialize(settings, create_types=not standin.catalog.vertex_attrs)
+    settings = tigergraph_graph()
     store = TigerGraphKipStore(settings.model_copy(update={"password": SecretStr("wrong")}))
     # A 401 makes pyTigerGraph try to mint a token; the stand-in has no token endpoint, so that fails too.
     with pytest.raises(Exception, match="token"):
@@ -164,10 +163,8 @@ def test_the_standin_lets_two_concurrent_queries_read_one_balance_as_read_commit
     # The premise of the concurrency test below: the stand-in does not serialize requests. Two kip_post calls
     # that overlap both read the treasury's 10 and both burn it, as TigerGraph's read-committed isolation allows;
     # each query stays atomic (all of a burn or none of it), which is all a real server promises.
-    standin = tigergraph_standin()
-    settings = tigergraph_settings(standin)
-    initialize(settings, create_types=not standin.catalog.vertex_attrs)
-    graph = standin.graphs[settings.graph]
+    settings = tigergraph_graph()
+    graph = tigergraph_standin().graphs[settings.graph]
     seed = graph.begin()
     seed.upsert_vertex("Account", TREASURY, {"kind": "treasury", "balance": 10})
     seed.upsert_vertex("Ledger", "ledger", {"supply": 10})
@@ -189,9 +186,7 @@ def test_a_failed_standin_request_writes_nothing() -> None:
 
     from council.kip.stores.tigergraph import connect
 
-    standin = tigergraph_standin()
-    settings = tigergraph_settings(standin)
-    initialize(settings, create_types=not standin.catalog.vertex_attrs)
+    settings = tigergraph_graph()
     conn = connect(settings)
     try:
         with pytest.raises(TigerGraphException, match="is INT"):
@@ -201,84 +196,74 @@ def test_a_failed_standin_request_writes_nothing() -> None:
     finally:
         conn.close()
 
-    assert standin.graphs[settings.graph].vertices.get("Account", {}) == {}
+    assert tigergraph_standin().graphs[settings.graph].vertices.get("Account", {}) == {}
 
 
 async def test_deleting_a_conversation_keeps_the_edges_of_an_account_with_the_same_id(
-    clock: ManualClock, tmp_path: Path
+    store: TigerGraphKipStore,
 ) -> None:
     # Thread ids are the client's: one may be "treasury". Deleting its conversation deletes that Conversation
     # vertex's edges, not the treasury Account's legs.
-    store = tigergraph_store(tmp_path, clock)
-    await store.open()
-    try:
-        await store.post(Posting(kind=TransactionKind.MINT, source=None, target=TREASURY, amount=10))
-        decision = DecisionCreate(question="q", outcome="o", confidence=0.5, topic="t", thread_id=TREASURY)
-        await store.record_exchange(ExchangeCreate(thread_id=TREASURY, question="q?", answer="a.", decision=decision))
+    await store.post(Posting(kind=TransactionKind.MINT, source=None, target=TREASURY, amount=10))
+    decision = DecisionCreate(question="q", outcome="o", confidence=0.5, topic="t", thread_id=TREASURY)
+    await store.record_exchange(ExchangeCreate(thread_id=TREASURY, question="q?", answer="a.", decision=decision))
 
-        assert await store.delete_conversation(TREASURY)
+    assert await store.delete_conversation(TREASURY)
 
-        [mint] = (await store.transactions(TransactionQuery())).items
-        assert [(leg.account, leg.side) for leg in mint.legs] == [(TREASURY, "credit")]
-        assert await store.balance(TREASURY) == 10
-    finally:
-        await store.close()
+    [mint] = (await store.transactions(TransactionQuery())).items
+    assert [(leg.account, leg.side) for leg in mint.legs] == [(TREASURY, "credit")]
+    assert await store.balance(TREASURY) == 10
 
 
-async def test_concurrent_transfers_through_one_writer_conserve_value(clock: ManualClock, tmp_path: Path) -> None:
+async def test_concurrent_transfers_through_one_writer_conserve_value(store: TigerGraphKipStore) -> None:
     """900 transfers (100 of them retried keys) at once through one store, against a stand-in that serves requests
     concurrently with no more isolation than TigerGraph's read-committed (the test above): what keeps balances
     non-negative and conserved, seqs and keys unique, is the store's own writer lock (with it removed, this fails:
     debits are lost), together with each kip_post being one atomic query. What it cannot show, with no real
     TigerGraph here: that real GSQL's kip_post is atomic as its Python rendering is, or how a real server
     schedules concurrent queries; and it says nothing of two writing processes, which the lock does not cover."""
-    store = tigergraph_store(tmp_path, clock)
     standin = tigergraph_standin()
-    await store.open()
     standin.peak_in_flight = 0
-    try:
-        agents = [(await new_agent(store, f"agent{n}")).id for n in range(20)]
-        await store.post(Posting(kind=TransactionKind.MINT, source=None, target=TREASURY, amount=10_000))
-        for agent in agents:
-            await store.post(Posting(kind=TransactionKind.FUNDING, source=TREASURY, target=agent, amount=100))
-        rng = random.Random(7)  # noqa: S311 - a reproducible workload, not secrets
-        postings = [
-            Posting(
-                kind=TransactionKind.TRANSFER,
-                source=(pair := rng.sample(agents, 2))[0],
-                target=pair[1],
-                amount=rng.randint(1, 60),
-                idempotency_key=f"t-{n}",
-            )
-            for n in range(800)
-        ]
-        submissions = postings + postings[:100]
-        rng.shuffle(submissions)
+    agents = [(await new_agent(store, f"agent{n}")).id for n in range(20)]
+    await store.post(Posting(kind=TransactionKind.MINT, source=None, target=TREASURY, amount=10_000))
+    for agent in agents:
+        await store.post(Posting(kind=TransactionKind.FUNDING, source=TREASURY, target=agent, amount=100))
+    rng = random.Random(7)  # noqa: S311 - a reproducible workload, not secrets
+    postings = [
+        Posting(
+            kind=TransactionKind.TRANSFER,
+            source=(pair := rng.sample(agents, 2))[0],
+            target=pair[1],
+            amount=rng.randint(1, 60),
+            idempotency_key=f"t-{n}",
+        )
+        for n in range(800)
+    ]
+    submissions = postings + postings[:100]
+    rng.shuffle(submissions)
 
-        async def submit(posting: Posting) -> Receipt | None:
-            try:
-                return await store.post(posting)
-            except InsufficientFundsError:
-                return None
+    async def submit(posting: Posting) -> Receipt | None:
+        try:
+            return await store.post(posting)
+        except InsufficientFundsError:
+            return None
 
-        receipts = [r for r in await asyncio.gather(*(submit(p) for p in submissions)) if r is not None]
+    receipts = [r for r in await asyncio.gather(*(submit(p) for p in submissions)) if r is not None]
 
-        balances = await store.balances()
-        assert min(balances.values()) >= 0
-        assert sum(balances.values()) == await store.supply() == 10_000
-        assert len(receipts) > 400
-        page = await store.transactions(TransactionQuery(kind=TransactionKind.TRANSFER, limit=500))
-        recorded = [tx.idempotency_key for tx in page.items]
-        while page.next_cursor is not None:
-            page = await store.transactions(
-                TransactionQuery(kind=TransactionKind.TRANSFER, limit=500, after=page.next_cursor)
-            )
-            recorded += [tx.idempotency_key for tx in page.items]
-        assert max(Counter(recorded).values()) == 1
-        assert len(recorded) == len([r for r in receipts if not r.replayed])
-        assert standin.peak_in_flight > 1  # the server did run requests side by side meanwhile
-    finally:
-        await store.close()
+    balances = await store.balances()
+    assert min(balances.values()) >= 0
+    assert sum(balances.values()) == await store.supply() == 10_000
+    assert len(receipts) > 400
+    page = await store.transactions(TransactionQuery(kind=TransactionKind.TRANSFER, limit=500))
+    recorded = [tx.idempotency_key for tx in page.items]
+    while page.next_cursor is not None:
+        page = await store.transactions(
+            TransactionQuery(kind=TransactionKind.TRANSFER, limit=500, after=page.next_cursor)
+        )
+        recorded += [tx.idempotency_key for tx in page.items]
+    assert max(Counter(recorded).values()) == 1
+    assert len(recorded) == len([r for r in receipts if not r.replayed])
+    assert standin.peak_in_flight > 1  # the server did run requests side by side meanwhile
 
 
 # An unlocked second writer reaches the server within milliseconds; waiting this long proves it did not.
@@ -286,11 +271,9 @@ OVERLAP_WINDOW_S = 1.0
 
 
 async def test_a_cancelled_write_holds_the_writer_lock_until_its_request_has_really_ended(
-    clock: ManualClock, tmp_path: Path
+    store: TigerGraphKipStore,
 ) -> None:
-    store = tigergraph_store(tmp_path, clock)
     standin = tigergraph_standin()
-    await store.open()
     hold = standin.hold(store.settings.graph, "kip_post")
     try:
         first = asyncio.create_task(
@@ -313,17 +296,14 @@ async def test_a_cancelled_write_holds_the_writer_lock_until_its_request_has_rea
         assert [tx.amount for tx in page.items] == [10, 20]
     finally:
         hold.released.set()
-        await store.close()
 
 
 async def test_a_tool_call_cancelled_while_its_charge_is_in_flight_is_finished_as_interrupted(
-    clock: ManualClock, tmp_path: Path
+    store: TigerGraphKipStore,
 ) -> None:
     # The charge-and-record request cannot be called back once sent (the server applies it): a caller cancelled
     # meanwhile must still finish the call it recorded, or its key would answer 409 in_progress for ever.
-    store = tigergraph_store(tmp_path, clock)
     standin = tigergraph_standin()
-    await store.open()
     kip = build_kip(KipSettings(tool_price=2), store)
     try:
         agent = await new_agent(store, "worker", capabilities=["calculator"])
@@ -345,7 +325,6 @@ async def test_a_tool_call_cancelled_while_its_charge_is_in_flight_is_finished_a
         assert await store.balance(agent.id) == 18  # charged once, and not again by the replay
     finally:
         hold.released.set()
-        await store.close()
 
 
 async def test_a_call_made_while_the_store_closes_is_refused_not_sent_on_the_closing_connection(

@@ -163,15 +163,13 @@ async def test_the_daily_cap_refuses_the_call_that_would_pass_it(kip: Kip) -> No
     assert await kip.store.balance(agent.id) == 96
 
 
-class NumberingTool(Tool):
+class NumberingTool(CountingTool):
     """Answers with its own run count, so a replay that ran the tool again would answer differently."""
 
-    name = "calculator"
     description = "numbers its runs"
 
     def __init__(self, *, price: int) -> None:
         super().__init__(price=price)
-        self.runs = 0
         self.started = asyncio.Event()
         self.release: asyncio.Event | None = None  # when set, the first run waits for it
 

@@ -270,6 +270,15 @@ def vertex_out(vertex_type: str, attrs: Json, accums: Json | None = None) -> Jso
 
 
 # ---- installed queries: Python renderings of the GSQL in schema.gsql -------------------------------------
+def _spent_since(g: Transaction, account: str, day_start: str) -> int:
+    """What `account` paid out since `day_start`, as the queries sum DEBITED_BY edges against a daily cap."""
+    return sum(
+        edge["amount"]
+        for txn_id, edge in g.out("DEBITED_BY", account)
+        if (g.get("LedgerTxn", txn_id) or {}).get("created_at", "") >= day_start
+    )
+
+
 def kip_post(g: Transaction, p: Json) -> list[Json]:
     status, detail, original, seq = "", "", "", 0
     source, target, amount = p["source"], p["target"], p["amount"]
@@ -287,11 +296,7 @@ def kip_post(g: Transaction, p: Json) -> list[Json]:
         elif source and balance < amount:
             status, detail = "insufficient_funds", str(balance)
     if not status and p["daily_cap"] >= 0 and source != "treasury":
-        spent = sum(
-            edge["amount"]
-            for txn_id, edge in g.out("DEBITED_BY", source)
-            if (g.get("LedgerTxn", txn_id) or {}).get("created_at", "") >= p["day_start"]
-        )
+        spent = _spent_since(g, source, p["day_start"])
         if spent + amount > p["daily_cap"]:
             status, detail = "budget_exceeded", str(spent)
     if not status:
@@ -349,11 +354,7 @@ def kip_start_tool_call(g: Transaction, p: Json) -> list[Json]:
         elif balance < cost:
             status, detail = "insufficient_funds", str(balance)
     if not status and cost > 0 and p["daily_cap"] >= 0:
-        spent = sum(
-            edge["amount"]
-            for debited, edge in g.out("DEBITED_BY", agent_id)
-            if (g.get("LedgerTxn", debited) or {}).get("created_at", "") >= p["day_start"]
-        )
+        spent = _spent_since(g, agent_id, p["day_start"])
         if spent + cost > p["daily_cap"]:
             status, detail = "budget_exceeded", str(spent)
     if not status and cost > 0:

@@ -13,6 +13,8 @@ from council.llm import CouncilChatModel, ModelCallError, Usage
 
 
 class ScriptedChatModel(CouncilChatModel):
+    llm_type = "scripted"
+
     tokens: Sequence[str] = ("scripted", " answer")
     delay_s: float = 0.0
     """Pause before each token (a slow member); a long pause makes a member time out."""
@@ -20,10 +22,6 @@ class ScriptedChatModel(CouncilChatModel):
     """Raise `ModelCallError` after this many tokens (0 = before the first)."""
     prompts: list[list[dict[str, str]]] = Field(default_factory=list)
     """Every prompt the model was sent, so tests can read what the orchestrator showed it."""
-
-    @property
-    def _llm_type(self) -> str:
-        return "scripted"
 
     async def _stream_impl(
         self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float

@@ -24,6 +24,11 @@ pytestmark = pytest.mark.anyio
 SETTINGS = PheromindSettings(ttl_s=12.0, half_life_s=6.0, hot_threshold=2.5)
 
 
+@pytest.fixture
+def pheromind(store: PheromoneStore) -> Pheromind:
+    return Pheromind(store, SETTINGS)
+
+
 def test_normalization_folds_case_punctuation_and_spacing() -> None:
     assert normalize("  What IS   Redis?! ") == normalize("what is redis") == "what is redis"
     assert question_signature("What is Redis?") == question_signature("what is redis")
@@ -32,9 +37,8 @@ def test_normalization_folds_case_punctuation_and_spacing() -> None:
 
 
 async def test_an_identical_question_within_the_ttl_gets_the_cached_answer(
-    store: PheromoneStore, clock: ManualClock
+    pheromind: Pheromind, clock: ManualClock
 ) -> None:
-    pheromind = Pheromind(store, SETTINGS)
     await pheromind.store_answer("What is Redis?", scope="alice", answer="An in-memory store.", path="fast")
     clock.advance(5)
 
@@ -45,8 +49,9 @@ async def test_an_identical_question_within_the_ttl_gets_the_cached_answer(
     assert await pheromind.cached_answer("What is Valkey?", scope="alice") is None
 
 
-async def test_a_cached_answer_is_its_scopes_alone_and_never_listed_as_a_trail(store: PheromoneStore) -> None:
-    pheromind = Pheromind(store, SETTINGS)
+async def test_a_cached_answer_is_its_scopes_alone_and_never_listed_as_a_trail(
+    pheromind: Pheromind, store: PheromoneStore
+) -> None:
     await pheromind.store_answer("What is my PIN?", scope="alice", answer="Your PIN is 4711.", path="fast")
     await pheromind.store_answer("What is my PIN?", scope="mallory", answer="Ask mallory.", path="fast")
 
@@ -59,9 +64,8 @@ async def test_a_cached_answer_is_its_scopes_alone_and_never_listed_as_a_trail(s
 
 
 async def test_a_cached_answer_expires_at_the_ttl_even_if_the_trail_is_reinforced(
-    store: PheromoneStore, clock: ManualClock
+    pheromind: Pheromind, store: PheromoneStore, clock: ManualClock
 ) -> None:
-    pheromind = Pheromind(store, SETTINGS)
     await pheromind.store_answer("What is Redis?", scope="alice", answer="An in-memory store.", path="fast")
     clock.advance(8)
     await pheromind.record_turn("What is Redis?", path="cache")  # a turn answered from the cache
@@ -71,8 +75,7 @@ async def test_a_cached_answer_expires_at_the_ttl_even_if_the_trail_is_reinforce
     assert await pheromind.cached_answer("What is Redis?", scope="alice") is None
 
 
-async def test_a_recurring_topic_becomes_hot_then_cools_down(store: PheromoneStore, clock: ManualClock) -> None:
-    pheromind = Pheromind(store, SETTINGS)
+async def test_a_recurring_topic_becomes_hot_then_cools_down(pheromind: Pheromind, clock: ManualClock) -> None:
     cold = await pheromind.signal("How do Redis streams work?")
     for question in ("Redis streams vs lists?", "Why is Redis fast?", "Redis persistence options?"):
         await pheromind.record_turn(question, path="fast")
@@ -176,12 +179,11 @@ async def test_pheromind_recovers_when_the_store_answers_again(
         await pheromind.store.close()
 
 
-async def test_the_orchestrator_seams_deposit_turns_and_read_strength(store: PheromoneStore) -> None:
+async def test_the_orchestrator_seams_deposit_turns_and_read_strength(pheromind: Pheromind) -> None:
     class Final:
         def __init__(self, path: str, cached: bool = False) -> None:
             self.path, self.cached = path, cached
 
-    pheromind = Pheromind(store, SETTINGS)
     await pheromind.turn_completed(Final("fast"), "What is Redis?")
     await pheromind.turn_completed(Final("kip"), "/agent mathy 1+1")
     assert await pheromind.strength("what is redis") == 1.0
@@ -199,8 +201,9 @@ async def test_the_orchestrator_seams_deposit_turns_and_read_strength(store: Phe
     assert again.age_s >= cached.age_s
 
 
-async def test_forgetting_a_thread_deletes_its_cached_answer_and_the_trails_only_it_laid(store: PheromoneStore) -> None:
-    pheromind = Pheromind(store, SETTINGS)
+async def test_forgetting_a_thread_deletes_its_cached_answer_and_the_trails_only_it_laid(
+    pheromind: Pheromind, store: PheromoneStore
+) -> None:
     # alice's thread: its first turn kept its answer; bob asked her second question too, and the same first one.
     await pheromind.store_answer("What is my PIN?", scope="alice", answer="Your PIN is 4711.", path="fast")
     await pheromind.store_answer("What is my PIN?", scope="bob", answer="Ask bob.", path="fast")

@@ -18,26 +18,10 @@ class Treasury:
         self._store = store
 
     async def mint(self, amount: int, *, reason: str = "mint", idempotency_key: str | None = None) -> Receipt:
-        posting = Posting(
-            kind=TransactionKind.MINT,
-            amount=amount,
-            source=None,
-            target=TREASURY,
-            reason=reason,
-            idempotency_key=idempotency_key,
-        )
-        return await self._store.post(posting)
+        return await self._post(TransactionKind.MINT, amount, None, TREASURY, reason, idempotency_key)
 
     async def burn(self, amount: int, *, reason: str = "burn", idempotency_key: str | None = None) -> Receipt:
-        posting = Posting(
-            kind=TransactionKind.BURN,
-            amount=amount,
-            source=TREASURY,
-            target=None,
-            reason=reason,
-            idempotency_key=idempotency_key,
-        )
-        return await self._store.post(posting)
+        return await self._post(TransactionKind.BURN, amount, TREASURY, None, reason, idempotency_key)
 
     async def transfer(
         self,
@@ -52,6 +36,17 @@ class Treasury:
         """Move value between two accounts; treasury -> agent counts as funding unless a kind is given."""
         if kind is None:
             kind = TransactionKind.FUNDING if source == TREASURY else TransactionKind.TRANSFER
+        return await self._post(kind, amount, source, target, reason, idempotency_key)
+
+    async def _post(
+        self,
+        kind: TransactionKind,
+        amount: int,
+        source: str | None,
+        target: str | None,
+        reason: str,
+        idempotency_key: str | None,
+    ) -> Receipt:
         posting = Posting(
             kind=kind, amount=amount, source=source, target=target, reason=reason, idempotency_key=idempotency_key
         )

@@ -4,7 +4,7 @@ import time
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
@@ -43,10 +43,17 @@ class CouncilChatModel(BaseChatModel):
     `ttft_ms` (time to the first token) and `latency_ms` (whole call).
     """
 
+    llm_type: ClassVar[str]
+    """Which backend answers (LangChain reads it as `_llm_type`, for its callbacks and traces)."""
+
     model_name: str
     max_tokens: int = 256
     temperature: float = 0.7
     context_tokens: int = 2048
+
+    @property
+    def _llm_type(self) -> str:
+        return self.llm_type
 
     @abstractmethod
     def _stream_impl(

@@ -185,13 +185,11 @@ def _common_prefix(llama: Llama, tokens: list[int]) -> int:
 class EmbeddedChatModel(CouncilChatModel):
     """A council role answered by llama.cpp in this process."""
 
+    llm_type = "council-embedded-llama-cpp"
+
     pool: LlamaPool
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    @property
-    def _llm_type(self) -> str:
-        return "council-embedded-llama-cpp"
 
     async def _stream_impl(
         self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float

@@ -15,14 +15,12 @@ from council.llm.base import CouncilChatModel, ModelCallError, Usage
 class OpenAICompatChatModel(CouncilChatModel):
     """A council role answered by a remote server; one pooled client per role."""
 
+    llm_type = "council-openai-compatible"
+
     client: AsyncOpenAI
     probe_timeout_s: float = 2.0
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    @property
-    def _llm_type(self) -> str:
-        return "council-openai-compatible"
 
     async def _stream_impl(
         self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float

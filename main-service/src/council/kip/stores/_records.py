@@ -5,7 +5,7 @@ from datetime import datetime
 
 from council.kip.calls import ToolCallRecord, ToolCallStart, ToolCallState
 from council.kip.conversations import Conversation, ExchangeCreate, Message
-from council.kip.errors import UnknownAgentError, UnknownConversationError
+from council.kip.errors import AgentNameTakenError, UnknownAgentError, UnknownConversationError
 from council.kip.knowledge import KnowledgeCreate, KnowledgeItem
 from council.kip.ledger import Transaction
 
@@ -56,6 +56,10 @@ def running_call(start: ToolCallStart, transaction: Transaction | None, balance:
 
 def unknown_agent(agent_id: str) -> UnknownAgentError:
     return UnknownAgentError(f"No agent with id {agent_id!r}; list them at GET /api/kip/agents.")
+
+
+def agent_name_taken(name: str | None) -> AgentNameTakenError:
+    return AgentNameTakenError(f"An agent named {name!r} already exists.")
 
 
 def unknown_agent_named(name: str) -> UnknownAgentError:

@@ -1,5 +1,6 @@
 """Row → model mapping, statements and queries the SQL stores (SQLite, PostgreSQL) write once. A `Dialect` holds
-what differs: the placeholder, case-insensitive equality, and how JSON and times are stored."""
+what differs: the placeholder, case-insensitive equality, and how JSON and times are stored. The TigerGraph store
+maps its vertices' attributes to models with the same functions, through its own `Decoding`."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,16 +27,22 @@ class Row(Protocol):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Dialect:
+class Decoding:
+    """How a store hands back the values it has no one type for: JSON documents and times."""
+
+    load_json: Callable[[Any], Any]
+    load_time: Callable[[Any], datetime]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dialect(Decoding):
     """How one SQL database spells a parameter and stores the values SQL has no one type for."""
 
     mark: str
     """The parameter placeholder: `?` or `%s`."""
     equals_folded: str
     """A case-insensitive `{column} = ?` test."""
-    load_json: Callable[[Any], Any]
     dump_json: Callable[[Any], object]
-    load_time: Callable[[Any], datetime]
     dump_time: Callable[[datetime], object]
 
     def sql(self, statement: str) -> str:
@@ -47,7 +54,7 @@ class Dialect:
 
 
 # ---- rows → models -----------------------------------------------------------------------------------------
-def agent_from_row(row: Row, dialect: Dialect) -> Agent:
+def agent_from_row(row: Row, dialect: Decoding) -> Agent:
     return Agent(
         id=row["id"],
         name=row["name"],
@@ -66,7 +73,7 @@ def leg_from_row(row: Row) -> Leg:
     return Leg(account=row["account"], side=row["side"], amount=row["amount"])
 
 
-def transaction_from_row(row: Row, legs: list[Leg], dialect: Dialect) -> Transaction:
+def transaction_from_row(row: Row, legs: list[Leg], dialect: Decoding) -> Transaction:
     return Transaction(
         id=row["id"],
         seq=row["seq"],
@@ -82,7 +89,7 @@ def transaction_from_row(row: Row, legs: list[Leg], dialect: Dialect) -> Transac
     )
 
 
-def knowledge_from_row(row: Row, dialect: Dialect) -> KnowledgeItem:
+def knowledge_from_row(row: Row, dialect: Decoding) -> KnowledgeItem:
     return KnowledgeItem(
         id=row["id"],
         kind=KnowledgeKind(row["kind"]),
@@ -95,7 +102,7 @@ def knowledge_from_row(row: Row, dialect: Dialect) -> KnowledgeItem:
     )
 
 
-def conversation_from_row(row: Row, dialect: Dialect) -> Conversation:
+def conversation_from_row(row: Row, dialect: Decoding) -> Conversation:
     return Conversation(
         thread_id=row["thread_id"],
         title=row["title"],
@@ -105,7 +112,7 @@ def conversation_from_row(row: Row, dialect: Dialect) -> Conversation:
     )
 
 
-def message_from_row(row: Row, decision_ids: list[str], dialect: Dialect) -> Message:
+def message_from_row(row: Row, decision_ids: list[str], dialect: Decoding) -> Message:
     return Message(
         id=row["id"],
         thread_id=row["thread_id"],
@@ -118,7 +125,7 @@ def message_from_row(row: Row, decision_ids: list[str], dialect: Dialect) -> Mes
     )
 
 
-def tool_call_from_row(row: Row, dialect: Dialect) -> ToolCallRecord:
+def tool_call_from_row(row: Row, dialect: Decoding) -> ToolCallRecord:
     return ToolCallRecord(
         id=row["id"],
         agent_id=row["agent_id"],

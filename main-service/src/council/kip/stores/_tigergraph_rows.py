@@ -6,11 +6,20 @@ from typing import Any
 
 from pyTigerGraph import TigerGraphConnection  # type: ignore[import-untyped]  # ships no type information
 
-from council.kip.agents import Agent, AgentStatus
+from council.kip.agents import Agent
 from council.kip.calls import ToolCallRecord, ToolCallState
-from council.kip.conversations import Conversation, Message, MessageRole
-from council.kip.knowledge import KnowledgeItem, KnowledgeKind
-from council.kip.ledger import Leg, Transaction, TransactionKind
+from council.kip.conversations import Conversation, Message
+from council.kip.knowledge import KnowledgeItem
+from council.kip.ledger import Leg, Transaction
+from council.kip.stores._sql_rows import (
+    Decoding,
+    agent_from_row,
+    conversation_from_row,
+    knowledge_from_row,
+    message_from_row,
+    tool_call_from_row,
+    transaction_from_row,
+)
 from council.kip.stores._sqlite_rows import stamp
 from council.settings import TigerGraphSettings
 
@@ -33,23 +42,21 @@ def connect(settings: TigerGraphSettings, *, graph: str | None = None) -> Any:
     return conn
 
 
+TIGERGRAPH = Decoding(load_json=json.loads, load_time=datetime.fromisoformat)
+"""JSON is stored as text, times as ISO 8601 text."""
+
+
+def _nulls(attributes: Json, *names: str) -> Json:
+    """`attributes` as a SQL row reads: a vertex has no NULL, so these optional attributes store none as ""."""
+    return attributes | {name: attributes[name] or None for name in names}
+
+
 def vertex_upsert(vertex_type: str, vertex_id: str, attributes: Json) -> Json:
     return {"vertices": {vertex_type: {vertex_id: {key: {"value": value} for key, value in attributes.items()}}}}
 
 
 def agent_from(attributes: Json, balance: int) -> Agent:
-    return Agent(
-        id=attributes["id"],
-        name=attributes["name"],
-        role=attributes["role"],
-        capabilities=json.loads(attributes["capabilities"]),
-        status=AgentStatus(attributes["status"]),
-        per_call_cap=attributes["per_call_cap"],
-        daily_cap=attributes["daily_cap"],
-        balance=balance,
-        created_at=datetime.fromisoformat(attributes["created_at"]),
-        updated_at=datetime.fromisoformat(attributes["updated_at"]),
-    )
+    return agent_from_row(attributes | {"balance": balance}, TIGERGRAPH)
 
 
 def transaction_from(vertex: Json) -> Transaction:
@@ -59,32 +66,12 @@ def transaction_from(vertex: Json) -> Transaction:
         side, account, amount = leg.split("|")
         legs.append(Leg(account=account, side=side, amount=int(amount)))
     legs.sort(key=lambda leg: leg.side != "debit")  # debit first, as every store reports them
-    return Transaction(
-        id=attributes["id"],
-        seq=attributes["seq"],
-        kind=TransactionKind(attributes["kind"]),
-        amount=attributes["amount"],
-        source=attributes["source"] or None,
-        target=attributes["target"] or None,
-        reason=attributes["reason"],
-        idempotency_key=attributes["idempotency_key"] or None,
-        request_id=attributes["request_id"] or None,
-        created_at=datetime.fromisoformat(attributes["created_at"]),
-        legs=legs,
-    )
+    row = _nulls(attributes, "source", "target", "idempotency_key", "request_id")
+    return transaction_from_row(row, legs, TIGERGRAPH)
 
 
 def knowledge_from(attributes: Json) -> KnowledgeItem:
-    return KnowledgeItem(
-        id=attributes["id"],
-        kind=KnowledgeKind(attributes["kind"]),
-        topic=attributes["topic"],
-        content=attributes["content"],
-        source=attributes["source"] or None,
-        agent_id=attributes["agent_id"] or None,
-        data=json.loads(attributes["data"]),
-        created_at=datetime.fromisoformat(attributes["created_at"]),
-    )
+    return knowledge_from_row(_nulls(attributes, "source", "agent_id"), TIGERGRAPH)
 
 
 def knowledge_upsert(item: KnowledgeItem) -> Json:
@@ -140,41 +127,16 @@ def conversation_upsert(conversation: Conversation, messages: list[Message]) -> 
 
 
 def conversation_from(attributes: Json) -> Conversation:
-    return Conversation(
-        thread_id=attributes["thread_id"],
-        title=attributes["title"],
-        message_count=attributes["message_count"],
-        created_at=datetime.fromisoformat(attributes["created_at"]),
-        updated_at=datetime.fromisoformat(attributes["updated_at"]),
-    )
+    return conversation_from_row(attributes, TIGERGRAPH)
 
 
 def message_from(attributes: Json) -> Message:
-    return Message(
-        id=attributes["id"],
-        thread_id=attributes["thread_id"],
-        position=attributes["position"],
-        role=MessageRole(attributes["role"]),
-        text=attributes["text"],
-        truncated=attributes["truncated"],
-        created_at=datetime.fromisoformat(attributes["created_at"]),
-        decision_ids=sorted(attributes.get("@decided", [])),
-    )
+    return message_from_row(attributes, sorted(attributes.get("@decided", [])), TIGERGRAPH)
 
 
 def tool_call_from(attributes: Json) -> ToolCallRecord:
-    return ToolCallRecord(
-        id=attributes["id"],
-        agent_id=attributes["agent_id"],
-        tool=attributes["tool"],
-        ok=attributes["ok"],
-        cost=attributes["cost"],
-        transaction_id=attributes["transaction_id"] or None,
-        created_at=datetime.fromisoformat(attributes["created_at"]),
-        state=ToolCallState(attributes["state"] or ToolCallState.DONE),  # "" on a call recorded before states
-        idempotency_key=attributes["idempotency_key"] or None,
-        fingerprint=attributes["fingerprint"],
-        output=attributes["output"],
-        data=json.loads(attributes["data"] or "{}"),
-        balance=attributes["balance"],
-    )
+    row = _nulls(attributes, "transaction_id", "idempotency_key") | {
+        "state": attributes["state"] or ToolCallState.DONE,  # "" on a call recorded before states
+        "data": attributes["data"] or "{}",
+    }
+    return tool_call_from_row(row, TIGERGRAPH)

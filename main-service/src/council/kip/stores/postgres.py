@@ -30,7 +30,6 @@ from council.kip.calls import (
 )
 from council.kip.conversations import ConversationGraph, ExchangeCreate, RecordedExchange, title_of
 from council.kip.errors import (
-    AgentNameTakenError,
     IdempotencyKeyReusedError,
     InvalidPostingError,
     StorageFullError,
@@ -58,6 +57,7 @@ from council.kip.stores._postgres_rows import (
 )
 from council.kip.stores._postgres_schema import migrate
 from council.kip.stores._records import (
+    agent_name_taken,
     exchange_messages,
     new_id,
     running_call,
@@ -178,10 +178,14 @@ class PostgresKipStore(KipStore):
             await conn.execute(*agent_insert(agent_id, spec, per_call_cap, daily_cap, now, POSTGRES))
             return await load_agent(conn, agent_id)
 
+        return await self._write_agent(work, spec.name)
+
+    async def _write_agent(self, work: Callable[[Connection], Awaitable[Agent]], name: str | None) -> Agent:
+        """Write an agent: a name another agent already holds (a unique violation) is `AgentNameTakenError`."""
         try:
             return await self._write(work)
         except errors.UniqueViolation as error:
-            raise AgentNameTakenError(f"An agent named {spec.name!r} already exists.") from error
+            raise agent_name_taken(name) from error
 
     async def get_agent(self, agent_id: str) -> Agent:
         return await self._read(lambda conn: load_agent(conn, agent_id))
@@ -217,10 +221,7 @@ class PostgresKipStore(KipStore):
             )
             return await load_agent(conn, agent_id)
 
-        try:
-            return await self._write(work)
-        except errors.UniqueViolation as error:
-            raise AgentNameTakenError(f"An agent named {patch.name!r} already exists.") from error
+        return await self._write_agent(work, patch.name)
 
     # ---- ledger ------------------------------------------------------------------------------------------
     async def _post(self, posting: Posting) -> Receipt:

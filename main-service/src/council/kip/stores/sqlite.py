@@ -28,7 +28,6 @@ from council.kip.conversations import (
     title_of,
 )
 from council.kip.errors import (
-    AgentNameTakenError,
     IdempotencyKeyReusedError,
     InvalidPostingError,
     StorageFullError,
@@ -44,6 +43,7 @@ from council.kip.ledger import (
 )
 from council.kip.stores._ledger_checks import capped_day_start, check_daily_cap, check_funds, check_replay
 from council.kip.stores._records import (
+    agent_name_taken,
     exchange_messages,
     new_id,
     running_call,
@@ -190,7 +190,7 @@ class SqliteKipStore(KipStore):
             try:
                 conn.execute(*agent_insert(agent_id, spec, per_call_cap, daily_cap, now, SQLITE))
             except sqlite3.IntegrityError as error:
-                raise AgentNameTakenError(f"An agent named {spec.name!r} already exists.") from error
+                raise agent_name_taken(spec.name) from error
             return load_agent(conn, agent_id)
 
         return await self._write(work)
@@ -224,7 +224,7 @@ class SqliteKipStore(KipStore):
             try:
                 conn.execute(f"UPDATE agents SET {assignments} WHERE id = ?", (*changes.values(), agent_id))  # noqa: S608
             except sqlite3.IntegrityError as error:
-                raise AgentNameTakenError(f"An agent named {patch.name!r} already exists.") from error
+                raise agent_name_taken(patch.name) from error
             return load_agent(conn, agent_id)
 
         return await self._write(work)

@@ -34,7 +34,6 @@ from council.kip.conversations import (
     title_of,
 )
 from council.kip.errors import (
-    AgentNameTakenError,
     BudgetExceededError,
     IdempotencyKeyReusedError,
     InsufficientFundsError,
@@ -51,6 +50,7 @@ from council.kip.ledger import (
     TransactionQuery,
 )
 from council.kip.stores._records import (
+    agent_name_taken,
     exchange_messages,
     like_pattern,
     new_id,
@@ -193,7 +193,7 @@ class TigerGraphKipStore(KipStore):
             },
         )
         if result["status"] == "name_taken":
-            raise AgentNameTakenError(f"An agent named {spec.name!r} already exists.")
+            raise agent_name_taken(spec.name)
         return await self.get_agent(agent_id)
 
     async def get_agent(self, agent_id: str) -> Agent:
@@ -236,7 +236,7 @@ class TigerGraphKipStore(KipStore):
         if result["status"] == "unknown_agent":
             raise unknown_agent(agent_id)
         if result["status"] == "name_taken":
-            raise AgentNameTakenError(f"An agent named {patch.name!r} already exists.")
+            raise agent_name_taken(patch.name)
         return await self.get_agent(agent_id)
 
     # ---- ledger ------------------------------------------------------------------------------------------

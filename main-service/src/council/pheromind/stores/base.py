@@ -3,6 +3,7 @@
 import abc
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from council.pheromind.patterns import Pheromone, Trail
@@ -10,6 +11,19 @@ from council.pheromind.patterns import Pheromone, Trail
 
 class PheromoneStoreUnavailable(Exception):
     """The store cannot be reached now; callers degrade (no signal, no cache) instead of failing the turn."""
+
+
+@dataclass(frozen=True, slots=True)
+class Deposit:
+    """One deposit as a backend applies it: what `PheromoneStore.deposit` was asked, at `now` by the store's clock."""
+
+    signature: str
+    amount: float
+    ttl_s: float
+    source: str
+    topics: list[str]
+    payload: dict[str, Any] | None  # None keeps the stored payload
+    now: float
 
 
 class PheromoneStore(abc.ABC):
@@ -33,7 +47,7 @@ class PheromoneStore(abc.ABC):
         A `payload` replaces the stored one; None keeps it."""
         now = self.clock()
         trail = await self._deposit(
-            signature, amount=amount, ttl_s=ttl_s, source=source, topics=topics or [], payload=payload, now=now
+            Deposit(signature, amount=amount, ttl_s=ttl_s, source=source, topics=topics or [], payload=payload, now=now)
         )
         return Pheromone.read(trail, now, self.half_life_s)
 
@@ -66,17 +80,8 @@ class PheromoneStore(abc.ABC):
         return await self._withdraw(signature, topics=topics, at_most=at_most)
 
     @abc.abstractmethod
-    async def _deposit(
-        self,
-        signature: str,
-        *,
-        amount: float,
-        ttl_s: float,
-        source: str,
-        topics: list[str],
-        payload: dict[str, Any] | None,
-        now: float,
-    ) -> Trail: ...
+    async def _deposit(self, deposit: Deposit) -> Trail:
+        """Lay the trail, or reinforce it when it is alive at `deposit.now`, in one atomic step."""
 
     @abc.abstractmethod
     async def _get(self, signature: str, now: float) -> Trail | None:

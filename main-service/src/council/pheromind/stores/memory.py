@@ -2,10 +2,9 @@
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from council.pheromind.patterns import Trail, decayed
-from council.pheromind.stores.base import PheromoneStore
+from council.pheromind.stores.base import Deposit, PheromoneStore
 
 MAX_TRAILS = 10_000  # beyond this, evaporated trails are swept, then the weakest dropped
 
@@ -17,36 +16,27 @@ class MemoryPheromoneStore(PheromoneStore):
         super().__init__(half_life_s=half_life_s, clock=clock)
         self._trails: dict[str, Trail] = {}
 
-    async def _deposit(
-        self,
-        signature: str,
-        *,
-        amount: float,
-        ttl_s: float,
-        source: str,
-        topics: list[str],
-        payload: dict[str, Any] | None,
-        now: float,
-    ) -> Trail:
-        previous = self._trails.get(signature)
+    async def _deposit(self, deposit: Deposit) -> Trail:
+        now = deposit.now
+        previous = self._trails.get(deposit.signature)
         if previous is not None and previous.expires_at <= now:
             previous = None
         if previous is None and len(self._trails) >= MAX_TRAILS:
             self._sweep(now)
         trail = Trail(
-            signature=signature,
-            strength=amount
+            signature=deposit.signature,
+            strength=deposit.amount
             + (0.0 if previous is None else decayed(previous.strength, now - previous.updated_at, self.half_life_s)),
             deposited_at=now if previous is None else previous.deposited_at,
             updated_at=now,
-            expires_at=now + ttl_s,
-            ttl_s=ttl_s,
+            expires_at=now + deposit.ttl_s,
+            ttl_s=deposit.ttl_s,
             deposits=1 if previous is None else previous.deposits + 1,
-            source=source,
-            topics=topics,
-            payload=payload if payload is not None else ({} if previous is None else previous.payload),
+            source=deposit.source,
+            topics=deposit.topics,
+            payload=deposit.payload if deposit.payload is not None else ({} if previous is None else previous.payload),
         )
-        self._trails[signature] = trail
+        self._trails[deposit.signature] = trail
         return trail
 
     def _sweep(self, now: float) -> None:

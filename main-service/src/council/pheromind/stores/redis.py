@@ -3,7 +3,7 @@
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, cast
+from typing import cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -11,7 +11,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from council.pheromind.patterns import Trail
-from council.pheromind.stores.base import PheromoneStore, PheromoneStoreUnavailable
+from council.pheromind.stores.base import Deposit, PheromoneStore, PheromoneStoreUnavailable
 
 MAX_CONNECTIONS = 32
 MAX_LISTED = 2000  # most recently reinforced trails read per listing (the index is swept on every deposit)
@@ -100,6 +100,10 @@ class RedisPheromoneStore(PheromoneStore):
     def _key(self, *parts: str) -> str:
         return self.key_prefix + ":".join(parts)
 
+    def _trail_keys(self, signature: str, topics: Sequence[str]) -> list[str]:
+        """KEYS of both scripts: the trail hash, the live index, then one index per topic."""
+        return [self._key("trail", signature), self._key("index"), *(self._key("topic", topic) for topic in topics)]
+
     async def _guard[T](self, operation: Awaitable[T]) -> T:
         """Any Redis failure degrades Pheromind: not only a lost connection but an error reply too (OOM under
         maxmemory, READONLY from a demoted replica, WRONGTYPE from a foreign key under our prefix)."""
@@ -108,30 +112,20 @@ class RedisPheromoneStore(PheromoneStore):
         except (RedisError, OSError) as error:
             raise PheromoneStoreUnavailable(f"Redis is unavailable: {type(error).__name__}: {error}") from error
 
-    async def _deposit(
-        self,
-        signature: str,
-        *,
-        amount: float,
-        ttl_s: float,
-        source: str,
-        topics: list[str],
-        payload: dict[str, Any] | None,
-        now: float,
-    ) -> Trail:
-        keys = [self._key("trail", signature), self._key("index"), *(self._key("topic", topic) for topic in topics)]
+    async def _deposit(self, deposit: Deposit) -> Trail:
         args = [
-            signature,
-            repr(now),
-            repr(amount),
+            deposit.signature,
+            repr(deposit.now),
+            repr(deposit.amount),
             repr(self.half_life_s),
-            repr(ttl_s),
-            source,
-            json.dumps(topics),
-            "" if payload is None else json.dumps(payload),
+            repr(deposit.ttl_s),
+            deposit.source,
+            json.dumps(deposit.topics),
+            "" if deposit.payload is None else json.dumps(deposit.payload),
         ]
+        keys = self._trail_keys(deposit.signature, deposit.topics)
         flat = cast("list[str]", await self._guard(self._deposit_script(keys=keys, args=args)))
-        return _trail(signature, dict(zip(flat[::2], flat[1::2], strict=True)))
+        return _trail(deposit.signature, dict(zip(flat[::2], flat[1::2], strict=True)))
 
     async def _get(self, signature: str, now: float) -> Trail | None:
         fields = cast("dict[str, str]", await self._guard(self._redis.hgetall(self._key("trail", signature))))
@@ -156,9 +150,8 @@ class RedisPheromoneStore(PheromoneStore):
         ]
 
     async def _withdraw(self, signature: str, *, topics: Sequence[str], at_most: int | None) -> bool:
-        keys = [self._key("trail", signature), self._key("index"), *(self._key("topic", topic) for topic in topics)]
         args = [signature, "" if at_most is None else str(at_most)]
-        return bool(await self._guard(self._withdraw_script(keys=keys, args=args)))
+        return bool(await self._guard(self._withdraw_script(keys=self._trail_keys(signature, topics), args=args)))
 
     async def ping(self) -> None:
         await self._guard(self._redis.ping())
