@@ -198,18 +198,17 @@ def test_kyutai_is_chosen_from_the_environment(monkeypatch: pytest.MonkeyPatch, 
     assert registry.synthesizer(MODEL) is registry.synthesizer("kyutai")
 
 
+def _tts_only(cache_dir: Path, tts: dict[str, Any]) -> Settings:
+    """The service with text-to-speech alone, its models looked for in `cache_dir` (empty: no Kyutai weights)."""
+    return Settings(
+        _env_file=None, stt={"enabled": False}, tts=tts, vad={"enabled": False}, models={"cache_dir": str(cache_dir)}
+    )
+
+
 def test_an_optional_kyutai_that_cannot_load_warns_and_piper_still_serves(
     app_client: AppClient, tmp_path: Path
 ) -> None:
-    client = app_client(
-        Settings(
-            _env_file=None,
-            stt={"enabled": False},
-            tts={"optional": ["kyutai"]},
-            vad={"enabled": False},
-            models={"cache_dir": str(tmp_path)},
-        )
-    )
+    client = app_client(_tts_only(tmp_path, {"optional": ["kyutai"]}))
     ready = client.get("/health/ready")
     assert ready.status_code == 200
     check = ready.json()["checks"]["tts:kyutai"][0]
@@ -231,15 +230,7 @@ def test_an_optional_kyutai_that_cannot_load_warns_and_piper_still_serves(
 def test_kyutai_as_the_default_that_cannot_load_fails_readiness_but_not_liveness(
     app_client: AppClient, tmp_path: Path
 ) -> None:
-    client = app_client(
-        Settings(
-            _env_file=None,
-            stt={"enabled": False},
-            tts={"engine": "kyutai"},
-            vad={"enabled": False},
-            models={"cache_dir": str(tmp_path)},
-        )
-    )
+    client = app_client(_tts_only(tmp_path, {"engine": "kyutai"}))
     ready = client.get("/health/ready")
     assert ready.status_code == 503
     assert ready.json()["checks"]["tts:kyutai"][0]["status"] == "fail"

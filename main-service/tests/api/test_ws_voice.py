@@ -1,5 +1,6 @@
 """`/ws/voice` against a stand-in voice service over real HTTP: a failure of our own ends the socket loudly."""
 
+import contextlib
 import json
 import struct
 from collections.abc import Iterator
@@ -59,15 +60,22 @@ def voice_settings(settings: Settings, standin: VoiceStandIn) -> Settings:
     return settings
 
 
+@contextlib.contextmanager
+def ready_socket(settings: Settings) -> Iterator[WebSocketTestSession]:
+    """A `/ws/voice` session on a fresh app, past its `ready` message."""
+    with (
+        TestClient(create_app(settings), base_url="http://localhost") as client,
+        client.websocket_connect("ws://localhost/ws/voice") as socket,
+    ):
+        assert socket.receive_json()["type"] == "ready"
+        yield socket
+
+
 def test_the_audio_backlog_is_counted_in_bytes_not_frames(voice_settings: Settings) -> None:
     # 0.1 s of 16 kHz s16le is 3 200 bytes: one frame of a whole second (allowed: max_frame_bytes 32 000) is
     # already more than the socket may hold, however few frames that is.
     voice_settings.voice_ws.max_backlog_s = 0.1
-    with (
-        TestClient(create_app(voice_settings), base_url="http://localhost") as client,
-        client.websocket_connect("ws://localhost/ws/voice") as socket,
-    ):
-        assert socket.receive_json()["type"] == "ready"
+    with ready_socket(voice_settings) as socket:
         socket.send_bytes(bytes(32_000))
         with pytest.raises(WebSocketDisconnect) as closed:
             socket.receive_json()
@@ -76,13 +84,8 @@ def test_the_audio_backlog_is_counted_in_bytes_not_frames(voice_settings: Settin
 
 def test_a_silent_socket_is_closed_after_the_idle_timeout(voice_settings: Settings) -> None:
     voice_settings.voice_ws.idle_timeout_s = 0.5
-    with (
-        TestClient(create_app(voice_settings), base_url="http://localhost") as client,
-        client.websocket_connect("ws://localhost/ws/voice") as socket,
-    ):
-        assert socket.receive_json()["type"] == "ready"
-        with pytest.raises(WebSocketDisconnect) as closed:
-            socket.receive_json()
+    with ready_socket(voice_settings) as socket, pytest.raises(WebSocketDisconnect) as closed:
+        socket.receive_json()
     assert (closed.value.code, closed.value.reason) == (1000, "idle timeout")
 
 
@@ -105,11 +108,7 @@ def test_sessions_over_the_cap_are_refused_with_429_and_a_freed_slot_is_taken_ag
 def test_spoken_turns_count_against_the_chat_limit(voice_settings: Settings, standin: VoiceStandIn) -> None:
     voice_settings.rate_limit.chat = "1/minute"
     standin.realtime_answer = heard("/fast hi")
-    with (
-        TestClient(create_app(voice_settings), base_url="http://localhost") as client,
-        client.websocket_connect("ws://localhost/ws/voice") as socket,
-    ):
-        assert socket.receive_json()["type"] == "ready"
+    with ready_socket(voice_settings) as socket:
         socket.send_json({"type": "config", "speak": False})
         assert socket.receive_json()["type"] == "config"
         socket.send_bytes(bytes(640))
@@ -171,11 +170,7 @@ def _until_audio_start(socket: WebSocketTestSession) -> dict[str, Any]:
 def test_text_frames_are_typed_messages_and_anything_else_is_refused_in_the_one_error_shape(
     voice_settings: Settings, standin: VoiceStandIn
 ) -> None:
-    with (
-        TestClient(create_app(voice_settings), base_url="http://localhost") as client,
-        client.websocket_connect("ws://localhost/ws/voice") as socket,
-    ):
-        assert socket.receive_json()["type"] == "ready"
+    with ready_socket(voice_settings) as socket:
         socket.send_json({"type": "ping", "id": "p1"})  # more than a ping needs is still a ping
         pong = socket.receive_json()
         socket.send_text("{not json")

@@ -18,40 +18,15 @@ from council.voice.clips import SpokenClips
 from council.voice.slots import SessionSlots
 
 
-def _settings(request: HTTPConnection) -> Settings:
-    settings: Settings = request.state.settings
-    return settings
+class _State[T]:
+    """A dependency that reads one resource the lifespan put on the app's state (`request.state.<name>`)."""
 
+    def __init__(self, name: str) -> None:
+        self.name = name
 
-def _voice(request: HTTPConnection) -> VoiceClient:
-    voice: VoiceClient = request.state.voice
-    return voice
-
-
-def _metrics(request: HTTPConnection) -> Metrics:
-    metrics: Metrics = request.state.metrics
-    return metrics
-
-
-def _orchestrator(request: HTTPConnection) -> Orchestrator:
-    orchestrator: Orchestrator = request.state.orchestrator
-    return orchestrator
-
-
-SettingsDep = Annotated[Settings, Depends(_settings)]
-MetricsDep = Annotated[Metrics, Depends(_metrics)]
-VoiceDep = Annotated[VoiceClient, Depends(_voice)]
-OrchestratorDep = Annotated[Orchestrator, Depends(_orchestrator)]
-
-
-def _kip(request: HTTPConnection) -> Kip:
-    kip: Kip = request.state.kip
-    return kip
-
-
-def _pheromind(request: HTTPConnection) -> Pheromind:
-    pheromind: Pheromind = request.state.pheromind
-    return pheromind
+    def __call__(self, connection: HTTPConnection) -> T:
+        resource: T = getattr(connection.state, self.name)
+        return resource
 
 
 def _require_admin(request: HTTPConnection) -> None:
@@ -60,26 +35,15 @@ def _require_admin(request: HTTPConnection) -> None:
         raise ForbiddenError("This route needs the admin key (COUNCIL_AUTH__API_KEY); a client key is not enough.")
 
 
-def _rate_limiter(connection: HTTPConnection) -> RateLimiter | None:
-    """The socket routes count each turn against the chat limit (None: limits are off)."""
-    limiter: RateLimiter | None = connection.state.rate_limiter
-    return limiter
-
-
-def _voice_sessions(connection: HTTPConnection) -> SessionSlots:
-    slots: SessionSlots = connection.state.voice_sessions
-    return slots
-
-
-def _spoken_clips(connection: HTTPConnection) -> SpokenClips:
-    clips: SpokenClips = connection.state.spoken_clips
-    return clips
-
-
+SettingsDep = Annotated[Settings, Depends(_State[Settings]("settings"))]
+MetricsDep = Annotated[Metrics, Depends(_State[Metrics]("metrics"))]
+VoiceDep = Annotated[VoiceClient, Depends(_State[VoiceClient]("voice"))]
+OrchestratorDep = Annotated[Orchestrator, Depends(_State[Orchestrator]("orchestrator"))]
 CallerDep = Annotated[Caller, Depends(caller)]
-RateLimiterDep = Annotated[RateLimiter | None, Depends(_rate_limiter)]
-VoiceSessionsDep = Annotated[SessionSlots, Depends(_voice_sessions)]
-SpokenClipsDep = Annotated[SpokenClips, Depends(_spoken_clips)]
-KipDep = Annotated[Kip, Depends(_kip)]
-PheromindDep = Annotated[Pheromind, Depends(_pheromind)]
+# The socket routes count each turn against the chat limit (None: limits are off).
+RateLimiterDep = Annotated[RateLimiter | None, Depends(_State[RateLimiter | None]("rate_limiter"))]
+VoiceSessionsDep = Annotated[SessionSlots, Depends(_State[SessionSlots]("voice_sessions"))]
+SpokenClipsDep = Annotated[SpokenClips, Depends(_State[SpokenClips]("spoken_clips"))]
+KipDep = Annotated[Kip, Depends(_State[Kip]("kip"))]
+PheromindDep = Annotated[Pheromind, Depends(_State[Pheromind]("pheromind"))]
 RequireAdmin = Depends(_require_admin)

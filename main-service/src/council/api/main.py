@@ -19,15 +19,5 @@ from council.api import (
 from council.api.responses import ERROR_RESPONSES
 
 api_router = APIRouter(responses=ERROR_RESPONSES)
-api_router.include_router(health.router)
-api_router.include_router(metrics.router)
-api_router.include_router(caller.router)
-api_router.include_router(chat.router)
-api_router.include_router(conversations.router)
-api_router.include_router(openai_compat.router)
-api_router.include_router(ws.router)
-api_router.include_router(voice.router)
-api_router.include_router(web.router)
-api_router.include_router(ws_voice.router)
-api_router.include_router(kip.router)
-api_router.include_router(pheromind.router)
+for module in (health, metrics, caller, chat, conversations, openai_compat, ws, voice, web, ws_voice, kip, pheromind):
+    api_router.include_router(module.router)
