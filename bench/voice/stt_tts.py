@@ -1,5 +1,6 @@
-"""Voice engine benchmarks on this machine: Whisper tiny.en RTF and WER, Piper time-to-first-audio and RTF, and
-Whisper's 10 s encoder window beside the full 30 s one on the same audio (time per transcript and WER).
+"""Voice engine benchmarks on this machine: Whisper tiny.en RTF and WER, Piper time-to-first-audio and RTF,
+Whisper's 10 s encoder window beside the full 30 s one on the same audio (time per transcript and WER), and a
+transcript with word timestamps beside one without (the realtime socket's `word_timestamps` option).
 
 Runs the engines in process (no HTTP) on sentences it generates, with the service's default settings (CPU int8,
 2 threads, VAD on, Piper noise off for repeatable audio). Reports medians.
@@ -79,6 +80,7 @@ def main() -> None:
     first_audio, tts_rtf, stt_rtf, hypotheses = [], [], [], []
     window_ms: dict[str, list[float]] = {"10": [], "30": []}
     window_heard: dict[str, list[str]] = {"10": [], "30": []}
+    words_ms: dict[bool, list[float]] = {True: [], False: []}
     for text in texts:
         encoder = StreamEncoder("wav", tts.sample_rate)
         data = encoder.start()
@@ -104,6 +106,10 @@ def main() -> None:
             heard = engine.transcribe(audio, TranscriptionOptions())
             window_ms[window].append(1000 * (time.perf_counter() - started))
             window_heard[window].append(heard.text)
+        for word_timestamps in (True, False):  # alternating, the same audio for both
+            started = time.perf_counter()
+            stt.transcribe(audio, TranscriptionOptions(word_timestamps=word_timestamps))
+            words_ms[word_timestamps].append(1000 * (time.perf_counter() - started))
 
     # A longer passage: time to first audio for a multi-sentence answer versus its whole synthesis.
     passage = " ".join(texts[:8])
@@ -145,6 +151,16 @@ def main() -> None:
                 for window in ("10", "30")
             },
             "ratio_10_to_30_median": round(statistics.median(window_ms["10"]) / statistics.median(window_ms["30"]), 3),
+        },
+        "word_timestamps": {
+            "what": "the same utterances transcribed with word timestamps (the realtime socket's default) and without "
+            "(input_audio_transcription.word_timestamps false, as the main service asks)",
+            "with_ms": summary(words_ms[True], "ms", 1),
+            "without_ms": summary(words_ms[False], "ms", 1),
+            "saved_ms_median": round(statistics.median(words_ms[True]) - statistics.median(words_ms[False]), 1),
+            "ratio_without_to_with_median": round(
+                statistics.median(words_ms[False]) / statistics.median(words_ms[True]), 3
+            ),
         },
         "examples": [{"said": t, "heard": h} for t, h in list(zip(texts, hypotheses, strict=True))[:3]],
     }

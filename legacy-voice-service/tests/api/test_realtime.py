@@ -83,6 +83,33 @@ def test_bad_events_are_answered_with_error_events(client: TestClient) -> None:
         assert socket.receive_json()["type"] == "session.updated"
 
 
+def test_word_timestamps_can_be_left_out_of_a_sessions_transcripts(client: TestClient) -> None:
+    speech = client.post(
+        "/v1/audio/speech", json={"voice": "en_US-joe-medium", "input": TEXT, "response_format": "pcm"}
+    ).content
+    with client.websocket_connect("ws://localhost/v1/realtime?intent=transcription") as socket:
+        created = socket.receive_json()
+        completed = []
+        for word_timestamps in (False, True):
+            update = {"turn_detection": None, "input_audio_transcription": {"word_timestamps": word_timestamps}}
+            socket.send_json({"type": "session.update", "session": update})
+            updated = socket.receive_json()
+            assert updated["session"]["input_audio_transcription"] == {"word_timestamps": word_timestamps}
+            socket.send_bytes(speech)
+            socket.send_json({"type": "input_audio_buffer.commit"})
+            completed.append(events_until(socket, "conversation.item.input_audio_transcription.completed")[-1])
+        socket.send_json({"type": "session.update", "session": {"input_audio_transcription": {"word_timestamps": 1}}})
+        refused = socket.receive_json()
+
+    assert created["session"]["input_audio_transcription"] == {"word_timestamps": True}  # the default: as before
+    without, with_words = completed
+    assert normalize(without["transcript"]) == normalize(with_words["transcript"]) == normalize(TEXT)
+    assert without["words"] == []
+    assert [word for w in with_words["words"] for word in normalize(w["word"])] == normalize(TEXT)
+    assert refused["type"] == "error"
+    assert "word_timestamps true or false" in refused["error"]["message"]
+
+
 def test_a_second_session_over_the_cap_is_refused_with_429(client: TestClient) -> None:
     with client.websocket_connect("ws://localhost/v1/realtime") as first:
         first.receive_json()

@@ -31,7 +31,8 @@ class VoiceStandIn:
     on `WS /v1/realtime` a listening session answers each binary frame with the text in `realtime_answer`, a
     speaking session (`intent=speech`) "speaks" each text at its `speech.text.done`: 0.1 s of PCM whose every
     sample is the number of texts spoken before it (so a test can tell one synthesis from another), then
-    `speech.audio.done`. The texts spoken are kept in `synthesized`."""
+    `speech.audio.done`. The texts spoken are kept in `synthesized`, a listening session's text events in
+    `listening_events`."""
 
     def __init__(self) -> None:
         self.answers: dict[str, Any] = {
@@ -41,6 +42,7 @@ class VoiceStandIn:
         }
         self.realtime_answer = "{}"
         self.synthesized: list[str] = []
+        self.listening_events: list[dict[str, Any]] = []
         self.calls: dict[str, int] = dict.fromkeys([*self.answers, "/v1/realtime"], 0)
         self.app = Starlette(
             routes=[
@@ -71,6 +73,8 @@ class VoiceStandIn:
                     await socket.send_text(self.realtime_answer)
                 elif message.get("text") is not None and speaking:
                     text = await self.speak(socket, json.loads(message["text"]), text)
+                elif message.get("text") is not None:
+                    self.listening_events.append(json.loads(message["text"]))
         except WebSocketDisconnect:
             return
 

@@ -3,12 +3,14 @@
 Client -> server: `input_audio_buffer.append` (base64 pcm16 mono at 24 kHz, or `?sample_rate=16000` etc.; or
 binary frames of the same), `input_audio_buffer.commit`, `input_audio_buffer.clear`, `session.update` (beta:
 `transcription_session.update`; `turn_detection`: `{"type": "semantic_vad"}`, `{"type": "server_vad",
-"silence_duration_ms": N}` or null for none). Server -> client: `session.created` / `session.updated` (with the
-effective `turn_detection`), `input_audio_buffer.speech_started` (as soon as Silero hears speech, frame by frame) /
-`speech_stopped` (with `reason`: semantic, silence, timeout or max_length; see `endpointing`),
+"silence_duration_ms": N}` or null for none; `input_audio_transcription`: `{"word_timestamps": false}` to leave
+them out). Server -> client: `session.created` / `session.updated` (with the settings in effect),
+`input_audio_buffer.speech_started` (as soon as Silero hears speech, frame by frame) / `speech_stopped` (with
+`reason`: semantic, silence, timeout or max_length; see `endpointing`),
 `conversation.item.input_audio_transcription.delta` (partial: the words that have become stable while someone
 speaks; then the rest once the utterance ends), `input_audio_buffer.committed`, `.completed` (with word
-timestamps), `error`. With `?intent=speech` the socket streams synthesis instead (`speech_session`).
+timestamps, unless turned off), `error`. With `?intent=speech` the socket streams synthesis instead
+(`speech_session`).
 """
 
 import base64
@@ -55,6 +57,15 @@ INPUT_RATE = 24_000  # OpenAI Realtime's pcm16
 WORK_RATE = 16_000  # Whisper's, Silero's and Smart Turn's
 PRE_ROLL_S = 1.0  # audio kept before the newest frame while no one speaks (the start of an utterance is in it)
 ALIASES = {"transcription_session.update": "session.update"}
+
+
+def _word_timestamps(requested: object) -> bool:
+    """`session.input_audio_transcription`: `{"word_timestamps": false}` leaves the completed items' `words` empty."""
+    if not isinstance(requested, dict) or not isinstance(requested.get("word_timestamps", True), bool):
+        raise InvalidRequest(
+            "Bad event: session.input_audio_transcription must be a JSON object; its word_timestamps true or false."
+        )
+    return bool(requested.get("word_timestamps", True))
 
 
 def _to_work_rate(samples: Samples, input_rate: int) -> Samples:
@@ -146,6 +157,13 @@ class TranscriptionSession:
     def _effective(self) -> dict[str, Any] | None:
         return None if self.detection is None else self.detection.as_json()
 
+    def _session_settings(self) -> dict[str, Any]:
+        """What `session.created` and `session.updated` report: the settings in effect."""
+        return {
+            "turn_detection": self._effective(),
+            "input_audio_transcription": {"word_timestamps": self.transcripts.word_timestamps},
+        }
+
     async def send(self, event_type: str, **fields: Any) -> None:
         await self.socket.send_json({"event_id": f"event_{uuid.uuid4().hex[:20]}", "type": event_type, **fields})
 
@@ -166,7 +184,7 @@ class TranscriptionSession:
                 "type": "transcription",
                 "input_audio_format": "pcm16",
                 "input_sample_rate": self.input_rate,
-                "turn_detection": self._effective(),
+                **self._session_settings(),
             },
         )
         try:
@@ -219,7 +237,9 @@ class TranscriptionSession:
                 semantic, server = self._detections()
                 parsed = None if requested is None else TurnDetection.parse(requested, semantic=semantic, server=server)
                 self.detect_turns(parsed)
-            await self.post("session.updated", session={"turn_detection": self._effective()})
+            if "input_audio_transcription" in session:
+                self.transcripts.word_timestamps = _word_timestamps(session["input_audio_transcription"])
+            await self.post("session.updated", session=self._session_settings())
         else:
             raise InvalidRequest(f"Bad event: unknown event type {kind!r}.")
 

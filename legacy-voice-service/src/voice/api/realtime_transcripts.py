@@ -40,6 +40,9 @@ class SessionTranscripts:
         self.partial_done: anyio.Event | None = None  # set when the partial in flight has finished
         self.speculation: Speculation | None = None  # of the current item's pause, if any
         self._speculating: anyio.Event | None = None  # set when the last speculative transcription has finished
+        # Word timing costs Whisper a second pass over its attention (tens of ms per transcript): a client that never
+        # reads the words (the main service) turns it off with `session.update`.
+        self.word_timestamps = True
 
     def start_partial(self, audio: Samples, item_id: str) -> None:
         """Re-transcribe the utterance so far in the background, if one is due, none is in flight and it is short."""
@@ -132,7 +135,7 @@ class SessionTranscripts:
     async def transcribe(self, audio: Samples, *, partial: bool = False, speculative: bool = False) -> Transcript:
         loaded = self.engines.transcriber("whisper-1")
         engine = loaded.require_ready()
-        options = TranscriptionOptions(word_timestamps=not partial)
+        options = TranscriptionOptions(word_timestamps=self.word_timestamps and not partial)
         async with loaded.job(session="realtime", partial=partial, speculative=speculative) as job:
             job.audio_seconds = audio.size / WORK_RATE
             return await job.call(lambda: engine.transcribe(audio, options))

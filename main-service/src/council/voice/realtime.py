@@ -125,7 +125,11 @@ class Listener(_RealtimeSocket):
             if detection == "semantic"
             else {"type": "server_vad", "silence_duration_ms": round(silence_s * 1000)}
         )
-        await self._send({"type": "session.update", "session": {"turn_detection": turn}})
+        # Word timestamps cost the voice service a second pass per transcript, and nothing here reads them.
+        transcription = {"word_timestamps": False}
+        await self._send(
+            {"type": "session.update", "session": {"turn_detection": turn, "input_audio_transcription": transcription}}
+        )
 
     async def send_audio(self, pcm: bytes) -> None:
         await self._send(pcm)
