@@ -153,7 +153,8 @@ class Listener(_RealtimeSocket):
 
 
 class Speaker(_RealtimeSocket):
-    """Text in as it is written, speech out by sentence; one utterance after another, each in its own voice.
+    """Text in as it is written, speech out as the voice service makes it (by clause, or frame by frame with a
+    streaming engine); one utterance after another, each in its own voice.
 
     `cancel` asks the voice service to forget queued text and stop at once; audio of the cancelled text that was
     already on its way is dropped here until the service confirms (`speech.cancelled`), so none of it is played.
