@@ -60,7 +60,7 @@ bench: setup ## Run the benchmarks under bench/ (QUICK=1 for a smoke run)
 
 # make eval: LIMIT questions (0 = all) of QUESTIONS (default: the shipped held-out set); every model call capped at
 # 128 tokens unless COUNCIL_LLM__MAX_TOKENS is set in the environment (docs/eval.md).
-LIMIT ?= 12
+LIMIT ?= 48
 eval: setup ## Does the council pay off? Each member, the council and its review round, scored on a question set
 	COUNCIL_LLM__MAX_TOKENS=$(or $(COUNCIL_LLM__MAX_TOKENS),128) $(MAIN)/.venv/bin/python -m council.evaluation --limit $(LIMIT) \
 	  $(if $(QUESTIONS),--questions $(QUESTIONS),)

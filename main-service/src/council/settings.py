@@ -32,6 +32,7 @@ LogFormat = Literal["auto", "json", "console"]
 OptionalSecret = Annotated[SecretStr | None, BeforeValidator(lambda value: value or None)]
 OptionalPath = Annotated[Path | None, BeforeValidator(lambda value: value or None)]
 OptionalCount = Annotated[int | None, BeforeValidator(lambda value: value or None)]
+OptionalInt = Annotated[int | None, BeforeValidator(lambda value: None if value == "" else value)]  # 0 is a value
 
 
 class ServerSettings(BaseModel):
@@ -224,6 +225,9 @@ class LLMSettings(BaseModel):
     read_timeout_s: float = Field(120.0, gt=0, description="Read timeout (between streamed chunks) of a model call.")
     max_tokens: int = Field(256, ge=1, description="Largest number of tokens one model call may generate.")
     temperature: float = Field(0.7, ge=0, le=2, description="Sampling temperature.")
+    seed: OptionalInt = Field(
+        None, ge=0, description="Sampling seed, for repeatable answers at a temperature above 0 (unset: random)."
+    )
 
 
 class RoleSettings(BaseModel):

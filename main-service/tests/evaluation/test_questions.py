@@ -11,6 +11,7 @@ import pytest
 
 from council.evaluation import QuestionFileError, load_questions, shipped_questions
 from council.evaluation.checks import NumberCheck
+from council.evaluation.questions import Question, spread
 
 type WriteFile = Callable[[str], Path]
 
@@ -94,3 +95,16 @@ def test_shipped_sets_cover_every_category_in_both_splits() -> None:
         counts = Counter(question.category for question in load_questions(shipped_questions(split)))
         assert set(counts) == categories, split
         assert min(counts.values()) >= 20, (split, counts)
+
+
+def test_a_limit_takes_questions_in_turn_from_each_category() -> None:
+    def item(n: int, category: str | None) -> Question:
+        return Question(id=f"q{n}", prompt="?", checks=(), category=category)
+
+    questions = [item(1, "factual"), item(2, "factual"), item(3, "factual"), item(4, "arithmetic"), item(5, None),
+                 item(6, "arithmetic"), item(7, "format")]  # fmt: skip
+
+    assert [q.id for q in spread(questions, 5)] == ["q1", "q4", "q5", "q7", "q2"]
+    assert [q.id for q in spread(questions, 100)] == ["q1", "q4", "q5", "q7", "q2", "q6", "q3"]
+    shipped = spread(load_questions(shipped_questions("heldout")), 8)
+    assert sorted(Counter(q.category for q in shipped).values()) == [2, 2, 2, 2]

@@ -34,7 +34,7 @@ def test_best_member_is_the_member_with_most_passes() -> None:
 
 
 def test_report_compares_the_council_with_the_best_member_and_the_review_with_the_council() -> None:
-    report = build_report(RUNS, questions="dev.jsonl", limit=20, backend="embedded")
+    report = build_report(RUNS, questions="dev.jsonl", limit=20, backend="embedded", temperature=0.0, seed=0)
     pairs = [(c["baseline"], c["candidate"], round(c["difference"], 2)) for c in report["comparisons"]]
     assert pairs == [("member:creative", "council", 0.25), ("member:creative", "council+review", 0.5),
                      ("council", "council+review", 0.25)]  # fmt: skip
@@ -45,9 +45,10 @@ def test_report_compares_the_council_with_the_best_member_and_the_review_with_th
 
 
 def test_markdown_states_whether_each_difference_is_significant(tmp_path: Path) -> None:
-    report = build_report(RUNS, questions="dev.jsonl", limit=None, backend="embedded")
+    report = build_report(RUNS, questions="dev.jsonl", limit=None, backend="embedded", temperature=0.7, seed=3)
     markdown = render_markdown(report)
     assert "| council | 15/20 | 75.0 % |" in markdown
+    assert "temperature 0.7, seed 3" in markdown
     statements = [line for line in markdown.splitlines() if line.startswith("- **")]
     assert len(statements) == 3
     assert all("significant" in line for line in statements)

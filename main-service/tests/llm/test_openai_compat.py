@@ -57,6 +57,23 @@ async def test_streams_tokens_with_usage_from_a_real_server(server_url: str) -> 
     assert total.response_metadata["ttft_ms"] > 0
 
 
+async def test_the_seed_goes_to_the_server_which_then_repeats_a_sampled_answer(server_url: str) -> None:
+    async def answer(seed: int | None) -> str:
+        client = openai.AsyncOpenAI(base_url=server_url, api_key="unused", max_retries=0, timeout=30)
+        model = OpenAICompatChatModel(model_name="smollm2", client=client, max_tokens=24, temperature=1.5, seed=seed)
+        try:
+            return str((await model.ainvoke([HumanMessage("Name three colours.")])).content)
+        finally:
+            await model.aclose()
+
+    await answer(None)  # the server's context now holds the question: every call below starts from that state
+    seeded = [await answer(11) for _ in range(3)]
+    unseeded = {await answer(None) for _ in range(4)}
+
+    assert seeded[0] == seeded[1] == seeded[2]
+    assert len(unseeded) > 1  # at this temperature, unseeded answers wander: the seed is what held them
+
+
 async def test_readiness_passes_when_the_server_answers_and_fails_when_it_does_not(server_url: str) -> None:
     up, down = remote(server_url), remote(f"http://127.0.0.1:{closed_port()}/v1")
     try:

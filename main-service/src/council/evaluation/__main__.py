@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from council.evaluation.harness import Configuration, run_evaluation
-from council.evaluation.questions import load_questions, shipped_questions
+from council.evaluation.questions import load_questions, shipped_questions, spread
 from council.evaluation.report import build_report, write_report
 from council.settings import Settings
 
@@ -24,10 +24,13 @@ def _arguments() -> argparse.Namespace:
         "--limit",
         type=int,
         default=int(os.environ.get("LIMIT") or 0),
-        help="only the first N questions (0 = all); default $LIMIT",
+        help="only N questions, taken in turn from each category (0 = all); default $LIMIT",
     )
     parser.add_argument(
         "--temperature", type=float, default=0.0, help="temperature of every role without its own (0 = greedy)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="sampling seed of every model (fixed, so a rerun repeats where it can)"
     )
     parser.add_argument("--results-dir", type=Path, default=Path("bench/results"), help="where eval-<date>.json/.md go")
     return parser.parse_args()  # fmt: skip
@@ -50,10 +53,21 @@ def main() -> None:
     settings = Settings()
     questions = load_questions(Path(arguments.questions))
     if arguments.limit > 0:
-        questions = questions[: arguments.limit]
-    runs = asyncio.run(run_evaluation(settings, questions, temperature=arguments.temperature, progress=_show_progress))
+        questions = spread(questions, arguments.limit)
+    runs = asyncio.run(
+        run_evaluation(
+            settings, questions, temperature=arguments.temperature, seed=arguments.seed, progress=_show_progress
+        )
+    )
     backend = settings.llm.backend if settings.llm.backend == "embedded" else f"openai ({settings.llm.model})"
-    report = build_report(runs, questions=str(arguments.questions), limit=arguments.limit or None, backend=backend)
+    report = build_report(
+        runs,
+        questions=str(arguments.questions),
+        limit=arguments.limit or None,
+        backend=backend,
+        temperature=arguments.temperature,
+        seed=arguments.seed,
+    )
     out = write_report(report, arguments.results_dir)
     print(f"report: {out} and {out.with_suffix('.md')}")
 

@@ -58,12 +58,14 @@ def configurations(settings: Settings) -> list[Configuration]:
     ]
 
 
-def evaluation_settings(settings: Settings, *, temperature: float, review_round: bool, memory_dir: Path) -> Settings:
-    """The user's settings with a fixed temperature and the review round as asked; conversations go to a scratch
-    directory (evaluation turns are stateless, but the orchestrator opens its checkpointer anyway)."""
+def evaluation_settings(
+    settings: Settings, *, temperature: float, seed: int | None, review_round: bool, memory_dir: Path
+) -> Settings:
+    """The user's settings with a fixed temperature and seed and the review round as asked; conversations go to a
+    scratch directory (evaluation turns are stateless, but the orchestrator opens its checkpointer anyway)."""
     return settings.model_copy(
         update={
-            "llm": settings.llm.model_copy(update={"temperature": temperature}),
+            "llm": settings.llm.model_copy(update={"temperature": temperature, "seed": seed}),
             "deliberation": settings.deliberation.model_copy(update={"review_round": review_round}),
             "memory": settings.memory.model_copy(update={"backend": "sqlite", "data_dir": memory_dir}),
         }
@@ -75,6 +77,7 @@ async def run_evaluation(
     questions: Sequence[Question],
     *,
     temperature: float = 0.0,
+    seed: int | None = 0,
     progress: Progress | None = None,
 ) -> list[ConfigurationRun]:
     """Every configuration over every question, in order; the models load once per review-round setting."""
@@ -83,7 +86,7 @@ async def run_evaluation(
         for review_round in (False, True):
             chosen = [c for c in configurations(settings) if c.review_round == review_round]
             turn_settings = evaluation_settings(
-                settings, temperature=temperature, review_round=review_round, memory_dir=Path(scratch)
+                settings, temperature=temperature, seed=seed, review_round=review_round, memory_dir=Path(scratch)
             )
             async with open_orchestrator(turn_settings) as orchestrator:
                 for configuration in chosen:

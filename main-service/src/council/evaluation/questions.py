@@ -1,9 +1,10 @@
 """Question files: JSON Lines of `{"id", "prompt", "checks", "category"?}`, loaded whole or refused with the line."""
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
+from itertools import chain, zip_longest
 from pathlib import Path
 from typing import Literal
 
@@ -31,6 +32,16 @@ class Question:
 def shipped_questions(split: Split) -> Path:
     """The question file that ships with the package: `dev` to tune on, `heldout` never tuned on."""
     return SHIPPED_DIR / f"{split}.jsonl"
+
+
+def spread(questions: Sequence[Question], limit: int) -> list[Question]:
+    """The first `limit` questions taken in turn from each category (in file order), so that a short run still
+    covers every kind of item; the items without a category form one group of their own."""
+    groups: dict[str | None, list[Question]] = {}
+    for question in questions:
+        groups.setdefault(question.category, []).append(question)
+    in_turn = chain.from_iterable(zip_longest(*groups.values()))
+    return [question for question in in_turn if question is not None][:limit]
 
 
 def load_questions(path: Path) -> list[Question]:

@@ -40,7 +40,13 @@ def _outcomes(run: ConfigurationRun) -> list[bool]:
 
 
 def build_report(
-    runs: Sequence[ConfigurationRun], *, questions: str, limit: int | None, backend: str
+    runs: Sequence[ConfigurationRun],
+    *,
+    questions: str,
+    limit: int | None,
+    backend: str,
+    temperature: float,
+    seed: int | None,
 ) -> dict[str, Any]:
     configurations = []
     for run in runs:
@@ -65,6 +71,8 @@ def build_report(
         "questions": questions,
         "limit": limit,
         "backend": backend,
+        "temperature": temperature,
+        "seed": seed,
         "python": platform.python_version(),
         "configurations": configurations,
         "comparisons": [_comparison(base, candidate, c) for base, candidate, c in comparisons(runs)],
@@ -87,7 +95,7 @@ def _comparison(baseline: str, candidate: str, comparison: PairedComparison) -> 
 
 def render_markdown(report: dict[str, Any]) -> str:
     lines = [f"# Evaluation {report['when']}", ""]
-    lines += [f"Questions: `{report['questions']}`" + (f" (first {report['limit']})" if report["limit"] else "") + f"; backend: {report['backend']}; scored by code (docs/eval.md).", ""]  # fmt: skip
+    lines += [f"Questions: `{report['questions']}`" + (f" ({report['limit']}, taken in turn from each category)" if report["limit"] else "") + f"; backend: {report['backend']}; temperature {report['temperature']}, seed {report['seed']}; scored by code (docs/eval.md).", ""]  # fmt: skip
     lines += ["| configuration | passed | pass rate | 95 % CI | tokens generated (total / mean) | wall time s (total / median) |",
               "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for config in report["configurations"]:

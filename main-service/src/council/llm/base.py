@@ -49,6 +49,9 @@ class CouncilChatModel(BaseChatModel):
     model_name: str
     max_tokens: int = 256
     temperature: float = 0.7
+    seed: int | None = None
+    """Sampling seed (None: the backend's own randomness). With it a sampled answer repeats from the same context
+    state (llama.cpp, and the OpenAI-compatible servers that honour `seed`)."""
     context_tokens: int = 2048
 
     @property

@@ -138,6 +138,7 @@ class LlamaPool:
         temperature: float,
         stop: threading.Event,
         emit: Callable[[object], None],
+        seed: int | None = None,
     ) -> None:
         """Run in a worker thread: stream deltas through `emit`, then a `Usage`; stop at the next token once `stop`."""
         try:
@@ -154,6 +155,7 @@ class LlamaPool:
                     messages=messages,  # type: ignore[arg-type]  # llama-cpp's TypedDicts; same shape
                     max_tokens=max_tokens,
                     temperature=temperature,
+                    seed=seed,  # None: the context's own sampler state goes on
                     stream=True,
                 )
                 for chunk in chunks:
@@ -206,7 +208,7 @@ class EmbeddedChatModel(CouncilChatModel):
 
         worker = threading.Thread(
             target=self.pool.generate,
-            args=(messages, max_tokens, temperature, stop, emit),
+            args=(messages, max_tokens, temperature, stop, emit, self.seed),
             name="llama-generation",
             daemon=True,
         )

@@ -33,6 +33,8 @@ class OpenAICompatChatModel(CouncilChatModel):
             "stream": True,
             "stream_options": {"include_usage": True},
         }
+        if self.seed is not None:
+            request["seed"] = self.seed
         try:
             stream = await self.client.chat.completions.create(**request)
             async with stream:

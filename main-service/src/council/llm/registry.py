@@ -39,6 +39,7 @@ class ModelRegistry:
                 "max_tokens": override.max_tokens or llm.max_tokens,
                 "temperature": llm.temperature if override.temperature is None else override.temperature,
                 "context_tokens": llm.context_tokens,
+                "seed": llm.seed,
             }
             if (override.backend or llm.backend) == "embedded":
                 path = override.model_path or llm.model_path or bundled_model(llm)
