@@ -80,6 +80,33 @@ def test_typed_message_streams_tokens_and_fills_the_council_panel(
     assert page.locator("#conversations li").count() >= 1
 
 
+def test_a_ranked_council_turn_shows_each_ballot_and_the_aggregate(
+    start_main: StartService, voice: ServiceProcess, page: Page
+) -> None:
+    main = start_main(voice, COUNCIL_LLM__MAX_TOKENS="16")
+    page.goto(main.url)
+    page.wait_for_selector("#connection[data-state='open']")
+
+    page.select_option("#path", "council")
+    page.check("#rank-answers")
+    page.fill("#text", "Tea or coffee?")
+    page.click("#send")
+    page.wait_for_selector("#send:not([disabled])", timeout=120_000)
+
+    # Every member's card shows its ballot as read (ranked, or why it was not counted), its answer kept above it.
+    ballots = page.locator(".member .ballot")
+    assert ballots.count() == 3
+    for index in range(3):
+        assert ballots.nth(index).is_visible()
+        assert ballots.nth(index).get_attribute("data-state") in ("read", "unread")
+        assert ballots.nth(index).inner_text().startswith(("ranks: ", "ranking not counted: "))
+    assert all(text.strip() for text in page.locator(".member .text").all_inner_texts())
+    # The aggregate: one line per answer, best first.
+    assert page.locator("#ranking").is_visible()
+    assert page.locator("#ranking li").count() == 3
+    assert "rank each other's answers" in page.locator("#route-reason").inner_text()
+
+
 def test_voice_down_is_said_plainly_and_text_chat_still_works(start_main: StartService, page: Page) -> None:
     main = start_main(free_port(), COUNCIL_LLM__MAX_TOKENS="8")  # nothing listens on the voice port
     page.goto(main.url)

@@ -259,7 +259,18 @@ class DeliberationSettings(BaseModel):
         "roles: the members, chair, fast; fields: backend, model_path, model, base_url, api_key, connect_timeout_s, "
         "read_timeout_s, max_tokens, temperature, system_prompt (unset: the COUNCIL_LLM__ value or the built-in prompt).",
     )
-    review_round: bool = Field(False, description="After answering, each member reviews the others' answers.")
+    review_round: bool = Field(
+        False,
+        description="After answering, each member reviews the others' answers (the default; a turn may override it).",
+    )
+    ranking: bool = Field(
+        False,
+        description="After answering (and reviewing), each member ranks the others' anonymised answers and the chair "
+        "sees the aggregate ranking; needs three members who answered (the default; a turn may override it).",
+    )
+    ranking_max_tokens: int = Field(
+        64, ge=8, description="A member's ranking (its ballot) is capped at this many tokens: it needs one line."
+    )
     member_timeout_s: float = Field(120.0, gt=0, description="A member slower than this is dropped from the turn.")
     spoken_member_max_tokens: int = Field(
         96,

@@ -45,6 +45,51 @@ async def test_chat_asks_only_the_chosen_council_members(client: httpx.AsyncClie
 
 
 @pytest.mark.anyio
+async def test_a_chat_turn_chooses_its_review_round_and_ranking(client: httpx.AsyncClient) -> None:
+    # The settings leave both off; this turn turns both on.
+    response = await client.post(
+        "/api/chat", json={"message": "/council Tea or coffee?", "review_round": True, "ranking": True}
+    )
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert sorted(call["phase"] for call in body["timings"]["calls"]) == sorted(
+        ["answer"] * 3 + ["review"] * 3 + ["ranking"] * 3 + ["synthesis"]
+    )
+    ranking = body["ranking"]
+    assert sorted(answer["member"] for answer in ranking["answers"]) == ["analytical", "creative", "critical"]
+    assert sorted(ballot["ranker"] for ballot in ranking["ballots"]) == ["analytical", "creative", "critical"]
+    for ballot in ranking["ballots"]:  # 8 tokens: a ballot may be unreadable, and then it says why
+        assert sorted(ballot["labels"]) == ["A", "B"]
+        assert (ballot["order"] is None) == (ballot["problem"] is not None)
+
+    plain = (await client.post("/api/chat", json={"message": "/council Tea or coffee?"})).json()
+    assert plain["ranking"] is None
+    assert sorted(call["phase"] for call in plain["timings"]["calls"]) == ["answer"] * 3 + ["synthesis"]
+
+
+@pytest.mark.anyio
+async def test_chat_stream_sends_the_ranking_stage_events(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/chat/stream", json={"message": "/council Tea or coffee?", "ranking": True})
+
+    assert response.status_code == 200
+    events = sse_events(response.text)
+    kinds = [kind for kind, _ in events]
+    assert "review" not in kinds
+    assert kinds.count("ranking") == 1
+    assert kinds.count("ranking.ballot") == 3
+    assert kinds.index("ranking") < kinds.index("ranking.done") < kinds.index("synthesis.delta")
+    assert {data["member"] for kind, data in events if kind == "member.done" and data["phase"] == "ranking"} == {
+        "analytical",
+        "creative",
+        "critical",
+    }
+    final = events[-1][1]
+    done = next(data for kind, data in events if kind == "ranking.done")
+    assert final["ranking"] == {"answers": done["answers"], "ballots": done["ballots"]}
+
+
+@pytest.mark.anyio
 async def test_chat_continues_the_given_thread(client: httpx.AsyncClient) -> None:
     for message in ("/fast hello", "/fast again"):
         response = await client.post("/api/chat", json={"message": message, "thread_id": "thread-1"})
@@ -85,6 +130,8 @@ async def test_chat_stream_sends_the_typed_events_as_sse(client: httpx.AsyncClie
         ({"message": "hi", "thread_id": "bad id!"}, 422, "thread_id"),
         ({"message": "/council hi", "members": ["analytical", "jester"]}, 422, "'jester'"),
         ({"message": "/council hi", "members": []}, 422, "members"),
+        ({"message": "/council hi", "ranking": "yes"}, 422, "ranking"),
+        ({"message": "/council hi", "review_round": 1}, 422, "review_round"),
         ({}, 422, "message"),
     ],
 )

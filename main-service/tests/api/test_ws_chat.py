@@ -57,6 +57,23 @@ def test_a_turn_may_choose_its_council_members(client: TestClient) -> None:
     assert "jester" in refused["message"]
 
 
+def test_a_turn_may_choose_its_review_round_and_ranking(client: TestClient) -> None:
+    with client.websocket_connect("ws://localhost/ws/chat") as socket:
+        socket.send_json({"type": "message", "id": "r", "text": "Tea or coffee?", "path": "council",
+                          "review_round": True, "ranking": True})  # fmt: skip
+        events = events_until_final(socket, "r")
+        socket.send_json({"type": "message", "id": "bad", "text": "hi", "path": "council", "ranking": "on"})
+        refused = socket.receive_json()
+
+    types = [event["type"] for event in events]
+    assert types.index("review") < types.index("ranking") < types.index("ranking.done") < types.index("final")
+    assert types.count("ranking.ballot") == 3
+    assert all(event["id"] == "r" for event in events)
+    assert events[-1]["ranking"]["answers"]
+    assert (refused["type"], refused["code"], refused["id"]) == ("error", "invalid_request", "bad")
+    assert "ranking" in refused["message"]
+
+
 def test_two_turns_run_concurrently_on_one_socket(client: TestClient) -> None:
     with client.websocket_connect("ws://localhost/ws/chat") as socket:
         socket.send_json({"type": "message", "id": "a", "text": "/fast One word, please."})

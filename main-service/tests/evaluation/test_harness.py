@@ -1,4 +1,5 @@
-"""The harness runs real turns through the orchestrator on the bundled model, one configuration after another."""
+"""The harness runs real turns through the orchestrator on the bundled model, one configuration after another, and
+sets self-MoA up from the run's own figures."""
 
 import json
 from pathlib import Path
@@ -6,8 +7,18 @@ from pathlib import Path
 import pytest
 
 from council.evaluation import Question, load_questions, score
-from council.evaluation.harness import configurations, run_evaluation
+from council.evaluation.harness import (
+    Configuration,
+    ConfigurationRun,
+    ItemRun,
+    configurations,
+    run_evaluation,
+    self_moa,
+)
+from council.evaluation.self_moa import equal_budget, self_moa_models
+from council.llm import ModelRegistry
 from council.settings import Settings
+from tests.llm.scripted import ScriptedChatModel
 
 MAX_TOKENS = 8
 
@@ -26,32 +37,92 @@ def question(tmp_path: Path) -> Question:
     return load_questions(path)[0]
 
 
-def test_configurations_are_each_member_then_the_council_without_and_with_review() -> None:
+def test_configurations_are_each_member_then_the_council_plain_with_review_and_with_ranking() -> None:
     settings = Settings(_env_file=None, deliberation={"members": ["analytical", "critical"]})
-    assert [c.name for c in configurations(settings)] == [
+    chosen = configurations(settings)
+    assert [c.name for c in chosen] == [
         "member:analytical",
         "member:critical",
         "council",
         "council+review",
+        "council+ranking",
     ]
+    assert [(c.review_round, c.ranking) for c in chosen[2:]] == [(False, False), (True, False), (False, True)]
 
 
 @pytest.mark.anyio
-async def test_every_configuration_answers_and_is_scored(question: Question, tmp_path: Path) -> None:
+async def test_every_configuration_answers_and_is_scored_on_models_loaded_once(
+    question: Question, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loads: list[object] = []
+    load = ModelRegistry.from_settings
+    monkeypatch.setattr(ModelRegistry, "from_settings", lambda *args: loads.append(args) or load(*args))
     settings = Settings(_env_file=None, llm={"max_tokens": MAX_TOKENS}, memory={"data_dir": tmp_path / "memory"})
     seen: list[tuple[str, int, int]] = []
     runs = await run_evaluation(
         settings, [question], progress=lambda c, done, total, _: seen.append((c.name, done, total))
     )
-    names = ["member:analytical", "member:creative", "member:critical", "council", "council+review"]
-    assert [run.configuration.name for run in runs] == names
+    assert len(loads) == 1  # the review round and the ranking are the turn's options, not a second orchestrator
+    names = [run.configuration.name for run in runs]
+    assert names[:-1] == ["member:analytical", "member:creative", "member:critical", "council", "council+review",
+                          "council+ranking"]  # fmt: skip
+    moa = runs[-1].configuration
+    assert moa.name == f"self-moa:{moa.role}"
+    assert f"member:{moa.role}" in names
+    assert 2 <= moa.samples <= 8
+    assert f"k = {moa.samples}" in moa.note
     assert seen == [(name, 1, 1) for name in names]
-    # model calls per turn: one for a member alone; three members and the chair; and three reviews on top
-    calls = {"council": 4, "council+review": 7}
+    # model calls per turn: one for a member alone; three members and the chair; three reviews or three rankings
+    # on top; k samples and their synthesis
+    calls = {"council": 4, "council+review": 7, "council+ranking": 7, moa.name: moa.samples + 1}
     for run in runs:
         (item,) = run.items
         assert item.question_id == "capital"
         assert item.passed == score(question, item.answer).passed
         assert len(item.failures) == len(score(question, item.answer).failures)
         assert 0 < item.output_tokens <= calls.get(run.configuration.name, 1) * MAX_TOKENS
+        assert (item.synthesis_tokens > 0) == (run.configuration.path == "council")
+        assert item.ballots == (3 if run.configuration.ranking else 0)
+        assert 0 <= item.ballots_read <= item.ballots
         assert item.wall_s > 0
+
+
+def fake_run(configuration: Configuration, tokens: int, synthesis: int, passes: list[bool]) -> ConfigurationRun:
+    items = tuple(ItemRun(f"q{i}", None, passed, (), tokens, 0.1, "", synthesis) for i, passed in enumerate(passes))
+    return ConfigurationRun(configuration, items)
+
+
+def test_self_moa_samples_the_best_member_k_times_for_the_councils_token_budget() -> None:
+    runs = [
+        fake_run(Configuration("member:analytical", "fast", role="analytical"), 40, 0, [True, False, False]),
+        fake_run(Configuration("member:critical", "fast", role="critical"), 30, 0, [True, True, False]),
+        fake_run(Configuration("council", "council"), 150, 40, [True, True, True]),
+    ]
+    moa = self_moa(runs)
+    assert moa is not None
+    # the best member by pass rate (critical), not the cheapest or the first; (150 - 40) / 30 = 3.67 -> 4
+    assert (moa.name, moa.role, moa.samples, moa.path) == ("self-moa:critical", "critical", 4, "council")
+    assert moa.note == (
+        "best member critical; k = 4: (council 150.0 tokens per item - its chair's 40.0) / the member alone 30.0 = "
+        "3.67, rounded, within 2-8"
+    )
+    assert self_moa(runs[:2]) is None  # no council to match
+
+
+@pytest.mark.parametrize(
+    ("council", "chair", "member", "samples"),
+    [(300, 60, 80, 3), (100, 50, 100, 2), (1000, 0, 10, 8), (100, 10, 0, 2)],
+)
+def test_k_is_rounded_and_kept_between_two_and_eight(council: float, chair: float, member: float, samples: int) -> None:
+    assert equal_budget(council, chair, member).samples == samples
+
+
+def test_self_moa_models_are_the_members_model_with_a_seed_each_and_it_chairs() -> None:
+    member = ScriptedChatModel(model_name="critical-model", temperature=0.0, seed=5)
+    registry = ModelRegistry({"critical": member, "chair": ScriptedChatModel(model_name="other-chair")})
+    moa = self_moa_models(registry, "critical", 3, temperature=0.7, seed=5)
+
+    assert moa.roles == ["sample-1", "sample-2", "sample-3", "chair", "fast"]
+    samples = [moa.get(role) for role in ("sample-1", "sample-2", "sample-3")]
+    assert [(m.model_name, m.temperature, m.seed) for m in samples] == [("critical-model", 0.7, s) for s in (5, 6, 7)]
+    assert moa.get("chair") is member  # synthesized by the same model, at the run's own settings

@@ -1,5 +1,6 @@
 """The report's figures: pass rates with intervals, the best member as the baseline, and files on disk."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -42,6 +43,39 @@ def test_report_compares_the_council_with_the_best_member_and_the_review_with_th
     assert council["pass_rate"]["passed"] == 15
     assert council["by_category"] == {"factual": {"passed": 10, "total": 10}, "arithmetic": {"passed": 5, "total": 10}}
     assert council["output_tokens"] == {"total": 200, "mean": 10.0}
+
+
+def test_report_compares_ranking_and_self_moa_and_states_how_k_was_chosen() -> None:
+    moa = Configuration("self-moa:creative", "council", role="creative", samples=3, note="best member creative; k = 3")
+    ranking = Configuration("council+ranking", "council", ranking=True)
+    ranked_items = tuple(
+        dataclasses.replace(item, ballots=3, ballots_read=index % 2) for index, item in enumerate(RUNS[2].items)
+    )
+    runs = [*RUNS, ConfigurationRun(ranking, ranked_items), ConfigurationRun(moa, RUNS[1].items)]
+    report = build_report(runs, questions="dev.jsonl", limit=20, backend="embedded", temperature=0.0, seed=0,
+                          sample_temperature=0.7)  # fmt: skip
+
+    pairs = [(c["baseline"], c["candidate"]) for c in report["comparisons"]]
+    assert pairs == [
+        ("member:creative", "council"),
+        ("member:creative", "council+review"),
+        ("member:creative", "council+ranking"),
+        ("member:creative", "self-moa:creative"),
+        ("council", "council+review"),
+        ("council", "council+ranking"),
+        ("self-moa:creative", "council"),
+    ]
+    assert report["sample_temperature"] == 0.7
+    markdown = render_markdown(report)
+    assert "- **self-moa:creative**: best member creative; k = 3" in markdown
+    assert "Self-MoA samples at temperature 0.7" in markdown
+    assert (
+        "- **council+ranking**: 10 of 60 peer rankings could be read; the others were counted as unreadable" in markdown
+    )
+    # the same answers as the best member: no difference, and the report says so plainly
+    assert "- **self-moa:creative** vs member:creative: +0.0 points" in markdown
+    line = next(line for line in markdown.splitlines() if line.startswith("- **self-moa:creative** vs"))
+    assert line.endswith("not significant at the 5 % level (the interval includes 0).")
 
 
 def test_markdown_states_whether_each_difference_is_significant(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from council.api.deps import CallerDep, OrchestratorDep
 from council.api.event_stream import EventStreamResponse
 from council.api.responses import EVENT_STREAM_RESPONSES
 from council.ids import ID_PATTERN, new_thread_id
-from council.orchestrator.events import MemberAnswer, ModelCall, PathName
+from council.orchestrator.events import MemberAnswer, ModelCall, PathName, Ranking
 from council.orchestrator.smart_router import RequestedPath
 
 router = APIRouter(prefix="/api", tags=["chat"])
@@ -27,6 +27,18 @@ class ChatRequest(BaseModel):
         max_length=16,
         description="Council members (roles) to ask on the council path, in configured order; omitted = all.",
     )
+    review_round: bool | None = Field(
+        None,
+        strict=True,
+        description="On the council path, members review each other's answers; omitted = "
+        "COUNCIL_DELIBERATION__REVIEW_ROUND.",
+    )
+    ranking: bool | None = Field(
+        None,
+        strict=True,
+        description="On the council path, members rank each other's anonymised answers and the chair sees the "
+        "aggregate; omitted = COUNCIL_DELIBERATION__RANKING.",
+    )
 
 
 class Timings(BaseModel):
@@ -40,6 +52,7 @@ class ChatResponse(BaseModel):
     reason: str = Field(description="Why the router chose the path.")
     answer: str
     members: list[MemberAnswer] = Field(description="Council members' answers (empty on the fast path).")
+    ranking: Ranking | None = Field(None, description="The members' peer ranking, when the turn ran it.")
     timings: Timings
 
 
@@ -47,7 +60,13 @@ class ChatResponse(BaseModel):
 async def create_chat(body: ChatRequest, orchestrator: OrchestratorDep, caller: CallerDep) -> ChatResponse:
     thread_id = body.thread_id or new_thread_id()
     final = await orchestrator.answer(
-        body.message, thread_id=thread_id, requested=body.path, members=body.members, caller=caller
+        body.message,
+        thread_id=thread_id,
+        requested=body.path,
+        members=body.members,
+        caller=caller,
+        review_round=body.review_round,
+        ranking=body.ranking,
     )
     return ChatResponse(
         thread_id=thread_id,
@@ -55,19 +74,27 @@ async def create_chat(body: ChatRequest, orchestrator: OrchestratorDep, caller: 
         reason=final.reason,
         answer=final.answer,
         members=final.members,
+        ranking=final.ranking,
         timings=Timings(total_ms=final.total_ms, calls=final.calls),
     )
 
 
 @router.post(
     "/chat/stream",
-    summary="The same turn as server-sent events: route, member.*, review, synthesis.delta, final or error",
+    summary="The same turn as server-sent events: route, member.*, review, ranking*, synthesis.delta, final or error",
     response_class=Response,  # no media type of its own, so errors are documented as JSON and 200 as SSE
     responses=EVENT_STREAM_RESPONSES,
 )
 async def stream_chat(body: ChatRequest, orchestrator: OrchestratorDep, caller: CallerDep) -> EventStreamResponse:
     # A 4xx before the stream starts (the turn checks the thread's owner again, under the thread's lock).
-    admitted = await orchestrator.admit(body.message, body.path, members=body.members, caller=caller)
+    admitted = await orchestrator.admit(
+        body.message,
+        body.path,
+        members=body.members,
+        caller=caller,
+        review_round=body.review_round,
+        ranking=body.ranking,
+    )
     if body.thread_id is not None:
         await orchestrator.check_thread(body.thread_id, caller)
     thread_id = body.thread_id or new_thread_id()

@@ -9,6 +9,7 @@ from pathlib import Path
 from council.evaluation.harness import Configuration, run_evaluation
 from council.evaluation.questions import load_questions, shipped_questions, spread
 from council.evaluation.report import build_report, write_report
+from council.evaluation.self_moa import SAMPLE_TEMPERATURE
 from council.settings import Settings
 
 
@@ -31,6 +32,12 @@ def _arguments() -> argparse.Namespace:
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="sampling seed of every model (fixed, so a rerun repeats where it can)"
+    )
+    parser.add_argument(
+        "--sample-temperature",
+        type=float,
+        default=SAMPLE_TEMPERATURE,
+        help="temperature of self-MoA's samples (each with its own seed; at 0 they would all be one answer)",
     )
     parser.add_argument("--results-dir", type=Path, default=Path("bench/results"), help="where eval-<date>.json/.md go")
     return parser.parse_args()  # fmt: skip
@@ -56,7 +63,12 @@ def main() -> None:
         questions = spread(questions, arguments.limit)
     runs = asyncio.run(
         run_evaluation(
-            settings, questions, temperature=arguments.temperature, seed=arguments.seed, progress=_show_progress
+            settings,
+            questions,
+            temperature=arguments.temperature,
+            seed=arguments.seed,
+            sample_temperature=arguments.sample_temperature,
+            progress=_show_progress,
         )
     )
     backend = settings.llm.backend if settings.llm.backend == "embedded" else f"openai ({settings.llm.model})"
@@ -67,6 +79,7 @@ def main() -> None:
         backend=backend,
         temperature=arguments.temperature,
         seed=arguments.seed,
+        sample_temperature=arguments.sample_temperature,
     )
     out = write_report(report, arguments.results_dir)
     print(f"report: {out} and {out.with_suffix('.md')}")

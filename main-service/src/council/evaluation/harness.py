@@ -1,5 +1,6 @@
 """Runs questions through the product's own orchestrator, one configuration after another, and scores each answer."""
 
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -11,18 +12,25 @@ from council.auth import LOCAL
 from council.errors import CouncilError
 from council.evaluation.questions import Question
 from council.evaluation.scoring import score
+from council.evaluation.self_moa import SAMPLE_TEMPERATURE, equal_budget, self_moa_models, self_moa_settings
 from council.orchestrator import Orchestrator, open_orchestrator
 from council.settings import Settings
 
 
 @dataclass(frozen=True)
 class Configuration:
-    """One way of answering: a single member on the fast path, or the council with or without its review round."""
+    """One way of answering: a single member on the fast path; the council, with its review round or its peer
+    ranking as the turn's options; or self-MoA, the `role`'s model sampled `samples` times and synthesized by itself."""
 
     name: str
     path: Literal["fast", "council"]
     role: str | None = None
     review_round: bool = False
+    ranking: bool = False
+    samples: int = 0
+    """Self-MoA's k (0: not self-MoA)."""
+    note: str = ""
+    """How the configuration was set up in this run (self-MoA: how k was chosen), for the report."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,12 @@ class ItemRun:
     output_tokens: int
     wall_s: float
     answer: str
+    synthesis_tokens: int = 0
+    """The part of `output_tokens` the chair wrote (0 off the council path)."""
+    ballots: int = 0
+    """The peer ranking's ballots (0 when it did not run)."""
+    ballots_read: int = 0
+    """The ballots whose ranking could be read (the others were counted as unreadable)."""
 
 
 @dataclass(frozen=True)
@@ -49,24 +63,48 @@ Progress = Callable[[Configuration, int, int, int], None]
 
 
 def configurations(settings: Settings) -> list[Configuration]:
-    """Each council member alone, then the council without and with the review round (the stages that exist today)."""
+    """Each council member alone, then the council plain, with its review round and with its peer ranking. Self-MoA
+    comes last, set up from these runs' figures (`self_moa`)."""
     members = [Configuration(f"member:{member}", "fast", role=member) for member in settings.deliberation.members]
     return [
         *members,
         Configuration("council", "council"),
         Configuration("council+review", "council", review_round=True),
+        Configuration("council+ranking", "council", ranking=True),
     ]
 
 
-def evaluation_settings(
-    settings: Settings, *, temperature: float, seed: int | None, review_round: bool, memory_dir: Path
-) -> Settings:
-    """The user's settings with a fixed temperature and seed and the review round as asked; conversations go to a
-    scratch directory (evaluation turns are stateless, but the orchestrator opens its checkpointer anyway)."""
+def best_member(runs: Sequence[ConfigurationRun]) -> ConfigurationRun | None:
+    """The single member with the highest pass rate here (the first on a tie); None when no member ran."""
+    members = [run for run in runs if run.configuration.path == "fast"]
+    return max(members, key=lambda run: sum(item.passed for item in run.items), default=None)
+
+
+def self_moa(runs: Sequence[ConfigurationRun]) -> Configuration | None:
+    """Self-MoA of the best member of these runs, with k samples so that it generates about the tokens the plain
+    council did (`self_moa.equal_budget`); None without a member and a council run."""
+    best = best_member(runs)
+    council = next((run for run in runs if run.configuration.name == "council"), None)
+    if best is None or best.configuration.role is None or council is None or not council.items:
+        return None
+    budget = equal_budget(
+        council_tokens=statistics.fmean(item.output_tokens for item in council.items),
+        chair_tokens=statistics.fmean(item.synthesis_tokens for item in council.items),
+        member_tokens=statistics.fmean(item.output_tokens for item in best.items),
+    )
+    role = best.configuration.role
+    return Configuration(
+        f"self-moa:{role}", "council", role=role, samples=budget.samples, note=f"best member {role}; {budget.explain()}"
+    )
+
+
+def evaluation_settings(settings: Settings, *, temperature: float, seed: int | None, memory_dir: Path) -> Settings:
+    """The user's settings with a fixed temperature and seed; conversations go to a scratch directory (evaluation
+    turns are stateless, but the orchestrator opens its checkpointer anyway). The review round and the ranking are
+    each turn's options, so the settings' defaults do not matter here."""
     return settings.model_copy(
         update={
             "llm": settings.llm.model_copy(update={"temperature": temperature, "seed": seed}),
-            "deliberation": settings.deliberation.model_copy(update={"review_round": review_round}),
             "memory": settings.memory.model_copy(update={"backend": "sqlite", "data_dir": memory_dir}),
         }
     )
@@ -78,19 +116,30 @@ async def run_evaluation(
     *,
     temperature: float = 0.0,
     seed: int | None = 0,
+    sample_temperature: float = SAMPLE_TEMPERATURE,
     progress: Progress | None = None,
 ) -> list[ConfigurationRun]:
-    """Every configuration over every question, in order; the models load once per review-round setting."""
+    """Every configuration over every question, in order, on models loaded once; then self-MoA of the best member
+    (its samples at `sample_temperature`, each with a seed of its own), on the same loaded models."""
     runs: list[ConfigurationRun] = []
     with tempfile.TemporaryDirectory(prefix="council-eval-") as scratch:
-        for review_round in (False, True):
-            chosen = [c for c in configurations(settings) if c.review_round == review_round]
-            turn_settings = evaluation_settings(
-                settings, temperature=temperature, seed=seed, review_round=review_round, memory_dir=Path(scratch)
-            )
-            async with open_orchestrator(turn_settings) as orchestrator:
-                for configuration in chosen:
-                    runs.append(await run_configuration(orchestrator, configuration, questions, progress))
+        turn_settings = evaluation_settings(settings, temperature=temperature, seed=seed, memory_dir=Path(scratch))
+        async with open_orchestrator(turn_settings) as orchestrator:
+            for configuration in configurations(settings):
+                runs.append(await run_configuration(orchestrator, configuration, questions, progress))
+            moa = self_moa(runs)
+            if moa is not None and moa.role is not None:
+                models = self_moa_models(
+                    orchestrator.models, moa.role, moa.samples, temperature=sample_temperature, seed=seed
+                )
+                moa_settings = self_moa_settings(
+                    turn_settings,
+                    prompt=orchestrator.context.prompts[moa.role],
+                    samples=moa.samples,
+                    memory_dir=Path(scratch) / "self-moa",
+                )
+                async with open_orchestrator(moa_settings, models=models) as moa_orchestrator:
+                    runs.append(await run_configuration(moa_orchestrator, moa, questions, progress))
     return runs
 
 
@@ -113,7 +162,13 @@ async def _answer(orchestrator: Orchestrator, configuration: Configuration, ques
     try:
         # A stateless turn (history=[]): every question stands alone, nothing is remembered between items.
         final = await orchestrator.answer(
-            question.prompt, history=[], requested=configuration.path, role=configuration.role, caller=LOCAL
+            question.prompt,
+            history=[],
+            requested=configuration.path,
+            role=configuration.role if configuration.path == "fast" else None,
+            review_round=configuration.review_round,
+            ranking=configuration.ranking,
+            caller=LOCAL,
         )
     except CouncilError as error:  # a backend that fails an item fails that item, not the run
         wall_s = time.perf_counter() - started
@@ -122,4 +177,18 @@ async def _answer(orchestrator: Orchestrator, configuration: Configuration, ques
     result = score(question, final.answer)
     failures = tuple(f"{outcome.check}: {outcome.detail}" for outcome in result.failures)
     output_tokens = sum(call.output_tokens for call in final.calls)
-    return ItemRun(question.id, question.category, result.passed, failures, output_tokens, wall_s, final.answer)
+    synthesis_tokens = sum(call.output_tokens for call in final.calls if call.phase == "synthesis")
+    ballots = len(final.ranking.ballots) if final.ranking else 0
+    unreadable = final.ranking.unreadable if final.ranking else 0
+    return ItemRun(
+        question.id,
+        question.category,
+        result.passed,
+        failures,
+        output_tokens,
+        wall_s,
+        final.answer,
+        synthesis_tokens,
+        ballots,
+        ballots - unreadable,
+    )

@@ -10,25 +10,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from council.evaluation.harness import ConfigurationRun
+from council.evaluation.harness import ConfigurationRun, best_member
 from council.evaluation.stats import PairedComparison, compare_paired, pass_rate
 
-
-def best_member(runs: Sequence[ConfigurationRun]) -> ConfigurationRun | None:
-    """The single member with the highest pass rate here (the first on a tie); None when no member ran."""
-    members = [run for run in runs if run.configuration.path == "fast"]
-    return max(members, key=lambda run: sum(item.passed for item in run.items), default=None)
+__all__ = ["best_member", "build_report", "comparisons", "render_markdown", "write_report"]
 
 
 def comparisons(runs: Sequence[ConfigurationRun]) -> list[tuple[str, str, PairedComparison]]:
-    """Each council configuration against the best single member, and the review round against the council."""
+    """Each council configuration and self-MoA against the best single member; the review round and the ranking
+    against the plain council; and the council against self-MoA at its token budget (does mixing roles beat
+    sampling the best one?)."""
     by_name = {run.configuration.name: run for run in runs}
     best = best_member(runs)
+    councils = [run.configuration.name for run in runs if run.configuration.path == "council"]
+    moa = next((run.configuration.name for run in runs if run.configuration.samples), None)
     pairs: list[tuple[str, str]] = []
     if best is not None:
-        pairs += [(best.configuration.name, name) for name in ("council", "council+review") if name in by_name]
-    if {"council", "council+review"} <= by_name.keys():
-        pairs.append(("council", "council+review"))
+        pairs += [(best.configuration.name, name) for name in councils]
+    if "council" in by_name:
+        pairs += [("council", name) for name in ("council+review", "council+ranking") if name in by_name]
+        if moa is not None:
+            pairs.append((moa, "council"))
     return [
         (base, candidate, compare_paired(_outcomes(by_name[base]), _outcomes(by_name[candidate])))
         for base, candidate in pairs
@@ -47,6 +49,7 @@ def build_report(
     backend: str,
     temperature: float,
     seed: int | None,
+    sample_temperature: float | None = None,
 ) -> dict[str, Any]:
     configurations = []
     for run in runs:
@@ -62,6 +65,7 @@ def build_report(
                 "by_category": {name: {"passed": passed[name], "total": total} for name, total in categories.items()},
                 "output_tokens": {"total": sum(tokens), "mean": round(statistics.fmean(tokens), 1)},
                 "wall_s": {"total": round(sum(walls), 2), "median": round(statistics.median(walls), 3)},
+                "ballots": {"total": sum(i.ballots for i in run.items), "read": sum(i.ballots_read for i in run.items)},
                 "items": [asdict(item) for item in run.items],
             }
         )
@@ -73,6 +77,7 @@ def build_report(
         "backend": backend,
         "temperature": temperature,
         "seed": seed,
+        "sample_temperature": sample_temperature,
         "python": platform.python_version(),
         "configurations": configurations,
         "comparisons": [_comparison(base, candidate, c) for base, candidate, c in comparisons(runs)],
@@ -106,6 +111,20 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"| {config['output_tokens']['total']} / {config['output_tokens']['mean']} "
             f"| {config['wall_s']['total']} / {config['wall_s']['median']} |"
         )
+    notes = [f"- **{config['name']}**: {config['note']}" for config in report["configurations"] if config.get("note")]
+    notes += [
+        f"- **{config['name']}**: {config['ballots']['read']} of {config['ballots']['total']} peer rankings could be "
+        "read; the others were counted as unreadable, never guessed (the chair is shown the readable ones)"
+        for config in report["configurations"]
+        if config.get("ballots", {}).get("total")
+    ]
+    if notes:
+        lines += ["", "## How the configurations were set up", ""]
+        if report.get("sample_temperature") is not None and any(c["samples"] for c in report["configurations"]):
+            lines += [f"Self-MoA samples at temperature {report['sample_temperature']} (seed + i for sample i; greedy "
+                      "samples would all be the same answer), and synthesizes with the same model at the run's "
+                      "temperature; k matches its tokens to the plain council's.", ""]  # fmt: skip
+        lines += notes
     if report["comparisons"]:
         lines += ["", "## Paired differences (candidate minus baseline, same items)", ""]
         lines += ["The best single member is picked on these same items, which favours it over the council.", ""]

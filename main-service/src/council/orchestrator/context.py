@@ -81,6 +81,7 @@ class TurnContext:
     prompts: Mapping[str, str]
     """System prompt per role (built-in prompts, overridden by settings)."""
     review_round: bool
+    """Members review each other's answers (the settings' default, or the turn's choice)."""
     member_timeout_s: float
     council_min_words: int
     context_tokens: int
@@ -93,6 +94,12 @@ class TurnContext:
     """The answer will be spoken (a voice session): the members and the chair answer briefly, in plain speech."""
     spoken_member_max_tokens: int = 96
     """A member's answer in a spoken turn is capped at this many tokens, so the chair starts sooner."""
+    ranking: bool = False
+    """Members rank each other's anonymised answers and the chair sees the aggregate (default, or the turn's choice)."""
+    ranking_max_tokens: int = 64
+    """A member's ranking is capped at this many tokens."""
+    seed: int | None = None
+    """The models' sampling seed; it also seeds each ranker's shuffle of the answers, so a run repeats."""
     cache_scope: str = "local"
     """Whose answer cache this turn may read and fill (the caller's name)."""
     started: float = field(default_factory=time.perf_counter)

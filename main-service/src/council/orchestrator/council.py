@@ -19,7 +19,7 @@ from council.orchestrator.events import (
     Phase,
     ReviewEvent,
 )
-from council.orchestrator.prompts import REVIEW_PROMPT, SPOKEN_STYLE, review_request
+from council.orchestrator.prompts import RANKING_PROMPT, REVIEW_PROMPT, SPOKEN_STYLE, review_request
 
 log = structlog.get_logger(__name__)
 
@@ -30,7 +30,7 @@ async def deliberate(
     """Every member answers at once; with the review round on, the survivors revise after seeing the others."""
     calls: list[ModelCall] = []
     results = await asyncio.gather(
-        *(_member_turn(ctx, member, "answer", history, emit, calls) for member in ctx.members)
+        *(member_turn(ctx, member, "answer", history, emit, calls) for member in ctx.members)
     )
     answers = [
         MemberAnswer(member=member, status="ok", answer=text)
@@ -46,7 +46,7 @@ async def deliberate(
         emit(ReviewEvent(t_ms=ctx.elapsed_ms(), members=[answer.member for answer in survivors]))
         reviews = await asyncio.gather(
             *(
-                _member_turn(
+                member_turn(
                     ctx,
                     answer.member,
                     "review",
@@ -66,7 +66,7 @@ def _others(answers: Sequence[MemberAnswer], member: str) -> list[str]:
     return [answer.answer for answer in answers if answer.member != member]
 
 
-async def _member_turn(
+async def member_turn(
     ctx: TurnContext,
     member: str,
     phase: Phase,
@@ -74,12 +74,17 @@ async def _member_turn(
     emit: EventWriter,
     calls: list[ModelCall],
 ) -> tuple[str | None, str | None]:
-    """One member's answer, or `(None, why)` after a `member.failed` event: a failure never sinks the council."""
+    """One member's answer (or review, or ranking), or `(None, why)` after a `member.failed` event: a failure never
+    sinks the council."""
     model = ctx.models.get(member)
-    system_prompt = REVIEW_PROMPT if phase == "review" else ctx.prompts[member]
-    if ctx.spoken:
+    system_prompt = {"review": REVIEW_PROMPT, "ranking": RANKING_PROMPT}.get(phase, ctx.prompts[member])
+    if ctx.spoken and phase != "ranking":  # a ranking is never spoken: it is one line of letters
         system_prompt += SPOKEN_STYLE
-    max_tokens = ctx.spoken_member_max_tokens if ctx.spoken else None
+    caps = [
+        ctx.spoken_member_max_tokens if ctx.spoken else None,
+        ctx.ranking_max_tokens if phase == "ranking" else None,
+    ]
+    max_tokens = min((cap for cap in caps if cap is not None), default=None)
     emit(MemberStartEvent(t_ms=ctx.elapsed_ms(), member=member, phase=phase, model=model.model_name))
 
     def on_delta(text: str) -> None:

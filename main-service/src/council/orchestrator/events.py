@@ -7,14 +7,14 @@ from pydantic import BaseModel, Field
 from council.agent_events import AgentCharged, AgentOutput, AgentRefused, AgentStarted
 
 PathName = Literal["fast", "council", "kip"]
-Phase = Literal["answer", "review"]
+Phase = Literal["answer", "review", "ranking"]
 
 
 class ModelCall(BaseModel):
     """One model call's cost in tokens and its speed."""
 
     role: str
-    phase: Literal["fast", "answer", "review", "synthesis"]
+    phase: Literal["fast", "answer", "review", "ranking", "synthesis"]
     model: str
     input_tokens: int
     output_tokens: int
@@ -28,6 +28,34 @@ class MemberAnswer(BaseModel):
     answer: str = ""
     review: str | None = Field(None, description="The member's revised answer after the review round, if it ran.")
     error: str | None = None
+
+
+class Ballot(BaseModel):
+    """One member's ranking of the others' anonymised answers, as read from its reply by code."""
+
+    ranker: str
+    labels: dict[str, str] = Field(description="Each label the ranker saw ('A', 'B', ...) and whose answer it was.")
+    order: list[str] | None = Field(
+        description="The ranked members, best first; None when the reply held no complete ranking (see `problem`)."
+    )
+    problem: str | None = Field(None, description="Why the reply could not be read as a ranking.")
+
+
+class RankedAnswer(BaseModel):
+    member: str
+    mean_rank: float | None = Field(description="Mean place given by the ballots that ranked it (1 = best).")
+    rankers: int = Field(description="How many readable ballots ranked this answer.")
+
+
+class Ranking(BaseModel):
+    """The peer ranking's aggregate: answers by mean rank (best first; unranked ones last), and every ballot."""
+
+    answers: list[RankedAnswer]
+    ballots: list[Ballot]
+
+    @property
+    def unreadable(self) -> int:
+        return sum(ballot.order is None for ballot in self.ballots)
 
 
 class _Event(BaseModel):
@@ -78,6 +106,23 @@ class ReviewEvent(_Event):
     members: list[str] = Field(description="Members that review the others' anonymised answers.")
 
 
+class RankingEvent(_Event):
+    type: Literal["ranking"] = "ranking"
+    members: list[str] = Field(description="Members that rank the others' anonymised answers.")
+
+
+class BallotEvent(Ballot, _Event):
+    """One member's ranking, as parsed (its raw reply is the `member.done` of phase `ranking` before it)."""
+
+    type: Literal["ranking.ballot"] = "ranking.ballot"
+
+
+class RankingDoneEvent(Ranking, _Event):
+    """The aggregate ranking the chair is shown."""
+
+    type: Literal["ranking.done"] = "ranking.done"
+
+
 class SynthesisDeltaEvent(_Event):
     type: Literal["synthesis.delta"] = "synthesis.delta"
     role: str = Field(description="Who writes the final answer: the chair, or the fast path's role.")
@@ -94,6 +139,7 @@ class FinalEvent(_Event):
     calls: list[ModelCall]
     total_ms: float
     cached: bool = Field(False, description="The answer was served from Pheromind's cache (no model ran).")
+    ranking: Ranking | None = Field(None, description="The peer ranking, when the ranking stage ran.")
 
 
 class ErrorEvent(_Event):
@@ -141,6 +187,9 @@ Event = Annotated[
     | MemberDoneEvent
     | MemberFailedEvent
     | ReviewEvent
+    | RankingEvent
+    | BallotEvent
+    | RankingDoneEvent
     | SynthesisDeltaEvent
     | KipStartedEvent
     | KipChargedEvent

@@ -1,4 +1,5 @@
-"""The turn graph: route -> (fast | council -> synthesize | kip) -> remember. Plain async nodes; edges in one block."""
+"""The turn graph: route -> (fast | council -> rank -> synthesize | kip) -> remember. Plain async nodes; edges in one
+block."""
 
 from typing import Any, Literal
 
@@ -14,6 +15,7 @@ from council.orchestrator import synthesis
 from council.orchestrator.context import CachedTurn, TurnContext
 from council.orchestrator.council import deliberate
 from council.orchestrator.events import FinalEvent, RouteEvent, SynthesisDeltaEvent, timed
+from council.orchestrator.ranking import rank as rank_answers
 from council.orchestrator.state import TurnState
 
 CACHE_ROLE = "cache"
@@ -52,6 +54,7 @@ async def route(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, An
         "reason": reason,
         "cached": hit is not None,
         "answers": [],
+        "ranking": None,
         "calls": [],
         "answer": hit.answer if hit is not None else "",
     }
@@ -116,9 +119,15 @@ async def council(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, 
     return {"answers": answers, "calls": calls}
 
 
+async def rank(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    """The peer ranking, when the turn asked for it (otherwise nothing happens here)."""
+    ranking, calls = await rank_answers(runtime.context, state["message"], state["answers"], runtime.stream_writer)
+    return {"ranking": ranking, "calls": [*state["calls"], *calls]}
+
+
 async def synthesize(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
     answer, call = await synthesis.synthesize(
-        runtime.context, state["message"], state["answers"], runtime.stream_writer
+        runtime.context, state["message"], state["answers"], runtime.stream_writer, state.get("ranking")
     )
     return {"answer": answer, "calls": [*state["calls"], call]}
 
@@ -153,6 +162,7 @@ async def remember(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str,
         calls=state["calls"],
         total_ms=ctx.elapsed_ms(),
         cached=state.get("cached", False),
+        ranking=state.get("ranking"),
     )
     try:
         await _keep_answer(state, ctx)
@@ -180,6 +190,7 @@ def build_graph(checkpointer: BaseCheckpointSaver[Any] | None) -> TurnGraph:
     builder.add_node("cached", cached)
     builder.add_node("fast", fast)
     builder.add_node("council", council)
+    builder.add_node("rank", rank)
     builder.add_node("synthesize", synthesize)
     builder.add_node("kip", kip)
     builder.add_node("remember", remember)
@@ -187,7 +198,8 @@ def build_graph(checkpointer: BaseCheckpointSaver[Any] | None) -> TurnGraph:
     builder.add_edge(START, "route")
     builder.add_conditional_edges("route", _next_after_route, ["cached", "fast", "council", "kip"])
     builder.add_edge("cached", "remember")
-    builder.add_edge("council", "synthesize")
+    builder.add_edge("council", "rank")
+    builder.add_edge("rank", "synthesize")
     builder.add_edge("fast", "remember")
     builder.add_edge("synthesize", "remember")
     builder.add_edge("kip", "remember")

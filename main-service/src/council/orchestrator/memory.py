@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from council.auth import LOCAL
 from council.health import Check, HealthStatus
-from council.orchestrator.events import MemberAnswer, ModelCall
+from council.orchestrator.events import Ballot, MemberAnswer, ModelCall, RankedAnswer, Ranking
 from council.settings import MemorySettings
 
 SQLITE_FILE = "conversations.sqlite"
@@ -30,7 +30,7 @@ OWNER_KEY = "owner"
 
 def serializer() -> JsonPlusSerializer:
     """Checkpoints hold our own state types; name them so loading never falls back to arbitrary imports."""
-    allowed = [(kind.__module__, kind.__name__) for kind in (MemberAnswer, ModelCall)]
+    allowed = [(kind.__module__, kind.__name__) for kind in (MemberAnswer, ModelCall, Ranking, RankedAnswer, Ballot)]
     return JsonPlusSerializer(allowed_msgpack_modules=allowed)
 
 

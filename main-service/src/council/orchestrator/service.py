@@ -52,14 +52,19 @@ _TURN_OVER = object()
 
 @dataclasses.dataclass(frozen=True)
 class Admitted:
-    """A request the orchestrator will serve, and where it goes: checked and routed once (`Orchestrator.admit`)
-    before anything streams, so a refusal is the caller's 4xx; the turn carries the route into its graph."""
+    """A request the orchestrator will serve, where it goes and how the council deliberates: checked and routed once
+    (`Orchestrator.admit`) before anything streams, so a refusal is the caller's 4xx; the turn carries the route and
+    its options into its graph."""
 
     message: str
     requested: RequestedPath
     role: str | None
     members: tuple[str, ...] | None
     route: RouteDecision
+    review_round: bool = False
+    """On the council path, members review each other's answers (the turn's choice, else the settings')."""
+    ranking: bool = False
+    """On the council path, members rank each other's answers for the chair (the turn's choice, else the settings')."""
 
 
 class Orchestrator:
@@ -96,10 +101,13 @@ class Orchestrator:
         members: Sequence[str] | None = None,
         *,
         caller: Caller,
+        review_round: bool | None = None,
+        ranking: bool | None = None,
     ) -> Admitted:
         """Refuse what no turn could serve, or this caller may not ask, and route what it can: the one routing
         decision of the turn (Pheromind's trail strength included), made before any streaming starts (so callers
-        get a 4xx, not an event)."""
+        get a 4xx, not an event). `review_round` and `ranking` choose this turn's council stages (None: the
+        settings' defaults); they change nothing off the council path."""
         if len(message) > self.max_message_chars:
             raise InvalidRequestError(
                 f"The message has {len(message)} characters; the limit is {self.max_message_chars} "
@@ -137,7 +145,15 @@ class Orchestrator:
                 f"The request to agent {route.agent!r} has {len(route.message)} characters; "
                 f"agents take at most {kip.max_request_chars}."
             )
-        return Admitted(message, requested, role, None if members is None else tuple(members), route)
+        return Admitted(
+            message,
+            requested,
+            role,
+            None if members is None else tuple(members),
+            route,
+            review_round=ctx.review_round if review_round is None else review_round,
+            ranking=ctx.ranking if ranking is None else ranking,
+        )
 
     async def turn(
         self,
@@ -151,6 +167,8 @@ class Orchestrator:
         spoken: bool = False,
         caller: Caller,
         admitted: Admitted | None = None,
+        review_round: bool | None = None,
+        ranking: bool | None = None,
     ) -> AsyncIterator[Event]:
         """The turn's events, ending with `final`; raises `CouncilError` on failure, stops generation if closed.
 
@@ -159,17 +177,31 @@ class Orchestrator:
         council to some of its configured members (in their configured order). A `spoken` turn (a voice session)
         asks the members and the chair for a brief answer in plain speech, and caps the members' answers. The
         `caller` (the route's reading of the request's key) decides whether an agent may run and whose answer
-        cache the turn uses. A route that `admit`ted the request already passes it as `admitted` (its `message`, path,
-        role and members then stand), so the request is checked and routed once.
+        cache the turn uses. `review_round` and `ranking` turn the council's review round and peer ranking on or off
+        for this turn (None: the settings' defaults). A route that `admit`ted the request already passes it as
+        `admitted` (its `message`, path, role, members and options then stand), so the request is checked and routed
+        once.
         """
         if admitted is None:
-            admitted = await self.admit(message, requested, role, members, caller=caller)
+            admitted = await self.admit(
+                message, requested, role, members, caller=caller, review_round=review_round, ranking=ranking
+            )
         elif admitted.message != message:
             raise ValueError("`admitted` is another message's admission.")
         members, route = admitted.members, admitted.route
         chosen = self.context.members if members is None else [m for m in self.context.members if m in members]
+        # A turn that chose other council stages than the settings' neither reads nor fills the answer cache, which
+        # keeps what a plain question gets.
+        chose_stages = (admitted.review_round, admitted.ranking) != (self.context.review_round, self.context.ranking)
         context = dataclasses.replace(
-            self.context, members=chosen, spoken=spoken, cache_scope=caller.name, started=time.perf_counter()
+            self.context,
+            members=chosen,
+            review_round=admitted.review_round,
+            ranking=admitted.ranking,
+            cache=None if chose_stages else self.context.cache,
+            spoken=spoken,
+            cache_scope=caller.name,
+            started=time.perf_counter(),
         )
         turn_input: TurnState = {
             "messages": [*(history or []), HumanMessage(message)],
@@ -310,6 +342,9 @@ def build_context(
         members=list(settings.deliberation.members),
         prompts=prompts,
         review_round=settings.deliberation.review_round,
+        ranking=settings.deliberation.ranking,
+        ranking_max_tokens=settings.deliberation.ranking_max_tokens,
+        seed=settings.llm.seed,
         member_timeout_s=settings.deliberation.member_timeout_s,
         council_min_words=settings.deliberation.council_min_words,
         spoken_member_max_tokens=settings.deliberation.spoken_member_max_tokens,

@@ -5,7 +5,7 @@ from typing import Annotated, TypedDict
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 
-from council.orchestrator.events import MemberAnswer, ModelCall, PathName
+from council.orchestrator.events import MemberAnswer, ModelCall, PathName, Ranking
 from council.orchestrator.smart_router import RequestedPath
 
 
@@ -29,6 +29,8 @@ class TurnState(TypedDict, total=False):
     """The answer comes from Pheromind's cache (the `cached` node), not from a model."""
     answers: list[MemberAnswer]
     """This turn's council members' answers (reset by the router every turn)."""
+    ranking: Ranking | None
+    """The members' peer ranking of each other's answers, when the turn asked for it (reset every turn)."""
     answer: str
     calls: list[ModelCall]
     """This turn's model calls, in completion order (reset by the router every turn)."""

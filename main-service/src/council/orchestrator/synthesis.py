@@ -8,7 +8,7 @@ from council.errors import ModelUnavailableError
 from council.llm import ModelCallError
 from council.orchestrator.calls import call_model, prompt_for
 from council.orchestrator.context import EventWriter, TurnContext
-from council.orchestrator.events import MemberAnswer, ModelCall, SynthesisDeltaEvent
+from council.orchestrator.events import MemberAnswer, ModelCall, Ranking, SynthesisDeltaEvent
 from council.orchestrator.prompts import SPOKEN_STYLE, synthesis_request
 
 CHAIR = "chair"
@@ -23,11 +23,17 @@ async def answer_directly(
 
 
 async def synthesize(
-    ctx: TurnContext, question: str, answers: Sequence[MemberAnswer], emit: EventWriter
+    ctx: TurnContext,
+    question: str,
+    answers: Sequence[MemberAnswer],
+    emit: EventWriter,
+    ranking: Ranking | None = None,
 ) -> tuple[str, ModelCall]:
-    """The chair reads the question and every surviving member's (reviewed) answer and writes the final answer."""
+    """The chair reads the question, every surviving member's (reviewed) answer and the members' aggregate peer
+    ranking when there is one, and writes the final answer."""
     finals = {answer.member: answer.review or answer.answer for answer in answers if answer.status == "ok"}
-    return await _write(ctx, CHAIR, "synthesis", [HumanMessage(synthesis_request(question, finals))], emit)
+    request = synthesis_request(question, finals, ranking)
+    return await _write(ctx, CHAIR, "synthesis", [HumanMessage(request)], emit)
 
 
 async def _write(

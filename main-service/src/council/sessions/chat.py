@@ -91,7 +91,12 @@ class ChatSession(SocketSession):
             return
         try:
             admitted = await self.orchestrator.admit(
-                message.text, message.path, members=message.members, caller=self.caller
+                message.text,
+                message.path,
+                members=message.members,
+                caller=self.caller,
+                review_round=message.review_round,
+                ranking=message.ranking,
             )
         except CouncilError as exc:
             await self.send_error(exc.code, exc.message, message.id)

@@ -24,6 +24,12 @@ class SendMessage(_ClientMessage):
         max_length=16,
         description="Council members (roles) to ask on the council path, in configured order; omitted = all.",
     )
+    review_round: bool | None = Field(
+        None, strict=True, description="Members review each other's answers; omitted = the settings' default."
+    )
+    ranking: bool | None = Field(
+        None, strict=True, description="Members rank each other's answers for the chair; omitted = the settings'."
+    )
 
 
 class CancelTurn(_ClientMessage):

@@ -7,9 +7,9 @@ import { apiFetch, socketProtocols } from "./key.js";
 
 const $ = (id) => document.getElementById(id);
 const ui = {
-  messages: $("messages"), council: $("council"), members: $("members"), badge: $("route-badge"),
+  messages: $("messages"), council: $("council"), members: $("members"), ranking: $("ranking"), badge: $("route-badge"),
   reason: $("route-reason"), notice: $("notice"), composer: $("composer"), text: $("text"), path: $("path"),
-  send: $("send"), cancel: $("cancel"), talk: $("talk"), speak: $("speak-answers"),
+  review: $("review-round"), rank: $("rank-answers"), send: $("send"), cancel: $("cancel"), talk: $("talk"), speak: $("speak-answers"),
   connection: $("connection"), voiceStatus: $("voice-status"), caller: $("caller"), conversations: $("conversations"),
   handsFree: $("hands-free"), voiceBar: $("voice-bar"), voiceState: $("voice-state"), liveTranscript: $("live-transcript"),
 };
@@ -69,9 +69,12 @@ function memberCard(view, name) {
     title.textContent = name;
     const body = document.createElement("div");
     body.className = "text";
-    element.append(title, body);
+    const ranking = document.createElement("p"); // this member's ranking of the others (the ranking stage)
+    ranking.className = "ballot";
+    ranking.hidden = true;
+    element.append(title, body, ranking);
     ui.members.append(element);
-    card = { element, title, body };
+    card = { element, title, body, ranking };
     view.members.set(name, card);
   }
   return card;
@@ -86,16 +89,25 @@ function renderEvent(view, event) {
       ui.reason.textContent = event.reason;
       view.meta.textContent = `${view.source}${event.path} · ${event.reason}`;
       ui.council.hidden = event.path !== "council";
+      ui.ranking.replaceChildren();
+      ui.ranking.hidden = true;
       for (const member of event.members || []) memberCard(view, member);
       break;
+    // A member's ranking streams into its card's ballot line; its answer stays as it was.
     case "member.start":
+      if (event.phase === "ranking") {
+        showBallot(view, event.member, "ranking…");
+        break;
+      }
       memberCard(view, event.member).element.dataset.state = "running";
       if (event.phase === "review") memberCard(view, event.member).body.textContent = "";
       break;
     case "member.delta":
-      memberCard(view, event.member).body.textContent += event.text;
+      if (event.phase === "ranking") memberCard(view, event.member).ranking.textContent += event.text;
+      else memberCard(view, event.member).body.textContent += event.text;
       break;
     case "member.done": {
+      if (event.phase === "ranking") break; // the parsed ballot follows
       const card = memberCard(view, event.member);
       card.element.dataset.state = "done";
       card.body.textContent = event.text;
@@ -103,6 +115,7 @@ function renderEvent(view, event) {
       break;
     }
     case "member.failed": {
+      if (event.phase === "ranking") break; // the ballot that follows says the ranking failed
       const card = memberCard(view, event.member);
       card.element.dataset.state = "failed";
       card.body.textContent = `dropped: ${event.error}`;
@@ -110,6 +123,16 @@ function renderEvent(view, event) {
     }
     case "review":
       ui.reason.textContent += " — members review each other's answers";
+      break;
+    case "ranking":
+      ui.reason.textContent += " — members rank each other's answers";
+      break;
+    case "ranking.ballot":
+      showBallot(view, event.ranker, event.order ? `ranks: ${event.order.join(" > ")}` : `ranking not counted: ${event.problem}`,
+        event.order ? "read" : "unread");
+      break;
+    case "ranking.done":
+      showRanking(event);
       break;
     case "synthesis.delta":
       view.answer.textContent += event.text;
@@ -127,6 +150,30 @@ function renderEvent(view, event) {
       view.answer.textContent += " (stopped)";
       break;
   }
+}
+
+function showBallot(view, member, text, state = "running") {
+  const { ranking } = memberCard(view, member);
+  ranking.textContent = text;
+  ranking.dataset.state = state;
+  ranking.hidden = false;
+}
+
+// The aggregate peer ranking, as the chair sees it: best first, with how many rankings each mean rests on.
+function showRanking(event) {
+  const unread = event.ballots.filter((ballot) => !ballot.order).length;
+  const items = event.answers.map((answer) => {
+    const item = document.createElement("li");
+    item.dataset.member = answer.member;
+    item.textContent = answer.mean_rank === null
+      ? `${answer.member}: not ranked`
+      : `${answer.member}: mean rank ${answer.mean_rank.toFixed(2)} (${answer.rankers} ranking${answer.rankers === 1 ? "" : "s"})`;
+    return item;
+  });
+  ui.ranking.replaceChildren(...items);
+  ui.ranking.dataset.unread = String(unread);
+  ui.ranking.title = unread ? `${unread} of ${event.ballots.length} rankings could not be read` : "";
+  ui.ranking.hidden = false;
 }
 
 function handleEvent(event) {
@@ -164,6 +211,9 @@ function sendMessage(text) {
   ui.send.disabled = true;
   ui.cancel.hidden = false;
   const message = { type: "message", id, text, path: ui.path.value };
+  // Ticked: this turn's council reviews / ranks; unticked: the server's defaults (COUNCIL_DELIBERATION__*).
+  if (ui.review.checked) message.review_round = true;
+  if (ui.rank.checked) message.ranking = true;
   if (threadId) message.thread_id = threadId;
   socket.send(JSON.stringify(message));
 }
