@@ -11,6 +11,7 @@ from council.api.responses import EVENT_STREAM_RESPONSES
 from council.ids import ID_PATTERN, new_thread_id
 from council.orchestrator.events import MemberAnswer, ModelCall, PathName, Ranking
 from council.orchestrator.smart_router import RequestedPath
+from council.orchestrator.turn_options import CouncilMembers, RankingChoice, ReviewRoundChoice
 
 router = APIRouter(prefix="/api", tags=["chat"])
 
@@ -21,24 +22,9 @@ class ChatRequest(BaseModel):
         None, pattern=ID_PATTERN, description="Conversation to continue; omitted = a new conversation."
     )
     path: RequestedPath = Field("auto", description="auto lets the smart router decide.")
-    members: list[str] | None = Field(
-        None,
-        min_length=1,
-        max_length=16,
-        description="Council members (roles) to ask on the council path, in configured order; omitted = all.",
-    )
-    review_round: bool | None = Field(
-        None,
-        strict=True,
-        description="On the council path, members review each other's answers; omitted = "
-        "COUNCIL_DELIBERATION__REVIEW_ROUND.",
-    )
-    ranking: bool | None = Field(
-        None,
-        strict=True,
-        description="On the council path, members rank each other's anonymised answers and the chair sees the "
-        "aggregate; omitted = COUNCIL_DELIBERATION__RANKING.",
-    )
+    members: CouncilMembers = None
+    review_round: ReviewRoundChoice = None
+    ranking: RankingChoice = None
 
 
 class Timings(BaseModel):

@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from council.ids import ID_PATTERN
 from council.orchestrator.smart_router import RequestedPath
+from council.orchestrator.turn_options import CouncilMembers, RankingChoice, ReviewRoundChoice
 
 
 class _ClientMessage(BaseModel):
@@ -18,18 +19,9 @@ class SendMessage(_ClientMessage):
     text: str = Field(min_length=1)
     thread_id: str | None = Field(None, pattern=ID_PATTERN, description="Conversation to continue; omitted = new.")
     path: RequestedPath = "auto"
-    members: list[str] | None = Field(
-        None,
-        min_length=1,
-        max_length=16,
-        description="Council members (roles) to ask on the council path, in configured order; omitted = all.",
-    )
-    review_round: bool | None = Field(
-        None, strict=True, description="Members review each other's answers; omitted = the settings' default."
-    )
-    ranking: bool | None = Field(
-        None, strict=True, description="Members rank each other's answers for the chair; omitted = the settings'."
-    )
+    members: CouncilMembers = None
+    review_round: ReviewRoundChoice = None
+    ranking: RankingChoice = None
 
 
 class CancelTurn(_ClientMessage):
