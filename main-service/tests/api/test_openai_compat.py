@@ -92,6 +92,37 @@ def test_an_unknown_model_is_404_the_sdk_understands(sdk: openai.OpenAI) -> None
     assert "Unknown model 'gpt-9'" in str(raised.value)
 
 
+def test_the_councils_turn_options_ride_along_as_extension_fields(sdk: openai.OpenAI) -> None:
+    question = [{"role": "user", "content": "Tea or coffee?"}]
+    ranked = sdk.chat.completions.create(model="council", messages=question, extra_body={"ranking": True})
+    chosen = sdk.chat.completions.create(
+        model="council", messages=question, extra_body={"members": ["critical", "analytical"], "review_round": True}
+    )
+    plain = sdk.chat.completions.create(model="council", messages=question)
+
+    ranking = ranked.model_extra["council"]["ranking"]  # type: ignore[index]
+    assert sorted(ballot["ranker"] for ballot in ranking["ballots"]) == ["analytical", "creative", "critical"]
+    extension = chosen.model_extra["council"]  # type: ignore[index]
+    assert sorted(member["member"] for member in extension["members"]) == ["analytical", "critical"]
+    assert all(member["review"] is not None for member in extension["members"])  # the review round ran
+    assert extension["ranking"] is None
+    assert plain.model_extra["council"]["ranking"] is None  # type: ignore[index]
+    assert all(member["review"] is None for member in plain.model_extra["council"]["members"])  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [({"ranking": "yes"}, "ranking"), ({"review_round": 1}, "review_round"), ({"members": ["nobody"]}, "nobody")],
+)
+def test_bad_turn_options_are_422(base_url: str, options: dict[str, object], fragment: str) -> None:
+    body = {"model": "council", "messages": [{"role": "user", "content": "Hi"}], **options}
+    response = httpx.post(f"{base_url}/chat/completions", json=body)
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_request"
+    assert fragment in response.json()["error"]["message"]
+
+
 @pytest.mark.parametrize(
     ("messages", "fragment"),
     [

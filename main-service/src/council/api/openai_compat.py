@@ -17,6 +17,7 @@ from council.errors import InvalidRequestError, NotFoundError
 from council.orchestrator import Orchestrator
 from council.orchestrator.events import ErrorEvent, FinalEvent, ModelCall, SynthesisDeltaEvent
 from council.orchestrator.smart_router import RequestedPath
+from council.orchestrator.turn_options import CouncilMembers, RankingChoice, ReviewRoundChoice
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -52,6 +53,10 @@ class ChatCompletionRequest(BaseModel):
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
     stream_options: StreamOptions | None = None
+    # The council's own turn options, as extension fields (the SDK's `extra_body`), as on /api/chat.
+    members: CouncilMembers = None
+    review_round: ReviewRoundChoice = None
+    ranking: RankingChoice = None
 
 
 def _select(model: str, orchestrator: Orchestrator) -> tuple[RequestedPath, str | None]:
@@ -86,7 +91,12 @@ def _usage(calls: list[ModelCall]) -> dict[str, int]:
 
 
 def _council_extension(final: FinalEvent) -> dict[str, Any]:
-    return {"path": final.path, "reason": final.reason, "members": [m.model_dump() for m in final.members]}
+    return {
+        "path": final.path,
+        "reason": final.reason,
+        "members": [m.model_dump() for m in final.members],
+        "ranking": final.ranking.model_dump() if final.ranking else None,
+    }
 
 
 @router.get("/models", summary="The council, the fast path, the router, and each role as models")
@@ -116,7 +126,15 @@ async def create_chat_completion(
 ) -> dict[str, Any] | EventStreamResponse:
     requested, role = _select(body.model, orchestrator)
     text, history = _conversation(body.messages)
-    admitted = await orchestrator.admit(text, requested, role, caller=caller)
+    admitted = await orchestrator.admit(
+        text,
+        requested,
+        role,
+        body.members,
+        caller=caller,
+        review_round=body.review_round,
+        ranking=body.ranking,
+    )
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if not body.stream:
