@@ -104,6 +104,11 @@ def test_a_ranked_council_turn_shows_each_ballot_and_the_aggregate(
     # The aggregate: one line per answer, best first.
     assert page.locator("#ranking").is_visible()
     assert page.locator("#ranking li").count() == 3
+    # Only ranked answers carry a place number; one nobody could rank is listed without one (at 16 tokens the
+    # bundled model rarely writes a readable ballot, so most runs have such lines).
+    for line in page.locator("#ranking li").all():
+        marker = line.evaluate("li => getComputedStyle(li).listStyleType")
+        assert marker == ("none" if line.inner_text().endswith("not ranked") else "decimal"), line.inner_text()
     assert "rank each other's answers" in page.locator("#route-reason").inner_text()
 
 

@@ -165,6 +165,7 @@ function showRanking(event) {
   const items = event.answers.map((answer) => {
     const item = document.createElement("li");
     item.dataset.member = answer.member;
+    item.dataset.ranked = String(answer.mean_rank !== null); // an answer nobody ranked gets no place number
     item.textContent = answer.mean_rank === null
       ? `${answer.member}: not ranked`
       : `${answer.member}: mean rank ${answer.mean_rank.toFixed(2)} (${answer.rankers} ranking${answer.rankers === 1 ? "" : "s"})`;
