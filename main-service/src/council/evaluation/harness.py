@@ -4,7 +4,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -13,7 +13,7 @@ from council.errors import CouncilError
 from council.evaluation.questions import Question
 from council.evaluation.scoring import score
 from council.evaluation.self_moa import SAMPLE_TEMPERATURE, equal_budget, self_moa_models, self_moa_settings
-from council.orchestrator import Orchestrator, open_orchestrator
+from council.orchestrator import CHAIR, Orchestrator, open_orchestrator
 from council.settings import Settings
 
 
@@ -31,6 +31,9 @@ class Configuration:
     """Self-MoA's k (0: not self-MoA)."""
     note: str = ""
     """How the configuration was set up in this run (self-MoA: how k was chosen), for the report."""
+    models: tuple[str, ...] = ()
+    """The models that answered, as the run loaded them: the member's; or each council member's, then the chair's
+    (so a mixed council is visible in the report)."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,7 @@ async def run_evaluation(
         turn_settings = evaluation_settings(settings, temperature=temperature, seed=seed, memory_dir=Path(scratch))
         async with open_orchestrator(turn_settings) as orchestrator:
             for configuration in configurations(settings):
+                configuration = replace(configuration, models=_models(orchestrator, configuration))
                 runs.append(await run_configuration(orchestrator, configuration, questions, progress))
             moa = self_moa(runs)
             if moa is not None and moa.role is not None:
@@ -139,8 +143,17 @@ async def run_evaluation(
                     memory_dir=Path(scratch) / "self-moa",
                 )
                 async with open_orchestrator(moa_settings, models=models) as moa_orchestrator:
+                    moa = replace(moa, models=_models(moa_orchestrator, moa))
                     runs.append(await run_configuration(moa_orchestrator, moa, questions, progress))
     return runs
+
+
+def _models(orchestrator: Orchestrator, configuration: Configuration) -> tuple[str, ...]:
+    if configuration.path == "fast" and configuration.role is not None:
+        roles = [configuration.role]
+    else:
+        roles = [*orchestrator.context.members, CHAIR]
+    return tuple(orchestrator.models.get(role).model_name for role in roles)
 
 
 async def run_configuration(

@@ -1,5 +1,6 @@
 """The evaluation's report: pass rates with intervals, cost, and paired gains, as `eval-<date>.json` and `.md`."""
 
+import itertools
 import json
 import platform
 import statistics
@@ -101,12 +102,12 @@ def _comparison(baseline: str, candidate: str, comparison: PairedComparison) -> 
 def render_markdown(report: dict[str, Any]) -> str:
     lines = [f"# Evaluation {report['when']}", ""]
     lines += [f"Questions: `{report['questions']}`" + (f" ({report['limit']}, taken in turn from each category)" if report["limit"] else "") + f"; backend: {report['backend']}; temperature {report['temperature']}, seed {report['seed']}; scored by code (docs/eval.md).", ""]  # fmt: skip
-    lines += ["| configuration | passed | pass rate | 95 % CI | tokens generated (total / mean) | wall time s (total / median) |",
-              "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    lines += ["| configuration | models | passed | pass rate | 95 % CI | tokens generated (total / mean) | wall time s (total / median) |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for config in report["configurations"]:
         rate, interval = config["pass_rate"], config["pass_rate"]["interval"]
         lines.append(
-            f"| {config['name']} | {rate['passed']}/{rate['total']} | {rate['rate'] * 100:.1f} % "
+            f"| {config['name']} | {_models(config)} | {rate['passed']}/{rate['total']} | {rate['rate'] * 100:.1f} % "
             f"| {interval['low'] * 100:.1f} to {interval['high'] * 100:.1f} % "
             f"| {config['output_tokens']['total']} / {config['output_tokens']['mean']} "
             f"| {config['wall_s']['total']} / {config['wall_s']['median']} |"
@@ -135,6 +136,17 @@ def render_markdown(report: dict[str, Any]) -> str:
         cells = [_cell(config["by_category"].get(name)) for name in _categories(report)]
         lines.append(f"| {config['name']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _models(config: dict[str, Any]) -> str:
+    """The models that answered: one name; or, on the council path, the members' then the chair's (`xn` for a run
+    of one model), so that a mixed council reads as one."""
+    models: list[str] = config.get("models") or []
+    if len(models) < 2:
+        return "".join(models) or "-"
+    *members, chair = models
+    runs = [(name, sum(1 for _ in group)) for name, group in itertools.groupby(members)]
+    return ", ".join(f"{name} x{count}" if count > 1 else name for name, count in runs) + f"; chair {chair}"
 
 
 def _categories(report: dict[str, Any]) -> list[str]:

@@ -3,8 +3,10 @@
 from council.orchestrator.context import AgentPath, ThreadForgetter, TrailSignals, TurnObserver
 from council.orchestrator.events import Event, FinalEvent
 from council.orchestrator.service import Admitted, Orchestrator, open_orchestrator
+from council.orchestrator.synthesis import CHAIR
 
 __all__ = [
+    "CHAIR",
     "Admitted",
     "AgentPath",
     "Event",

@@ -21,7 +21,7 @@ from council.auth import Caller
 from council.errors import CouncilError, ErrorCode
 from council.ids import new_thread_id
 from council.observability.correlation import current_request_id
-from council.orchestrator import Orchestrator
+from council.orchestrator import CHAIR, Orchestrator
 from council.orchestrator.events import FinalEvent, RouteEvent, SynthesisDeltaEvent
 from council.ratelimit import RateLimiter
 from council.sessions.socket import (
@@ -54,7 +54,6 @@ from council.voice.speech import role_voices
 log = structlog.get_logger(__name__)
 
 INPUT_RATE = 16_000  # the socket's contract: 16 kHz mono s16le in
-CHAIR_ROLE = "chair"
 
 
 class VoiceSession(SocketSession):
@@ -122,7 +121,7 @@ class VoiceSession(SocketSession):
             asyncio.create_task(self.playback.run(), name="voice-playback"),
         ]
         if acknowledgement := self.limits.acknowledgement.strip():  # made now, so the first council turn has it
-            tasks.append(asyncio.create_task(self.answers.keep_ready(CHAIR_ROLE, acknowledgement), name="voice-ack"))
+            tasks.append(asyncio.create_task(self.answers.keep_ready(CHAIR, acknowledgement), name="voice-ack"))
         try:
             await self.receive_loop()
         finally:
@@ -340,7 +339,7 @@ class VoiceSession(SocketSession):
                     spoken += event.text
             elif isinstance(event, FinalEvent):
                 if answer is None and event.answer:  # an answer nobody streamed: speak it whole
-                    answer = await voice.begin(turn_id, "answer", CHAIR_ROLE)
+                    answer = await voice.begin(turn_id, "answer", CHAIR)
                 if answer is not None:
                     await voice.say(_unspoken(event.answer, spoken))
         if voice is not None and answer is not None and await voice.finish():
@@ -349,7 +348,7 @@ class VoiceSession(SocketSession):
     async def acknowledge(self, voice: AnswerVoice, turn_id: str) -> None:
         """A short spoken sentence in the chair's voice while the members deliberate, marked as such."""
         if text := self.limits.acknowledgement.strip():
-            await voice.say_phrase(turn_id, "acknowledgement", CHAIR_ROLE, text)
+            await voice.say_phrase(turn_id, "acknowledgement", CHAIR, text)
 
 
 def _unspoken(answer: str, spoken: str) -> str:
