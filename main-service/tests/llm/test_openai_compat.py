@@ -2,7 +2,7 @@
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import openai
@@ -12,23 +12,12 @@ from langchain_core.messages import AIMessageChunk, HumanMessage
 from council.auth import LOCAL
 from council.errors import ModelUnavailableError
 from council.llm import ModelCallError, ModelRegistry
-from council.llm.embedded import bundled_gguf
 from council.llm.openai_compat import OpenAICompatChatModel
 from council.orchestrator import open_orchestrator
 from council.settings import LLMSettings, RoleSettings, Settings
 from tests.conftest import closed_port
-from tests.processes import free_port, running
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="module")
-def server_url() -> Iterator[str]:
-    port = free_port()
-    args = ["-m", "llama_cpp.server", "--model", str(bundled_gguf()), "--model_alias", "smollm2"]
-    args += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024", "--n_threads", "1"]
-    with running(args, ready_url=f"http://127.0.0.1:{port}/v1/models"):
-        yield f"http://127.0.0.1:{port}/v1"
 
 
 def remote(base_url: str, max_tokens: int = 6) -> OpenAICompatChatModel:
@@ -36,8 +25,8 @@ def remote(base_url: str, max_tokens: int = 6) -> OpenAICompatChatModel:
     return OpenAICompatChatModel(model_name="smollm2", client=client, max_tokens=max_tokens)
 
 
-async def test_streams_tokens_with_usage_from_a_real_server(server_url: str) -> None:
-    model = remote(server_url)
+async def test_streams_tokens_with_usage_from_a_real_server(llama_server_url: str) -> None:
+    model = remote(llama_server_url)
     try:
         chunks = [chunk async for chunk in model.astream([HumanMessage("Name three colours.")])]
     finally:
@@ -57,9 +46,9 @@ async def test_streams_tokens_with_usage_from_a_real_server(server_url: str) -> 
     assert total.response_metadata["ttft_ms"] > 0
 
 
-async def test_the_seed_goes_to_the_server_which_then_repeats_a_sampled_answer(server_url: str) -> None:
+async def test_the_seed_goes_to_the_server_which_then_repeats_a_sampled_answer(llama_server_url: str) -> None:
     async def answer(seed: int | None) -> str:
-        client = openai.AsyncOpenAI(base_url=server_url, api_key="unused", max_retries=0, timeout=30)
+        client = openai.AsyncOpenAI(base_url=llama_server_url, api_key="unused", max_retries=0, timeout=30)
         model = OpenAICompatChatModel(model_name="smollm2", client=client, max_tokens=24, temperature=1.5, seed=seed)
         try:
             return str((await model.ainvoke([HumanMessage("Name three colours.")])).content)
@@ -74,8 +63,8 @@ async def test_the_seed_goes_to_the_server_which_then_repeats_a_sampled_answer(s
     assert len(unseeded) > 1  # at this temperature, unseeded answers wander: the seed is what held them
 
 
-async def test_readiness_passes_when_the_server_answers_and_fails_when_it_does_not(server_url: str) -> None:
-    up, down = remote(server_url), remote(f"http://127.0.0.1:{closed_port()}/v1")
+async def test_readiness_passes_when_the_server_answers_and_fails_when_it_does_not(llama_server_url: str) -> None:
+    up, down = remote(llama_server_url), remote(f"http://127.0.0.1:{closed_port()}/v1")
     try:
         assert (await up.readiness_check()).status == "pass"
         failed = await down.readiness_check()
@@ -96,12 +85,12 @@ async def test_an_unreachable_server_is_a_model_call_error() -> None:
         await model.aclose()
 
 
-async def test_roles_choose_their_backend_by_settings(server_url: str, tmp_path: Path) -> None:
+async def test_roles_choose_their_backend_by_settings(llama_server_url: str, tmp_path: Path) -> None:
     settings = Settings(
         _env_file=None,
         memory={"data_dir": tmp_path},
         llm=LLMSettings(max_tokens=6, pool_size=1),
-        deliberation={"roles": {"fast": RoleSettings(backend="openai", base_url=server_url, model="smollm2")}},
+        deliberation={"roles": {"fast": RoleSettings(backend="openai", base_url=llama_server_url, model="smollm2")}},
     )
     async with open_orchestrator(settings) as orchestrator:
         assert isinstance(orchestrator.models.get("fast"), OpenAICompatChatModel)
