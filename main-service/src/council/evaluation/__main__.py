@@ -65,7 +65,8 @@ def _shown(path: Path) -> str:
 def main() -> None:
     arguments = _arguments()
     settings = Settings()
-    questions = load_questions(Path(arguments.questions))
+    questions_path: Path = arguments.questions  # a Path: argparse converts $QUESTIONS with `type`
+    questions = load_questions(questions_path)
     if arguments.limit > 0:
         questions = spread(questions, arguments.limit)
     runs = asyncio.run(
@@ -81,7 +82,7 @@ def main() -> None:
     backend = settings.llm.backend if settings.llm.backend == "embedded" else f"openai ({settings.llm.model})"
     report = build_report(
         runs,
-        questions=_shown(Path(arguments.questions)),
+        questions=_shown(questions_path),
         limit=arguments.limit or None,
         backend=backend,
         temperature=arguments.temperature,

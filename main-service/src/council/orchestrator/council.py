@@ -62,6 +62,11 @@ async def deliberate(
     return answers, calls
 
 
+def final_answers(answers: Sequence[MemberAnswer]) -> dict[str, str]:
+    """Each member who answered, with its final word: the revised answer when it reviewed, else its answer."""
+    return {answer.member: answer.review or answer.answer for answer in answers if answer.status == "ok"}
+
+
 def _others(answers: Sequence[MemberAnswer], member: str) -> list[str]:
     return [answer.answer for answer in answers if answer.member != member]
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from langchain_core.messages import HumanMessage
 
 from council.orchestrator.context import EventWriter, TurnContext
-from council.orchestrator.council import member_turn
+from council.orchestrator.council import final_answers, member_turn
 from council.orchestrator.events import (
     Ballot,
     BallotEvent,
@@ -121,7 +121,7 @@ async def rank(
 ) -> tuple[Ranking | None, list[ModelCall]]:
     """With the ranking on and at least three answers, every member who answered ranks the others' (reviewed)
     answers; returns the aggregate (None when the stage did not run) and the ranking calls."""
-    finals = {answer.member: answer.review or answer.answer for answer in answers if answer.status == "ok"}
+    finals = final_answers(answers)
     if not ctx.ranking or len(finals) < MIN_ANSWERS:
         return None, []
     emit(RankingEvent(t_ms=ctx.elapsed_ms(), members=list(finals)))

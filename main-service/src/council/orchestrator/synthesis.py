@@ -8,6 +8,7 @@ from council.errors import ModelUnavailableError
 from council.llm import ModelCallError
 from council.orchestrator.calls import call_model, prompt_for
 from council.orchestrator.context import EventWriter, TurnContext
+from council.orchestrator.council import final_answers
 from council.orchestrator.events import MemberAnswer, ModelCall, Ranking, SynthesisDeltaEvent
 from council.orchestrator.prompts import SPOKEN_STYLE, synthesis_request
 
@@ -31,8 +32,7 @@ async def synthesize(
 ) -> tuple[str, ModelCall]:
     """The chair reads the question, every surviving member's (reviewed) answer and the members' aggregate peer
     ranking when there is one, and writes the final answer."""
-    finals = {answer.member: answer.review or answer.answer for answer in answers if answer.status == "ok"}
-    request = synthesis_request(question, finals, ranking)
+    request = synthesis_request(question, final_answers(answers), ranking)
     return await _write(ctx, CHAIR, "synthesis", [HumanMessage(request)], emit)
 
 

@@ -1,5 +1,6 @@
-"""A turn's council options as callers send them (the `/api/chat` body, the `/ws/chat` message frame): each field
-defined once, with its bounds, so every surface accepts and refuses the same values."""
+"""A turn's council options as callers send them (the `/api/chat` body, the `/ws/chat` message frame, the extension
+fields of `/v1/chat/completions`): each field defined once, with its bounds, so every surface accepts and refuses the
+same values."""
 
 from typing import Annotated
 
