@@ -229,6 +229,15 @@ class TurnSettings(BaseModel):
         "English turn does not end on (the, and, to, of, ...) or trails off (...), wait for more speech or the max "
         "silence instead (semantic_vad, English transcripts).",
     )
+    text_audio_floor: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="When the turn engine is unsure (under VOICE_TURN__THRESHOLD) but at least this sure, a "
+        "transcript so far that reads as a whole question (a question mark after four words or more) ends the turn "
+        "(reason text) instead of the max silence; at or above the threshold: words never end a turn (semantic_vad, "
+        "English transcripts).",
+    )
     cpu_threads: int = Field(1, ge=1, description="CPU threads the Smart Turn model may use.")
 
 
@@ -256,6 +265,14 @@ class RealtimeSettings(BaseModel):
         ge=32,
         description="Speech heard for this long (ms; Silero frames of 32 ms) starts an utterance on WS /v1/realtime "
         "(input_audio_buffer.speech_started, which drives barge-in).",
+    )
+    first_piece_words: int = Field(
+        4,
+        ge=0,
+        description="On a speaking socket, an utterance's first piece is synthesized once it holds this many whole "
+        "words and reaches a word a phrase can end on (not an article, preposition, conjunction or number), unless "
+        "a clause or sentence ends first; later pieces end at clauses and sentences. 0: the first piece waits for a "
+        "clause or sentence too.",
     )
     partial_interval_s: float = Field(
         1.0,

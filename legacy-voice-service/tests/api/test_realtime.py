@@ -55,8 +55,9 @@ def test_speech_then_silence_gives_vad_events_and_a_final_transcript(client: Tes
                 socket.send_json({"type": "input_audio_buffer.append", "audio": base64.b64encode(frame).decode()})
         events = events_until(socket, "conversation.item.input_audio_transcription.completed")
     kinds = [event["type"] for event in events]
-    # Partial deltas may come while the speech goes on (test_realtime_partials.py); here the order of the rest.
-    assert [kind for kind in kinds if not kind.endswith(".delta")][:3] == [
+    # Partial deltas may come while the speech goes on (test_realtime_partials.py), and the pause's transcript
+    # (`paused`) before the turn ends; here the order of the rest.
+    assert [kind for kind in kinds if not kind.endswith(".delta") and kind != "input_audio_buffer.paused"][:3] == [
         "input_audio_buffer.speech_started",
         "input_audio_buffer.speech_stopped",
         "input_audio_buffer.committed",
@@ -177,17 +178,50 @@ def test_the_first_clause_is_spoken_at_once_and_a_number_is_never_cut_at_its_poi
         for delta in ["Yes, it is about 3", ".", "5 km away", ", which is", " a short walk"]:
             socket.send_json({"type": "speech.text.delta", "delta": delta})
         first = socket.receive_json()
-        assert (first["type"], first["text"]) == ("speech.audio.delta", "Yes, it is about 3.5 km away,")
+        # Its first words leave as a phrase (four whole words at least), never on "about" nor inside "3.5".
+        assert (first["type"], first["text"]) == ("speech.audio.delta", "Yes, it is about 3.5 km")
         socket.send_json({"type": "speech.text.done"})
         events = events_until(socket, "speech.audio.done")
         assert [e["text"] for e in events if e["type"] == "speech.audio.delta" and e["text"]] == [
-            "which is a short walk"
+            "away, which is a short walk"
         ]
         # The next utterance starts over: its first clause leaves at once too (a clause of under 12 characters is
         # too short a piece to stand alone).
         for delta in ["Of course, my friend", ", the rest", " follows"]:
             socket.send_json({"type": "speech.text.delta", "delta": delta})
         assert socket.receive_json()["text"] == "Of course, my friend,"
+
+
+@pytest.mark.parametrize(
+    ("deltas", "first_piece", "rest"),
+    [
+        (["The", " capital", " of", " France", " is", " Paris", " and it is lovely."],
+         "The capital of France", "is Paris and it is lovely."),
+        (["I", " think", " that", " the", " answer", " is", " yes"], "I think that the answer", "is yes"),
+    ],
+)  # fmt: skip
+def test_the_first_words_are_spoken_once_they_make_a_phrase_and_nothing_is_dropped_or_repeated(
+    client: TestClient, deltas: list[str], first_piece: str, rest: str
+) -> None:
+    # Before any clause mark: four whole words, extended to a word a phrase can end on ("the" is not one).
+    with client.websocket_connect("ws://localhost/v1/realtime?intent=speech&voice=en_US-joe-medium") as socket:
+        socket.receive_json()
+        for delta in deltas:
+            socket.send_json({"type": "speech.text.delta", "delta": delta})
+        first = socket.receive_json()
+        assert (first["type"], first["text"]) == ("speech.audio.delta", first_piece)
+        socket.send_json({"type": "speech.text.done"})
+        events = events_until(socket, "speech.audio.done")
+        assert [e["text"] for e in events if e["type"] == "speech.audio.delta" and e["text"]] == [rest]
+
+
+def test_the_first_piece_waits_for_a_clause_when_first_words_are_off(app_client: AppClient) -> None:
+    client = app_client(Settings(_env_file=None, realtime={"first_piece_words": 0}))
+    with client.websocket_connect("ws://localhost/v1/realtime?intent=speech&voice=en_US-joe-medium") as socket:
+        socket.receive_json()
+        for delta in ["The", " capital", " of", " France", " is", " Paris", " and it is lovely."]:
+            socket.send_json({"type": "speech.text.delta", "delta": delta})
+        assert socket.receive_json()["text"] == "The capital of France is Paris and it is lovely."
 
 
 def test_a_speech_session_with_an_unknown_voice_is_refused(client: TestClient) -> None:

@@ -18,6 +18,7 @@ RATE = 24_000  # the socket's default input rate; Piper's pcm is 24 kHz too
 FRAME = 2_400  # 0.1 s of pcm16 at 24 kHz, in bytes (1 200 samples of 2 bytes)
 COMPLETED = "conversation.item.input_audio_transcription.completed"
 STOPPED = "input_audio_buffer.speech_stopped"
+PAUSED = "input_audio_buffer.paused"
 # Smart Turn (on this Piper voice) hears "The council should vote on" as unfinished (p ≈ 0.01); other cuts, such as
 # "I would like to know", Piper says with a falling, final intonation, and the model takes them as finished.
 FIRST_PIECE = "The council should vote on"
@@ -86,8 +87,16 @@ def test_a_complete_utterance_is_one_turn_ended_by_the_turn_model_with_its_trans
     assert events[0]["session"]["turn_detection"] == {"type": "semantic_vad", "silence_duration_ms": 1300}
     assert [event["type"] for event in events if event["type"] != "conversation.item.input_audio_transcription.delta"][
         1:
-    ] == ["input_audio_buffer.speech_started", STOPPED, "input_audio_buffer.committed", COMPLETED, "session.updated"]
-    assert of(events, STOPPED)[0]["reason"] == "semantic"
+    ] == [
+        "input_audio_buffer.speech_started",
+        PAUSED,  # the pause's transcript, said before the turn is decided
+        STOPPED,
+        "input_audio_buffer.committed",
+        COMPLETED,
+        "session.updated",
+    ]
+    assert of(events, PAUSED)[0]["transcript"] == of(events, COMPLETED)[0]["transcript"]
+    assert of(events, STOPPED)[0]["reason"] == "both"  # Smart Turn is sure, and the words are a whole question
     assert normalize(of(events, COMPLETED)[0]["transcript"]) == normalize(text)
     assert len(calls) == 1  # the transcript started at the pause was the final one: no second pass
 
@@ -101,13 +110,29 @@ def test_a_mid_sentence_pause_stays_one_turn_under_semantic_vad_and_its_early_tr
     events = converse(client, audio, {"type": "semantic_vad"})
     assert of(events, "session.updated")[0]["session"]["turn_detection"]["type"] == "semantic_vad"
     assert len(of(events, "input_audio_buffer.speech_started")) == 1
-    assert [event["reason"] for event in of(events, STOPPED)] == ["semantic"]
+    assert [event["reason"] for event in of(events, STOPPED)] == ["audio"]
     (completed,) = of(events, COMPLETED)
     assert normalize(completed["transcript"]) == normalize(PAUSED_TEXT)
     # Transcribing began at the pause (the first piece); speech resumed, so that transcript was thrown away and the
     # final read the whole sentence, second piece included (over a second more).
     assert len(calls) == 2
     assert calls[0] + 1.0 < calls[1]
+
+
+@pytest.mark.parametrize(("text_audio_floor", "reasons"), [(0.0, ["text"]), (0.99, [])])
+def test_a_whole_question_ends_the_turn_by_its_words_when_the_turn_model_is_unsure(
+    app_client: AppClient, text_audio_floor: float, reasons: list[str]
+) -> None:
+    # Smart Turn scores Piper's question ≈0.97: a threshold of 0.99 makes it unsure, as it is of calm, flat voices
+    # (espeak-ng's "Why is the sky blue?" ≈0.01, bench/voice/turn_signals.py). The words, a whole question, end the
+    # turn at the pause; with the floor at the threshold they may not, and 0.8 s of silence leaves the turn open
+    # (the longest silence, 1.3 s, would end it).
+    client = app_client(settings(threshold=0.99, text_audio_floor=text_audio_floor))
+    text = "What will the weather be like tomorrow?"
+    events = converse(client, silence(0.5) + speak(client, text) + silence(0.8))
+    assert [event["reason"] for event in of(events, STOPPED)] == reasons
+    if reasons:
+        assert normalize(of(events, COMPLETED)[0]["transcript"]) == normalize(text)
 
 
 @pytest.mark.parametrize("hold_unfinished", [True, False])
@@ -121,10 +146,10 @@ def test_a_pause_after_a_word_no_turn_ends_on_is_held_though_the_turn_model_hear
     events = converse(client, audio)
     heard = [normalize(event["transcript"]) for event in of(events, COMPLETED)]
     if hold_unfinished:  # the transcript so far ends on "to": the turn waits, and the sentence is one turn
-        assert [event["reason"] for event in of(events, STOPPED)] == ["semantic"]
+        assert [event["reason"] for event in of(events, STOPPED)] == ["audio"]
         assert heard == [normalize(f"{first} {rest}")]
     else:  # the model alone cuts the speaker off mid-sentence
-        assert [event["reason"] for event in of(events, STOPPED)] == ["semantic", "semantic"]
+        assert [event["reason"] for event in of(events, STOPPED)] == ["audio", "audio"]
         assert heard == [normalize(first), normalize(rest)]
 
 
@@ -140,17 +165,45 @@ def test_speech_that_resumes_while_the_held_pause_waits_for_its_transcript_keeps
     audio = silence(0.5) + speak(client, first) + silence(0.6) + speak(client, rest) + silence(2.0)
     calls = whisper_calls(client)
     events = converse(client, audio)
-    assert [event["reason"] for event in of(events, STOPPED)] == ["semantic"]
+    assert [event["reason"] for event in of(events, STOPPED)] == ["audio"]
     (completed,) = of(events, COMPLETED)
     assert normalize(completed["transcript"]) == normalize(f"{first} {rest}")
     assert len(calls) == 2  # the transcript started at the first pause was thrown away
-    assert [event["type"] for event in events if not event["type"].endswith(".delta")][1:] == [
+    assert [event["type"] for event in events if not event["type"].endswith(".delta") and event["type"] != PAUSED][
+        1:
+    ] == [
         "input_audio_buffer.speech_started",
         STOPPED,
         "input_audio_buffer.committed",
         COMPLETED,
         "session.updated",
     ]
+
+
+def test_a_pause_says_its_transcript_while_the_turn_is_open_and_resuming_voids_it(app_client: AppClient) -> None:
+    # "The council should vote on": Smart Turn hears it unfinished and the words end on "on", so the turn stays open;
+    # the transcript of the pause still goes out at once (a client may start answering it), and when the speaker
+    # goes on, `resumed` says that transcript is void.
+    client = app_client(settings())
+    with client.websocket_connect("ws://localhost/v1/realtime") as socket:
+        socket.receive_json()
+        first = silence(0.5) + speak(client, FIRST_PIECE) + silence(0.6)
+        for start in range(0, len(first), FRAME):
+            socket.send_bytes(first[start : start + FRAME])
+        socket.send_json({"type": "session.update", "session": {}})  # answered once the held pause has settled
+        paused_events = until(socket, "session.updated")
+        (paused,) = of(paused_events, PAUSED)
+        assert normalize(paused["transcript"]) == normalize(FIRST_PIECE)
+        assert not of(paused_events, STOPPED)
+        rest = speak(client, SECOND_PIECE) + silence(2.0)
+        for start in range(0, len(rest), FRAME):
+            socket.send_bytes(rest[start : start + FRAME])
+        socket.send_json({"type": "session.update", "session": {}})
+        events = until(socket, "session.updated")
+    kinds = [event["type"] for event in events]
+    assert kinds.index("input_audio_buffer.resumed") < kinds.index(STOPPED)
+    assert of(events, "input_audio_buffer.resumed")[0]["item_id"] == paused["item_id"]
+    assert normalize(of(events, COMPLETED)[0]["transcript"]) == normalize(PAUSED_TEXT)
 
 
 def test_the_same_pause_ends_the_turn_under_server_vad_with_a_short_silence(app_client: AppClient) -> None:

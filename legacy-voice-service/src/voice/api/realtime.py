@@ -29,7 +29,6 @@ import structlog
 from fastapi import APIRouter, WebSocket
 
 from voice.api.deps import check_service_token
-from voice.api.endpointing import Endpointer, Moment, Onset, Pause, Resumed, Stopped, StopReason, TurnDetection
 from voice.api.realtime_events import (
     SOCKET_GONE,
     answering_errors,
@@ -42,12 +41,13 @@ from voice.api.realtime_events import (
 from voice.api.realtime_transcripts import SessionTranscripts, Speculation
 from voice.api.speech_session import SpeechSession
 from voice.api.stable_words import StableWords
-from voice.api.unfinished import sounds_unfinished
 from voice.audio import SampleBuffer, Samples, decode_pcm16
 from voice.engines.base import SpeechProbabilities
 from voice.engines.registry import EngineRegistry
 from voice.errors import InvalidRequest, TooManySessions, VoiceError
 from voice.http_errors import error_response, refuse_handshake
+from voice.realtime.end_of_turn import Heard, TurnRule, decide, waits_for_words
+from voice.realtime.endpointing import Endpointer, Moment, Onset, Pause, Resumed, Stopped, StopReason, TurnDetection
 from voice.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -88,16 +88,19 @@ class Item:
     stable: StableWords = field(default_factory=StableWords)
     ended: bool = False  # cut from the buffer; its last events are on their way
     late: str = ""  # a partial's delta that came in after the cut: it still goes out before `speech_stopped`
+    paused: bool = False  # `input_audio_buffer.paused` went out for its current pause (so resuming is news)
 
 
 @dataclass
 class Held:
-    """A pause the turn engine called the end of the turn, waiting off the read loop for the transcript started at
-    it (`hold_unfinished`): the turn ends unless that transcript sounds unfinished or speech resumes first."""
+    """A pause whose verdict waits, off the read loop, for the transcript started at it (`end_of_turn`): the
+    audio's "done" that its words may veto, or an unsure audio that its words may overrule; speech that resumes
+    first keeps the turn open."""
 
     item_id: str
     end: int  # where the utterance would be cut, in `buffer`
     speculation: Speculation | None
+    probability: float  # the turn engine's, at this pause
     settled: anyio.Event = field(default_factory=anyio.Event)
 
 
@@ -115,7 +118,7 @@ class TranscriptionSession:
         self.offset = 0  # where `buffer` starts in the session's audio, in samples
         self.item = Item()
         self.items = {self.item.id: self.item}  # the current item and those whose last events are on their way
-        self.transcripts = SessionTranscripts(engines, settings, self.on_partial)
+        self.transcripts = SessionTranscripts(engines, settings, self.on_partial, self.on_speculated)
         self.detection: TurnDetection | None = None
         self.endpointer: Endpointer | None = None
         self.probabilities: SpeechProbabilities | None = None
@@ -280,6 +283,9 @@ class TranscriptionSession:
         elif isinstance(moment, Resumed):
             self.held = None  # the speaker goes on: a pause waiting for its transcript does not end the turn
             self.transcripts.discard()  # and the transcript started at it is thrown away
+            if self.item.paused:  # whatever the client started from that pause's transcript is void
+                self.item.paused = False
+                await self.post("input_audio_buffer.resumed", item_id=self.item.id)
         else:
             await self.stopped(moment)
 
@@ -288,9 +294,13 @@ class TranscriptionSession:
         pad = round(self.settings.vad.speech_pad_ms / 1000 * WORK_RATE)
         return min(self.buffer.size, self._at(speech_end_s) - self.offset + pad)
 
+    def _rule(self) -> TurnRule:
+        turn = self.settings.turn
+        return TurnRule(turn.threshold, turn.text_audio_floor, turn.hold_unfinished)
+
     async def pause(self, pause: Pause) -> None:
-        """A short silence: start the transcript at once, then ask the turn engine (semantic_vad) if it is over; a
-        transcript so far that sounds unfinished overrules a "done" (`hold_unfinished`)."""
+        """A short silence: start the transcript at once, then ask the turn engine (semantic_vad) if it is over; the
+        transcript's words then have their say (`end_of_turn`) when it is in."""
         end = self._utterance_end(pause.speech_end_s)
         speculation = self.transcripts.speculate(self.buffer.samples[:end], self.item.id, self.offset + end)
         turn, endpointer = self.engines.turn_detector(), self.endpointer
@@ -306,46 +316,50 @@ class TranscriptionSession:
             log.warning("realtime_turn_skipped", reason=error.message)
             probability = 1.0
         log.info("realtime_turn_decision", item_id=self.item.id, probability=round(probability, 3))
-        if probability < self.settings.turn.threshold or endpointer is not self.endpointer:
+        if endpointer is not self.endpointer:
             return
-        if not self.settings.turn.hold_unfinished:
-            await self.stop(endpointer.stop(StopReason.SEMANTIC), end)
+        rule = self._rule()
+        if not waits_for_words(rule, probability):
+            if decided := decide(rule, probability, None):
+                await self.stop(endpointer.stop(StopReason(decided.value)), end)
             return
-        # The turn ends when the transcript started at the pause is in, unless it sounds unfinished; the socket is
-        # read meanwhile, so speech that resumes before then keeps the turn open (`Resumed` drops `held`).
-        held = self.held = Held(self.item.id, end, speculation)
+        # The verdict waits for the transcript started at the pause; the socket is read meanwhile, so speech that
+        # resumes before then keeps the turn open (`Resumed` drops `held`).
+        held = self.held = Held(self.item.id, end, speculation, probability)
         assert self.transcripts.tasks is not None  # set while the session runs, as the speculation needed
         self.transcripts.tasks.start_soon(self._end_held, held, endpointer)
 
-    @staticmethod
-    async def _sounds_unfinished(held: Held) -> bool:
-        heard = None
+    async def _verdict(self, held: Held) -> StopReason | None:
+        """The rule's verdict on a held pause, once its transcript is in (None: the turn goes on)."""
+        transcript = None
         if held.speculation is not None:
             await held.speculation.done.wait()
-            heard = held.speculation.transcript
-        return heard is not None and heard.language == "en" and sounds_unfinished(heard.text)
+            transcript = held.speculation.transcript
+        heard = Heard.of(transcript.text, transcript.language) if transcript is not None else Heard.of(None, None)
+        decided = decide(self._rule(), held.probability, heard)
+        return None if decided is None else StopReason(decided.value)
 
     async def _end_held(self, held: Held, endpointer: Endpointer) -> None:
         try:
             async with answering_errors(self.post, session="transcription"):
-                unfinished = await self._sounds_unfinished(held)
+                reason = await self._verdict(held)
                 if self.held is not held:
                     return  # speech resumed, the item ended otherwise, or `stopped` decided with this transcript
                 self.held = None
-                if unfinished:  # more speech resumes the utterance, or the max silence ends it (reason timeout)
-                    log.info("realtime_turn_held", item_id=held.item_id, reason="the transcript sounds unfinished")
+                if reason is None:  # more speech resumes the utterance, or the max silence ends it (reason timeout)
+                    log.info("realtime_turn_held", item_id=held.item_id, probability=round(held.probability, 3))
                 else:
-                    await self.stop(endpointer.stop(StopReason.SEMANTIC), held.end)
+                    await self.stop(endpointer.stop(reason), held.end)
         finally:
             held.settled.set()
 
     async def stopped(self, stopped: Stopped) -> None:
         """The endpointer ended the utterance: its silence ran out. A pause still waiting for its transcript
-        decides first: the turn engine's "done" stands unless that transcript sounds
-        unfinished, so the reason does not depend on how fast the transcript came."""
+        decides first, so the reason does not depend on how fast the transcript came."""
         held, self.held = self.held, None
-        if held is not None and not await self._sounds_unfinished(held):
-            await self.stop(Stopped(stopped.speech_end_s, StopReason.SEMANTIC), held.end)
+        reason = await self._verdict(held) if held is not None else None
+        if held is not None and reason is not None:
+            await self.stop(Stopped(stopped.speech_end_s, reason), held.end)
         else:
             await self.stop(stopped, self._utterance_end(stopped.speech_end_s))
 
@@ -397,6 +411,21 @@ class TranscriptionSession:
             await self.send(
                 "conversation.item.input_audio_transcription.delta", item_id=item.id, content_index=0, delta=delta
             )
+
+    async def on_speculated(self, speculation: Speculation) -> None:
+        """A pause's transcript is in while its turn is still open: said at once (`input_audio_buffer.paused`), so a
+        client may start answering it before the turn is decided (preemptive generation)."""
+        item = self.items.get(speculation.item_id)
+        if item is None or item.ended or item is not self.item or speculation.transcript is None:
+            return
+        item.paused = True
+        end_ms = round(speculation.end / WORK_RATE * 1000)
+        await self.post(
+            "input_audio_buffer.paused",
+            item_id=item.id,
+            audio_end_ms=end_ms,
+            transcript=speculation.transcript.text,
+        )
 
     async def on_partial(self, item_id: str, hypothesis: str) -> None:
         item = self.items.get(item_id)

@@ -18,6 +18,7 @@ log = structlog.get_logger(__name__)
 
 WORK_RATE = 16_000
 OnPartial = Callable[[str, str], Awaitable[None]]  # (item id, hypothesis of the utterance so far)
+OnSpeculated = Callable[["Speculation"], Awaitable[None]]  # a pause's transcript is in (before `done` is set)
 
 
 @dataclass
@@ -31,10 +32,13 @@ class Speculation:
 class SessionTranscripts:
     """At most one partial and one speculative transcription in flight per session, each in a worker thread."""
 
-    def __init__(self, engines: EngineRegistry, settings: Settings, on_partial: OnPartial) -> None:
+    def __init__(
+        self, engines: EngineRegistry, settings: Settings, on_partial: OnPartial, on_speculated: OnSpeculated
+    ) -> None:
         self.engines = engines
         self.settings = settings
         self.on_partial = on_partial
+        self.on_speculated = on_speculated
         self.tasks: anyio.abc.TaskGroup | None = None  # the session's, set while it runs
         self.partial_at = -math.inf  # when the last partial started (anyio clock)
         self.partial_done: anyio.Event | None = None  # set when the partial in flight has finished
@@ -111,6 +115,8 @@ class SessionTranscripts:
             await self.settle_partial()
             if self.speculation is speculation:  # else it was discarded while waiting
                 speculation.transcript = await self.transcribe(audio, speculative=True)
+                if self.speculation is speculation:  # still the pause the session is in
+                    await self.on_speculated(speculation)
         except Exception:  # the final transcribes itself then; a failure here must not end the session
             log.warning("realtime_speculation_failed", exc_info=True)
         finally:

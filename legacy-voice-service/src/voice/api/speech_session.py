@@ -30,6 +30,7 @@ from voice.engines.base import StreamingTextToSpeech, TextToSpeech
 from voice.engines.registry import EngineRegistry
 from voice.engines.tts.piper import split_for_streaming
 from voice.errors import InvalidRequest, VoiceError
+from voice.realtime.words import DANGLING
 from voice.settings import Settings
 
 # A sentence or clause mark followed by space (or the end of the text so far), or a line break. A mark right after a
@@ -40,6 +41,19 @@ _MIN_CLAUSE_CHARS = 40
 # The first piece of an utterance may end at a shorter clause ("Well, ", "In short, "): it is what the listener waits
 # for, and the rest is written faster than it is spoken.
 _MIN_FIRST_CLAUSE_CHARS = 12
+_WORD = re.compile(r"\S+(?=\s)")  # a word the next delta cannot lengthen any more: whitespace follows it
+
+
+def first_phrase_end(text: str, min_words: int) -> int:
+    """Where the first spoken piece may end before any clause mark: after `min_words` whole words, at the first word
+    a phrase can end on (not "the", "of", "and"..., nor a number, whose unit may follow); 0: not yet."""
+    if min_words <= 0:
+        return 0
+    for count, word in enumerate(_WORD.finditer(text), start=1):
+        bare = word.group().strip(",;:\"'()").lower()
+        if count >= min_words and bare not in DANGLING and not any(char.isdigit() for char in bare):
+            return word.end()
+    return 0
 
 
 class SpeechSession:
@@ -134,6 +148,10 @@ class SpeechSession:
                 continue  # wait for the next delta: a space ends the sentence, a digit goes on the number
             if boundary.group(1) in (None, *_SENTENCE_MARKS) or boundary.end() >= min_clause:
                 cut = max(cut, boundary.end())
+        if self.first_piece and not cut:
+            # The listener waits for the first words: they leave as soon as they make a phrase; later pieces keep
+            # sentence and clause boundaries, which the voice's prosody needs, and are written faster than spoken.
+            cut = first_phrase_end(self.pending, self.settings.realtime.first_piece_words)
         complete, self.pending = self.pending[:cut], self.pending[cut:]
         pieces = split_for_streaming(complete)
         if pieces:

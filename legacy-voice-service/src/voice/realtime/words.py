@@ -1,5 +1,5 @@
-"""Whether the transcript of an utterance so far sounds unfinished: it ends on a word an English turn does not end on,
-or trails off ("...").
+"""What the transcript of an utterance so far says about the end of the turn: it sounds unfinished (it ends on a word
+an English turn does not end on, or trails off: "..."), or it reads as finished (`reads_finished`).
 
 Smart Turn hears the sound of the speech, not its grammar: "Please send the report to", said with a falling pitch,
 scores as done (0.96 on Piper's voice). The transcript started at the pause is ready about when a turn would end
@@ -26,3 +26,17 @@ def sounds_unfinished(text: str) -> bool:
         return True
     words = re.findall(r"[\w']+", stripped.lower())
     return bool(words) and words[-1] in DANGLING
+
+
+QUESTION_MARK = "?"
+# Whisper also puts a question mark after fragments said with a rising pitch ("How do I?", "Can you tell me?"): below
+# this many words a question is left to the audio (bench/turn_signals.py).
+MIN_QUESTION_WORDS = 4
+
+
+def reads_finished(text: str) -> bool:
+    """Whisper wrote the words as a whole question: a question mark at the end of at least `MIN_QUESTION_WORDS`
+    words. A full stop says nothing: Whisper ends most fragments with one ("I want to know.")."""
+    stripped = text.strip().rstrip("\"')")
+    words = re.findall(r"[\w']+", stripped)
+    return stripped.endswith(QUESTION_MARK) and len(words) >= MIN_QUESTION_WORDS and not sounds_unfinished(stripped)

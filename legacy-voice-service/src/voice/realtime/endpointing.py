@@ -14,7 +14,9 @@ HYSTERESIS = 0.15  # once speaking, frames down to threshold - this still count 
 
 
 class StopReason(StrEnum):
-    SEMANTIC = "semantic"  # the turn engine said the speaker is done
+    AUDIO = "audio"  # semantic_vad: the turn engine was sure the speaker is done (`end_of_turn`)
+    TEXT = "text"  # semantic_vad: the turn engine was unsure, the transcript's words read as a finished turn
+    BOTH = "both"  # semantic_vad: the turn engine was sure and the words agree
     SILENCE = "silence"  # server_vad: silence_duration_ms of silence
     TIMEOUT = "timeout"  # semantic_vad: the turn engine said "not done", but max silence passed
     MAX_LENGTH = "max_length"  # the utterance reached VOICE_LIMITS__MAX_AUDIO_SECONDS

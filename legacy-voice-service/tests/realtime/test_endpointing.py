@@ -2,8 +2,8 @@
 
 import pytest
 
-from voice.api.endpointing import Endpointer, Onset, Pause, Resumed, Stopped, StopReason, TurnDetection
 from voice.errors import InvalidRequest
+from voice.realtime.endpointing import Endpointer, Onset, Pause, Resumed, Stopped, StopReason, TurnDetection
 
 FRAME_S = 0.032
 SEMANTIC = TurnDetection("semantic_vad", 1300)
