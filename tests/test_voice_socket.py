@@ -7,6 +7,7 @@ import signal
 import time
 import wave
 from array import array
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,7 +16,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from conftest import ServiceProcess, StartService
-from servicekit import free_port
+from servicekit import free_port, voice_process
 
 FRAME_BYTES = 640  # 20 ms at 16 kHz s16le
 FRAME_S = 0.02
@@ -227,6 +228,107 @@ def test_the_council_path_speaks_an_acknowledgement_then_the_chairs_answer(
     assert received.audio[f"{answer['id']}:answer"]
     # The acknowledgement is heard once the turn is routed to the council, before the chair writes a word.
     assert types.index("route") < types.index("audio.start") < types.index("synthesis.delta")
+
+
+def preemptive_answers(main: ServiceProcess) -> dict[str, float]:
+    """`council_voice_preemptive_answers_total` by outcome, from the main service's /metrics."""
+    counts = {"used": 0.0, "wasted": 0.0}
+    for line in httpx.get(f"{main.url}/metrics", timeout=10).text.splitlines():
+        for outcome in counts:
+            if line.startswith(f'council_voice_preemptive_answers_total{{outcome="{outcome}"}}'):
+                counts[outcome] = float(line.split()[-1])
+    return counts
+
+
+def test_the_answer_starts_at_the_pause_and_is_played_once_the_turn_ends_with_those_words(
+    main: ServiceProcess, voice: ServiceProcess
+) -> None:
+    # Smart Turn hears Piper's statement as unfinished (≈0.02) and its words are no question: the turn ends only at
+    # the longest silence. The answer was started from the pause's transcript long before, unheard.
+    before = preemptive_answers(main)
+    with connect(voice_url(main)) as socket:
+        received = Received(socket)
+        received.until("ready")
+        socket.send(json.dumps({"type": "config", "path": "fast", "thread_id": "preempted-and-kept"}))
+        received.until("config")
+        stream(socket, speech_pcm16k(voice, "I was wondering if you could help me plan a trip.", 2.0))
+        transcript = received.until("transcript")[-1]
+        start = received.until("audio.start", kind="answer")[-1]
+        received.until("final")
+    assert transcript["preemptive"] is True
+    assert start["id"] == transcript["id"]
+    types = received.types()
+    assert types.index("transcript") < types.index("route")  # what it wrote before the turn ended follows it
+    assert {event["id"] for event in received.events if "id" in event} == {transcript["id"]}
+    assert preemptive_answers(main)["used"] == before["used"] + 1
+    conversation = httpx.get(f"{main.url}/api/conversations/preempted-and-kept", timeout=10).json()
+    assert [message["role"] for message in conversation["messages"]] == ["user", "assistant"]
+
+
+@pytest.fixture(scope="module")
+def patient(tmp_path_factory: pytest.TempPathFactory, start_main_module: StartService) -> Iterator[ServiceProcess]:
+    """A main service on a voice service whose longest silence is 3 s: room for a long thinking pause."""
+    voice = voice_process(
+        tmp_path_factory.mktemp("patient") / "voice.log",
+        VOICE_LOG__LEVEL="DEBUG",
+        VOICE_TTS__NOISE_SCALE="0",
+        VOICE_TTS__NOISE_W_SCALE="0",
+        VOICE_TURN__MAX_SILENCE_MS="3000",
+    ).start()
+    yield start_main_module(voice, COUNCIL_LLM__MAX_TOKENS="24")
+    voice.stop()
+
+
+def test_an_answer_started_at_a_pause_the_speaker_goes_on_from_is_thrown_away_unheard_and_unkept(
+    patient: ServiceProcess, voice: ServiceProcess
+) -> None:
+    # "The council should vote on": Smart Turn hears it unfinished (≈0.01) and it ends on "on", so a 1.6 s pause
+    # (≈1.8 s with Piper's own trailing silence, under the longest silence here) keeps the turn open; its transcript,
+    # said at the pause (≈0.3-0.7 s into it), was answered in the background, and the speaker going on voids that
+    # answer. The answer heard is the one started at the sentence's end, from the whole sentence.
+    main = patient
+    before = preemptive_answers(main)
+    first = speech_pcm16k(voice, "The council should vote on", trailing_silence_s=1.6)
+    rest = speech_pcm16k(voice, "the proposal after lunch.", trailing_silence_s=2.0)
+    with connect(voice_url(main)) as socket:
+        received = Received(socket)
+        received.until("ready")
+        socket.send(json.dumps({"type": "config", "path": "fast", "thread_id": "preempted-and-dropped"}))
+        received.until("config")
+        stream(socket, first + rest)
+        transcript = received.until("transcript")[-1]
+        received.until("final")
+    assert "lunch" in transcript["text"].lower()
+    assert {event["id"] for event in received.events if "id" in event} == {transcript["id"]}
+    after = preemptive_answers(main)
+    assert after["wasted"] == before["wasted"] + 1
+    assert after["used"] == before["used"] + transcript["preemptive"]
+    conversation = httpx.get(f"{main.url}/api/conversations/preempted-and-dropped", timeout=10).json()
+    users = [message["content"] for message in conversation["messages"] if message["role"] == "user"]
+    assert users == [transcript["text"]]
+
+
+def test_push_to_talk_ends_the_turn_on_commit_without_waiting_for_silence(
+    main: ServiceProcess, voice: ServiceProcess
+) -> None:
+    # Manual turn detection: no speech events, and no turn however long the silence, until the button is released.
+    with connect(voice_url(main)) as socket:
+        received = Received(socket)
+        received.until("ready")
+        socket.send(json.dumps({"type": "config", "path": "fast", "turn_detection": "manual"}))
+        assert received.until("config")[-1]["turn_detection"] == "manual"
+        stream(socket, speech_pcm16k(voice, "What is the tallest mountain on Earth?", trailing_silence_s=2.0))
+        socket.send(json.dumps({"type": "ping"}))
+        received.until("pong")  # the utterance and 2 s of silence streamed in real time: semantic would have ended it
+        assert "transcript" not in received.types()
+        socket.send(json.dumps({"type": "commit"}))
+        transcript = received.until("transcript")[-1]
+        start = received.until("audio.start", kind="answer")[-1]
+        received.until("audio.end", id=start["id"])
+    assert "everest" in transcript["text"].lower() or "mountain" in transcript["text"].lower(), transcript
+    assert "speech.started" not in received.types()
+    assert "speech.stopped" not in received.types()
+    assert received.audio[f"{start['id']}:answer"]
 
 
 def test_voice_service_killed_mid_session_is_an_error_and_close_1013(

@@ -278,6 +278,18 @@ class DeliberationSettings(BaseModel):
         description="In a voice session, each member's answer is capped at this many tokens (and members and chair are "
         "asked for a brief spoken answer), so the chair starts, and the listener hears the answer, sooner.",
     )
+    spoken_quorum: int = Field(
+        2,
+        ge=1,
+        description="In a voice session, the chair starts as soon as this many members have answered (capped at the "
+        "members asked); members still answering then are dropped with a member.failed event.",
+    )
+    spoken_deadline_s: float = Field(
+        4.0,
+        gt=0,
+        description="In a voice session, after this many seconds of answering the chair starts with the members who "
+        "have answered, dropping the rest; with none answered yet it waits for the first answer.",
+    )
     max_message_chars: int = Field(16_000, ge=1, description="Longest accepted chat message, in characters.")
     council_min_words: int = Field(
         60, ge=1, description="The router sends messages of at least this many words to the council."
@@ -338,6 +350,12 @@ class VoiceSocketSettings(BaseModel):
     )
     silence_s: float = Field(
         0.7, gt=0, le=5, description="Trailing silence that ends an utterance when turn_detection is silence."
+    )
+    preemptive: bool = Field(
+        True,
+        description="Start answering a pause's transcript while the turn is still being decided (routing, the model's "
+        "first tokens, the first words' synthesis), unheard and unstored; if the turn ends with the same words it is "
+        "played at once, else thrown away (never on the KIP path). Counted in council_voice_preemptive_answers_total.",
     )
     playback_lead_s: float = Field(
         0.5,

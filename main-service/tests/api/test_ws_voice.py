@@ -189,7 +189,7 @@ def test_text_frames_are_typed_messages_and_anything_else_is_refused_in_the_one_
     assert (not_json["type"], not_json["code"]) == ("error", "invalid_json")
     assert (unknown["code"], unknown["message"]) == (
         "invalid_request",
-        "Text frames are ping, cancel or config; audio goes in binary frames.",
+        "Text frames are ping, cancel, commit or config; audio goes in binary frames.",
     )
     assert bad_config["code"] == "invalid_request"
     assert bad_config["message"].startswith("Invalid config: ")

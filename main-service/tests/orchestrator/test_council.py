@@ -1,16 +1,21 @@
-"""The council path: concurrency with the real model, and failure, timeout and review with scripted members.
+"""The council path: concurrency with the real model, and failure, timeout, review and the spoken quorum with scripted
+members.
 
 Scripted members (tests/llm/scripted.py) stand in only where the real model cannot be made to fail or hang.
 """
 
-from collections.abc import Iterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import anyio
 import pytest
+from pydantic import Field
 
 from council.auth import LOCAL
 from council.errors import CouncilFailedError
-from council.llm import CouncilChatModel, ModelRegistry
+from council.llm import CouncilChatModel, ModelRegistry, Usage
 from council.orchestrator import Orchestrator, open_orchestrator
 from council.orchestrator.events import (
     Event,
@@ -195,3 +200,157 @@ async def test_a_spoken_council_turn_asks_for_brief_speech_and_caps_the_members(
     fast = registry.get("fast")
     assert isinstance(fast, ScriptedChatModel)
     assert "spoken aloud" not in fast.prompts[0][0]["content"]  # short already; a longer prompt only adds latency
+
+
+class HangingChatModel(ScriptedChatModel):
+    """A member that streams its tokens, then hangs until cancelled, and records that cancellation: proof that a
+    member the council stopped waiting for stops generating too."""
+
+    cancelled: asyncio.Event = Field(default_factory=asyncio.Event)
+
+    async def _stream_impl(
+        self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float
+    ) -> AsyncIterator[str | Usage]:
+        for token in self.tokens:
+            yield token
+        try:
+            await asyncio.get_running_loop().create_future()  # never done
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+
+
+def chair_saw(registry: ModelRegistry) -> str:
+    chair = registry.get("chair")
+    assert isinstance(chair, ScriptedChatModel)
+    return chair.prompts[-1][-1]["content"]
+
+
+async def test_a_spoken_council_starts_the_chair_once_the_quorum_answered(tmp_path: Path) -> None:
+    hanging = HangingChatModel(model_name="hanging", tokens=["half", " said"])
+    registry = scripted_registry(
+        {
+            "analytical": ScriptedChatModel(model_name="a", tokens=["analytical", " view"]),
+            "creative": hanging,
+            "critical": ScriptedChatModel(model_name="k", tokens=["critical", " view"]),
+        }
+    )
+    # The deadline is far off: only the quorum can let the chair start.
+    settings = orchestrator_settings(tmp_path, spoken_quorum=2, spoken_deadline_s=600)
+    async with open_orchestrator(settings, models=registry) as orchestrator:
+        with anyio.fail_after(10):
+            events = await collect(orchestrator, "/council question", spoken=True)
+
+    failed = [(e.member, e.phase, e.error) for e in events if isinstance(e, MemberFailedEvent)]
+    assert failed == [("creative", "answer", "dropped: the spoken quorum answered (2 of 3) before it")]
+    assert hanging.cancelled.is_set()
+    final = events[-1]
+    assert isinstance(final, FinalEvent)
+    assert final.answer == "the synthesis"
+    assert [(m.member, m.status) for m in final.members] == [
+        ("analytical", "ok"),
+        ("creative", "failed"),
+        ("critical", "ok"),
+    ]
+    assert "half said" not in chair_saw(registry)  # a partial answer is no answer
+
+
+async def test_a_spoken_council_past_its_deadline_starts_the_chair_with_one_answer(tmp_path: Path) -> None:
+    hanging = HangingChatModel(model_name="hanging")
+    registry = scripted_registry(
+        {
+            "analytical": ScriptedChatModel(model_name="a", tokens=["analytical", " view"]),
+            "creative": hanging,
+            "critical": ScriptedChatModel(model_name="k", fail_after=0),  # a failure does not count towards the quorum
+        }
+    )
+    settings = orchestrator_settings(tmp_path, spoken_quorum=2, spoken_deadline_s=0.1)
+    async with open_orchestrator(settings, models=registry) as orchestrator:
+        with anyio.fail_after(10):
+            final = await orchestrator.answer("/council question", spoken=True, caller=LOCAL)
+
+    assert {m.member: m.error for m in final.members if m.status == "failed"} == {
+        "creative": "dropped: the spoken deadline (0.1 s) passed with 1 of 3 answered",
+        "critical": "ModelCallError: scripted failure",
+    }
+    assert hanging.cancelled.is_set()
+    assert final.answer == "the synthesis"
+    assert "analytical view" in chair_saw(registry)
+
+
+async def test_a_spoken_council_with_no_answer_by_its_deadline_waits_for_the_first(tmp_path: Path) -> None:
+    registry = scripted_registry(
+        {
+            # Answers well after the deadline (two tokens of 0.3 s each): the council must not end empty-handed.
+            "analytical": ScriptedChatModel(model_name="a", tokens=["analytical", " view"], delay_s=0.3),
+            "creative": HangingChatModel(model_name="hanging"),
+            "critical": HangingChatModel(model_name="hanging too"),
+        }
+    )
+    settings = orchestrator_settings(tmp_path, spoken_quorum=2, spoken_deadline_s=0.05)
+    async with open_orchestrator(settings, models=registry) as orchestrator:
+        with anyio.fail_after(10):
+            final = await orchestrator.answer("/council question", spoken=True, caller=LOCAL)
+
+    assert [(m.member, m.status) for m in final.members] == [
+        ("analytical", "ok"),
+        ("creative", "failed"),
+        ("critical", "failed"),
+    ]
+    assert final.members[1].error == "dropped: the spoken deadline (0.05 s) passed with 1 of 3 answered"
+    assert final.answer == "the synthesis"
+    assert "analytical view" in chair_saw(registry)
+
+
+async def test_a_written_council_waits_for_its_slow_member(tmp_path: Path) -> None:
+    registry = scripted_registry(
+        {
+            "analytical": ScriptedChatModel(model_name="a"),
+            # Slower than the spoken deadline and answering after the spoken quorum: a written turn waits anyway.
+            "creative": ScriptedChatModel(model_name="slow", tokens=["slow", " view"], delay_s=0.2),
+            "critical": ScriptedChatModel(model_name="k"),
+        }
+    )
+    settings = orchestrator_settings(tmp_path, spoken_quorum=1, spoken_deadline_s=0.01)
+    async with open_orchestrator(settings, models=registry) as orchestrator:
+        with anyio.fail_after(10):
+            events = await collect(orchestrator, "/council question")
+
+    assert not [e for e in events if isinstance(e, MemberFailedEvent)]
+    final = events[-1]
+    assert isinstance(final, FinalEvent)
+    assert all(m.status == "ok" for m in final.members)
+    assert "slow view" in chair_saw(registry)
+
+
+async def test_a_spoken_review_round_runs_on_the_members_who_answered_in_time(tmp_path: Path) -> None:
+    registry = scripted_registry(
+        {
+            "analytical": ScriptedChatModel(model_name="a", tokens=["analytical", " view"]),
+            "creative": HangingChatModel(model_name="hanging"),
+            "critical": ScriptedChatModel(model_name="k", tokens=["critical", " view"]),
+        }
+    )
+    settings = orchestrator_settings(tmp_path, spoken_quorum=2, spoken_deadline_s=600, review_round=True)
+    async with open_orchestrator(settings, models=registry) as orchestrator:
+        with anyio.fail_after(10):
+            events = await collect(orchestrator, "/council question", spoken=True)
+
+    (review,) = [e for e in events if isinstance(e, ReviewEvent)]
+    assert review.members == ["analytical", "critical"]
+    final = events[-1]
+    assert isinstance(final, FinalEvent)
+    assert [m.review is not None for m in final.members] == [True, False, True]
+
+
+async def test_a_cancelled_council_turn_cancels_its_members(tmp_path: Path) -> None:
+    hanging = HangingChatModel(model_name="hanging", tokens=["half"])
+    registry = scripted_registry({"analytical": ScriptedChatModel(model_name="a"), "creative": hanging})
+    settings = orchestrator_settings(tmp_path, members=["analytical", "creative"])
+    async with open_orchestrator(settings, models=registry) as orchestrator:
+        with anyio.fail_after(10):
+            async with contextlib.aclosing(orchestrator.stream("/council question", caller=LOCAL)) as events:
+                async for event in events:
+                    if isinstance(event, MemberDeltaEvent) and event.member == "creative":
+                        break
+            await hanging.cancelled.wait()  # the member's stream was cancelled, not left hanging in a stray task

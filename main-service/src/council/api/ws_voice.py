@@ -48,7 +48,7 @@ async def voice_socket(
         metrics.websocket_sessions.labels("voice").inc()
         log.info("websocket_opened", endpoint="/ws/voice")
         try:
-            await VoiceSession(websocket, orchestrator, voice, settings, caller, clips, rate_limiter).serve()
+            await VoiceSession(websocket, orchestrator, voice, settings, caller, clips, rate_limiter, metrics).serve()
         finally:
             metrics.websocket_sessions.labels("voice").dec()
             log.info("websocket_ended", endpoint="/ws/voice")

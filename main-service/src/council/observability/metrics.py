@@ -39,6 +39,11 @@ class Metrics:
             "council_turn_duration_seconds", "Wall time of a whole turn by path (fast, council, kip).",
             ["path"], buckets=_LATENCY_BUCKETS, registry=self.registry,
         )  # fmt: skip
+        self.voice_preemptive_answers = Counter(
+            "council_voice_preemptive_answers", "Answers started at a pause before the turn was confirmed, by "
+            "outcome: used (the turn ended with those words) or wasted (it did not).",
+            ["outcome"], registry=self.registry,
+        )  # fmt: skip
         self.voice_breaker_open = Gauge(
             "council_voice_breaker_open", "1 while the circuit breaker to the voice service is open.",
             registry=self.registry,

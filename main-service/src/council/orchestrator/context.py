@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from council.llm import ModelRegistry
+from council.orchestrator.preemption import Confirmation
 from council.turns import TurnOutcome
 
 EventWriter = Callable[[object], None]
@@ -94,6 +95,10 @@ class TurnContext:
     """The answer will be spoken (a voice session): the members and the chair answer briefly, in plain speech."""
     spoken_member_max_tokens: int = 96
     """A member's answer in a spoken turn is capped at this many tokens, so the chair starts sooner."""
+    spoken_quorum: int = 2
+    """In a spoken turn the chair starts once this many members have answered (capped at the members asked)."""
+    spoken_deadline_s: float = 4.0
+    """In a spoken turn the chair starts this long after the members began, with whoever has answered (at least one)."""
     ranking: bool = False
     """Members rank each other's anonymised answers and the chair sees the aggregate (default, or the turn's choice)."""
     ranking_max_tokens: int = 64
@@ -102,6 +107,8 @@ class TurnContext:
     """The models' sampling seed; it also seeds each ranker's shuffle of the answers, so a run repeats."""
     cache_scope: str = "local"
     """Whose answer cache this turn may read and fill (the caller's name)."""
+    confirmation: Confirmation | None = None
+    """A preemptive turn's fate (`preemption.py`): until it is confirmed nothing of it is kept; discarded, nothing is."""
     started: float = field(default_factory=time.perf_counter)
 
     def elapsed_ms(self) -> float:

@@ -1,4 +1,5 @@
-"""The council: members answer concurrently, optionally review each other's anonymised answers; failures drop out."""
+"""The council: members answer concurrently, optionally review each other's anonymised answers; failures drop out, and
+so do the members a spoken turn's quorum or deadline leaves behind."""
 
 import asyncio
 from collections.abc import Sequence
@@ -27,17 +28,10 @@ log = structlog.get_logger(__name__)
 async def deliberate(
     ctx: TurnContext, history: Sequence[AnyMessage], question: str, emit: EventWriter
 ) -> tuple[list[MemberAnswer], list[ModelCall]]:
-    """Every member answers at once; with the review round on, the survivors revise after seeing the others."""
+    """Every member answers at once (a spoken turn waits only for its quorum or deadline); with the review round on,
+    the survivors revise after seeing the others."""
     calls: list[ModelCall] = []
-    results = await asyncio.gather(
-        *(member_turn(ctx, member, "answer", history, emit, calls) for member in ctx.members)
-    )
-    answers = [
-        MemberAnswer(member=member, status="ok", answer=text)
-        if text is not None
-        else MemberAnswer(member=member, status="failed", error=error)
-        for member, (text, error) in zip(ctx.members, results, strict=True)
-    ]
+    answers = await _answer(ctx, history, emit, calls)
     survivors = [answer for answer in answers if answer.status == "ok"]
     if not survivors:
         reasons = "; ".join(f"{answer.member}: {answer.error}" for answer in answers)
@@ -60,6 +54,75 @@ async def deliberate(
         for answer, (text, _) in zip(survivors, reviews, strict=True):
             answer.review = text  # a failed review keeps the member's first answer
     return answers, calls
+
+
+type _MemberTurn = asyncio.Task[tuple[str | None, str | None]]
+
+
+async def _answer(
+    ctx: TurnContext, history: Sequence[AnyMessage], emit: EventWriter, calls: list[ModelCall]
+) -> list[MemberAnswer]:
+    """Every member's answer, in the members' order. A written turn waits for every member; a spoken one only until
+    `_spoken_quorum` lets the chair start, and the members still answering then are dropped like failed ones."""
+    turns = {
+        member: asyncio.create_task(
+            member_turn(ctx, member, "answer", history, emit, calls), name=f"council-answer-{member}"
+        )
+        for member in ctx.members
+    }
+    dropped = ""
+    try:
+        if ctx.spoken:
+            dropped = await _spoken_quorum(ctx, list(turns.values()))
+        elif turns:
+            await asyncio.wait(turns.values())
+    finally:
+        # Late members (a spoken turn), or every member when the turn itself is cancelled: each is cancelled, which
+        # ends its model stream, and awaited, so none goes on generating for nobody or streams after its
+        # `member.failed`.
+        late = [turn for turn in turns.values() if not turn.done()]
+        for turn in late:
+            turn.cancel()
+        if late:
+            await asyncio.wait(late)
+    answers: list[MemberAnswer] = []
+    for member, turn in turns.items():
+        if turn.cancelled():
+            _member_failed(ctx, member, "answer", dropped, emit)
+            answers.append(MemberAnswer(member=member, status="failed", error=dropped))
+            continue
+        text, error = turn.result()
+        answers.append(
+            MemberAnswer(member=member, status="ok", answer=text)
+            if text is not None
+            else MemberAnswer(member=member, status="failed", error=error)
+        )
+    return answers
+
+
+async def _spoken_quorum(ctx: TurnContext, turns: Sequence[_MemberTurn]) -> str:
+    """Wait until a spoken turn's chair may start: once `spoken_quorum` members have answered, or once
+    `spoken_deadline_s` has passed and at least one has; return why the members still answering then are dropped.
+
+    Before the first answer the deadline does not count: the chair waits for it (or for every member to fail), since
+    with nothing to synthesize the turn would fail, and a late answer is better than none."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ctx.spoken_deadline_s
+    asked = len(turns)
+    quorum = min(ctx.spoken_quorum, asked)
+    answered, pending = 0, set(turns)
+    while pending:
+        timeout = max(deadline - loop.time(), 0.0) if answered else None
+        done, pending = await asyncio.wait(pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        answered += sum(turn.result()[0] is not None for turn in done)
+        if answered >= quorum:
+            return f"dropped: the spoken quorum answered ({answered} of {asked}) before it"
+        # `not done`: the wait timed out, which it only does with an answer in hand and the deadline reached.
+        if answered and (not done or loop.time() >= deadline):
+            return (
+                f"dropped: the spoken deadline ({ctx.spoken_deadline_s:g} s) passed with {answered} of {asked} answered"
+            )
+    return ""  # every member finished: nobody is dropped
 
 
 def final_answers(answers: Sequence[MemberAnswer]) -> dict[str, str]:
@@ -115,6 +178,10 @@ async def member_turn(
         calls.append(call)
         emit(MemberDoneEvent(t_ms=ctx.elapsed_ms(), member=member, phase=phase, text=text, call=call))
         return text, None
+    _member_failed(ctx, member, phase, error, emit)
+    return None, error
+
+
+def _member_failed(ctx: TurnContext, member: str, phase: Phase, error: str, emit: EventWriter) -> None:
     log.warning("council_member_failed", member=member, phase=phase, error=error)
     emit(MemberFailedEvent(t_ms=ctx.elapsed_ms(), member=member, phase=phase, error=error))
-    return None, error

@@ -151,6 +151,8 @@ async def kip(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, Any]
 
 async def remember(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
     ctx = runtime.context
+    if ctx.confirmation is not None and not await ctx.confirmation.confirmed():
+        return {}  # a preemptive turn the user's words did not confirm: nothing of it is kept, nor said to be
     thread_id = runtime.execution_info.thread_id if runtime.execution_info else None
     final = FinalEvent(
         t_ms=ctx.elapsed_ms(),

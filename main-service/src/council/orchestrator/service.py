@@ -36,6 +36,7 @@ from council.orchestrator.memory import (
     memory_check,
     open_checkpointer,
 )
+from council.orchestrator.preemption import Confirmation, HeldCheckpoints
 from council.orchestrator.prompts import ROLE_PROMPTS
 from council.orchestrator.smart_router import RequestedPath, RouteDecision, RoutingError, asked_of_models, decide
 from council.orchestrator.synthesis import CHAIR, FAST
@@ -169,6 +170,7 @@ class Orchestrator:
         admitted: Admitted | None = None,
         review_round: bool | None = None,
         ranking: bool | None = None,
+        confirmation: Confirmation | None = None,
     ) -> AsyncIterator[Event]:
         """The turn's events, ending with `final`; raises `CouncilError` on failure, stops generation if closed.
 
@@ -180,7 +182,8 @@ class Orchestrator:
         cache the turn uses. `review_round` and `ranking` turn the council's review round and peer ranking on or off
         for this turn (None: the settings' defaults). A route that `admit`ted the request already passes it as
         `admitted` (its `message`, path, role, members and options then stand), so the request is checked and routed
-        once.
+        once. With a `confirmation` the turn is preemptive (`preemption.py`): it streams as any turn, but keeps
+        nothing (checkpoint, cache, observers) and sends no `final` until it is confirmed.
         """
         if admitted is None:
             admitted = await self.admit(
@@ -202,6 +205,7 @@ class Orchestrator:
             spoken=spoken,
             cache_scope=caller.name,
             started=time.perf_counter(),
+            confirmation=confirmation,
         )
         turn_input: TurnState = {
             "messages": [*(history or []), HumanMessage(message)],
@@ -221,7 +225,9 @@ class Orchestrator:
             thread = thread_id or new_thread_id()
             # The owner goes into every checkpoint's metadata too, where the listing filters on it (memory.py).
             config = RunnableConfig(configurable={"thread_id": thread}, metadata={OWNER_KEY: caller.name})
-            graph = self._graph
+            graph = (
+                self._graph if confirmation is None else build_graph(HeldCheckpoints(self.checkpointer, confirmation))
+            )
         events: asyncio.Queue[object] = asyncio.Queue()
 
         async def run_graph() -> None:
@@ -348,6 +354,8 @@ def build_context(
         member_timeout_s=settings.deliberation.member_timeout_s,
         council_min_words=settings.deliberation.council_min_words,
         spoken_member_max_tokens=settings.deliberation.spoken_member_max_tokens,
+        spoken_quorum=settings.deliberation.spoken_quorum,
+        spoken_deadline_s=settings.deliberation.spoken_deadline_s,
         context_tokens=settings.llm.context_tokens,
         kip=kip,
         trails=trails,

@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import json
 import uuid
+from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 from fastapi import WebSocket
@@ -21,8 +23,10 @@ from council.auth import Caller
 from council.errors import CouncilError, ErrorCode
 from council.ids import new_thread_id
 from council.observability.correlation import current_request_id
-from council.orchestrator import CHAIR, Orchestrator
+from council.observability.metrics import Metrics
+from council.orchestrator import CHAIR, Admitted, Orchestrator
 from council.orchestrator.events import FinalEvent, RouteEvent, SynthesisDeltaEvent
+from council.orchestrator.preemption import Confirmation
 from council.ratelimit import RateLimiter
 from council.sessions.socket import (
     CLOSE_INTERNAL_ERROR,
@@ -32,7 +36,14 @@ from council.sessions.socket import (
     CLOSE_TRY_LATER,
     SocketSession,
 )
-from council.sessions.voice_messages import CLIENT_MESSAGE, MESSAGE_TYPES, CancelAnswer, Ping, SessionConfig
+from council.sessions.voice_messages import (
+    CLIENT_MESSAGE,
+    MESSAGE_TYPES,
+    CancelAnswer,
+    CommitTurn,
+    Ping,
+    SessionConfig,
+)
 from council.settings import Settings
 from council.voice import VoiceClient
 from council.voice.answer import OUTPUT_RATE, AnswerVoice, Utterance
@@ -41,6 +52,8 @@ from council.voice.overlap import classify, words
 from council.voice.playback import Playback
 from council.voice.realtime import (
     Listener,
+    Paused,
+    Resumed,
     SocketGone,
     Speaker,
     SpeechStarted,
@@ -56,6 +69,26 @@ log = structlog.get_logger(__name__)
 INPUT_RATE = 16_000  # the socket's contract: 16 kHz mono s16le in
 
 
+class Commit:
+    """In the audio queue: the client ended its turn here (`commit`)."""
+
+
+COMMIT = Commit()
+
+
+@dataclass
+class Preemptive:
+    """An answer started from a pause's transcript before the turn is confirmed: it runs, synthesis included, but its
+    events wait in `held` and its audio in the paused playback until the turn ends with the same words."""
+
+    turn_id: str
+    text: str
+    confirmation: Confirmation = field(default_factory=Confirmation)
+    task: "asyncio.Task[None] | None" = None
+    held: list[dict[str, Any]] = field(default_factory=list)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # orders the held events' release with new ones
+
+
 class VoiceSession(SocketSession):
     """One conversation by voice: the client's socket, the voice service's two sockets, and the running answer."""
 
@@ -68,15 +101,18 @@ class VoiceSession(SocketSession):
         caller: Caller,
         clips: SpokenClips,
         rate_limiter: RateLimiter | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         super().__init__(websocket, caller, rate_limiter)
+        self.metrics = metrics
         self.orchestrator = orchestrator
         self.voice = voice
         self.settings = settings
         self.clips = clips
         self.limits = settings.voice_ws
-        # Audio received and not yet forwarded, bounded in bytes (frames may be 20 ms or a whole second each).
-        self.audio: asyncio.Queue[bytes] = asyncio.Queue()
+        # Audio received and not yet forwarded, bounded in bytes (frames may be 20 ms or a whole second each); a
+        # `COMMIT` in it ends the turn after the audio before it.
+        self.audio: asyncio.Queue[bytes | Commit] = asyncio.Queue()
         self.backlog_bytes = 0
         self.max_backlog_bytes = int(self.limits.max_backlog_s * INPUT_RATE * 2)
         self.config = SessionConfig(type="config")
@@ -89,6 +125,7 @@ class VoiceSession(SocketSession):
         self.turn: asyncio.Task[None] | None = None
         self.turn_id: str | None = None
         self.overlap: str | None = None  # words heard so far over a running answer (None: no overlap)
+        self.preemptive: Preemptive | None = None  # an answer to a pause's words, not yet confirmed
 
     # -- session lifecycle -------------------------------------------------------------------------------------
 
@@ -132,6 +169,7 @@ class VoiceSession(SocketSession):
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
                 await self.close_voice()  # before the turn ends: the voice service's session slots are free at once
+                await self.discard_preemptive()
                 await self.cancel_turn(announce=False)
             finally:  # if the server cancels this session (shutdown), the sockets must not outlive it
                 for socket in self.voice_sockets():
@@ -181,7 +219,8 @@ class VoiceSession(SocketSession):
         kind = raw.get("type") if isinstance(raw, dict) else None
         if kind not in MESSAGE_TYPES:
             await self.send_error(
-                ErrorCode.INVALID_REQUEST, "Text frames are ping, cancel or config; audio goes in binary frames."
+                ErrorCode.INVALID_REQUEST,
+                "Text frames are ping, cancel, commit or config; audio goes in binary frames.",
             )
             return
         try:
@@ -194,6 +233,8 @@ class VoiceSession(SocketSession):
                 await self.send({"type": "pong"})
             case CancelAnswer():
                 await self.cancel_turn()
+            case CommitTurn():
+                self.audio.put_nowait(COMMIT)
             case SessionConfig():
                 await self.configure(message)
 
@@ -212,6 +253,9 @@ class VoiceSession(SocketSession):
         with contextlib.suppress(SocketGone):  # `listen` reports the loss
             while True:
                 pcm = await self.audio.get()
+                if isinstance(pcm, Commit):
+                    await self.listener.commit()
+                    continue
                 self.backlog_bytes -= len(pcm)
                 await self.listener.send_audio(pcm)
 
@@ -266,6 +310,10 @@ class VoiceSession(SocketSession):
             await self.send({"type": "speech.stopped", "seconds": heard.seconds, "reason": heard.reason})
         elif isinstance(heard, Transcript):
             await self.on_transcript(heard.text)
+        elif isinstance(heard, Paused):
+            await self.preempt(heard.text)
+        elif isinstance(heard, Resumed):
+            await self.discard_preemptive()
         elif isinstance(heard, VoiceServiceError):
             await self.send_error(ErrorCode.VOICE_FAILED, f"The voice service reported: {heard.message}")
 
@@ -279,10 +327,87 @@ class VoiceSession(SocketSession):
                 return
             await self.interrupt()
         await self.cancel_turn()
+        preemptive = self.preemptive
+        if preemptive is not None and preemptive.text == text:
+            await self.confirm(preemptive)
+            return
+        await self.discard_preemptive()
         self.turn_id = uuid.uuid4().hex
-        await self.send({"type": "transcript", "id": self.turn_id, "text": text})
+        await self.send({"type": "transcript", "id": self.turn_id, "text": text, "preemptive": False})
         if text and not await self.rate_limited(self.turn_id):
             self.turn = asyncio.create_task(self.respond(self.turn_id, text), name="voice-turn")
+
+    # -- answering before the turn is confirmed ---------------------------------------------------------------
+
+    async def preempt(self, text: str) -> None:
+        """A pause's words, the turn still undecided: start answering them now, unheard (the playback is held) and
+        unstored (`Confirmation`), unless an answer is running or the words lead to an agent (which spends)."""
+        if not self.limits.preemptive or not text or self.answering or self.overlap is not None:
+            return
+        if self.preemptive is not None and self.preemptive.text == text:
+            return
+        await self.discard_preemptive()
+        try:
+            admitted = await self.orchestrator.admit(text, self.config.path, caller=self.caller)
+        except CouncilError:
+            return  # the confirmed turn will say why
+        if admitted.route.path == "kip":
+            return
+        self.playback.pause()
+        preemptive = self.preemptive = Preemptive(uuid.uuid4().hex, text)
+        preemptive.task = asyncio.create_task(
+            self.respond(preemptive.turn_id, text, admitted, preemptive.confirmation), name="voice-preemptive-turn"
+        )
+
+    async def confirm(self, preemptive: Preemptive) -> None:
+        """The turn ended with the words the preemptive answer answers: it becomes the turn, and what it has
+        written and synthesized so far goes out at once, in order."""
+        self.turn_id = preemptive.turn_id
+        await self.send({"type": "transcript", "id": preemptive.turn_id, "text": preemptive.text, "preemptive": True})
+        if await self.rate_limited(preemptive.turn_id):
+            await self.discard_preemptive()
+            return
+        async with preemptive.lock:
+            for event in preemptive.held:
+                await self.send(event)
+            preemptive.held.clear()
+            preemptive.confirmation.confirm()
+        self.preemptive, self.turn = None, preemptive.task
+        self.playback.resume()
+        self._count_preemptive("used")
+
+    async def discard_preemptive(self) -> None:
+        """The turn did not end with the preemptive answer's words (or the session ends): nothing of it was heard
+        or kept, and nothing will be."""
+        preemptive, self.preemptive = self.preemptive, None
+        if preemptive is None:
+            return
+        preemptive.confirmation.discard()
+        if preemptive.task is not None:
+            preemptive.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await preemptive.task
+        if self.answers is not None:
+            await self.answers.cancel(preemptive.turn_id)
+        self.playback.resume()
+        self._count_preemptive("wasted")
+
+    def _count_preemptive(self, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.voice_preemptive_answers.labels(outcome).inc()
+        log.info("voice_preemptive_answer", outcome=outcome)
+
+    async def send_turn_event(self, turn_id: str, event: dict[str, Any]) -> None:
+        """A turn's event to the client, or held back while the turn is a preemptive answer not yet confirmed."""
+        preemptive = self.preemptive
+        if preemptive is None or preemptive.turn_id != turn_id:
+            await self.send(event)
+            return
+        async with preemptive.lock:
+            if preemptive.confirmation.decided:
+                await self.send(event)
+            else:
+                preemptive.held.append(event)
 
     async def interrupt(self) -> None:
         if self.answering:
@@ -304,28 +429,37 @@ class VoiceSession(SocketSession):
 
     # -- answering ---------------------------------------------------------------------------------------------
 
-    async def respond(self, turn_id: str, text: str) -> None:
+    async def respond(
+        self, turn_id: str, text: str, admitted: Admitted | None = None, confirmation: Confirmation | None = None
+    ) -> None:
+        """Answer `text`; a preemptive answer (`confirmation`) reports a failure only once it is confirmed."""
         with structlog.contextvars.bound_contextvars(turn_id=turn_id):
             try:
-                await self.deliberate(turn_id, text)
+                await self.deliberate(turn_id, text, admitted, confirmation)
             except CouncilError as exc:
-                await self.send_error(exc.code, exc.message, turn_id)
+                if confirmation is None or await confirmation.confirmed():
+                    await self.send_error(exc.code, exc.message, turn_id)
             except WebSocketDisconnect:
                 log.info("voice_turn_abandoned_by_client")
             except Exception:  # say so, keep the socket
                 log.exception("voice_turn_failed")
-                await self.send_error(ErrorCode.INTERNAL_ERROR, "The voice turn failed unexpectedly.", turn_id)
+                if confirmation is None or await confirmation.confirmed():
+                    await self.send_error(ErrorCode.INTERNAL_ERROR, "The voice turn failed unexpectedly.", turn_id)
 
-    async def deliberate(self, turn_id: str, text: str) -> None:
+    async def deliberate(
+        self, turn_id: str, text: str, admitted: Admitted | None, confirmation: Confirmation | None
+    ) -> None:
         thread_id = self.config.thread_id or new_thread_id()
         voice = self.answers if self.config.speak else None
         answer: Utterance | None = None
         spoken = ""  # the answer text handed to speech so far
+        if admitted is None:
+            admitted = await self.orchestrator.admit(text, self.config.path, caller=self.caller)
         stream = self.orchestrator.stream(
-            text, thread_id=thread_id, requested=self.config.path, spoken=True, caller=self.caller
+            text, thread_id=thread_id, spoken=True, caller=self.caller, admitted=admitted, confirmation=confirmation
         )
         async for event in stream:
-            await self.send({**event.model_dump(mode="json"), "id": turn_id})
+            await self.send_turn_event(turn_id, {**event.model_dump(mode="json"), "id": turn_id})
             if isinstance(event, FinalEvent):
                 self.config = self.config.model_copy(update={"thread_id": event.thread_id or thread_id})
             if voice is None:

@@ -23,6 +23,12 @@ class CancelAnswer(_Control):
     type: Literal["cancel"]
 
 
+class CommitTurn(_Control):
+    """End the user's turn now, with the audio sent before this (push-to-talk: the button is released)."""
+
+    type: Literal["commit"]
+
+
 class SessionConfig(BaseModel):
     """The session's settings; each `config` message replaces the last one whole."""
 
@@ -32,9 +38,11 @@ class SessionConfig(BaseModel):
     path: RequestedPath = "auto"
     speak: bool = Field(True, description="Send the answer as speech too (binary frames).")
     language: str | None = Field(None, max_length=16)
-    turn_detection: TurnDetection | None = Field(None, description="semantic or silence; default: the server's.")
+    turn_detection: TurnDetection | None = Field(
+        None, description="semantic, silence or manual (push-to-talk: `commit` ends a turn); default: the server's."
+    )
 
 
-VoiceClientMessage = Ping | CancelAnswer | SessionConfig
-MESSAGE_TYPES = frozenset(("ping", "cancel", "config"))
+VoiceClientMessage = Ping | CancelAnswer | CommitTurn | SessionConfig
+MESSAGE_TYPES = frozenset(("ping", "cancel", "commit", "config"))
 CLIENT_MESSAGE = TypeAdapter[VoiceClientMessage](Annotated[VoiceClientMessage, Field(discriminator="type")])

@@ -20,7 +20,7 @@ from council.voice.client import VoiceClient
 
 log = structlog.get_logger(__name__)
 
-TurnDetection = Literal["semantic", "silence"]
+TurnDetection = Literal["semantic", "silence", "manual"]
 
 
 @dataclass(frozen=True)
@@ -45,12 +45,24 @@ class Transcript:
 
 
 @dataclass(frozen=True)
+class Paused:
+    """A pause's transcript, while the turn is still being decided (an answer may start from it)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """Speech came back after `Paused`: what was started from its transcript is void."""
+
+
+@dataclass(frozen=True)
 class VoiceServiceError:
     code: str
     message: str
 
 
-Heard = SpeechStarted | TranscriptDelta | SpeechStopped | Transcript | VoiceServiceError
+Heard = SpeechStarted | TranscriptDelta | SpeechStopped | Transcript | Paused | Resumed | VoiceServiceError
 
 
 @dataclass(frozen=True)
@@ -120,11 +132,12 @@ class Listener(_RealtimeSocket):
         return cls(await voice.open_realtime(sample_rate=str(sample_rate)))
 
     async def configure(self, detection: TurnDetection, silence_s: float) -> None:
-        turn: dict[str, Any] = (
-            {"type": "semantic_vad"}
-            if detection == "semantic"
-            else {"type": "server_vad", "silence_duration_ms": round(silence_s * 1000)}
-        )
+        detections: dict[TurnDetection, dict[str, Any] | None] = {
+            "semantic": {"type": "semantic_vad"},
+            "silence": {"type": "server_vad", "silence_duration_ms": round(silence_s * 1000)},
+            "manual": None,  # push-to-talk: only `commit` ends an utterance
+        }
+        turn = detections[detection]
         # Word timestamps cost the voice service a second pass per transcript, and nothing here reads them.
         transcription = {"word_timestamps": False}
         await self._send(
@@ -133,6 +146,10 @@ class Listener(_RealtimeSocket):
 
     async def send_audio(self, pcm: bytes) -> None:
         await self._send(pcm)
+
+    async def commit(self) -> None:
+        """End the utterance at once (the audio sent before this included): its transcript follows."""
+        await self._send({"type": "input_audio_buffer.commit"})
 
     async def heard(self) -> AsyncIterator[Heard]:
         async for event in _events(self.socket):
@@ -148,6 +165,10 @@ class Listener(_RealtimeSocket):
                 yield TranscriptDelta(str(event.get("delta", "")))
             elif kind == "conversation.item.input_audio_transcription.completed":
                 yield Transcript(str(event.get("transcript", "")).strip())
+            elif kind == "input_audio_buffer.paused":
+                yield Paused(str(event.get("transcript", "")).strip())
+            elif kind == "input_audio_buffer.resumed":
+                yield Resumed()
             elif kind == "error":
                 yield _error(event)
 
