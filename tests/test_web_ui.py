@@ -1,10 +1,7 @@
 """The web UI in a real browser (Debian chromium driven by Playwright) against both services as processes."""
 
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Playwright
 
@@ -151,83 +148,3 @@ def test_the_page_asks_for_a_key_when_the_server_needs_one_and_then_chats(
     page.wait_for_selector("#send:not([disabled])", timeout=60_000)
     assert page.locator(".message.assistant .body").last.inner_text().strip()
     page.wait_for_selector("#conversations li")  # her own conversation, listed with her key
-
-
-def _wait_until(page: Page, expression: str, timeout_s: float = 10) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not page.evaluate(expression):
-        assert time.monotonic() < deadline, f"not true within {timeout_s} s: {expression}"
-        page.wait_for_timeout(50)
-
-
-# Keeps every microphone stream the page opens, so a test can see whether it was closed again.
-MICROPHONE_WATCH = """
-window.__microphones = [];
-const openMicrophone = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
-navigator.mediaDevices.getUserMedia = async (constraints) => {
-  const stream = await openMicrophone(constraints);
-  window.__microphones.push(stream);
-  return stream;
-};
-"""
-
-
-def test_push_to_talk_transcribes_fake_microphone_audio_and_gets_an_answer(
-    main: ServiceProcess, voice: ServiceProcess, tmp_path: Path, playwright: Playwright
-) -> None:
-    # The microphone is Chromium's fake capture device, fed a WAV the voice service synthesizes (Piper).
-    sentence = "Please tell me about the weather on Mars."
-    speech = httpx.post(
-        f"{voice.url}/v1/audio/speech",
-        json={"input": sentence, "voice": "en_US-joe-medium", "response_format": "wav"},
-        timeout=60,
-    )
-    speech.raise_for_status()
-    wav = tmp_path / "question.wav"
-    wav.write_bytes(speech.content)
-    seconds = (len(speech.content) - 44) / (2 * 22050)
-    fake_microphone = [
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={wav}%noloop",
-    ]
-    # A browser of its own: the fake microphone is a launch flag.
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + fake_microphone)
-    page = browser.new_page(viewport={"width": 1280, "height": 860})
-    page.add_init_script(MICROPHONE_WATCH)
-    try:
-        page.goto(main.url)
-        page.wait_for_selector("#voice-status[data-state='pass']")
-        page.wait_for_selector("#talk:not([disabled])")
-        page.check("#speak-answers")
-
-        # A tap released before the microphone opens must not leave it recording.
-        page.evaluate("""() => {
-          const talk = document.getElementById('talk');
-          talk.dispatchEvent(new PointerEvent('pointerdown'));
-          talk.dispatchEvent(new PointerEvent('pointerup'));
-        }""")
-        # Polled from here: the page's CSP forbids the eval that `wait_for_function` needs.
-        _wait_until(page, "window.__microphones.length === 1")
-        _wait_until(page, "window.__microphones[0].getTracks().every((t) => t.readyState === 'ended')")
-        assert not page.locator("#talk.recording").count()
-
-        page.locator("#talk").dispatch_event("pointerdown")
-        page.wait_for_selector("#talk.recording")
-        page.wait_for_timeout(int((seconds + 0.8) * 1000))  # the fake microphone plays the file in real time
-        page.locator("#talk").dispatch_event("pointerup")
-
-        page.wait_for_selector(".message.user", timeout=60_000)
-        page.wait_for_selector("#send:not([disabled])", timeout=120_000)
-        heard = page.locator(".message.user .body").last.inner_text().lower()
-        answer = page.locator(".message.assistant .body").last.inner_text()
-        # The spoken answer comes back through /api/voice/speak and plays.
-        page.wait_for_selector("body[data-playback='playing'], body[data-playback='ended']", timeout=60_000)
-    finally:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "push_to_talk.png"), full_page=True)
-        browser.close()
-
-    assert "weather" in heard
-    assert "mars" in heard
-    assert answer.strip()

@@ -1,5 +1,6 @@
-"""Hands-free conversation in a real browser against both services: a spoken question (Piper speech) from Chromium's
-fake microphone goes over `/ws/voice` and the spoken answer is played; speaking over an answer silences it."""
+"""Talking to the council in a real browser against both services, hands-free and push-to-talk: a spoken question
+(Piper speech) from Chromium's fake microphone goes over `/ws/voice` and the spoken answer is played; speaking over
+an answer (hands-free) or pressing the talk button during it silences it."""
 
 import base64
 import time
@@ -221,3 +222,173 @@ def test_speaking_over_the_answer_silences_it_at_once_and_becomes_the_next_turn(
     # server pauses or cancels it or has already sent all of it.
     heard_meanwhile = second_transcript["playedSamples"] - talking_over["playedSamples"]
     assert heard_meanwhile <= 0.25 * SPEECH_RATE, (heard_meanwhile, events)
+
+
+# Every message the page sends on /ws/voice, in order: text messages as sent, runs of audio frames counted.
+SENT_WATCH = """
+window.__voiceSent = [];
+const nativeSend = WebSocket.prototype.send;
+WebSocket.prototype.send = function (data) {
+  if (String(this.url).endsWith('/ws/voice')) {
+    const last = window.__voiceSent.at(-1);
+    if (typeof data === 'string') window.__voiceSent.push(JSON.parse(data));
+    else if (last && last.type === 'audio') last.frames += 1;
+    else window.__voiceSent.push({type: 'audio', frames: 1});
+  }
+  return nativeSend.call(this, data);
+};
+"""
+# The answer's length each time the page changed it, to see it written while it was spoken.
+ANSWER_WATCH = """
+window.__answerLengths = [];
+document.addEventListener('DOMContentLoaded', () => {
+  new MutationObserver(() => {
+    const answer = document.querySelector('.message.assistant:last-of-type .body');
+    const length = answer ? answer.textContent.length : 0;
+    if (length && window.__answerLengths.at(-1) !== length) window.__answerLengths.push(length);
+  }).observe(document.getElementById('messages'), {subtree: true, childList: true, characterData: true});
+});
+"""
+
+
+def hold_talk(page: Page, seconds: float, say: str | None = None) -> None:
+    """Holds the talk button with the mouse (a press the browser counts as a user gesture) for `seconds` after the
+    microphone opened, saying `say` (base64 speech) into the scripted microphone if given, then releases it."""
+    page.hover("#talk")
+    page.mouse.down()
+    page.wait_for_selector("#talk.recording", timeout=30_000)
+    if say is not None:
+        page.evaluate("(speech) => window.__say(speech)", say)
+    page.wait_for_timeout(int(seconds * 1000))
+    page.mouse.up()
+
+
+def test_push_to_talk_streams_the_held_microphone_over_the_voice_socket_and_plays_the_answer_as_it_is_written(
+    main: ServiceProcess, voice: ServiceProcess, tmp_path: Path, playwright: Playwright
+) -> None:
+    wav = tmp_path / "question.wav"
+    write_speech_wav(voice, wav, [(0.3, "Please tell me about the weather on Mars.")])
+    with wave.open(str(wav)) as speech:
+        seconds = speech.getnframes() / speech.getframerate()
+    fake_microphone = [
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={wav}%noloop",  # played from the start each time the microphone opens
+    ]
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + fake_microphone)
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    page.add_init_script(PAGE_WATCH + SENT_WATCH + ANSWER_WATCH)
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    errors: list[Exception] = []
+    page.on("pageerror", lambda error: errors.append(error))
+    try:
+        page.goto(main.url)
+        page.wait_for_selector("#talk:not([disabled])")
+        page.select_option("#path", "fast")
+        page.check("#speak-answers")
+
+        # A tap released before the microphone opens must not leave it open, nor send a turn.
+        page.evaluate("""() => {
+          const talk = document.getElementById('talk');
+          talk.dispatchEvent(new PointerEvent('pointerdown'));
+          talk.dispatchEvent(new PointerEvent('pointerup'));
+        }""")
+        wait_until(page, "window.__microphones.length === 1", timeout_s=10)
+        wait_until(page, "window.__microphones[0].stream.getTracks().every((t) => t.readyState === 'ended')", 10)
+        assert not page.locator("#talk.recording").count()
+
+        hold_talk(page, seconds + 0.5)  # the fake microphone plays the file in real time
+        page.wait_for_selector(".message.user", timeout=60_000)
+        wait_until(page, "window.__voiceEvents.some((e) => e.type === 'audio.end')", timeout_s=120)  # all audio sent
+        # ... and played to its end: the session waits for the next press.
+        page.wait_for_selector("#voice-state[data-state='idle']", timeout=30_000)
+        stats = page.evaluate("({...window.voiceStats})")
+        events = page.evaluate("window.__voiceEvents")
+        sent = page.evaluate("window.__voiceSent")
+        answer_lengths = page.evaluate("window.__answerLengths")
+        heard = page.locator(".message.user .body").last.inner_text().lower()
+        answer = page.locator(".message.assistant .body").last.inner_text()
+        microphones_closed = page.evaluate(
+            "window.__microphones.every((m) => m.stream.getTracks().every((t) => t.readyState === 'ended'))"
+        )
+        assert page.locator("#voice-state").get_attribute("data-played-samples") == str(stats["playedSamples"])
+    finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "push_to_talk.png"), full_page=True)
+        browser.close()
+
+    types = [event["type"] for event in events]
+    assert "weather" in heard, (heard, types)
+    assert "mars" in heard, (heard, types)
+    assert answer.strip(), types
+    # One voice session, in push-to-talk mode: the microphone went out while the button was held, then `commit`
+    # ended the turn (the tap sent none); the server detected no speech of its own.
+    sent_types = [message["type"] for message in sent]
+    assert sent[0] == {"type": "config", "path": "fast", "speak": True, "turn_detection": "manual"}, sent
+    assert sent_types.count("commit") == 1, sent
+    assert sent_types[-2:] == ["audio", "commit"], sent
+    assert sum(m["frames"] for m in sent if m["type"] == "audio") >= 50 * seconds, sent  # 20 ms frames, all of it
+    assert "speech.started" not in types, types
+    assert "speech.stopped" not in types, types
+    assert microphones_closed
+    # The answer was spoken while it was written: its speech started before `final`, and the page showed the
+    # answer growing in more than one step.
+    assert types.index("transcript") < types.index("audio.start") < types.index("final"), types
+    assert len(answer_lengths) >= 2, answer_lengths
+    # All of it was played, and it was speech, not silence.
+    assert stats["playedSamples"] >= SPEECH_RATE // 2, (stats, types)
+    assert stats["playedSamples"] == stats["receivedSamples"], stats
+    assert stats["peak"] > 0.05, stats
+    # Nothing went the old way (an upload to /api/voice/transcribe, the answer fetched from /api/voice/speak).
+    assert not [url for url in requests if "/api/voice/" in url], requests
+    assert not errors
+
+
+def test_pressing_talk_during_the_answer_silences_it_at_once_and_the_next_question_is_answered(
+    start_main: StartService, voice: ServiceProcess, playwright: Playwright
+) -> None:
+    main = start_main(voice, COUNCIL_LLM__MAX_TOKENS="64")  # an answer that speaks for several seconds
+    question, interruption = speech_base64(voice, QUESTION), speech_base64(voice, INTERRUPTION)
+    question_s, interruption_s = (len(base64.b64decode(s)) / 2 / SPEECH_RATE for s in (question, interruption))
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"]
+    )
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    page.add_init_script(PAGE_WATCH + SENT_WATCH + SCRIPTED_MICROPHONE)
+    errors: list[Exception] = []
+    page.on("pageerror", lambda error: errors.append(error))
+    try:
+        page.goto(main.url)
+        page.wait_for_selector("#talk:not([disabled])")
+        page.select_option("#path", "fast")
+        hold_talk(page, question_s + 0.3, say=question)
+        # The answer is being heard: a quarter of a second of it has played.
+        wait_until(page, f"window.voiceStats.playedSamples > {SPEECH_RATE // 4}", timeout_s=120)
+        playing = page.evaluate("({...window.voiceStats})")
+        hold_talk(page, interruption_s + 0.3, say=interruption)
+        page.wait_for_selector(".message.user >> nth=1", timeout=60_000)
+        events = page.evaluate("window.__voiceEvents")
+        sent = [message["type"] for message in page.evaluate("window.__voiceSent")]
+        heard = [text.lower() for text in page.locator(".message.user .body").all_inner_texts()]
+        first_answer = page.locator(".message.assistant .body").first.inner_text()
+    finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "push_to_talk_interrupted.png"), full_page=True)
+        browser.close()
+
+    first_turn, second_turn = (e for e in events if e["type"] == "transcript")
+    assert "mountain" in heard[0]
+    assert "mars" in heard[1], heard
+    # It was speaking when the button was pressed; the press sent `cancel` before the second question ...
+    assert playing["state"] == "speaking", playing
+    second_press = sent[sent.index("commit") + 1 :]
+    assert second_press.index("cancel") < second_press.index("audio"), sent
+    assert second_press[-2:] == ["audio", "commit"], sent
+    cancelled = next(e for e in events if e["type"] == "cancelled")
+    assert cancelled["id"] == first_turn["id"]
+    assert first_answer.endswith("(stopped)"), first_answer
+    # ... and from then on nothing more of it was heard (beyond the player's ~0.1 s report interval).
+    heard_meanwhile = second_turn["playedSamples"] - playing["playedSamples"]
+    assert heard_meanwhile <= 0.25 * SPEECH_RATE, (heard_meanwhile, events)
+    assert not errors

@@ -1,4 +1,4 @@
-// AudioWorklet processors for hands-free voice: the microphone cut into 16 kHz s16le frames for /ws/voice, and a
+// AudioWorklet processors for voice over /ws/voice: the microphone cut into 16 kHz s16le frames, and a
 // jitter-buffered player of the answer's 24 kHz s16le stream. Loaded same-origin (CSP script-src 'self').
 /* global sampleRate, AudioWorkletProcessor, registerProcessor */
 
@@ -17,6 +17,7 @@ class MicCapture extends AudioWorkletProcessor {
     this.sum = 0;
     this.count = 0;
     this.phase = 0;
+    this.port.onmessage = (event) => event.data.type === "flush" && this.flush();
   }
 
   process(inputs) {
@@ -45,6 +46,17 @@ class MicCapture extends AudioWorkletProcessor {
     this.port.postMessage(this.frame.buffer, [this.frame.buffer]); // transferred: the next frame is a new array
     this.frame = new Int16Array(this.frameSamples);
     this.filled = 0;
+  }
+
+  // The microphone was let go (push-to-talk released): the part-filled frame goes out as it is, then a marker that
+  // says every frame captured so far has been posted.
+  flush() {
+    if (this.filled) {
+      const rest = this.frame.slice(0, this.filled);
+      this.port.postMessage(rest.buffer, [rest.buffer]);
+    }
+    this.filled = this.sum = this.count = this.phase = 0;
+    this.port.postMessage({ type: "flushed" });
   }
 }
 
