@@ -234,7 +234,7 @@ class TurnSettings(BaseModel):
         ge=0,
         le=1,
         description="When the turn engine is unsure (under VOICE_TURN__THRESHOLD) but at least this sure, a "
-        "transcript so far that reads as a whole question (a question mark after four words or more) ends the turn "
+        "transcript so far that reads as a whole question (a question mark after five words or more) ends the turn "
         "(reason text) instead of the max silence; at or above the threshold: words never end a turn (semantic_vad, "
         "English transcripts).",
     )

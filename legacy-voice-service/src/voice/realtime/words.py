@@ -29,9 +29,10 @@ def sounds_unfinished(text: str) -> bool:
 
 
 QUESTION_MARK = "?"
-# Whisper also puts a question mark after fragments said with a rising pitch ("How do I?", "Can you tell me?"): below
-# this many words a question is left to the audio (bench/turn_signals.py).
-MIN_QUESTION_WORDS = 4
+# Whisper also puts a question mark after fragments said with a rising pitch ("How do I?", "Can you tell me?", the
+# head of "Can you tell me … how tall the Eiffel Tower is"): below this many words a question is left to the audio
+# (bench/voice/turn_signals.py; bench/voice_loop.py caught "Can you tell me?" cutting a speaker off at four).
+MIN_QUESTION_WORDS = 5
 
 
 def reads_finished(text: str) -> bool:
