@@ -1,8 +1,9 @@
-"""Spoken test utterances for bench/voice_loop.py: 16 kHz mono s16le speech, silence trimmed, from two synthesizers.
+"""Spoken test utterances for bench/voice_loop.py: 16 kHz mono s16le speech, silence trimmed, in three voices.
 
 Piper is the project's own TTS (the voice service's `POST /v1/audio/speech`, 24 kHz `pcm`); espeak-ng is a second,
-unrelated one (Debian package; `scripts/install-espeak` installs it when missing). Both are resampled to the socket's
-16 kHz and cut to their speech, so that the first and last samples of an utterance are its speech onset and end.
+unrelated one (Debian package; `scripts/install-espeak` installs it when missing), in two voices: American English
+at its usual rate and British English, slower. All are resampled to the socket's 16 kHz and cut to their speech, so
+that the first and last samples of an utterance are its speech onset and end.
 """
 
 import io
@@ -19,6 +20,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 RATE = 16_000  # the socket's input rate
 PIPER_VOICE = "en_US-joe-medium"
+ESPEAK_VOICES = {"espeak-ng": ("en-us", 165), "espeak-ng-gb-140": ("en-gb", 140)}  # name: (voice, words per minute)
 
 
 @dataclass(frozen=True)
@@ -122,10 +124,11 @@ def espeak_version() -> str | None:
     return subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True).stdout.strip() or None
 
 
-def espeak(text: str) -> np.ndarray:
+def espeak(text: str, voice: str, words_per_minute: int) -> np.ndarray:
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "speech.wav"
-        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "165", "-w", str(path), text], check=True)
+        command = ["espeak-ng", "-v", voice, "-s", str(words_per_minute), "-w", str(path), text]
+        subprocess.run(command, check=True)
         with wave.open(io.BytesIO(path.read_bytes())) as wav:
             rate = wav.getframerate()  # 22,050 Hz
             samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
@@ -133,14 +136,14 @@ def espeak(text: str) -> np.ndarray:
 
 
 class Speaker:
-    """Makes utterances with either synthesizer; `synthesizers` lists what is available on this machine."""
+    """Makes utterances in any of the voices; `synthesizers` lists those available on this machine."""
 
     def __init__(self, voice_url: str, use_espeak: bool) -> None:
         self.voice_url = voice_url
-        self.synthesizers = ["piper", "espeak-ng"] if use_espeak else ["piper"]
+        self.synthesizers = ["piper", *ESPEAK_VOICES] if use_espeak else ["piper"]
 
     def speech(self, synthesizer: str, text: str) -> np.ndarray:
-        return piper(self.voice_url, text) if synthesizer == "piper" else espeak(text)
+        return piper(self.voice_url, text) if synthesizer == "piper" else espeak(text, *ESPEAK_VOICES[synthesizer])
 
     def say(self, synthesizer: str, text: str, label: str = "") -> Utterance:
         return Utterance(label or text, synthesizer, text, self.speech(synthesizer, text).tobytes())

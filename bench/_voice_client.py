@@ -1,5 +1,6 @@
-"""A `/ws/voice` client for bench/voice_loop.py: a microphone that sends 20 ms frames in real time, and a timestamped
-log of everything the server sends back (events and binary audio), all on one `time.perf_counter` clock.
+"""A `/ws/voice` client for bench/voice_loop.py: a microphone that sends 20 ms frames in real time, a timestamped
+log of everything the server sends back (events and binary audio), all on one `time.perf_counter` clock, and the
+lookups that read that log.
 """
 
 import asyncio
@@ -163,3 +164,34 @@ class VoiceSocket:
                 if last:
                     spoken.end = now
                     spoken.done.set()
+
+
+def ms(t: float | None, zero: float) -> float | None:
+    return None if t is None else round((t - zero) * 1000, 1)
+
+
+def first(log: list[Received], predicate: Callable[[Received], bool]) -> Received | None:
+    return next((r for r in log if predicate(r)), None)
+
+
+def of_turn(kind: str, turn: str | None) -> Callable[[Received], bool]:
+    return lambda r: r.type == kind and r.event is not None and r.event.get("id") == turn
+
+
+def audio_frames(log: list[Received]) -> list[tuple[Received, str | None, str]]:
+    """Every binary frame with the turn and kind of the `audio.start` it follows (no kind, as today: "answer")."""
+    turn: str | None = None
+    kind = "answer"
+    frames = []
+    for r in log:
+        if r.event is None:
+            frames.append((r, turn, kind))
+        elif r.type == "audio.start":
+            turn, kind = r.event.get("id"), r.event.get("kind") or "answer"
+        elif r.type == "audio.end" and r.event.get("id") == turn:
+            turn = None
+    return frames
+
+
+def answer_audio(log: list[Received], turn: str | None = None) -> Received | None:
+    return next((r for r, t, k in audio_frames(log) if k == "answer" and (turn is None or t == turn)), None)

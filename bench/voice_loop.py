@@ -8,34 +8,45 @@ real time, 20 ms frames, silence between and after utterances, and stamps every 
 - Barge-in: a real interruption spoken 0.5 s into the answer's audio; onset (its first frame sent) → the last
   audio frame of the old turn received, → the server's first stop signal for it, and → the moment a client that
   plays in real time and flushes on that signal goes quiet.
-- Turn taking: utterances with a 400-900 ms pause mid-sentence (Piper and espeak-ng); more than one turn
-  (`speech.stopped`) is a false cut-off; on complete utterances, end of speech → `speech.stopped`.
+- Turn taking: utterances with a 400-900 ms pause mid-sentence; more than one turn (`speech.stopped`) is a false
+  cut-off; on complete utterances, end of speech → `speech.stopped`.
+Utterances rotate over three voices: Piper, espeak-ng (US) and espeak-ng's British voice, slower; latency is also
+given per voice, and every turn keeps the `reason` of the `speech.stopped` that ended it.
 Each figure is taken per turn-detection mode, alternating, when the server takes `turn_detection` in its config;
 otherwise (today's server) the fixed-silence baseline alone, marked as such. Targets are printed, not asserted.
-Usage: main-service/.venv/bin/python bench/voice_loop.py [--rounds N] [--pause-utterances N] ...; QUICK=1: 1 round.
+With --baseline DIR a second pair of services runs DIR's sources (e.g. `git worktree add /tmp/baseline HEAD`) and
+every measurement is taken on both stacks, one at a time, the same utterances in the same order, interleaved;
+--current-env NAME=VALUE sets a setting on the current stack only. Also counted: answers started before the turn
+ended (`transcript.preemptive`, and the main service's council_voice_preemptive_answers_total, used and wasted).
+Usage: main-service/.venv/bin/python bench/voice_loop.py [--rounds N] [--baseline DIR] ...; QUICK=1: 1 round.
 """
 
 import argparse
 import asyncio
+import contextlib
 import os
-import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the process harness the tests use
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _stats import summary, write_result
+from _stats import write_result
 from _voice_audio import Speaker, Utterance, espeak_available, espeak_version
-from _voice_client import Received, Refused, Spoken, VoiceSocket
+from _voice_client import Received, Refused, Spoken, VoiceSocket, answer_audio, audio_frames, first, ms, of_turn
+from _voice_report import print_targets, side_by_side, stack_report
 
 from servicekit import main_process, voice_process
 
-BASELINE = "silence_only_baseline"  # the mode name when the server has no `turn_detection` (fixed silence)
+SILENCE_ONLY = "silence_only_baseline"  # the mode name when the server has no `turn_detection` (fixed silence)
 LEAD_S = 0.5  # silence streamed before each utterance, as a microphone would
 FAST_QUESTIONS = [
     "What is the capital of France?", "How many legs does a spider have?", "What colour is a ripe banana?",
@@ -60,48 +71,47 @@ PAUSE_PAIRS = [
     ("Could you compare", "the fast path and the council path"),
 ]  # fmt: skip
 PAUSES_MS = (400, 550, 700, 900)
-BARGE_IN_DEFINITION = (
-    "onset = the first frame of the interrupting utterance sent. last_answer_frame: the last binary frame received "
-    "that follows the old turn's audio.start (frames after its barge_in/audio.paused/cancelled count; the old turn's "
-    "audio ends at its audio.end or the next audio.start), only in rounds where that audio was still arriving at "
-    "onset. stop_signal: its first audio.paused, barge_in or cancelled. audible_stop: a client playing the audio in "
-    "real time from its first frame and flushing on stop_signal goes quiet then (or when the audio ran out). "
-    "unplayed_audio_at_last_frame: what such a client had received but not yet played when the last frame came."
-)
+REFUSALS: dict[str, list[dict[str, Any]]] = {}  # per socket URL: handshakes answered `voice_unavailable`, retried
 
 
-def ms(t: float | None, zero: float) -> float | None:
-    return None if t is None else round((t - zero) * 1000, 1)
+@dataclass
+class Stack:
+    """One pair of services under test: `current` (this repository or --source) or `baseline` (--baseline), its
+    socket, the turn-detection modes it takes, and the samples measured on it (per mode, then per path)."""
+
+    name: str
+    source: Path | None
+    env: dict[str, str] = field(default_factory=dict)  # this stack's own settings (VOICE_ and COUNCIL_ variables)
+    preemptive: dict[str, Any] = field(default_factory=dict)  # read off the main service before it stops
+    url: str = ""
+    main_url: str = ""
+    voice_url: str = ""
+    modes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    v2v: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
+    barge_ins: list[dict[str, Any]] = field(default_factory=list)
+    heard: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
-def first(log: list[Received], predicate: Callable[[Received], bool]) -> Received | None:
-    return next((r for r in log if predicate(r)), None)
+type Measure = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]  # (socket URL, mode config) -> a sample
 
 
-def of_turn(kind: str, turn: str | None) -> Callable[[Received], bool]:
-    return lambda r: r.type == kind and r.event is not None and r.event.get("id") == turn
+class Interleaved:
+    """The stacks, measured one at a time on the same utterance; which goes first alternates from one utterance to
+    the next, so that drift in the machine's load hits every stack alike."""
 
+    def __init__(self, stacks: list[Stack]) -> None:
+        self.stacks = stacks
+        self.slots = max(len(stack.modes) for stack in stacks)  # modes per utterance; a stack with fewer skips some
+        self._calls = 0
 
-def audio_frames(log: list[Received]) -> list[tuple[Received, str | None, str]]:
-    """Every binary frame with the turn and kind of the `audio.start` it follows (no kind, as today: "answer")."""
-    turn: str | None = None
-    kind = "answer"
-    frames = []
-    for r in log:
-        if r.event is None:
-            frames.append((r, turn, kind))
-        elif r.type == "audio.start":
-            turn, kind = r.event.get("id"), r.event.get("kind") or "answer"
-        elif r.type == "audio.end" and r.event.get("id") == turn:
-            turn = None
-    return frames
-
-
-def answer_audio(log: list[Received], turn: str | None = None) -> Received | None:
-    return next((r for r, t, k in audio_frames(log) if k == "answer" and (turn is None or t == turn)), None)
-
-
-REFUSALS: list[dict[str, Any]] = []  # handshakes answered `voice_unavailable` (e.g. session cap), then retried
+    async def each(self, slot: int | None, measure: Measure) -> AsyncIterator[tuple[Stack, str, dict[str, Any]]]:
+        """`measure` on every stack with its `slot`-th mode (None: the server's default, "default")."""
+        order = self.stacks if self._calls % 2 == 0 else self.stacks[::-1]
+        self._calls += 1
+        for stack in order:
+            modes = [("default", {})] if slot is None else list(stack.modes.items())[slot : slot + 1]
+            for name, mode in modes:
+                yield stack, name, await measure(stack.url, mode)
 
 
 async def connect(url: str, cancel_on_transcript: bool = False) -> VoiceSocket:
@@ -112,7 +122,9 @@ async def connect(url: str, cancel_on_transcript: bool = False) -> VoiceSocket:
         except Refused as refused:
             if refused.event.get("code") != "voice_unavailable":
                 raise
-            REFUSALS.append({"code": refused.event.get("code"), "message": refused.event.get("message")})
+            REFUSALS.setdefault(url, []).append(
+                {"code": refused.event.get("code"), "message": refused.event.get("message")}
+            )
             await asyncio.sleep(1.0)
     return await VoiceSocket.open(url, cancel_on_transcript=cancel_on_transcript)
 
@@ -136,7 +148,7 @@ async def probe_modes(url: str) -> dict[str, dict[str, Any]]:
         await session.close()
     if answer["type"] == "config":
         return {"semantic": {"turn_detection": "semantic"}, "silence": {"turn_detection": "silence"}}
-    return {BASELINE: {}}
+    return {SILENCE_ONLY: {}}
 
 
 async def voice_to_voice(url: str, mode: dict[str, Any], path: str, question: Utterance) -> dict[str, Any]:
@@ -176,6 +188,8 @@ def timeline(log: list[Received], spoken: Spoken, question: Utterance, path: str
         "speech_s": round(question.seconds, 2), "turns": len(transcripts),
         "transcript_text": (transcript.event or {}).get("text") if transcript else None,
         "speech_stopped_ms": ms(stopped[-1].t if stopped else None, z),
+        "speech_stopped_reason": (stopped[-1].event or {}).get("reason") if stopped else None,
+        "answer_started_before_the_turn_ended": (transcript.event or {}).get("preemptive") if transcript else None,
         "transcript_ms": ms(transcript.t if transcript else None, z),
         "first_text_ms": ms(text.t if text else None, z),
         "chair_first_delta_ms": ms(chair.t if chair else None, z),
@@ -187,8 +201,10 @@ def timeline(log: list[Received], spoken: Spoken, question: Utterance, path: str
     }  # fmt: skip
 
 
-async def barge_in(url: str, question: Utterance, interruption: Utterance, delay_s: float) -> dict[str, Any]:
-    session, echo = await open_session(url, {}, path="fast")
+async def barge_in(
+    url: str, mode: dict[str, Any], question: Utterance, interruption: Utterance, delay_s: float
+) -> dict[str, Any]:
+    session, echo = await open_session(url, mode, path="fast")
     log = session.log
     try:
         await session.say(question.pcm)
@@ -258,213 +274,204 @@ async def turn_taking(url: str, mode: dict[str, Any], utterance: Utterance) -> d
     }
 
 
-def figures(values: list[float | None], unit: str = "ms") -> dict[str, Any] | str:
-    present = [v for v in values if v is not None]
-    return summary(present, unit, digits=1) if present else "no samples"
+async def run(args: argparse.Namespace, stacks: list[Stack]) -> list[str]:
+    """Every measurement on every stack, interleaved; the samples land on the stacks. Returns the voices used."""
+    speaker = Speaker(stacks[0].voice_url, use_espeak=espeak_available())
+    for stack in stacks:
+        stack.modes = await probe_modes(stack.url)
+        stack.v2v = {mode: {"fast": [], "council": []} for mode in stack.modes}
+        stack.heard = {mode: [] for mode in stack.modes}
+        print(f"[{stack.name}] turn detection modes: {list(stack.modes)}", flush=True)
+    print(f"synthesizers: {speaker.synthesizers}", flush=True)
+    hello = speaker.say("piper", "Hello, can you hear me?")
+    for stack in stacks:
+        await voice_to_voice(stack.url, {}, "fast", hello)  # warm-up, not counted
+    turns = Interleaved(stacks)
+    await measure_voice_to_voice(turns, speaker, args.rounds)
+    await measure_barge_ins(turns, speaker, args.barge_ins, args.barge_in_delay)
+    await measure_turn_taking(turns, turn_taking_set(speaker, args.pause_utterances, args.complete_utterances))
+    return speaker.synthesizers
 
 
-def median(values: list[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return round(statistics.median(present), 1) if present else None
-
-
-def target(figure: str, measured: float | None, goal: str, bound: float) -> dict[str, Any]:
-    return {"figure": figure, "measured": measured, "target": goal, "met": measured is not None and measured <= bound}
-
-
-async def run(args: argparse.Namespace, main_url: str, voice_url: str) -> dict[str, Any]:
-    url = main_url.replace("http", "ws", 1) + "/ws/voice"
-    speaker = Speaker(voice_url, use_espeak=espeak_available())
+async def measure_voice_to_voice(turns: Interleaved, speaker: Speaker, rounds: int) -> None:
     synths = speaker.synthesizers
-    modes = await probe_modes(url)
-    print(f"turn detection modes: {list(modes)}; synthesizers: {synths}", flush=True)
-
-    await voice_to_voice(url, {}, "fast", speaker.say("piper", "Hello, can you hear me?"))  # warm-up, not counted
-    v2v: dict[str, dict[str, list[dict[str, Any]]]] = {m: {"fast": [], "council": []} for m in modes}
-    for i in range(args.rounds):
+    for i in range(rounds):
         for path, questions in (("fast", FAST_QUESTIONS), ("council", COUNCIL_QUESTIONS)):
-            for j, (name, mode) in enumerate(modes.items()):  # a fresh question each time: nothing is cached
-                question = speaker.say(synths[i % len(synths)], questions[(i * len(modes) + j) % len(questions)])
-                v2v[name][path].append(await voice_to_voice(url, mode, path, question))
-                print(f"voice_to_voice {name} {path} {i + 1}/{args.rounds}: {v2v[name][path][-1]}", flush=True)
+            for j in range(turns.slots):  # a fresh question each time: nothing is cached
+                question = speaker.say(synths[i % len(synths)], questions[(i * turns.slots + j) % len(questions)])
+                async for stack, mode, sample in turns.each(j, partial(voice_to_voice, path=path, question=question)):
+                    stack.v2v[mode][path].append(sample)
+                    print(f"[{stack.name}] voice_to_voice {mode} {path} {i + 1}/{rounds}: {sample}", flush=True)
 
-    barge_ins = []
-    for i in range(args.barge_ins):
+
+async def measure_barge_ins(turns: Interleaved, speaker: Speaker, count: int, delay_s: float) -> None:
+    synths = speaker.synthesizers
+    for i in range(count):
         synth = synths[i % len(synths)]
-        barge_ins.append(await barge_in(url, speaker.say(synth, LONG_ANSWER_QUESTION),
-                                        speaker.say(synth, INTERRUPTION), args.barge_in_delay))  # fmt: skip
-        print(f"barge_in {i + 1}/{args.barge_ins}: {barge_ins[-1]}", flush=True)
+        measure = partial(barge_in, question=speaker.say(synth, LONG_ANSWER_QUESTION),
+                          interruption=speaker.say(synth, INTERRUPTION), delay_s=delay_s)  # fmt: skip
+        async for stack, _, sample in turns.each(None, measure):
+            stack.barge_ins.append(sample)
+            print(f"[{stack.name}] barge_in {i + 1}/{count}: {sample}", flush=True)
 
+
+def turn_taking_set(speaker: Speaker, pause_count: int, complete_count: int) -> list[Utterance]:
+    """Paused utterances (pairs, pauses and voices in rotation: each pause in every voice once in every
+    len(PAUSES_MS) * voices), then the same sentences spoken whole (each pair in every voice in turn)."""
+    synths = speaker.synthesizers
     utterances = []
-    for i in range(args.pause_utterances):  # pairs, pauses and synthesizers in rotation, balanced in every 8
+    for i in range(pause_count):
         (head, tail), pause = PAUSE_PAIRS[i % len(PAUSE_PAIRS)], PAUSES_MS[i % len(PAUSES_MS)]
-        utterances.append(speaker.with_pause(synths[(i + i // 4) % len(synths)], head, tail, pause))
-    for i in range(args.complete_utterances):
+        utterances.append(speaker.with_pause(synths[(i + i // len(PAUSES_MS)) % len(synths)], head, tail, pause))
+    for i in range(complete_count):
         head, tail = PAUSE_PAIRS[i % len(PAUSE_PAIRS)]
         utterances.append(speaker.say(synths[(i + i // len(PAUSE_PAIRS)) % len(synths)], f"{head} {tail}"))
-    heard: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
+    return utterances
+
+
+async def measure_turn_taking(turns: Interleaved, utterances: list[Utterance]) -> None:
     for utterance in utterances:
-        for name, mode in modes.items():
-            heard[name].append(await turn_taking(url, mode, utterance))
-            print(f"turn_taking {name}: {heard[name][-1]}", flush=True)
+        for j in range(turns.slots):
+            async for stack, mode, sample in turns.each(j, partial(turn_taking, utterance=utterance)):
+                stack.heard[mode].append(sample)
+                print(f"[{stack.name}] turn_taking {mode}: {sample}", flush=True)
 
-    return report(modes, synths, v2v, barge_ins, heard, args)
 
-
-def report(
-    modes: dict[str, Any], synths: list[str], v2v: dict[str, Any], barge_ins: list[dict[str, Any]],
-    heard: dict[str, list[dict[str, Any]]], args: argparse.Namespace,
-) -> dict[str, Any]:  # fmt: skip
-    moments = ["speech_stopped_ms", "transcript_ms", "first_text_ms", "final_ms", "first_answer_audio_ms"]
-    council_moments = [*moments, "chair_first_delta_ms", "first_audio_any_kind_ms", "answer_audio_after_chair_delta_ms"]
-    latency: dict[str, Any] = {}
-    targets = []
-    for name in modes:
-        latency[name] = {}
-        for path, keys in (("fast", moments), ("council", council_moments)):
-            rounds = v2v[name][path]
-            latency[name][path] = {key.removesuffix("_ms"): figures([r[key] for r in rounds]) for key in keys}
-            latency[name][path]["rounds"] = len(rounds)
-            latency[name][path]["rounds_without_answer_audio"] = sum(r["first_answer_audio_ms"] is None for r in rounds)
-            latency[name][path]["rounds_with_more_than_one_turn"] = sum(r["turns"] > 1 for r in rounds)
-        fast, council = latency[name]["fast"], latency[name]["council"]
-
-        def at(block: dict[str, Any], key: str, stat: str) -> float | None:
-            return block[key][stat] if isinstance(block[key], dict) else None
-
-        targets += [
-            target(f"{name}: fast voice-to-voice p50", at(fast, "first_answer_audio", "median"), "≤ 800 ms", 800),
-            target(f"{name}: fast voice-to-voice p95", at(fast, "first_answer_audio", "p95"), "≤ 1,200 ms", 1200),
-            target(f"{name}: council first audio of any kind p50", at(council, "first_audio_any_kind", "median"),
-                   "≤ 1,000 ms", 1000),
-            target(f"{name}: council first answer audio p50", at(council, "first_answer_audio", "median"),
-                   "≤ 2,500 ms", 2500),
-            target(f"{name}: council answer audio after chair's first delta p50",
-                   at(council, "answer_audio_after_chair_delta", "median"), "≤ 400 ms", 400),
-        ]  # fmt: skip
-
-    arriving = [b for b in barge_ins if "error" not in b and b["audio_still_arriving_at_onset"]]
-    valid = [b for b in barge_ins if "error" not in b and not b["answer_over_before_onset"]]
-    interruption = {
-        "definition": BARGE_IN_DEFINITION,
-        "delay_into_answer_audio_s": args.barge_in_delay,
-        "rounds": len(barge_ins),
-        "last_answer_frame_ms": figures([b["last_answer_frame_ms"] for b in arriving]),
-        "unplayed_audio_at_last_frame_s": figures([b["unplayed_at_last_frame_s"] for b in arriving], "s"),
-        "stop_signal_ms": figures([b["stop_signal_ms"] for b in valid]),
-        "audible_stop_ms": figures([b["audible_stop_ms"] for b in valid]),
-        "rounds_audio_still_arriving_at_onset": len(arriving),
-        "rounds_answer_over_before_onset": sum(b.get("answer_over_before_onset", False) for b in barge_ins),
-        "rounds_stopped_by_signal": sum(b.get("stopped_by_signal", False) for b in valid),
-        "rounds_resumed_after_interruption": sum(b.get("resumed", False) for b in barge_ins),
-        "rounds_failed": sum("error" in b for b in barge_ins),
-        "interruptions_transcribed": sum(bool(b.get("interruption_transcripts")) for b in barge_ins),
-        "interruptions_split_into_more_turns": sum(len(b.get("interruption_transcripts", [])) > 1 for b in barge_ins),
-    }
-    frame_block, audible_block = interruption["last_answer_frame_ms"], interruption["audible_stop_ms"]
-    targets += [
-        target("barge-in: last answer frame received p95 (server side: mind unplayed_audio_at_last_frame_s)",
-               frame_block["p95"] if isinstance(frame_block, dict) else None, "≤ 250 ms", 250),
-        target("barge-in: audible stop p95", audible_block["p95"] if isinstance(audible_block, dict) else None,
-               "≤ 250 ms", 250),
-    ]  # fmt: skip
-
-    turn_taking: dict[str, Any] = {}
-    for name, results in heard.items():
-        paused = [r for r in results if r["pause_ms"]]
-        complete = [r for r in results if not r["pause_ms"]]
-        cut = [r for r in paused if r["turns"] > 1]
-        rate = round(100 * len(cut) / len(paused), 1) if paused else None
-        added = median([r["end_to_speech_stopped_ms"] for r in complete])
-        turn_taking[name] = {
-            "pause_utterances": len(paused),
-            "false_cutoffs": len(cut),
-            "false_cutoff_rate_pct": rate,
-            "false_cutoffs_by_pause_ms": {str(p): sum(r["pause_ms"] == p for r in cut) for p in PAUSES_MS},
-            "pause_utterances_by_pause_ms": {str(p): sum(r["pause_ms"] == p for r in paused) for p in PAUSES_MS},
-            "false_cutoffs_by_synthesizer": {s: sum(r["synthesizer"] == s for r in cut) for s in synths},
-            "missed_utterances": sum(r["turns"] == 0 for r in results),
-            "complete_utterances": len(complete),
-            "complete_utterances_split": sum(r["turns"] > 1 for r in complete),
-            "complete_turn_end_reasons": {
-                str(reason): sum(r["reasons"][-1:] == [reason] for r in complete)
-                for reason in {r["reasons"][-1] for r in complete if r["reasons"]}
-            },
-            "complete_end_of_speech_to_speech_stopped_ms": figures([r["end_to_speech_stopped_ms"] for r in complete]),
-            "pause_end_of_speech_to_speech_stopped_ms": figures([r["end_to_speech_stopped_ms"] for r in paused]),
-        }
-        targets += [
-            target(f"{name}: false cut-offs on the pause set", rate, "≤ 10 %", 10),
-            target(f"{name}: added latency on complete utterances p50", added, "≤ 300 ms", 300),
-        ]
-    if "semantic" in heard and "silence" in heard:
-        pairs = [(a["end_to_speech_stopped_ms"], b["end_to_speech_stopped_ms"])
-                 for a, b in zip(heard["semantic"], heard["silence"], strict=True) if not a["pause_ms"]]  # fmt: skip
-        turn_taking["semantic_minus_silence_complete_ms"] = figures(
-            [a - b for a, b in pairs if a is not None and b is not None]
-        )
-
+def stack_result(stack: Stack, synths: list[str], args: argparse.Namespace) -> dict[str, Any]:
+    refusals = REFUSALS.get(stack.url, [])
     return {
-        "turn_detection_modes": list(modes),
-        "baseline_only": list(modes) == [BASELINE],
+        "turn_detection_modes": list(stack.modes),
+        "baseline_only": list(stack.modes) == [SILENCE_ONLY],
         "synthesizers": synths,
         "espeak_ng": espeak_version(),
         "rounds_per_path_and_mode": args.rounds,
-        "voice_to_voice_ms_after_end_of_speech": latency,
-        "barge_in": interruption,
-        "turn_taking": turn_taking,
-        "targets": targets,
-        "handshakes_refused_then_retried": len(REFUSALS),
-        "refusals": REFUSALS[:5],
-        "samples": {"voice_to_voice": v2v, "barge_in": barge_ins, "turn_taking": heard},
+        **stack_report(synths, stack.v2v, stack.barge_ins, stack.heard, args.barge_in_delay),
+        "handshakes_refused_then_retried": len(refusals),
+        "refusals": refusals[:5],
+        "preemptive_answers": stack.preemptive,
+        "own_settings": stack.env,
+        "samples": {"voice_to_voice": stack.v2v, "barge_in": stack.barge_ins, "turn_taking": stack.heard},
+        "source": str(stack.source.resolve()) if stack.source else "this repository",
     }
 
 
-def main() -> None:
+def preemptive_answers(stack: Stack) -> dict[str, Any]:
+    """Answers the main service started at a pause before the turn ended, over the whole run (every session: voice to
+    voice, barge-in and turn taking), by outcome: used (the turn ended with those words) or wasted."""
+    counts = {"used": 0.0, "wasted": 0.0}
+    for line in httpx.get(f"{stack.main_url}/metrics", timeout=10).text.splitlines():
+        for outcome in counts:
+            if line.startswith(f'council_voice_preemptive_answers_total{{outcome="{outcome}"}}'):
+                counts[outcome] = float(line.split()[-1])
+    started = counts["used"] + counts["wasted"]
+    return counts | {"wasted_share": round(counts["wasted"] / started, 3) if started else None}
+
+
+def start(stack: Stack, scratch: Path, main_env: dict[str, str], running: contextlib.ExitStack) -> None:
+    """The stack's services, each stopped when `running` closes, with logs, conversations and ledger in a folder of
+    their own; `make run` defaults, warning-level logs to keep log writing out of the measurement."""
+    folder = scratch / stack.name
+    folder.mkdir()
+    voice = voice_process(
+        folder / "voice.log",
+        VOICE_LOG__LEVEL="WARNING",
+        **own(stack, "VOICE_"),
+        **source_path(stack, "legacy-voice-service"),
+    )
+    running.callback(voice.stop)
+    voice.start()
+    main_env = {
+        "COUNCIL_LOG__LEVEL": "WARNING",
+        **main_env,
+        **own(stack, "COUNCIL_"),
+        **source_path(stack, "main-service"),
+    }
+    main_service = main_process(folder / "main.log", voice.port, **main_env)
+    running.callback(main_service.stop)
+    main_service.start()
+    stack.url, stack.main_url, stack.voice_url = (
+        main_service.url.replace("http", "ws", 1) + "/ws/voice",
+        main_service.url,
+        voice.url,
+    )
+
+
+def own(stack: Stack, prefix: str) -> dict[str, str]:
+    return {name: value for name, value in stack.env.items() if name.startswith(prefix)}
+
+
+def source_path(stack: Stack, service: str) -> dict[str, str]:
+    """PYTHONPATH at the stack's tree's sources, ahead of the venv's editable install of this repository's."""
+    return {"PYTHONPATH": str(stack.source.resolve() / service / "src")} if stack.source else {}
+
+
+def options() -> argparse.Namespace:
     quick = bool(os.environ.get("QUICK"))
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=1 if quick else 5, help="voice-to-voice turns per path and mode")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1 if quick else 6,
+        help="voice-to-voice turns per path and mode (a multiple of the 3 voices keeps them balanced)",
+    )
     parser.add_argument("--barge-ins", type=int, default=1 if quick else 5)
     parser.add_argument("--barge-in-delay", type=float, default=0.5, help="s of answer audio before interrupting")
-    parser.add_argument("--pause-utterances", type=int, default=4 if quick else 16, help="each run once per mode")
-    parser.add_argument("--complete-utterances", type=int, default=2 if quick else 8)
     parser.add_argument(
-        "--source", type=Path, help="run the services from this tree's main-service/src and legacy-voice-service/src "
+        "--pause-utterances",
+        type=int,
+        default=4 if quick else 24,
+        help="each run once per mode (every 12: each of the 4 pauses in each of the 3 voices)",
+    )
+    parser.add_argument("--complete-utterances", type=int, default=2 if quick else 12)
+    parser.add_argument(
+        "--source",
+        type=Path,
+        help="run the services from this tree's main-service/src and legacy-voice-service/src "
         "with this repo's venvs, e.g. `git worktree add /tmp/old <commit>` for a baseline (default: this repo)",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="also start a second pair of services from DIR's sources (this repo's venvs), e.g. `git worktree add "
+        "/tmp/baseline HEAD`, and take every measurement on both stacks, one at a time, interleaved; the report "
+        "puts `current` and `baseline` side by side",
+    )
+    parser.add_argument(
+        "--current-env", action="append", default=[], metavar="NAME=VALUE",
+        help="a VOICE_ or COUNCIL_ setting for the current stack only (repeatable), e.g. with --baseline . to "
+        "compare VOICE_TURN__SHORT_SILENCE_MS=200 against the default on the same code in one run",
     )  # fmt: skip
     parser.add_argument(
         "--main-env", action="append", default=[], metavar="COUNCIL_NAME=VALUE",
-        help="a main-service setting for this run (repeatable), e.g. COUNCIL_DELIBERATION__SPOKEN_MEMBER_MAX_TOKENS=256 "
-        "to compare a setting's effect run against run",
+        help="a main-service setting for this run (repeatable; for both stacks), e.g. "
+        "COUNCIL_DELIBERATION__SPOKEN_MEMBER_MAX_TOKENS=256 to compare a setting's effect run against run",
     )  # fmt: skip
-    args = parser.parse_args()
-    voice_env: dict[str, str] = {}
-    main_env = dict(setting.split("=", 1) for setting in args.main_env)
-    if args.source:  # ahead of the venvs' editable installs of this repo's sources
-        voice_env["PYTHONPATH"] = str(args.source.resolve() / "legacy-voice-service" / "src")
-        main_env["PYTHONPATH"] = str(args.source.resolve() / "main-service" / "src")
+    return parser.parse_args()
 
+
+def main() -> None:
+    args = options()
+    main_env = dict(setting.split("=", 1) for setting in args.main_env)
+    own_env = dict(setting.split("=", 1) for setting in args.current_env)
+    stacks = [Stack("current", args.source, own_env), *([Stack("baseline", args.baseline)] if args.baseline else [])]
     started, load_at_start = time.perf_counter(), round(os.getloadavg()[0], 2)
-    with tempfile.TemporaryDirectory() as scratch:
-        # `make run` defaults; warning-level logs keep log writing out of the measurement.
-        voice = voice_process(Path(scratch) / "voice.log", VOICE_LOG__LEVEL="WARNING", **voice_env).start()
-        main_service = main_process(
-            Path(scratch) / "main.log", voice.port, COUNCIL_LOG__LEVEL="WARNING", **main_env
-        ).start()
-        try:
-            result = asyncio.run(run(args, main_service.url, voice.url))
-        finally:
-            main_service.stop()
-            voice.stop()
-    result["wall_time_s"] = round(time.perf_counter() - started, 1)
-    result["load_average_1m_at_start"] = load_at_start
-    result["source"] = str(args.source.resolve()) if args.source else "this repository"
-    result["main_settings"] = {k: v for k, v in main_env.items() if k.startswith("COUNCIL_")}
+    with tempfile.TemporaryDirectory() as scratch, contextlib.ExitStack() as running:
+        for stack in stacks:
+            start(stack, Path(scratch), main_env, running)
+        synths = asyncio.run(run(args, stacks))
+        for stack in stacks:
+            stack.preemptive = preemptive_answers(stack)
+    result = stack_result(stacks[0], synths, args) | {
+        "wall_time_s": round(time.perf_counter() - started, 1),
+        "load_average_1m_at_start": load_at_start,
+        "main_settings": {k: v for k, v in main_env.items() if k.startswith("COUNCIL_")},
+    }
+    if args.baseline:
+        result["baseline"] = stack_result(stacks[1], synths, args)
+        result["targets_side_by_side"] = side_by_side(result["targets"], result["baseline"]["targets"])
     write_result("voice_loop", result)
-    print("\ntargets (not asserted):")
-    for row in result["targets"]:
-        mark = "met" if row["met"] else "NOT met"
-        print(f"  {row['figure']}: {row['measured']} (target {row['target']}) {mark}")
+    print_targets(result)
 
 
 if __name__ == "__main__":
