@@ -6,10 +6,11 @@ end_of_turn`) decides on each. The data the rule's numbers come from (`VOICE_TUR
 
 In process, no sockets: three voices (Piper joe-medium, espeak-ng en-us at 165 wpm, en-gb at 140 wpm), each
 utterance followed by the short silence (250 ms) as the session hears it at its first pause.
-Usage: legacy-voice-service/.venv/bin/python bench/voice/turn_signals.py
+Usage: legacy-voice-service/.venv/bin/python bench/voice/turn_signals.py; QUICK=1: 3 sentences and 4 utterances a voice.
 """
 
 import io
+import os
 import subprocess
 import sys
 import tempfile
@@ -101,13 +102,15 @@ def main() -> None:
         print(row, flush=True)
         return row
 
+    quick = bool(os.environ.get("QUICK"))
+    pairs, complete = (PAUSE_PAIRS[:3], COMPLETE[-4:]) if quick else (PAUSE_PAIRS, COMPLETE)
     rows = []
     for voice, say in voices.items():
-        for head, tail in PAUSE_PAIRS:
+        for head, tail in pairs:
             whole = f"{head}, {tail}"
             speech = head_of(say(whole), head, whole)
             rows.append(at_pause(voice, "head", head, speech if speech is not None else say(head)))
-        rows += [at_pause(voice, "complete", text, say(text)) for text in COMPLETE]
+        rows += [at_pause(voice, "complete", text, say(text)) for text in complete]
 
     def tally(kind: str) -> dict[str, Any]:
         chosen = [row for row in rows if row["kind"] == kind]
