@@ -20,6 +20,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 RATE = 16_000  # the socket's input rate
 PIPER_VOICE = "en_US-joe-medium"
+# Sentences said with a pause after their head (the pause set: one turn each, however long the pause).
+PAUSE_PAIRS = [
+    ("I want to know", "the weather in Paris tomorrow"), ("Can you tell me", "how tall the Eiffel Tower is"),
+    ("What I would really like is", "a short summary of the French revolution"),
+    ("Please explain why", "the sky looks blue during the day"),
+    ("My question is about", "the best way to learn a new language"),
+    ("Could you compare", "the fast path and the council path"),
+]  # fmt: skip
 ESPEAK_VOICES = {"espeak-ng": ("en-us", 165), "espeak-ng-gb-140": ("en-gb", 140)}  # name: (voice, words per minute)
 
 

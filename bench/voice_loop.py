@@ -40,7 +40,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the process harness the tests use
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _stats import write_result
-from _voice_audio import Speaker, Utterance, espeak_available, espeak_version
+from _voice_audio import PAUSE_PAIRS, Speaker, Utterance, espeak_available, espeak_version
 from _voice_client import Received, Refused, Spoken, VoiceSocket, answer_audio, audio_frames, first, ms, of_turn
 from _voice_report import print_targets, side_by_side, stack_report
 
@@ -63,13 +63,6 @@ COUNCIL_QUESTIONS = [
 ]
 LONG_ANSWER_QUESTION = "Tell me a long story about a brave knight and a friendly dragon."
 INTERRUPTION = "Wait, stop, please tell me the capital of Spain instead."
-PAUSE_PAIRS = [
-    ("I want to know", "the weather in Paris tomorrow"), ("Can you tell me", "how tall the Eiffel Tower is"),
-    ("What I would really like is", "a short summary of the French revolution"),
-    ("Please explain why", "the sky looks blue during the day"),
-    ("My question is about", "the best way to learn a new language"),
-    ("Could you compare", "the fast path and the council path"),
-]  # fmt: skip
 PAUSES_MS = (400, 550, 700, 900)
 REFUSALS: dict[str, list[dict[str, Any]]] = {}  # per socket URL: handshakes answered `voice_unavailable`, retried
 

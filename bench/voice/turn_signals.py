@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _stats import write_result
-from _voice_audio import RATE, espeak_available, resample, stretch_pause, trim
+from _voice_audio import PAUSE_PAIRS, RATE, espeak_available, resample, stretch_pause, trim
 from voice.engines.base import TranscriptionOptions
 from voice.engines.stt.whisper import WhisperSTT
 from voice.engines.tts.piper import PiperTTS
@@ -31,16 +31,12 @@ from voice.engines.turn.smart_turn import SmartTurn
 from voice.realtime.end_of_turn import Heard, TurnRule, decide
 from voice.settings import Settings
 
-PAUSE_PAIRS = [
-    ("I want to know", "the weather in Paris tomorrow"), ("Can you tell me", "how tall the Eiffel Tower is"),
-    ("What I would really like is", "a short summary of the French revolution"),
-    ("Please explain why", "the sky looks blue during the day"),
-    ("My question is about", "the best way to learn a new language"),
-    ("Could you compare", "the fast path and the council path"),
+PAIRS = [
+    *PAUSE_PAIRS,  # bench/voice_loop.py's pause set, and four more heads
     ("I was wondering if", "you could help me plan a trip"), ("Tell me", "a joke about cats"),
     ("So the thing is", "my laptop keeps crashing"), ("How do I", "make bread at home"),
 ]  # fmt: skip
-COMPLETE = [f"{head} {tail}." for head, tail in PAUSE_PAIRS] + [
+COMPLETE = [f"{head} {tail}." for head, tail in PAIRS] + [
     "What is the capital of France?", "How many legs does a spider have?", "What colour is a ripe banana?",
     "Who wrote the play Romeo and Juliet?", "What is the boiling point of water?", "How far away is the Moon?",
     "What is the largest ocean on Earth?", "Which planet is closest to the Sun?", "Name three colours of the rainbow.",
@@ -103,7 +99,7 @@ def main() -> None:
         return row
 
     quick = bool(os.environ.get("QUICK"))
-    pairs, complete = (PAUSE_PAIRS[:3], COMPLETE[-4:]) if quick else (PAUSE_PAIRS, COMPLETE)
+    pairs, complete = (PAIRS[:3], COMPLETE[-4:]) if quick else (PAIRS, COMPLETE)
     rows = []
     for voice, say in voices.items():
         for head, tail in pairs:

@@ -2,7 +2,8 @@
 
 import pytest
 
-from voice.realtime.end_of_turn import DecidedBy, Heard, TurnRule, decide, waits_for_words
+from voice.realtime.end_of_turn import Heard, TurnRule, decide, waits_for_words
+from voice.realtime.endpointing import StopReason
 
 RULE = TurnRule(threshold=0.5, text_audio_floor=0.1, hold_unfinished=True)  # a floor above the default 0
 FINISHED = Heard.of("What is the capital of France?", "en")
@@ -11,20 +12,20 @@ PLAIN = Heard.of("I want to know", "en")
 
 
 def test_the_words_decide_when_the_audio_is_unsure_and_they_read_as_a_finished_question() -> None:
-    assert decide(RULE, 0.2, FINISHED) is DecidedBy.TEXT
+    assert decide(RULE, 0.2, FINISHED) is StopReason.TEXT
     assert decide(RULE, 0.2, PLAIN) is None  # no mark of a finished turn: the silence decides
 
 
 def test_the_audio_decides_when_it_is_sure_and_both_when_the_words_agree() -> None:
-    assert decide(RULE, 0.9, PLAIN) is DecidedBy.AUDIO
-    assert decide(RULE, 0.9, FINISHED) is DecidedBy.BOTH
-    assert decide(RULE, 0.9, None) is DecidedBy.AUDIO  # the words were not waited for
+    assert decide(RULE, 0.9, PLAIN) is StopReason.AUDIO
+    assert decide(RULE, 0.9, FINISHED) is StopReason.BOTH
+    assert decide(RULE, 0.9, None) is StopReason.AUDIO  # the words were not waited for
 
 
 def test_unfinished_words_veto_the_audio_unless_the_hold_is_off() -> None:
     assert decide(RULE, 0.99, UNFINISHED) is None
     no_hold = TurnRule(threshold=0.5, text_audio_floor=0.1, hold_unfinished=False)
-    assert decide(no_hold, 0.99, UNFINISHED) is DecidedBy.AUDIO
+    assert decide(no_hold, 0.99, UNFINISHED) is StopReason.AUDIO
     assert not waits_for_words(no_hold, 0.99)  # nothing to wait for: the audio's verdict is final
 
 

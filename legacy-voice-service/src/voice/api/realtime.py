@@ -119,6 +119,7 @@ class TranscriptionSession:
         self.item = Item()
         self.items = {self.item.id: self.item}  # the current item and those whose last events are on their way
         self.transcripts = SessionTranscripts(engines, settings, self.on_partial, self.on_speculated)
+        self.rule = TurnRule(settings.turn.threshold, settings.turn.text_audio_floor, settings.turn.hold_unfinished)
         self.detection: TurnDetection | None = None
         self.endpointer: Endpointer | None = None
         self.probabilities: SpeechProbabilities | None = None
@@ -294,10 +295,6 @@ class TranscriptionSession:
         pad = round(self.settings.vad.speech_pad_ms / 1000 * WORK_RATE)
         return min(self.buffer.size, self._at(speech_end_s) - self.offset + pad)
 
-    def _rule(self) -> TurnRule:
-        turn = self.settings.turn
-        return TurnRule(turn.threshold, turn.text_audio_floor, turn.hold_unfinished)
-
     async def pause(self, pause: Pause) -> None:
         """A short silence: start the transcript at once, then ask the turn engine (semantic_vad) if it is over; the
         transcript's words then have their say (`end_of_turn`) when it is in."""
@@ -318,10 +315,9 @@ class TranscriptionSession:
         log.info("realtime_turn_decision", item_id=self.item.id, probability=round(probability, 3))
         if endpointer is not self.endpointer:
             return
-        rule = self._rule()
-        if not waits_for_words(rule, probability):
-            if decided := decide(rule, probability, None):
-                await self.stop(endpointer.stop(StopReason(decided.value)), end)
+        if not waits_for_words(self.rule, probability):
+            if reason := decide(self.rule, probability, None):
+                await self.stop(endpointer.stop(reason), end)
             return
         # The verdict waits for the transcript started at the pause; the socket is read meanwhile, so speech that
         # resumes before then keeps the turn open (`Resumed` drops `held`).
@@ -336,8 +332,7 @@ class TranscriptionSession:
             await held.speculation.done.wait()
             transcript = held.speculation.transcript
         heard = Heard.of(transcript.text, transcript.language) if transcript is not None else Heard.of(None, None)
-        decided = decide(self._rule(), held.probability, heard)
-        return None if decided is None else StopReason(decided.value)
+        return decide(self.rule, held.probability, heard)
 
     async def _end_held(self, held: Held, endpointer: Endpointer) -> None:
         try:

@@ -13,15 +13,9 @@ The rule (semantic_vad; `TurnSettings` holds its numbers, fitted on the bench's 
 """
 
 from dataclasses import dataclass
-from enum import StrEnum
 
+from voice.realtime.endpointing import StopReason
 from voice.realtime.words import reads_finished, sounds_unfinished
-
-
-class DecidedBy(StrEnum):
-    AUDIO = "audio"  # the turn engine was sure; the words did not say more
-    TEXT = "text"  # the turn engine was unsure; the words read as a finished turn
-    BOTH = "both"  # the turn engine was sure and the words agree
 
 
 @dataclass(frozen=True)
@@ -54,15 +48,15 @@ def waits_for_words(rule: TurnRule, probability: float) -> bool:
     return probability >= rule.text_audio_floor
 
 
-def decide(rule: TurnRule, probability: float, heard: Heard | None) -> DecidedBy | None:
+def decide(rule: TurnRule, probability: float, heard: Heard | None) -> StopReason | None:
     """What ends the turn at this pause, or None: it goes on. `heard` is None when the words were not waited for."""
     sure = probability >= rule.threshold
     if heard is None:
-        return DecidedBy.AUDIO if sure else None
+        return StopReason.AUDIO if sure else None
     if heard.unfinished and rule.hold_unfinished:
         return None
     if sure:
-        return DecidedBy.BOTH if heard.finished else DecidedBy.AUDIO
+        return StopReason.BOTH if heard.finished else StopReason.AUDIO
     if heard.finished and probability >= rule.text_audio_floor:
-        return DecidedBy.TEXT
+        return StopReason.TEXT
     return None
