@@ -82,6 +82,29 @@ def test_the_audio_backlog_is_counted_in_bytes_not_frames(voice_settings: Settin
     assert closed.value.code == 1008
 
 
+def test_repeated_commits_with_nothing_said_between_reach_the_voice_service_once(
+    voice_settings: Settings, standin: VoiceStandIn
+) -> None:
+    # Each commit makes the voice service end an utterance and transcribe it: a client repeating `commit` with no
+    # audio between would queue that work without bound. The stand-in answers every audio frame with an (empty)
+    # transcript, so the client sees when a frame, and everything queued before it, has reached the voice service.
+    standin.realtime_answer = json.dumps(
+        {"type": "conversation.item.input_audio_transcription.completed", "transcript": ""}
+    )
+    with ready_socket(voice_settings) as socket:
+        socket.send_json({"type": "config", "turn_detection": "manual"})
+        assert socket.receive_json()["type"] == "config"
+        socket.send_bytes(bytes(640))
+        for _ in range(50):
+            socket.send_json({"type": "commit"})
+        socket.send_bytes(bytes(640))
+        transcripts = 0
+        while transcripts < 2:
+            transcripts += socket.receive_json()["type"] == "transcript"
+    commits = [event for event in standin.listening_events if event["type"] == "input_audio_buffer.commit"]
+    assert len(commits) == 1
+
+
 def test_a_silent_socket_is_closed_after_the_idle_timeout(voice_settings: Settings) -> None:
     voice_settings.voice_ws.idle_timeout_s = 0.5
     with ready_socket(voice_settings) as socket, pytest.raises(WebSocketDisconnect) as closed:

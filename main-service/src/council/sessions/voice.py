@@ -113,6 +113,7 @@ class VoiceSession(SocketSession):
         # Audio received and not yet forwarded, bounded in bytes (frames may be 20 ms or a whole second each); a
         # `COMMIT` in it ends the turn after the audio before it.
         self.audio: asyncio.Queue[bytes | Commit] = asyncio.Queue()
+        self.committed = False  # the last thing queued was a commit: another, with nothing said between, is dropped
         self.backlog_bytes = 0
         self.max_backlog_bytes = int(self.limits.max_backlog_s * INPUT_RATE * 2)
         self.config = SessionConfig(type="config")
@@ -207,6 +208,7 @@ class VoiceSession(SocketSession):
                     return
                 self.backlog_bytes += len(pcm)
                 self.audio.put_nowait(pcm)
+                self.committed = False
             else:
                 await self.handle_text(frame["text"])
 
@@ -233,8 +235,9 @@ class VoiceSession(SocketSession):
                 await self.send({"type": "pong"})
             case CancelAnswer():
                 await self.cancel_turn()
-            case CommitTurn():
+            case CommitTurn() if not self.committed:  # each commit costs the voice service a transcript
                 self.audio.put_nowait(COMMIT)
+                self.committed = True
             case SessionConfig():
                 await self.configure(message)
 
