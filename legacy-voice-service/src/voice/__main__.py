@@ -14,6 +14,8 @@ def main() -> None:
         port=settings.server.port,
         log_config=None,  # logging is configured by create_app, uvicorn's lines included
         access_log=False,
+        # uvicorn refuses a larger frame (1009) from its header, before buffering it (its default allows 16 MiB).
+        ws_max_size=settings.realtime.max_frame_bytes,
         timeout_graceful_shutdown=5,
     )
 

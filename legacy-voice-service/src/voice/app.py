@@ -9,7 +9,13 @@ from voice.http_errors import CatchAllMiddleware, install_error_handlers
 from voice.lifespan import build_lifespan
 from voice.observability.correlation import RequestContextMiddleware
 from voice.observability.logs import configure_logging
-from voice.security import AllowedHostsMiddleware, HostAllowList, SecurityHeadersMiddleware, WebSocketOriginMiddleware
+from voice.security import (
+    AllowedHostsMiddleware,
+    CrossSiteMiddleware,
+    HostAllowList,
+    OriginPolicy,
+    SecurityHeadersMiddleware,
+)
 from voice.settings import Settings
 
 
@@ -19,12 +25,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Hybrid AI Council voice service", version=__version__, lifespan=build_lifespan(settings))
     install_error_handlers(app)
     # Added innermost first: correlation wraps everything, so even a 413 or a 500 carries the request ID and the
-    # security headers; a foreign Host or a web page's handshake reaches no route.
+    # security headers; a foreign Host or another site's page reaches no route.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.limits.max_body_bytes)
     app.add_middleware(HeaderLimitMiddleware, max_header_bytes=settings.limits.max_header_bytes)
-    app.add_middleware(WebSocketOriginMiddleware, allowed_origins=settings.security.allowed_origins)
+    hosts = HostAllowList(settings.security.allowed_hosts)
+    app.add_middleware(CrossSiteMiddleware, policy=OriginPolicy(settings.security.allowed_origins, hosts))
     app.add_middleware(CatchAllMiddleware)
-    app.add_middleware(AllowedHostsMiddleware, hosts=HostAllowList(settings.security.allowed_hosts))
+    app.add_middleware(AllowedHostsMiddleware, hosts=hosts)
     if settings.security.security_headers:
         app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)

@@ -2,7 +2,6 @@
 
 import io
 import struct
-from collections.abc import Iterator
 from typing import Literal, Protocol
 
 import av
@@ -215,11 +214,6 @@ class StreamEncoder:
         frame.pts = self._pts
         self._pts += frame.samples
         return self._packer.pack(frame)
-
-
-def chunks_of(samples: Samples, size: int) -> Iterator[Samples]:
-    for start in range(0, samples.size, size):
-        yield samples[start : start + size]
 
 
 class SampleBuffer:

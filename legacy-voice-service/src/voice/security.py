@@ -1,8 +1,9 @@
-"""What a browser may do here: nothing. A `Host` allow-list (DNS rebinding), no WebSocket handshake from a web
-page unless its origin is listed, and headers that forbid framing, sniffing and loading anything.
+"""What a browser may do here: nothing. A `Host` allow-list (DNS rebinding), no WebSocket handshake and no
+state-changing request from another site's page unless its origin is listed, and headers that forbid framing,
+sniffing and loading anything.
 
-The voice service is called by the main service (and other programs), never by a page of its own, so unlike the
-main service it has no same-origin case to allow."""
+The voice service is called by the main service (and other programs), which send no `Origin`; its only page is
+/docs, whose own origin (on an allowed host) is allowed, as the main service allows its own."""
 
 from collections.abc import Sequence
 from urllib.parse import urlsplit
@@ -17,6 +18,10 @@ from voice.http_errors import HTTPMiddleware, error_response
 log = structlog.get_logger(__name__)
 
 CLOSE_POLICY_VIOLATION = 1008
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# What a page may cause without a preflight (a form or multipart post among them): the methods that change state.
+_STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_OTHER_SITE = frozenset({"cross-site", "same-site"})  # Sec-Fetch-Site: not this origin (`same-site`: a sibling)
 # Orchestrators probe a replica by its own address (Kubernetes: the pod IP), which no allow-list can know; the
 # probes return only health, so they answer whatever the Host.
 _HOST_EXEMPT_PATHS = ("/health/live", "/health/ready")
@@ -82,30 +87,105 @@ class AllowedHostsMiddleware:
         await error_response(400, ErrorCode.HOST_NOT_ALLOWED, message)(scope, receive, send)
 
 
-def _origin(value: str) -> tuple[str, str | None, int | None] | None:
+def _origin(value: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of a web origin such as `https://app.example`; None when it is not one (e.g. `null`)."""
     try:
-        parts = urlsplit(value.strip().rstrip("/").lower())
-        return parts.scheme, parts.hostname, parts.port
-    except ValueError:
+        parts = urlsplit(value.strip().rstrip("/"))
+        port = parts.port
+    except ValueError:  # a port that is not a number, or a malformed IPv6 host
         return None
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    return parts.scheme, parts.hostname, port or _DEFAULT_PORTS[parts.scheme]
 
 
-class WebSocketOriginMiddleware:
-    """Refuses a handshake that carries an `Origin` (a web page's) unless that origin is listed; programs, which send
-    no `Origin`, are let through. No CORS protects a WebSocket, so without this any page could open `/v1/realtime`."""
+def _is_same_origin(origin: tuple[str, str, int], host: str | None) -> bool:
+    """Whether `origin` names the host the request was sent to (its `Host`, which takes the origin's default port)."""
+    if not host:
+        return False
+    scheme, hostname, port = origin
+    try:
+        target = urlsplit(f"//{host}")
+        target_port = target.port or _DEFAULT_PORTS[scheme]
+    except ValueError:
+        return False
+    return (target.hostname, target_port) == (hostname, port)
 
-    def __init__(self, app: ASGIApp, allowed_origins: Sequence[str]) -> None:
-        self.app = app
+
+class OriginPolicy:
+    """Which web pages may act on this service: the listed origins, and this very origin on a name of the host
+    allow-list (the service's own /docs page; never merely whatever `Host` says: a rebound name would match itself).
+    The main service's `OriginPolicy` decides alike, from its CORS allow-list."""
+
+    def __init__(self, allowed_origins: Sequence[str], hosts: HostAllowList) -> None:
         self.allow_any = "*" in allowed_origins
-        self.allowed = {parsed for origin in allowed_origins if (parsed := _origin(origin)) is not None}
+        self.listed = {parsed for origin in allowed_origins if (parsed := _origin(origin)) is not None}
+        self.hosts = hosts
+
+    def is_listed(self, origin: str) -> bool:
+        return self.allow_any or _origin(origin) in self.listed
+
+    def allows(self, origin: str, host: str | None) -> bool:
+        if self.is_listed(origin):
+            return True
+        parsed = _origin(origin)
+        return parsed is not None and self.hosts.allows(parsed[1]) and _is_same_origin(parsed, host)
+
+    def allows_request(self, method: str, headers: Headers) -> bool:
+        """Whether a request may change state: it is a read, or no page of another site sent it.
+
+        Browsers send `Origin` with every POST, PUT, PATCH and DELETE, and `Sec-Fetch-Site` where they support it;
+        programs (the main service, curl, SDKs) send neither and pass. A request the browser calls `cross-site` acts
+        only for a listed origin; `same-site` (a sibling name, or another port of this one: another local app) is
+        another origin, so it needs an allowed `Origin` like any other page."""
+        if method not in _STATE_CHANGING:
+            return True
+        origin, site = headers.get("origin"), headers.get("sec-fetch-site")
+        if origin is None:
+            return site not in _OTHER_SITE
+        return self.is_listed(origin) if site == "cross-site" else self.allows(origin, headers.get("host"))
+
+
+class CrossSiteMiddleware:
+    """Refuses what another site's page may send without asking, before routing: a WebSocket handshake with a foreign
+    `Origin` (no CORS protects a socket; closed before it is accepted, which uvicorn answers with 403), and a
+    state-changing request (a form or multipart post needs no preflight) with 403 `origin_not_allowed`, judged by
+    its headers alone, before its body is read."""
+
+    def __init__(self, app: ASGIApp, policy: OriginPolicy) -> None:
+        self.app = app
+        self.policy = policy
+
+    def _allows(self, scope: Scope, headers: Headers) -> bool:
+        if scope["type"] == "http":
+            return self.policy.allows_request(scope["method"], headers)
+        origin = headers.get("origin")
+        return origin is None or self.policy.allows(origin, headers.get("host"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        origin = Headers(scope=scope).get("origin") if scope["type"] == "websocket" else None
-        if origin is None or self.allow_any or _origin(origin) in self.allowed:
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        log.warning("websocket_origin_refused", path=scope["path"], origin=origin[:200])
-        await send({"type": "websocket.close", "code": CLOSE_POLICY_VIOLATION, "reason": "origin not allowed"})
+        headers = Headers(scope=scope)
+        if self._allows(scope, headers):
+            await self.app(scope, receive, send)
+            return
+        origin, site = headers.get("origin"), headers.get("sec-fetch-site")
+        log.warning(
+            "cross_site_refused",
+            method=scope.get("method", "GET"),
+            path=scope["path"],
+            origin=(origin or "")[:200],
+            fetch_site=(site or "")[:40],
+        )
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": CLOSE_POLICY_VIOLATION, "reason": "origin not allowed"})
+            return
+        message = (
+            "A page of another site may not change anything here; to let a web app call this service, list its "
+            "origin in VOICE_SECURITY__ALLOWED_ORIGINS."
+        )
+        await error_response(403, ErrorCode.ORIGIN_NOT_ALLOWED, message)(scope, receive, send)
 
 
 class SecurityHeadersMiddleware(HTTPMiddleware):

@@ -76,8 +76,10 @@ class SecuritySettings(BaseModel):
     )
     allowed_origins: list[str] = Field(
         [],
-        description="Web origins whose pages may open /v1/realtime (JSON list); [] = none: a handshake that carries "
-        "an Origin is refused, programs (which send none) are not affected.",
+        description="Web origins whose pages may open /v1/realtime or send POST, PUT, PATCH or DELETE requests (JSON "
+        'list; ["*"] for any); [] = none but this service\'s own origin (its /docs page): a handshake or such a '
+        "request from another page, or one that says Sec-Fetch-Site: cross-site or same-site without an allowed "
+        "Origin, is refused (403); programs, which send neither header, are not affected.",
     )
     security_headers: bool = Field(True, description="Send nosniff, frame, referrer and content-security headers.")
 
@@ -211,11 +213,19 @@ class TurnSettings(BaseModel):
     threshold: float = Field(
         0.5, gt=0, lt=1, description="Smart Turn probability at or above which the speaker is taken to be done."
     )
+    transcribe_silence_ms: int = Field(
+        128,
+        ge=32,
+        description="Silence after speech (ms) at which the transcript of the utterance so far starts, before the "
+        "turn engine is asked (short_silence_ms; a larger value waits for that): its words decide the turn with the "
+        "turn engine and are said at once for preemptive answers; if speech resumes first, the read serves as a "
+        "partial transcript. The utterance's trailing silence kept for transcription is at most this long.",
+    )
     short_silence_ms: int = Field(
         250,
         ge=32,
-        description="Silence after speech (ms) at which the turn engine is asked whether the turn is over, and the "
-        "transcript of the utterance so far is started (semantic_vad).",
+        description="Silence after speech (ms) at which the turn engine is asked whether the turn is over "
+        "(semantic_vad).",
     )
     max_silence_ms: int = Field(
         1300,
@@ -257,8 +267,17 @@ class RealtimeSettings(BaseModel):
     idle_timeout_s: float = Field(
         600.0,
         gt=0,
-        description="Close a transcription socket (1000) that sent nothing for this long; it streams audio while "
-        "in use. Speaking sockets, quiet between answers, are bounded by VOICE_LIMITS__MAX_REALTIME_SESSIONS.",
+        description="Close a WS /v1/realtime socket (1000 `idle timeout`) whose client sent no event or audio for "
+        "this long; a speaking socket's clock waits while it speaks. Only client events count: OpenAI's protocol has "
+        "no ping event (WebSocket pings are answered by uvicorn); a quiet speaking client may send an empty "
+        "session.update to stay open.",
+    )
+    max_text_gap_s: float = Field(
+        30.0,
+        gt=0,
+        description="With a streaming engine (Kyutai), which speaks one utterance at a time for every socket: an "
+        "answer whose text so far is spoken and that gets neither more text nor speech.text.done for this long is "
+        "ended (its audio finished, an `error` event, speech.audio.done), so the engine is free for others.",
     )
     onset_ms: int = Field(
         64,

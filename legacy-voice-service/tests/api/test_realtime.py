@@ -3,6 +3,8 @@
 In process (TestClient's WebSocket) with the real bundled engines."""
 
 import base64
+import threading
+import time
 from typing import Any
 
 import av
@@ -356,12 +358,44 @@ def test_a_frame_over_the_limit_closes_the_socket_with_1009(app_client: AppClien
     assert closed.value.code == 1009
 
 
-def test_a_transcription_socket_that_sends_nothing_is_closed_after_the_idle_timeout(app_client: AppClient) -> None:
-    client = app_client(engine_free_settings(realtime={"idle_timeout_s": 0.3}))
-    with client.websocket_connect("ws://localhost/v1/realtime?intent=transcription") as socket:
+def next_event_within(socket: Any, seconds: float) -> dict[str, Any]:
+    """The next event; if none comes within `seconds`, a marker the server answers at once (`session.updated`) ends
+    the wait, so a socket that was expected to close fails the test instead of hanging it."""
+    marker = threading.Timer(seconds, socket.send_json, [{"type": "session.update", "session": {}}])
+    marker.start()
+    try:
+        event: dict[str, Any] = socket.receive_json()
+    finally:
+        marker.cancel()
+    return event
+
+
+@pytest.mark.parametrize("intent", ["transcription", "speech"])
+def test_a_socket_that_sends_nothing_is_closed_after_the_idle_timeout(app_client: AppClient, intent: str) -> None:
+    engines = {"tts": {"enabled": True}} if intent == "speech" else {}
+    client = app_client(engine_free_settings(realtime={"idle_timeout_s": 0.3}, **engines))
+    with client.websocket_connect(f"ws://localhost/v1/realtime?intent={intent}") as socket:
         assert socket.receive_json()["type"] == "session.created"
         with pytest.raises(WebSocketDisconnect) as closed:
-            socket.receive_json()
+            next_event_within(socket, 10)
+    assert (closed.value.code, closed.value.reason) == (1000, "idle timeout")
+
+
+def test_a_speaking_socket_is_not_idle_while_it_speaks_and_is_closed_once_it_is(app_client: AppClient) -> None:
+    idle_s = 0.5
+    client = app_client(engine_free_settings(tts={"enabled": True}, realtime={"idle_timeout_s": idle_s}))
+    answer = " ".join(f"Point number {n} is worth a sentence of its own." for n in range(12))
+    with client.websocket_connect("ws://localhost/v1/realtime?intent=speech") as socket:
+        assert socket.receive_json()["type"] == "session.created"
+        socket.send_json({"type": "speech.text.delta", "delta": answer})
+        socket.send_json({"type": "speech.text.done"})
+        last_sent = time.monotonic()
+        events = events_until(socket, "speech.audio.done")
+        spoken_s = time.monotonic() - last_sent
+        assert events[-1]["type"] == "speech.audio.done"
+        assert spoken_s > 2 * idle_s  # the client was quiet for longer than the idle timeout while it spoke
+        with pytest.raises(WebSocketDisconnect) as closed:
+            next_event_within(socket, 10)
     assert (closed.value.code, closed.value.reason) == (1000, "idle timeout")
 
 
@@ -372,9 +406,10 @@ def test_text_arriving_faster_than_it_is_spoken_is_bounded(app_client: AppClient
         assert socket.receive_json()["type"] == "session.created"
         for _ in range(40):  # ≈2 000 characters at once: far faster than Piper speaks them
             socket.send_json({"type": "speech.text.delta", "delta": sentence})
-        events = []
-        while not any(e["type"] == "error" and "VOICE_REALTIME__MAX_QUEUED_TEXT_CHARS" in str(e) for e in events):
-            events.append(socket.receive_json())
+        # Answered after every delta before it, refusals included: the wait ends even if nothing is refused.
+        socket.send_json({"type": "session.update", "session": {}})
+        events = events_until(socket, "session.updated")  # or the first refusal
+        assert "VOICE_REALTIME__MAX_QUEUED_TEXT_CHARS" in str(events[-1]), events[-1]
         socket.send_json({"type": "speech.cancel"})
         while socket.receive_json()["type"] != "speech.cancelled":  # the socket still answers, and cancel empties
             pass  # the queue: the refused deltas' errors and a last chunk may come first

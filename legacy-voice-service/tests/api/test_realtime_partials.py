@@ -25,7 +25,10 @@ COMPLETED = "conversation.item.input_audio_transcription.completed"
 
 
 def council_settings(**realtime: float) -> Settings:
-    return Settings(_env_file=None, tts={"noise_scale": 0, "noise_w_scale": 0}, realtime=realtime)
+    # No read at the sentence's comma (a quiet moment: test_realtime_turns covers those): the calls counted here are
+    # the partials' and the final's.
+    turn = {"transcribe_silence_ms": 250}
+    return Settings(_env_file=None, tts={"noise_scale": 0, "noise_w_scale": 0}, realtime=realtime, turn=turn)
 
 
 CouncilApp = Callable[..., tuple[Any, list[float]]]

@@ -4,6 +4,7 @@ synthesis are `error` events, not a 1011 close."""
 
 import base64
 import json
+import secrets
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -11,12 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from tests.api.test_streaming import LONG_TEXT, RUNNING, speech
 from tests.conftest import Server, wait_for
-from voice.settings import LimitSettings
+from voice.settings import LimitSettings, RealtimeSettings
 
 SESSION_CAP = LimitSettings().max_realtime_sessions  # the server fixture keeps the default
 
@@ -66,6 +67,20 @@ def test_a_session_over_the_cap_is_refused_with_429_and_retry_after(
     assert "VOICE_LIMITS__MAX_REALTIME_SESSIONS" in error["message"]
     full_house.pop().close()
     assert _eventually_accepted(server)  # a slot given back is usable again
+
+
+def test_a_frame_over_the_limit_is_refused_from_its_header_before_it_is_buffered(server: Server) -> None:
+    limit = RealtimeSettings().max_frame_bytes  # the server fixture keeps the default
+    with open_session(server, server.headers) as session:
+        assert json.loads(session.recv(timeout=10))["type"] == "session.created"
+        # One masked binary frame's header announcing 4x the limit (under uvicorn's default 16 MiB), and only 1 KiB of
+        # its payload: a server that buffers frames up to its own maximum waits for the rest and never answers.
+        header = bytes([0x82, 0x80 | 127]) + (4 * limit).to_bytes(8, "big") + secrets.token_bytes(4)
+        session.socket.sendall(header + bytes(1024))
+        with pytest.raises(ConnectionClosed) as closed:
+            session.recv(timeout=10)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1009
 
 
 def _eventually_accepted(server: Server, timeout_s: float = 10.0) -> bool:

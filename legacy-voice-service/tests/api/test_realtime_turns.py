@@ -119,6 +119,30 @@ def test_a_mid_sentence_pause_stays_one_turn_under_semantic_vad_and_its_early_tr
     assert calls[0] + 1.0 < calls[1]
 
 
+def without_trailing_silence(pcm: bytes) -> bytes:
+    samples = np.frombuffer(pcm, dtype="<i2")
+    loud = np.flatnonzero(np.abs(samples) > 300)
+    return samples[: loud[-1] + 1].tobytes()
+
+
+def test_the_transcript_starts_at_a_quiet_moment_shorter_than_the_pause_and_serves_as_a_partial_if_speech_resumes(
+    app_client: AppClient, whisper_calls: Callable[[Any], list[float]]
+) -> None:
+    client = app_client(settings())  # transcribe silence 128 ms, short silence (the pause) 250 ms
+    head = without_trailing_silence(speak(client, FIRST_PIECE))
+    audio = silence(0.5) + head + silence(0.19) + speak(client, SECOND_PIECE) + silence(2.0)
+    calls = whisper_calls(client)
+    events = converse(client, audio)
+    assert len(of(events, "input_audio_buffer.speech_started")) == 1
+    (completed,) = of(events, COMPLETED)
+    assert normalize(completed["transcript"]) == normalize(PAUSED_TEXT)
+    assert [event["transcript"] for event in of(events, PAUSED)] == [completed["transcript"]]  # the end's only
+    # Reading began 128 ms into the 190 ms gap (the pause never came): the first piece, then the whole sentence.
+    assert len(calls) == 2
+    assert abs(calls[0] - (len(head) / 2 / RATE + 0.5)) < 0.4  # the first piece (pre-roll included), not more
+    assert calls[0] + 1.0 < calls[1]
+
+
 @pytest.mark.parametrize(("text_audio_floor", "reasons"), [(0.0, ["text"]), (0.99, [])])
 def test_a_whole_question_ends_the_turn_by_its_words_when_the_turn_model_is_unsure(
     app_client: AppClient, text_audio_floor: float, reasons: list[str]

@@ -467,3 +467,31 @@ def test_an_answer_the_busy_engine_cannot_take_is_kept_and_spoken_when_it_is_fre
         assert (refused["type"], refused["error"]["code"]) == ("error", "invalid_request")
         assert "VOICE_REALTIME__MAX_QUEUED_TEXT_CHARS" in refused["error"]["message"]
     assert [u.pushed for u in speaking.utterances[1:]] == [["The council has decided"]]
+
+
+def test_an_answer_left_open_is_ended_after_the_text_gap_and_the_engine_is_free(
+    app_client: AppClient, cache: Path
+) -> None:
+    # The model speaks one utterance at a time for every socket: an answer that never gets speech.text.done must
+    # not hold it for ever.
+    client = app_client(kyutai_settings(cache, realtime={"max_text_gap_s": 0.5}))
+    engine = client.app_state["engines"].synthesizer("kyutai").engine
+    with client.websocket_connect("ws://localhost/v1/realtime?intent=speech&voice=kyutai-chair") as socket:
+        socket.receive_json()
+        socket.send_json({"type": "speech.text.delta", "delta": "The council has decided"})
+        # A guard only: if the answer is never ended, an unknown event's error ends the wait after a minute.
+        guard = threading.Timer(60, socket.send_json, [{"type": "no.such.event"}])
+        guard.start()
+        try:
+            error = events_until(socket, "error")[-1]
+        finally:
+            guard.cancel()
+        assert "VOICE_REALTIME__MAX_TEXT_GAP_S" in error["error"]["message"]
+        assert events_until(socket, "speech.audio.done")[-1]["type"] == "speech.audio.done"
+        engine.utterance("kyutai-critical").close()  # not EngineBusy: the answer's utterance was closed
+        # Text that comes later is another answer, spoken in an utterance of its own.
+        socket.send_json({"type": "speech.text.delta", "delta": "Ready"})
+        socket.send_json({"type": "speech.text.done"})
+        events = events_until(socket, "speech.audio.done")
+        assert events[-1]["type"] == "speech.audio.done"
+        assert pcm_of(events)

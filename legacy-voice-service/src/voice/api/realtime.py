@@ -47,7 +47,17 @@ from voice.engines.registry import EngineRegistry
 from voice.errors import InvalidRequest, TooManySessions, VoiceError
 from voice.http_errors import error_response, refuse_handshake
 from voice.realtime.end_of_turn import Heard, TurnRule, decide, waits_for_words
-from voice.realtime.endpointing import Endpointer, Moment, Onset, Pause, Resumed, Stopped, StopReason, TurnDetection
+from voice.realtime.endpointing import (
+    Endpointer,
+    Moment,
+    Onset,
+    Pause,
+    Quiet,
+    Resumed,
+    Stopped,
+    StopReason,
+    TurnDetection,
+)
 from voice.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -154,6 +164,7 @@ class TranscriptionSession:
             frame_s=stream.frame_samples / WORK_RATE,
             threshold=self.settings.vad.threshold,
             onset_ms=self.settings.realtime.onset_ms,
+            transcribe_silence_ms=self.settings.turn.transcribe_silence_ms,
             short_silence_ms=self.settings.turn.short_silence_ms,
             detection=detection,
         )
@@ -268,7 +279,7 @@ class TranscriptionSession:
         if not endpointer.speaking:
             # Silence: keep only a pre-roll, so the buffer stays small however long the silence lasts.
             self._forget(self.buffer.size - int(PRE_ROLL_S * WORK_RATE))
-        elif not endpointer.paused:
+        elif endpointer.in_speech:  # a partial started in the silence would hold up the transcript of the pause
             self.transcripts.start_partial(self.buffer.samples, self.item.id)
 
     def _at(self, endpointer_s: float) -> int:
@@ -279,11 +290,14 @@ class TranscriptionSession:
         if isinstance(moment, Onset):
             start_ms = round(self._at(moment.start_s) / WORK_RATE * 1000)
             await self.post("input_audio_buffer.speech_started", audio_start_ms=start_ms, item_id=self.item.id)
+        elif isinstance(moment, Quiet):
+            end = self._utterance_end(moment.speech_end_s)
+            self.transcripts.speculate(self.buffer.samples[:end], self.item.id, self.offset + end)
         elif isinstance(moment, Pause):
             await self.pause(moment)
         elif isinstance(moment, Resumed):
             self.held = None  # the speaker goes on: a pause waiting for its transcript does not end the turn
-            self.transcripts.discard()  # and the transcript started at it is thrown away
+            self.transcripts.discard(resumed=True)  # and the transcript started at it is only a partial
             if self.item.paused:  # whatever the client started from that pause's transcript is void
                 self.item.paused = False
                 await self.post("input_audio_buffer.resumed", item_id=self.item.id)
@@ -291,15 +305,17 @@ class TranscriptionSession:
             await self.stopped(moment)
 
     def _utterance_end(self, speech_end_s: float) -> int:
-        """Where to cut the utterance in `buffer`: after its last speech frame and a little of the silence."""
-        pad = round(self.settings.vad.speech_pad_ms / 1000 * WORK_RATE)
-        return min(self.buffer.size, self._at(speech_end_s) - self.offset + pad)
+        """Where to cut the utterance in `buffer`: after its last speech frame and a little of the silence, no more
+        than there is at the quiet moment, so the transcript started then covers the audio the item ends with."""
+        pad_ms = min(self.settings.vad.speech_pad_ms, self.settings.turn.transcribe_silence_ms)
+        return min(self.buffer.size, self._at(speech_end_s) - self.offset + round(pad_ms / 1000 * WORK_RATE))
 
     async def pause(self, pause: Pause) -> None:
-        """A short silence: start the transcript at once, then ask the turn engine (semantic_vad) if it is over; the
-        transcript's words then have their say (`end_of_turn`) when it is in."""
+        """A short silence: ask the turn engine (semantic_vad) if the turn is over; the words of the transcript
+        started at the quiet moment before it (same speech end, so the same audio) then have their say
+        (`end_of_turn`) when it is in."""
         end = self._utterance_end(pause.speech_end_s)
-        speculation = self.transcripts.speculate(self.buffer.samples[:end], self.item.id, self.offset + end)
+        speculation = self.transcripts.speculation
         turn, endpointer = self.engines.turn_detector(), self.endpointer
         if turn is None or endpointer is None or self.detection is None or self.detection.type != "semantic_vad":
             return

@@ -2,7 +2,6 @@
 with an `error` event, so a malformed or unlucky event never ends the session."""
 
 import json
-import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,15 +20,25 @@ SendEvent = Callable[..., Awaitable[None]]
 SOCKET_GONE = (WebSocketDisconnect, WebSocketDisconnected)
 
 
-async def receive_frame(socket: WebSocket, *, max_bytes: int, idle_timeout_s: float = math.inf) -> Message | None:
+async def receive_frame(
+    socket: WebSocket, *, max_bytes: int, idle_timeout_s: float, busy: Callable[[], bool] = lambda: False
+) -> Message | None:
     """The client's next frame; None once the session is over: the client left, sent nothing for `idle_timeout_s`
-    (closed 1000) or sent a frame over `max_bytes` (closed 1009: uvicorn's own limit is 16 MiB)."""
-    with anyio.move_on_after(idle_timeout_s) as idle:
-        message = await socket.receive()
-    if idle.cancelled_caught:
-        log.info("realtime_idle_closed", idle_timeout_s=idle_timeout_s)
-        await socket.close(code=1000, reason="idle timeout")
-        return None
+    while the session had nothing of its own to do (while `busy`, the wait starts anew), closed 1000 `idle
+    timeout`; or sent a frame over `max_bytes` (closed 1009; `python -m voice` gives uvicorn the same limit, so there
+    such a frame is refused from its header, before it is buffered: this check guards other servers).
+
+    Only client events count: OpenAI's realtime protocol has no ping event, and WebSocket pings are answered by
+    uvicorn without reaching the session."""
+    while True:
+        with anyio.move_on_after(idle_timeout_s) as idle:
+            message = await socket.receive()
+        if not idle.cancelled_caught:
+            break
+        if not busy():
+            log.info("realtime_idle_closed", idle_timeout_s=idle_timeout_s)
+            await socket.close(code=1000, reason="idle timeout")
+            return None
     if message["type"] == "websocket.disconnect":
         return None
     size = len(message.get("bytes") or b"") + len((message.get("text") or "").encode())

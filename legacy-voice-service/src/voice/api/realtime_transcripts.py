@@ -27,6 +27,7 @@ class Speculation:
     end: int  # where the audio ends, in samples of the session's audio
     done: anyio.Event
     transcript: Transcript | None = None
+    resumed: bool = False  # speech came back before the turn ended: only a partial now
 
 
 class SessionTranscripts:
@@ -104,8 +105,11 @@ class SessionTranscripts:
         self.tasks.start_soon(self._speculate, self.speculation, audio, previous)
         return self.speculation
 
-    def discard(self) -> None:
-        """Speech resumed (or the item ended otherwise): the transcript started at the pause is not wanted."""
+    def discard(self, *, resumed: bool = False) -> None:
+        """The transcript started at the pause is not wanted as the item's: speech resumed (it then still serves as
+        a partial of the utterance so far), or the item ended otherwise."""
+        if self.speculation is not None:
+            self.speculation.resumed = resumed
         self.speculation = None
 
     async def _speculate(self, speculation: Speculation, audio: Samples, previous: anyio.Event | None) -> None:
@@ -113,10 +117,15 @@ class SessionTranscripts:
             if previous is not None:
                 await previous.wait()  # one speculative transcription at a time per session
             await self.settle_partial()
-            if self.speculation is speculation:  # else it was discarded while waiting
-                speculation.transcript = await self.transcribe(audio, speculative=True)
-                if self.speculation is speculation:  # still the pause the session is in
-                    await self.on_speculated(speculation)
+            if self.speculation is not speculation:
+                return  # discarded while waiting
+            speculation.transcript = await self.transcribe(audio, speculative=True)
+            if self.speculation is speculation:  # still the pause the session is in
+                await self.on_speculated(speculation)
+            elif speculation.resumed and self.settings.realtime.partial_interval_s > 0:
+                # Speech came back: the read is a partial's (and makes the next one wait its interval).
+                self.partial_at = anyio.current_time()
+                await self.on_partial(speculation.item_id, speculation.transcript.text)
         except Exception:  # the final transcribes itself then; a failure here must not end the session
             log.warning("realtime_speculation_failed", exc_info=True)
         finally:

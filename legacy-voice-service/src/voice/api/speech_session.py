@@ -70,9 +70,10 @@ class SpeechSession:
         self.done = False
         self.first_piece = True  # the next piece taken starts an utterance
         self.scope = anyio.CancelScope()
+        self.speaking = False  # text is being spoken: the socket is not idle, although the client is quiet
         # None: the engine is spoken clause by clause (the rest of this class); else each answer is one utterance.
         self.stream = (
-            StreamedAnswers(self.loaded, self.send, lambda: self.voice, settings.realtime.max_queued_text_chars)
+            StreamedAnswers(self.loaded, self.send, lambda: self.voice, settings.realtime)
             if isinstance(engine, StreamingTextToSpeech)
             else None
         )
@@ -87,8 +88,14 @@ class SpeechSession:
         )
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(self.stream.speak_forever if self.stream else self._speak_forever)
+            limits, speaker = self.settings.realtime, self.stream or self
             while True:
-                message = await receive_frame(self.socket, max_bytes=self.settings.realtime.max_frame_bytes)
+                message = await receive_frame(
+                    self.socket,
+                    max_bytes=limits.max_frame_bytes,
+                    idle_timeout_s=limits.idle_timeout_s,
+                    busy=lambda: speaker.speaking,
+                )
                 if message is None:
                     tasks.cancel_scope.cancel()
                     return
@@ -167,9 +174,13 @@ class SpeechSession:
             self.wake = anyio.Event()
             self.scope = anyio.CancelScope()
             with self.scope:
-                # A failure is an `error` event; the session (and this task) carries on with the next wake.
-                async with answering_errors(self.send, session="speech"):
-                    await self._speak_pending()
+                self.speaking = True
+                try:
+                    # A failure is an `error` event; the session (and this task) carries on with the next wake.
+                    async with answering_errors(self.send, session="speech"):
+                        await self._speak_pending()
+                finally:
+                    self.speaking = False
 
     async def _speak_pending(self) -> None:
         engine = self.loaded.require_ready()

@@ -4,7 +4,8 @@ each answer's raw deltas go into one utterance (no clause cutting), and its audi
 An answer is the text between one `speech.text.done` and the next. Its utterance opens at its first text, takes each
 delta as it comes, is finished by `speech.text.done` (then `speech.audio.done`), and is closed at once by
 `speech.cancel` or the end of the socket: the engine is stepped one frame per worker-thread call, so a cancel waits
-for at most the frame being made, and nothing of the cancelled answer is sent after it.
+for at most the frame being made, and nothing of the cancelled answer is sent after it. The engine speaks one
+utterance at a time for every socket, so an answer left open is ended after `max_text_gap_s` without text.
 """
 
 import base64
@@ -14,12 +15,16 @@ from dataclasses import dataclass
 from functools import partial
 
 import anyio
+import structlog
 
 from voice.api.realtime_events import SendEvent, answering_errors, error_body
 from voice.audio import Samples, StreamEncoder
 from voice.engines.base import StreamingTextToSpeech, TextToSpeech, Utterance
 from voice.engines.loading import Job, LoadedEngine
 from voice.errors import InvalidRequest, VoiceError
+from voice.settings import RealtimeSettings
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -32,18 +37,24 @@ class StreamedAnswers:
     """The answers waiting to be spoken, first one speaking; `speak_forever` is the socket's speaking task."""
 
     def __init__(
-        self, loaded: LoadedEngine[TextToSpeech], send: SendEvent, voice: Callable[[], str], max_queued_chars: int
+        self, loaded: LoadedEngine[TextToSpeech], send: SendEvent, voice: Callable[[], str], limits: RealtimeSettings
     ) -> None:
         self.loaded = loaded
         self.send = send
         self.voice = voice  # read when an utterance opens: `session.update` changes the next answer's voice
-        self.max_queued_chars = max_queued_chars
+        self.max_queued_chars = limits.max_queued_text_chars
+        self.max_text_gap_s = limits.max_text_gap_s
         self.answers: deque[Answer] = deque()
         self.stalled = False  # the first answer is kept after the engine could not take it
         self.wake = anyio.Event()  # there is an answer to start
         self.arrived = anyio.Event()  # the speaking answer has more text, or its end
         self.scope = anyio.CancelScope()
         self.stopped: anyio.Event | None = None  # set when the speaking task has left the answer it was speaking
+
+    @property
+    def speaking(self) -> bool:
+        """An answer is being spoken (or waits, for at most `max_text_gap_s`, for its next text)."""
+        return self.stopped is not None
 
     def add(self, delta: str) -> None:
         waiting = sum(len(answer.text) for answer in self.answers)
@@ -145,13 +156,26 @@ class StreamedAnswers:
                 break
             else:
                 self.arrived = anyio.Event()
-                await self.arrived.wait()
+                with anyio.move_on_after(self.max_text_gap_s):
+                    await self.arrived.wait()
+                if not (answer.text or answer.done):  # left open: end it, so the engine is free for others
+                    await self._end_left_open(answer)
+                    break
         await self._send_frames(utterance.finish(), job, encoder, rate)
         tail = encoder.finish()
         if tail:
             await self.send("speech.audio.delta", delta=base64.b64encode(tail).decode())
         job.completed = True
         await self.send("speech.audio.done")
+
+    async def _end_left_open(self, answer: Answer) -> None:
+        answer.done = True  # text that comes later is another answer
+        log.info("speech_answer_left_open", max_text_gap_s=self.max_text_gap_s)
+        error = InvalidRequest(
+            f"No text for {self.max_text_gap_s:g} s (VOICE_REALTIME__MAX_TEXT_GAP_S): the answer was ended, to free "
+            "the engine for others; end each answer with speech.text.done."
+        )
+        await self.send("error", error=error_body(error))
 
     async def _send_frames(self, frames: Iterator[Samples], job: Job, encoder: StreamEncoder, rate: int) -> None:
         """Each frame is made in a worker thread and sent as soon as it exists; a cancel lands between two frames."""

@@ -24,12 +24,6 @@ def current_request_id() -> str | None:
     return _request_id.get()
 
 
-def outgoing_traceparent() -> str:
-    """A `traceparent` for a call we make: the current trace (or a new one) with a fresh span of ours."""
-    trace_id = _trace_id.get() or secrets.token_hex(16)
-    return f"00-{trace_id}-{secrets.token_hex(8)}-01"
-
-
 def accept_request_id(candidate: str | None) -> str:
     """The caller's ID when it is a sane token; otherwise a new one (never echo arbitrary bytes into logs)."""
     if candidate and _VALID_REQUEST_ID.match(candidate):

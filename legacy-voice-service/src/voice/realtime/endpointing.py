@@ -52,13 +52,18 @@ class Onset:
 
 
 @dataclass(frozen=True)
+class Quiet:
+    speech_end_s: float  # transcribe silence reached: time to start the transcript of the utterance so far
+
+
+@dataclass(frozen=True)
 class Pause:
-    speech_end_s: float  # short silence reached: time to ask the turn engine and to start transcribing
+    speech_end_s: float  # short silence reached: time to ask the turn engine
 
 
 @dataclass(frozen=True)
 class Resumed:
-    """Speech came back after a pause that did not end the turn."""
+    """Speech came back after a quiet moment or a pause that did not end the turn."""
 
 
 @dataclass(frozen=True)
@@ -67,25 +72,36 @@ class Stopped:
     reason: StopReason
 
 
-Moment = Onset | Pause | Resumed | Stopped
+Moment = Onset | Quiet | Pause | Resumed | Stopped
 
 
 class Endpointer:
     """One session's utterance state. Speech starts after `onset_ms` of frames at or above `threshold`; once
-    speaking, `short_silence_ms` of silence is a pause, and the turn stops after `detection.silence_duration_ms`
-    of silence (server_vad: reason silence; semantic_vad: reason timeout, when the turn engine did not end it
-    first through `stop`). Speech after a pause needs `onset_ms` again to count, so a click does not resume."""
+    speaking, `transcribe_silence_ms` of silence is a quiet moment (the transcript may start: its words are those
+    of the pause to come, unless speech resumes first), `short_silence_ms` a pause, and the turn stops after
+    `detection.silence_duration_ms` of silence (server_vad: reason silence; semantic_vad: reason timeout, when the
+    turn engine did not end it first through `stop`). Speech after a pause needs `onset_ms` again to count, so a
+    click does not resume; before the pause any speech frame does (the quiet moment comes again after it)."""
 
     def __init__(
-        self, *, frame_s: float, threshold: float, onset_ms: int, short_silence_ms: int, detection: TurnDetection
+        self,
+        *,
+        frame_s: float,
+        threshold: float,
+        onset_ms: int,
+        transcribe_silence_ms: int,
+        short_silence_ms: int,
+        detection: TurnDetection,
     ) -> None:
         self.frame_s = frame_s
         self.threshold = threshold
         self.onset_frames = max(1, math.ceil(onset_ms / 1000 / frame_s - 1e-9))
         self.short_silence_s = short_silence_ms / 1000
+        self.transcribe_silence_s = min(transcribe_silence_ms, short_silence_ms) / 1000
         self.detection = detection
         self.now_s = 0.0  # the end of the last frame fed, in the session's audio
         self.speaking = False
+        self.quiet = False  # `Quiet` was reported for the current silence
         self.paused = False
         self.speech_end_s = 0.0
         self._run = 0  # consecutive frames at or above the threshold
@@ -103,18 +119,31 @@ class Endpointer:
                 continue
             if self.paused:
                 if self._run >= self.onset_frames:
-                    self.paused, self.speech_end_s = False, self.now_s
+                    self.paused = self.quiet = False
+                    self.speech_end_s = self.now_s
                     moments.append(Resumed())
             elif probability >= self.threshold - HYSTERESIS:
                 self.speech_end_s = self.now_s
+                if self.quiet:
+                    self.quiet = False
+                    moments.append(Resumed())
             silence = self.now_s - self.speech_end_s
             if silence >= self.detection.silence_duration_ms / 1000 - 1e-9:
                 reason = StopReason.TIMEOUT if self.detection.type == "semantic_vad" else StopReason.SILENCE
                 moments.append(self.stop(reason))
-            elif not self.paused and silence >= self.short_silence_s - 1e-9:
+                continue
+            if not self.quiet and silence >= self.transcribe_silence_s - 1e-9:
+                self.quiet = True
+                moments.append(Quiet(self.speech_end_s))
+            if not self.paused and silence >= self.short_silence_s - 1e-9:
                 self.paused = True
                 moments.append(Pause(self.speech_end_s))
         return moments
+
+    @property
+    def in_speech(self) -> bool:
+        """The newest frame was speech (not the silence an utterance may be ending in)."""
+        return self.speaking and self.speech_end_s == self.now_s
 
     def stop(self, reason: StopReason) -> Stopped:
         """End the utterance now (the turn engine's verdict, a length limit, or the silence above)."""
@@ -123,5 +152,5 @@ class Endpointer:
         return stopped
 
     def reset(self) -> None:
-        self.speaking = self.paused = False
+        self.speaking = self.quiet = self.paused = False
         self._run = 0
