@@ -57,14 +57,20 @@ async def large_state_machine(app: Any, scale: float) -> None:
     with tempfile.TemporaryDirectory() as directory:
         settings = bench_settings(Path(directory))
         async with open_orchestrator(settings, models=scripted_registry()) as orchestrator:
+            thread_id = None  # the first turn starts the thread (its ID minted by the orchestrator)
             for n in range(int(100 * scale)):  # alternating paths on one thread: the history is sent every turn
                 path = "/council" if n % 4 == 0 else "/fast"
-                final = await orchestrator.answer(f"{path} long conversation turn {n}", thread_id="long", caller=LOCAL)
+                message = f"{path} long conversation turn {n}"
+                admitted = await orchestrator.admit(message, caller=LOCAL, thread_id=thread_id)
+                final = await orchestrator.answer(admitted)
                 assert isinstance(final, FinalEvent)
+                thread_id = final.thread_id
 
             async def one(n: int) -> None:
                 path = "/council" if n % 2 else "/fast"
-                final = await orchestrator.answer(f"{path} concurrent turn {n}", thread_id=f"t{n}", caller=LOCAL)
+                # A client each: the per-client caps on turns at once are not what this measures.
+                admitted = await orchestrator.admit(f"{path} concurrent turn {n}", caller=LOCAL, client=f"bench-{n}")
+                final = await orchestrator.answer(admitted)
                 assert isinstance(final, FinalEvent)
 
             await asyncio.gather(*(one(n) for n in range(int(200 * scale))))

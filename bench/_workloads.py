@@ -2,9 +2,9 @@
 under Python 3.13 (the service's venv) and 3.11 (`bench/.venv311`) alternately and compares.
 
 Prints one JSON object: workload -> seconds per repetition for each repetition. On 3.11 two shims make the 3.13
-code importable without touching it: PEP 695 generic function headers (`def f[T](...)`, 3 in the source) are
-rewritten to a classic TypeVar at import and `type X = ...` aliases to plain assignments, and `llama_cpp` (unused here: every model is the instant scripted one)
-is an empty stand-in. Usage: <python> bench/_workloads.py [--reps N] [--scale F]
+code importable without touching it: PEP 695 generic headers (`def f[T](...)` and `class C[T]:`, one type
+parameter each) are rewritten at import to a classic TypeVar (and `Generic[T]` for a class), `type X = ...` aliases
+to plain assignments, and `llama_cpp` (unused here: every model is the instant scripted one) is an empty stand-in. Usage: <python> bench/_workloads.py [--reps N] [--scale F]
 """
 
 import argparse
@@ -27,18 +27,26 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 _GENERIC_DEF = re.compile(r"\bdef (\w+)\[([A-Za-z_]\w*)\]\(")
 _FIRST_TOP_LEVEL = re.compile(r"^(?:class |def |async def |@)", re.MULTILINE)
+_GENERIC_CLASS = re.compile(r"^class (\w+)\[([A-Za-z_]\w*)\](?:\(([^)]*)\))?:", re.MULTILINE)
 _TYPE_ALIAS = re.compile(r"^type (\w+) = ", re.MULTILINE)
+
+
+def _classic_class(match: re.Match[str]) -> str:
+    name, param, bases = match.group(1), match.group(2), match.group(3)
+    return f"class {name}({bases + ', ' if bases else ''}_BenchGeneric[{param}]):"
 
 
 class _Pep695Loader(importlib.machinery.SourceFileLoader):
     def source_to_code(self, data: Any, path: Any, *, _optimize: int = -1) -> Any:  # type: ignore[override]
         text = data.decode() if isinstance(data, bytes) else data
         text = _TYPE_ALIAS.sub(r"\1 = ", text)
-        names = sorted(set(_GENERIC_DEF.findall(text)), key=str)
-        if names:
+        params = sorted(
+            {param for _, param in _GENERIC_DEF.findall(text)} | {m[1] for m in _GENERIC_CLASS.findall(text)}
+        )
+        if params:
             text = _GENERIC_DEF.sub(r"def \1(", text)
-            params = sorted({param for _, param in names})
-            header = "from typing import TypeVar as _BenchTypeVar\n" + "".join(
+            text = _GENERIC_CLASS.sub(_classic_class, text)
+            header = "from typing import Generic as _BenchGeneric, TypeVar as _BenchTypeVar\n" + "".join(
                 f'{p} = _BenchTypeVar("{p}")\n' for p in params
             )
             first = _FIRST_TOP_LEVEL.search(text)
@@ -136,7 +144,8 @@ async def asgi_requests(app: Any, scale: float) -> None:
 
 
 async def ws_fanout(app: Any, scale: float) -> None:
-    """20 `/ws/chat` sockets at once, each one /fast turn of 32 streamed tokens: every event JSON-encoded and sent."""
+    """20 `/ws/chat` sockets at once, each one /fast turn of 32 streamed tokens: every event JSON-encoded and sent.
+    Twenty users (an address each), as one client may run only a few turns at once (its fair share)."""
 
     async def one_socket(n: int) -> int:
         inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -144,7 +153,7 @@ async def ws_fanout(app: Any, scale: float) -> None:
         scope = {
             "type": "websocket", "asgi": {"version": "3.0"}, "scheme": "ws", "http_version": "1.1",
             "path": "/ws/chat", "raw_path": b"/ws/chat", "query_string": b"", "root_path": "",
-            "headers": [(b"host", b"localhost")], "client": ("127.0.0.1", 40000 + n), "server": ("localhost", 80),
+            "headers": [(b"host", b"localhost")], "client": (f"127.0.0.{n + 1}", 40000), "server": ("localhost", 80),
             "subprotocols": [], "state": app_state,
         }  # fmt: skip
         await inbox.put({"type": "websocket.connect"})
@@ -234,9 +243,9 @@ async def orchestrator_graph(app: Any, scale: float) -> None:
         settings = bench_settings(Path(directory))
         async with open_orchestrator(settings, models=scripted_registry()) as orchestrator:
             for n in range(int(20 * scale)):
-                final = await orchestrator.answer(f"/council question {n}", caller=LOCAL)
+                final = await orchestrator.answer(await orchestrator.admit(f"/council question {n}", caller=LOCAL))
                 assert isinstance(final, FinalEvent)
-                await orchestrator.answer(f"/fast question {n}", caller=LOCAL)
+                await orchestrator.answer(await orchestrator.admit(f"/fast question {n}", caller=LOCAL))
 
 
 WORKLOADS: dict[str, Callable[[Any, float], Awaitable[None]]] = {

@@ -28,7 +28,6 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -124,7 +123,7 @@ async def connect(url: str, cancel_on_transcript: bool = False) -> VoiceSocket:
 
 async def open_session(url: str, mode: dict[str, Any], **config: Any) -> tuple[VoiceSocket, dict[str, Any]]:
     session = await connect(url, cancel_on_transcript=not config.get("speak", True))
-    echo = await session.configure(thread_id=f"bench-{uuid.uuid4().hex[:12]}", **mode, **config)
+    echo = await session.configure(**mode, **config)  # a new thread per session, its ID minted by the server
     if echo["type"] != "config":
         await session.close()
         raise RuntimeError(f"config refused: {echo}")

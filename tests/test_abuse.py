@@ -1,9 +1,12 @@
-"""Hostile clients against both services as processes: garbage and floods on the sockets, giant headers, the voice
-service dying in the middle of a real-time voice turn. Nothing may crash a service or hang a socket."""
+"""Hostile clients against both services as processes: other sites' pages, garbage and floods on the sockets, giant
+headers, the voice service dying in the middle of a real-time voice turn. Nothing may crash a service or hang a
+socket."""
 
+import io
 import json
 import signal
 import socket
+import wave
 from typing import Any
 
 import httpx
@@ -48,6 +51,39 @@ def test_a_page_that_rebinds_its_name_cannot_open_a_socket(
     ):
         pass
     assert refused.value.response.status_code == 403
+
+
+def silence_wav(seconds: float = 0.5) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(16_000)
+        wav.writeframes(bytes(int(16_000 * seconds) * 2))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("service_name", "path"), [("main", "/api/voice/transcribe"), ("voice", "/v1/audio/transcriptions")]
+)
+def test_another_sites_page_cannot_post_a_form_that_a_same_origin_page_or_a_program_may(
+    service_name: str, path: str, request: pytest.FixtureRequest
+) -> None:
+    # A multipart post needs no CORS preflight: any page the user visits could make the browser send this one.
+    service: ServiceProcess = request.getfixturevalue(service_name)
+    files = {"file": ("silence.wav", silence_wav(), "audio/wav")}
+    foreign = httpx.post(f"{service.url}{path}", files=files, headers={"Origin": "https://evil.example"}, timeout=60)
+    cross_site = httpx.post(f"{service.url}{path}", files=files, headers={"Sec-Fetch-Site": "cross-site"}, timeout=60)
+    program = httpx.post(f"{service.url}{path}", files=files, timeout=60)
+
+    for refused in (foreign, cross_site):
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"]["code"] == "origin_not_allowed"
+        assert refused.json()["error"]["request_id"] == refused.headers["x-request-id"]
+    assert program.status_code == 200, program.text
+    if service_name == "main":  # the web UI's own origin; the voice service serves no page
+        own = {"Origin": service.url, "Sec-Fetch-Site": "same-origin"}
+        assert httpx.post(f"{service.url}{path}", files=files, headers=own, timeout=60).status_code == 200
 
 
 def test_invalid_utf8_in_a_text_frame_closes_chat_with_1007_and_the_service_lives_on(main: ServiceProcess) -> None:

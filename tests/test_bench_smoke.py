@@ -10,6 +10,8 @@ import os
 import subprocess
 from datetime import UTC, datetime
 
+import pytest
+
 from servicekit import ROOT
 
 BENCHMARKS = {
@@ -19,6 +21,7 @@ BENCHMARKS = {
 }  # fmt: skip
 
 
+@pytest.mark.timeout(2400)  # over the run's own 1800 s, so that its timeout, with the output, is what reports a hang
 def test_quick_bench_runs_every_benchmark_and_writes_the_report() -> None:
     started = datetime.now(UTC).replace(microsecond=0)
     env = {**os.environ, "QUICK": "1"}

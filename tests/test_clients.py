@@ -73,15 +73,26 @@ def test_a_client_cannot_run_an_agent_by_chat(keyed: ServiceProcess) -> None:
     with httpx.Client(base_url=keyed.url, timeout=120) as http:
         made = http.post("/api/kip/agents", json={"name": "mathy", "capabilities": ["calculator"]}, headers=ADMIN)
         assert made.status_code == 201, made.text
+        agent = made.json()["id"]
+        # Funded, so that a run would show: each calculator call charges the agent (COUNCIL_KIP__TOOL_PRICE, 1).
+        assert http.post("/api/kip/treasury/mint", json={"amount": 10}, headers=ADMIN).status_code == 201
+        funding = {"from": "treasury", "to": agent, "amount": 10, "reason": "seed"}
+        funded = http.post("/api/kip/transfers", json=funding, headers={**ADMIN, "Idempotency-Key": "fund-mathy"})
+        assert funded.status_code == 201, funded.text
+
         refused = http.post("/api/chat", json={"message": "/agent mathy 2 + 3"}, headers=ALICE)
         with connect(ws_url(keyed, "/ws/chat"), additional_headers=BOB) as socket:
             socket.send(json.dumps({"type": "message", "id": "a1", "text": "@mathy do 2 + 3"}))
             socket_error = json.loads(socket.recv(timeout=60))
-        runs = http.get(f"/api/kip/agents/{made.json()['id']}", headers=ADMIN).json()
+        after_clients = http.get(f"/api/kip/agents/{agent}", headers=ADMIN).json()["balance"]
+        ran = http.post("/api/chat", json={"message": "/agent mathy 2 + 3"}, headers=ADMIN)
+        after_admin = http.get(f"/api/kip/agents/{agent}", headers=ADMIN).json()["balance"]
 
     assert (refused.status_code, refused.json()["error"]["code"]) == (403, "forbidden")
     assert (socket_error["type"], socket_error["code"]) == ("error", "forbidden")
-    assert runs["balance"] == 0  # nothing was charged
+    assert after_clients == 10  # nothing ran, nothing was charged
+    assert (ran.status_code, ran.json()["path"]) == (200, "kip")
+    assert after_admin == 9  # the admin's run was charged: a client's would have shown the same way
 
 
 def test_the_answer_cache_never_crosses_clients(keyed: ServiceProcess) -> None:

@@ -14,7 +14,6 @@ import os
 import re
 import subprocess
 import time
-import uuid
 import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +26,9 @@ import yaml
 
 from conftest import ROOT
 from servicekit import free_port
+
+# The first test also builds every image (23 min from empty caches on 2 busy cores, README "Containers").
+pytestmark = pytest.mark.timeout(3600)
 
 PROJECT = "council-compose-test"  # not the file's own name: a user's stack on this machine is never touched
 OVERRIDE_TEMPLATE = ROOT / "tests" / "compose" / "test.override.yml"
@@ -192,8 +194,7 @@ def test_main_reaches_voice_and_redis_by_their_compose_names(stack: Stack) -> No
 
 
 def test_conversations_survive_down_and_up_in_the_named_volume(stack: Stack) -> None:
-    thread_id = f"compose-{uuid.uuid4().hex[:8]}"
-    chat(stack, "Remember the word lantern.", thread_id)
+    thread_id = chat(stack, "Remember the word lantern.")["thread_id"]
 
     stack.compose("down")  # containers and network go; named volumes stay
     assert f"{PROJECT}_council-data" in stack.podman("volume", "ls", "--format", "{{.Name}}").stdout.split()

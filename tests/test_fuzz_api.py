@@ -12,6 +12,9 @@ import pytest
 
 from conftest import ServiceProcess, StartService
 
+# Each run may take its 900 s, and the first test also starts the shared voice service and a main service.
+pytestmark = pytest.mark.timeout(1500)
+
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 

@@ -51,6 +51,9 @@ def replica_settings(shared_database: str) -> dict[str, str]:
         "COUNCIL_RATE_LIMIT__CHAT": "1000/minute",
         "COUNCIL_RATE_LIMIT__KIP": "5000/minute",
         "COUNCIL_LLM__MAX_TOKENS": "16",
+        # One client's six turns at once on one thread (the test below): more than the per-client defaults allow.
+        "COUNCIL_DELIBERATION__MAX_TURNS_PER_CLIENT": "8",
+        "COUNCIL_MEMORY__MAX_WAITING_TURNS_PER_CLIENT": "8",
     }
 
 
@@ -78,8 +81,10 @@ def history(replica: ServiceProcess, thread_id: str) -> list[tuple[str, str]]:
 def test_concurrent_turns_on_one_thread_sent_to_both_replicas_all_land_in_its_history_in_order(
     replicas: tuple[ServiceProcess, ServiceProcess],
 ) -> None:
-    thread = f"replicas-{uuid.uuid4().hex}"
     questions = [f"/fast Remember the number {n}." for n in range(6)]
+    opening = chat(replicas[0], "/fast Hello.")  # the server mints the thread's ID
+    assert opening.status_code == 200, opening.text
+    thread = opening.json()["thread_id"]
     with ThreadPoolExecutor(len(questions)) as pool:
         responses = list(pool.map(lambda n: chat(replicas[n % 2], questions[n], thread), range(len(questions))))
     assert [r.status_code for r in responses] == [200] * len(questions), [r.text for r in responses]
@@ -87,7 +92,7 @@ def test_concurrent_turns_on_one_thread_sent_to_both_replicas_all_land_in_its_hi
 
     seen = [history(replica, thread) for replica in replicas]
     assert seen[0] == seen[1], "both replicas read the same history"
-    messages = seen[0]
+    messages = seen[0][2:]  # after the opening turn
     assert len(messages) == 2 * len(questions)
     assert sorted(content for role, content in messages if role == "user") == sorted(questions)
     for position in range(0, len(messages), 2):  # each question followed by its own answer
@@ -200,8 +205,9 @@ def test_a_replica_killed_mid_turn_leaves_the_other_serving_and_the_thread_consi
 ) -> None:
     survivor = replicas[0]
     doomed = start_main_module(voice, **{**replica_settings, "COUNCIL_LLM__MAX_TOKENS": "2000"})
-    thread = f"killed-{uuid.uuid4().hex}"
-    assert chat(survivor, "/fast Hello there.", thread).status_code == 200
+    hello = chat(survivor, "/fast Hello there.")
+    assert hello.status_code == 200, hello.text
+    thread = hello.json()["thread_id"]
     before = history(survivor, thread)
 
     with httpx.stream(

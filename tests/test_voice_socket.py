@@ -249,19 +249,19 @@ def test_the_answer_starts_at_the_pause_and_is_played_once_the_turn_ends_with_th
     with connect(voice_url(main)) as socket:
         received = Received(socket)
         received.until("ready")
-        socket.send(json.dumps({"type": "config", "path": "fast", "thread_id": "preempted-and-kept"}))
+        socket.send(json.dumps({"type": "config", "path": "fast"}))
         received.until("config")
         stream(socket, speech_pcm16k(voice, "I was wondering if you could help me plan a trip.", 2.0))
         transcript = received.until("transcript")[-1]
         start = received.until("audio.start", kind="answer")[-1]
-        received.until("final")
+        final = received.until("final")[-1]
     assert transcript["preemptive"] is True
     assert start["id"] == transcript["id"]
     types = received.types()
     assert types.index("transcript") < types.index("route")  # what it wrote before the turn ended follows it
     assert {event["id"] for event in received.events if "id" in event} == {transcript["id"]}
     assert preemptive_answers(main)["used"] == before["used"] + 1
-    conversation = httpx.get(f"{main.url}/api/conversations/preempted-and-kept", timeout=10).json()
+    conversation = httpx.get(f"{main.url}/api/conversations/{final['thread_id']}", timeout=10).json()
     assert [message["role"] for message in conversation["messages"]] == ["user", "assistant"]
 
 
@@ -293,17 +293,17 @@ def test_an_answer_started_at_a_pause_the_speaker_goes_on_from_is_thrown_away_un
     with connect(voice_url(main)) as socket:
         received = Received(socket)
         received.until("ready")
-        socket.send(json.dumps({"type": "config", "path": "fast", "thread_id": "preempted-and-dropped"}))
+        socket.send(json.dumps({"type": "config", "path": "fast"}))
         received.until("config")
         stream(socket, first + rest)
         transcript = received.until("transcript")[-1]
-        received.until("final")
+        final = received.until("final")[-1]
     assert "lunch" in transcript["text"].lower()
     assert {event["id"] for event in received.events if "id" in event} == {transcript["id"]}
     after = preemptive_answers(main)
     assert after["wasted"] == before["wasted"] + 1
     assert after["used"] == before["used"] + transcript["preemptive"]
-    conversation = httpx.get(f"{main.url}/api/conversations/preempted-and-dropped", timeout=10).json()
+    conversation = httpx.get(f"{main.url}/api/conversations/{final['thread_id']}", timeout=10).json()
     users = [message["content"] for message in conversation["messages"] if message["role"] == "user"]
     assert users == [transcript["text"]]
 

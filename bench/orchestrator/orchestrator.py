@@ -91,7 +91,7 @@ async def measure(rounds: int) -> dict[str, list[float]]:
         )
         async with open_orchestrator(settings, models=models) as orchestrator:
             raw_stream(raw, 4)  # warm-up: first calls pay one-off allocation costs on both sides
-            await orchestrator.answer(f"/council {QUESTION}", caller=LOCAL)
+            await orchestrator.answer(await orchestrator.admit(f"/council {QUESTION}", caller=LOCAL))
             for _ in range(rounds):
                 ttft, span, tokens = raw_stream(raw, DECODE_TOKENS)
                 samples["ttft_raw_ms"].append(ttft * 1000)
@@ -102,7 +102,7 @@ async def measure(rounds: int) -> dict[str, list[float]]:
 
                 started = time.perf_counter()
                 first_token = None
-                async for event in orchestrator.turn(f"/fast {QUESTION}", caller=LOCAL):
+                async for event in orchestrator.turn(await orchestrator.admit(f"/fast {QUESTION}", caller=LOCAL)):
                     if isinstance(event, SynthesisDeltaEvent) and first_token is None:
                         first_token = time.perf_counter() - started
                     if isinstance(event, FinalEvent) and first_token is not None:
@@ -113,7 +113,7 @@ async def measure(rounds: int) -> dict[str, list[float]]:
                 samples["ttft_orchestrator_ms"].append(first_token * 1000)
 
                 started = time.perf_counter()
-                final = await orchestrator.answer(f"/council {QUESTION}", caller=LOCAL)
+                final = await orchestrator.answer(await orchestrator.admit(f"/council {QUESTION}", caller=LOCAL))
                 wall = (time.perf_counter() - started) * 1000
                 members = [call.latency_ms for call in final.calls if call.phase == "answer"]
                 synthesis = sum(call.latency_ms for call in final.calls if call.phase == "synthesis")

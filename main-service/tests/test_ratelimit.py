@@ -107,10 +107,10 @@ async def test_an_unreachable_store_is_left_alone_for_a_while(monkeypatch: pytes
     tries = 0
     real_hit = limiter._primary.hit
 
-    async def counted_hit(*args: object) -> bool:
+    async def counted_hit(*args: object, **kwargs: object) -> bool:
         nonlocal tries
         tries += 1
-        return await real_hit(*args)  # type: ignore[arg-type]
+        return await real_hit(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(limiter._primary, "hit", counted_hit)
     try:

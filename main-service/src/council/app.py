@@ -18,7 +18,9 @@ from council.observability.metrics import HttpMetricsMiddleware, Metrics
 from council.ratelimit import RateLimiter, RateLimitMiddleware
 from council.security import (
     AllowedHostsMiddleware,
+    CrossSiteRequestMiddleware,
     HostAllowList,
+    OriginPolicy,
     SecurityHeadersMiddleware,
     WebSocketOriginMiddleware,
 )
@@ -36,7 +38,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     # Added innermost first. Correlation wraps everything, so even a 413, 429 or 500 carries the request ID, and
     # so do the security headers; CORS sits outside the limits and the catch-all so that a browser can read their
-    # errors. A cross-site WebSocket handshake is refused before it counts against anyone's rate limit.
+    # errors. A cross-site WebSocket handshake or state-changing request is refused before it counts against anyone's
+    # rate limit (a page must not spend the local user's).
     app.add_middleware(
         BodyLimitMiddleware,
         max_body_bytes=settings.limits.max_body_bytes,
@@ -50,7 +53,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(RateLimitMiddleware, limiter=rate_limiter)
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
     hosts = HostAllowList(settings.security.allowed_hosts)
-    app.add_middleware(WebSocketOriginMiddleware, allowed_origins=settings.security.cors_allow_origins, hosts=hosts)
+    origins = OriginPolicy(settings.security.cors_allow_origins, hosts)
+    app.add_middleware(WebSocketOriginMiddleware, policy=origins)
+    app.add_middleware(CrossSiteRequestMiddleware, policy=origins)
     app.add_middleware(CatchAllMiddleware)
     # Who asks is read once, before anything is counted or routed.
     app.add_middleware(IdentifyCallerMiddleware, callers=Callers(settings.auth))

@@ -12,9 +12,11 @@ from fastapi import FastAPI
 from council.kip import Kip, KipPath, open_kip
 from council.kip.decisions import DecisionRecorder
 from council.observability.metrics import Metrics, TurnMetrics
+from council.observability.readiness import ReadinessCache
 from council.orchestrator import Orchestrator, open_orchestrator
 from council.pheromind import Pheromind, open_pheromind
 from council.ratelimit import RateLimiter
+from council.security import is_loopback
 from council.settings import Settings
 from council.voice import VoiceClient
 from council.voice.clips import SpokenClips
@@ -33,6 +35,7 @@ class State(TypedDict):
     voice_sessions: SessionSlots
     spoken_clips: SpokenClips
     rate_limiter: RateLimiter | None
+    readiness: ReadinessCache
 
 
 def build_lifespan(
@@ -54,8 +57,9 @@ def build_lifespan(
                     kip=KipPath(kip.runner),
                     trails=pheromind,
                     cache=pheromind,
-                    observers=[TurnMetrics(metrics), pheromind, recorder := DecisionRecorder(kip.store)],
+                    observers=[TurnMetrics(metrics), recorder := DecisionRecorder(kip.store)],
                     forgetters=[recorder, pheromind],  # what a deleted thread's turns derived goes with it
+                    budget=rate_limiter,  # each turn's model calls charged to its client
                 ) as orchestrator,
             ):
                 yield {
@@ -65,9 +69,12 @@ def build_lifespan(
                     "orchestrator": orchestrator,
                     "kip": kip,
                     "pheromind": pheromind,
-                    "voice_sessions": SessionSlots(settings.voice_ws.max_sessions),
+                    "voice_sessions": SessionSlots(
+                        settings.voice_ws.max_sessions, settings.voice_ws.max_sessions_per_client
+                    ),
                     "spoken_clips": SpokenClips(),
                     "rate_limiter": rate_limiter,
+                    "readiness": ReadinessCache(),
                 }
         finally:
             watcher.cancel()
@@ -81,14 +88,12 @@ def build_lifespan(
     return lifespan
 
 
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
-
 def _say_who_may_use_it(settings: Settings) -> None:
-    """With no key the service is a single-user local install: fine on loopback, open to anyone elsewhere."""
+    """With no key the service is a single-user local install: fine on loopback, open to anyone elsewhere (where
+    `python -m council` serves only when COUNCIL_SECURITY__ALLOW_UNAUTHENTICATED_NETWORK says so)."""
     if settings.auth.keys_required:
         return
-    if settings.server.host in _LOOPBACK:
+    if is_loopback(settings.server.host):
         log.info("single_user_local_install", host=settings.server.host, hint="set COUNCIL_AUTH__* keys to share it")
     else:
         log.warning(

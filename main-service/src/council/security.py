@@ -1,7 +1,8 @@
 """Browser-facing protections: a `Host` allow-list (DNS rebinding), security headers on every response, a CORS
-allow-list from settings, and the same allow-list (or this origin, on an allowed host) required of WebSocket
-handshakes that come from a browser."""
+allow-list from settings, and the same allow-list (or this origin, on an allowed host) required of whatever another
+page could send on a user's behalf: WebSocket handshakes and state-changing requests."""
 
+import ipaddress
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
@@ -25,7 +26,8 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": "microphone=(self), camera=(), geolocation=()",
     "Content-Security-Policy": (
-        "default-src 'self'; connect-src 'self' ws: wss:; media-src 'self'; img-src 'self' data:; "
+        # `'self'` covers this origin's own ws:/wss: (CSP 3), the only sockets the page opens.
+        "default-src 'self'; connect-src 'self'; media-src 'self'; img-src 'self' data:; "
         "style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     ),
 }
@@ -48,6 +50,16 @@ def host_name(host: str | None) -> str | None:
     except ValueError:
         return None
     return parts.hostname or None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether an interface to bind (`COUNCIL_SERVER__HOST`) serves this machine only: `localhost`, 127.0.0.0/8, ::1."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:  # a name other than localhost, or `` (every interface)
+        return False
 
 
 class HostAllowList:
@@ -138,27 +150,91 @@ def is_same_origin(origin: str, host: str | None) -> bool:
     return (target.hostname, target_port) == (hostname, port)
 
 
+# What a page may cause without a preflight (a form or multipart post among them): the methods that change state.
+_STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_OTHER_SITE = frozenset({"cross-site", "same-site"})  # Sec-Fetch-Site: not this origin (`same-site`: a sibling)
+
+
+class OriginPolicy:
+    """Which web pages may act on this service: those whose origin is in the CORS allow-list, and this very origin
+    on a name of the host allow-list (never merely whatever `Host` says: a rebound name would match itself)."""
+
+    def __init__(self, allowed_origins: Sequence[str], hosts: HostAllowList) -> None:
+        self.allow_any = "*" in allowed_origins
+        self.listed = {parsed for origin in allowed_origins if (parsed := _origin(origin)) is not None}
+        self.hosts = hosts
+
+    def is_listed(self, origin: str) -> bool:
+        return self.allow_any or _origin(origin) in self.listed
+
+    def allows(self, origin: str, host: str | None) -> bool:
+        if self.is_listed(origin):
+            return True
+        parsed = _origin(origin)
+        return parsed is not None and self.hosts.allows(parsed[1]) and is_same_origin(origin, host)
+
+    def allows_request(self, method: str, headers: Headers) -> bool:
+        """Whether a request may change state: it is a read, or no page of another site sent it.
+
+        Browsers send `Origin` with every POST, PUT, PATCH and DELETE, and `Sec-Fetch-Site` where they support it;
+        programs (curl, SDKs, the main service's own clients) send neither and pass. A request the browser calls
+        `cross-site` acts only for a listed origin (this origin cannot be another site); `same-site` (a sibling
+        name, or another port of this one: another local app) is another origin, so it needs an allowed `Origin`
+        like any other page.
+        """
+        if method not in _STATE_CHANGING:
+            return True
+        origin, site = headers.get("origin"), headers.get("sec-fetch-site")
+        if origin is None:
+            return site not in _OTHER_SITE
+        return self.is_listed(origin) if site == "cross-site" else self.allows(origin, headers.get("host"))
+
+
+class CrossSiteRequestMiddleware(HTTPMiddleware):
+    """Refuses a state-changing request from another site's page (cross-site request forgery) with 403
+    `origin_not_allowed`.
+
+    CORS only stops a page from reading the answer: a form or multipart post needs no preflight, so without this the
+    request would run (with no key configured, as the local user) whatever page sent it. JSON, form and multipart
+    bodies are judged alike, by the headers alone, before the body is read or the request counted against anyone's
+    rate limit.
+    """
+
+    def __init__(self, app: ASGIApp, policy: OriginPolicy) -> None:
+        super().__init__(app)
+        self.policy = policy
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = Headers(scope=scope)
+        if self.policy.allows_request(scope["method"], headers):
+            await self.app(scope, receive, send)
+            return
+        origin, site = headers.get("origin"), headers.get("sec-fetch-site")
+        log.warning(
+            "cross_site_refused",
+            method=scope["method"],
+            path=scope["path"],
+            origin=(origin or "")[:200],
+            fetch_site=(site or "")[:40],
+        )
+        message = (
+            "A page of another site may not change anything here; to let a web app call this API, "
+            "list its origin in COUNCIL_SECURITY__CORS_ALLOW_ORIGINS."
+        )
+        await error_response(403, ErrorCode.ORIGIN_NOT_ALLOWED, message)(scope, receive, send)
+
+
 class WebSocketOriginMiddleware:
     """Refuses a WebSocket handshake from another site's page (cross-site WebSocket hijacking).
 
     Browsers always send `Origin` with a handshake, and no CORS protects a WebSocket: without this check any page
     the user visits could open `/ws/chat` from the user's network position. A handshake with an `Origin` must come
-    from one in the CORS allow-list, or from this very origin on a name of the host allow-list (never merely from
-    whatever `Host` says: a rebound name would match itself); clients that send no `Origin` (not browsers) are let
-    through.
+    from a page the `OriginPolicy` allows; clients that send no `Origin` (not browsers) are let through.
     """
 
-    def __init__(self, app: ASGIApp, allowed_origins: Sequence[str], hosts: HostAllowList) -> None:
+    def __init__(self, app: ASGIApp, policy: OriginPolicy) -> None:
         self.app = app
-        self.allow_any = "*" in allowed_origins
-        self.allowed = {parsed for origin in allowed_origins if (parsed := _origin(origin)) is not None}
-        self.hosts = hosts
-
-    def allows(self, origin: str, host: str | None) -> bool:
-        parsed = _origin(origin)
-        if self.allow_any or parsed in self.allowed:
-            return True
-        return parsed is not None and self.hosts.allows(parsed[1]) and is_same_origin(origin, host)
+        self.policy = policy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket":
@@ -166,7 +242,7 @@ class WebSocketOriginMiddleware:
             return
         headers = Headers(scope=scope)
         origin = headers.get("origin")
-        if origin is None or self.allows(origin, headers.get("host")):
+        if origin is None or self.policy.allows(origin, headers.get("host")):
             await self.app(scope, receive, send)
             return
         log.warning("websocket_origin_refused", path=scope["path"], origin=origin[:200])

@@ -2,9 +2,8 @@
 
 import json
 import re
-import warnings
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import limits
 from pydantic import (
@@ -17,12 +16,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
-    DotEnvSettingsSource,
-    EnvSettingsSource,
-    PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 
@@ -268,6 +263,17 @@ class DeliberationSettings(BaseModel):
         description="After answering (and reviewing), each member ranks the others' anonymised answers and the chair "
         "sees the aggregate ranking; needs three members who answered (the default; a turn may override it).",
     )
+    clients_choose_stages: bool = Field(
+        False,
+        description="Clients other than the admin may turn on review_round and ranking per turn (each costs another "
+        "model call per member); when false such a turn is refused with 403. Turning a stage off is always allowed.",
+    )
+    max_turns_per_client: int = Field(
+        4,
+        ge=1,
+        description="Turns one client (its key, else its IP) may have running or waiting at once on this replica; one "
+        "more is refused with 429 and Retry-After.",
+    )
     ranking_max_tokens: int = Field(
         64, ge=8, description="A member's ranking (its ballot) is capped at this many tokens: it needs one line."
     )
@@ -310,12 +316,18 @@ class MemorySettings(BaseModel):
         le=3600,
         description="How long a turn waits for another turn on its thread to finish before it is refused with 409.",
     )
+    max_waiting_turns_per_client: int = Field(
+        2,
+        ge=0,
+        description="Of a client's turns, how many may wait for a conversation another turn holds (on this replica); "
+        "one more is refused with 429 and Retry-After. A waiting turn holds no lock connection.",
+    )
     lock_pool_size: int = Field(
         20,
         ge=1,
         le=1000,
         description="PostgreSQL connections for per-thread turn locks when the backend is postgres (one per running"
-        " turn; a turn finding none within the wait is refused with 503).",
+        " turn, none while it waits; a turn finding none within the wait is refused with 503).",
     )
 
 
@@ -336,6 +348,12 @@ class VoiceSocketSettings(BaseModel):
         ge=1,
         description="Open /ws/voice sessions at once; one more is refused with 429 and Retry-After. Each holds two "
         "of the voice service's real-time sockets (VOICE_LIMITS__MAX_REALTIME_SESSIONS, 16).",
+    )
+    max_sessions_per_client: int = Field(
+        2,
+        ge=1,
+        description="Of those, how many one client (its key, else its IP) may hold open, on /ws/voice and "
+        "/v1/realtime together; one more is refused with 429 and Retry-After.",
     )
     idle_timeout_s: float = Field(
         300.0, gt=0, description="Close a voice socket (1000) that sent nothing for this long while no answer runs."
@@ -396,6 +414,12 @@ class SecuritySettings(BaseModel):
         [], description='Origins allowed to call the API from a browser (JSON list, e.g. ["https://app.example"]).'
     )
     security_headers: bool = Field(True, description="Send nosniff, frame, referrer and content-security headers.")
+    allow_unauthenticated_network: bool = Field(
+        False,
+        description="Serve with no key configured on a host that is not loopback (COUNCIL_SERVER__HOST), where "
+        "anyone who reaches the port is the admin; without it the service refuses to start there. For a container "
+        "whose port is published on the host's loopback only.",
+    )
 
 
 def _rate_limit(value: str) -> str:
@@ -415,71 +439,20 @@ class RateLimitSettings(BaseModel):
     voice: RateLimit = Field("30/minute", description="Limit for voice proxy routes (/api/voice/*).")
     kip: RateLimit = Field("300/minute", description="Limit for KIP routes (/api/kip/*).")
     default: RateLimit = Field("600/minute", description="Limit for every other route except health and metrics.")
+    model_calls: RateLimit = Field(
+        "240/minute",
+        description="Model calls one client may start, charged when a turn is admitted by the most it can make (fast "
+        "path 1; council: each member, once more each for review_round and ranking, and the chair); over it, 429.",
+    )
 
 
 _ENV = SettingsConfigDict(env_prefix="COUNCIL_", env_nested_delimiter="__", env_file=".env", extra="ignore")
-
-RENAMED_SECTIONS = {"council": "deliberation"}
-"""Sections renamed in 0.4 (old name: new name). The old `COUNCIL_<OLD>__*` names still work, with a warning, until
-the next release; where both are set, the new name wins."""
-
-
-class _OldSectionNames(BaseSettings):
-    """The renamed sections under their old names, typed as the new ones so the environment is parsed alike."""
-
-    model_config = _ENV
-    council: DeliberationSettings | None = None
-
-
-class _RenamedSections(PydanticBaseSettingsSource):
-    """Reads `COUNCIL_<OLD>__*` (environment, then `.env`) as the renamed section, and warns once per variable."""
-
-    def __init__(self, settings_cls: type[BaseSettings], env_file: Any) -> None:
-        super().__init__(settings_cls)
-        self.env_file = env_file  # the `.env` the settings read (`Settings(_env_file=None)` reads none)
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False  # unused: `__call__` reads whole sections
-
-    def __call__(self) -> dict[str, Any]:
-        found: dict[str, dict[str, Any]] = {}
-        # `.env` first, so a variable in the environment overrides the same one in the file.
-        for source in (
-            DotEnvSettingsSource(_OldSectionNames, env_file=self.env_file),
-            EnvSettingsSource(_OldSectionNames),
-        ):
-            for old, values in source().items():
-                if old in RENAMED_SECTIONS and isinstance(values, dict):
-                    found.setdefault(old, {}).update(values)
-        for old, values in found.items():
-            new = RENAMED_SECTIONS[old]
-            for name in values:
-                warnings.warn(
-                    f"COUNCIL_{old.upper()}__{name.upper()} is deprecated and stops working in the next release: "
-                    f"set COUNCIL_{new.upper()}__{name.upper()} instead.",
-                    FutureWarning,
-                    stacklevel=2,
-                )
-        return {RENAMED_SECTIONS[old]: values for old, values in found.items()}
 
 
 class Settings(BaseSettings):
     """Every setting of the main service; nested sections use `__` (e.g. COUNCIL_VOICE__BASE_URL)."""
 
     model_config = _ENV
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Earlier sources win: the old section names only fill what the new ones leave unset.
-        renamed = _RenamedSections(settings_cls, env_file=getattr(dotenv_settings, "env_file", None))
-        return init_settings, env_settings, dotenv_settings, renamed, file_secret_settings
 
     server: ServerSettings = ServerSettings()
     log: LogSettings = LogSettings()

@@ -3,15 +3,19 @@ and the docs stay open); clients own their conversations; KIP and agent runs, by
 key. With no key configured the one local user may do everything."""
 
 import base64
+import re
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import SecretStr
 from starlette.testclient import TestClient, WebSocketDenialResponse
 
 from council.app import create_app
 from council.settings import Settings
+from tests.conftest import client_to
 from tests.lifespan import app_started
 
 pytestmark = pytest.mark.anyio
@@ -127,15 +131,58 @@ async def test_a_client_may_forget_its_own_conversation(keyed_client: httpx.Asyn
     assert (await keyed_client.delete(f"/api/conversations/{thread}", headers=BOB)).status_code == 204
 
 
-async def test_kip_is_the_admins(keyed_client: httpx.AsyncClient) -> None:
-    for response in (
-        await keyed_client.get("/api/kip/treasury", headers=ALICE),
-        await keyed_client.post("/api/kip/treasury/mint", json={"amount": 5}, headers=ALICE),
-        await keyed_client.get("/api/pheromind/trails", headers=ALICE),
-    ):
-        assert response.status_code == 403, response.request.url
-        assert response.json()["error"]["code"] == "forbidden"
-    assert (await keyed_client.post("/api/kip/treasury/mint", json={"amount": 5}, headers=ADMIN)).status_code == 201
+ADMIN_ONLY_PREFIXES = ("/api/kip", "/api/pheromind")  # KIP, and the trails (they name what everyone asks about)
+
+
+def admin_only_routes(app: FastAPI) -> list[tuple[str, str]]:
+    """(method, path) of every route the app serves under the admin-only prefixes. FastAPI keeps included routers
+    whole in `app.routes` (0.140+); `iter_route_contexts` walks into them, with their prefixes applied."""
+    found = []
+    for route in iter_route_contexts(app.routes):
+        path = route.path or ""
+        if not any(path == prefix or path.startswith(f"{prefix}/") for prefix in ADMIN_ONLY_PREFIXES):
+            continue
+        assert isinstance(route.original_route, APIRoute), f"{path} is not an HTTP route: probe it here too"
+        found += [(method, path) for method in sorted(route.methods or ())]
+    return found
+
+
+async def open_to_a_client(app: FastAPI) -> list[str]:
+    """The admin-only routes that do not refuse a client key with 403 `forbidden`, as `METHOD /path`."""
+    open_routes = []
+    async with client_to(app) as client:
+        for method, path in admin_only_routes(app):
+            url = re.sub(r"\{[^}]*\}", "probe", path)  # any value: the key is checked before the parameters
+            body: dict[str, str] | None = {} if method in ("POST", "PUT", "PATCH") else None
+            response = await client.request(method, url, headers=ALICE, json=body)
+            if response.status_code != 403 or response.json()["error"]["code"] != "forbidden":
+                open_routes.append(f"{method} {path}")
+    return open_routes
+
+
+async def test_kip_is_the_admins(settings: Settings) -> None:
+    app = create_app(keyed(settings))
+    probed = admin_only_routes(app)
+
+    assert await open_to_a_client(app) == []
+    assert {  # the enumeration reaches into every router (an empty one would prove nothing)
+        ("PATCH", "/api/kip/agents/{agent_id}"),
+        ("POST", "/api/kip/treasury/mint"),
+        ("GET", "/api/kip/conversations/{thread_id}/graph"),
+        ("GET", "/api/pheromind/trails"),
+    } <= set(probed)
+    async with client_to(app) as client:
+        assert (await client.post("/api/kip/treasury/mint", json={"amount": 5}, headers=ADMIN)).status_code == 201
+
+
+async def test_an_admin_route_added_without_the_admin_check_is_caught(settings: Settings) -> None:
+    app = create_app(keyed(settings))
+
+    @app.get("/api/kip/forgotten")
+    async def forgotten() -> dict[str, str]:
+        return {"open": "to every client"}
+
+    assert await open_to_a_client(app) == ["GET /api/kip/forgotten"]
 
 
 async def funded_agent(client: httpx.AsyncClient, name: str) -> str:

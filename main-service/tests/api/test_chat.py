@@ -91,12 +91,12 @@ async def test_chat_stream_sends_the_ranking_stage_events(client: httpx.AsyncCli
 
 @pytest.mark.anyio
 async def test_chat_continues_the_given_thread(client: httpx.AsyncClient) -> None:
-    for message in ("/fast hello", "/fast again"):
-        response = await client.post("/api/chat", json={"message": message, "thread_id": "thread-1"})
-        assert response.status_code == 200
-        assert response.json()["thread_id"] == "thread-1"
+    thread = (await client.post("/api/chat", json={"message": "/fast hello"})).json()["thread_id"]
+    response = await client.post("/api/chat", json={"message": "/fast again", "thread_id": thread})
+    assert response.status_code == 200
+    assert response.json()["thread_id"] == thread
 
-    conversation = (await client.get("/api/conversations/thread-1")).json()
+    conversation = (await client.get(f"/api/conversations/{thread}")).json()
     assert [m["role"] for m in conversation["messages"]] == ["user", "assistant", "user", "assistant"]
 
 
@@ -177,10 +177,11 @@ def test_a_client_leaving_the_sse_stream_cancels_the_turn(tmp_path: Path) -> Non
         "COUNCIL_LLM__POOL_SIZE": "1",
     }
     base = f"http://127.0.0.1:{port}"
-    story = {"message": "/fast Write a very long story about a dragon, in many chapters.", "thread_id": "gone"}
+    story = {"message": "/fast Write a very long story about a dragon, in many chapters."}
     with running(["-m", "council"], ready_url=f"{base}/health/live", env=env):
         with httpx.stream("POST", f"{base}/api/chat/stream", json=story, timeout=30) as response:
             assert response.status_code == 200
+            gone = response.headers["x-thread-id"]  # minted by the server
             for line in response.iter_lines():
                 if line == "event: synthesis.delta":
                     break  # the answer is streaming; leaving the block drops the connection
@@ -193,6 +194,6 @@ def test_a_client_leaving_the_sse_stream_cancels_the_turn(tmp_path: Path) -> Non
         while busy() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert busy() == 0
-        messages = httpx.get(f"{base}/api/conversations/gone", timeout=5).json()["messages"]
+        messages = httpx.get(f"{base}/api/conversations/{gone}", timeout=5).json()["messages"]
 
     assert [m["role"] for m in messages] == ["user"], "the cancelled turn has no answer in memory"

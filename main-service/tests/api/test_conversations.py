@@ -5,6 +5,7 @@ import json
 import httpx
 import pytest
 
+from council.auth import LOCAL
 from council.pheromind import question_signature
 from council.settings import Settings
 
@@ -18,27 +19,27 @@ def settings(settings: Settings) -> Settings:
 
 
 async def test_list_get_and_delete_a_conversation(client: httpx.AsyncClient) -> None:
-    await client.post("/api/chat", json={"message": "/fast first words", "thread_id": "conv-a"})
-    await client.post("/api/chat", json={"message": "/fast other", "thread_id": "conv-b"})
+    conv_a = (await client.post("/api/chat", json={"message": "/fast first words"})).json()["thread_id"]
+    conv_b = (await client.post("/api/chat", json={"message": "/fast other"})).json()["thread_id"]
 
     listed = (await client.get("/api/conversations")).json()["conversations"]
-    assert [c["thread_id"] for c in listed] == ["conv-b", "conv-a"]
+    assert [c["thread_id"] for c in listed] == [conv_b, conv_a]
     assert listed[1] | {"updated_at": None} == {
-        "thread_id": "conv-a",
+        "thread_id": conv_a,
         "title": "/fast first words",
         "turns": 1,
         "updated_at": None,
     }
-    one = (await client.get("/api/conversations/conv-a")).json()
-    assert one["thread_id"] == "conv-a"
+    one = (await client.get(f"/api/conversations/{conv_a}")).json()
+    assert one["thread_id"] == conv_a
     assert one["messages"][0] == {"role": "user", "content": "/fast first words", "path": None}
     assert one["messages"][1]["path"] == "fast"
 
-    deleted = await client.delete("/api/conversations/conv-a")
+    deleted = await client.delete(f"/api/conversations/{conv_a}")
 
     assert deleted.status_code == 204
-    assert (await client.get("/api/conversations/conv-a")).status_code == 404
-    assert [c["thread_id"] for c in (await client.get("/api/conversations")).json()["conversations"]] == ["conv-b"]
+    assert (await client.get(f"/api/conversations/{conv_a}")).status_code == 404
+    assert [c["thread_id"] for c in (await client.get("/api/conversations")).json()["conversations"]] == [conv_b]
 
 
 async def first_event(client: httpx.AsyncClient, message: str) -> dict[str, object]:
@@ -67,8 +68,13 @@ async def test_deleting_a_conversation_deletes_what_was_derived_from_it(client: 
     trails = {
         t["signature"] for t in (await client.get("/api/pheromind/trails", params={"limit": 100})).json()["trails"]
     }
-    gone = {question_signature("Which store should KIP use?"), "t:store", "t:kip", "t:use"}
-    assert (trails & gone, {question_signature("Tabs or spaces?"), "t:tabs"} <= trails) == (set(), True)
+    scope = LOCAL.name  # trails are the caller's own
+    gone = {
+        question_signature("Which store should KIP use?", scope),
+        *(f"t:{scope}/{t}" for t in ("store", "kip", "use")),
+    }
+    kept = {question_signature("Tabs or spaces?", scope), f"t:{scope}/tabs"}
+    assert (trails & gone, kept <= trails) == (set(), True)
     # The answer its first turn kept for its owner is gone too: the same question is answered afresh.
     assert (await first_event(client, "Which store should KIP use?"))["cached"] is False
 

@@ -2,12 +2,14 @@
 
 import json
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import openai
 import pytest
 
 from council.app import create_app
+from council.kip.knowledge import KnowledgeKind, KnowledgeQuery
 from council.settings import RoleSettings, Settings
 from tests.conftest import closed_port
 from tests.lifespan import app_started
@@ -159,6 +161,7 @@ async def test_a_failing_model_is_502_without_streaming(failing_client: httpx.As
 
     assert response.status_code == 502
     assert response.json()["error"]["code"] == "model_unavailable"
+    assert "127.0.0.1" not in response.text, "the client is told which role failed, not where its backend is"
 
 
 @pytest.mark.anyio
@@ -172,3 +175,22 @@ async def test_a_failing_model_ends_the_stream_with_an_error_chunk(failing_clien
     payloads = [line.removeprefix("data: ") for line in response.text.splitlines() if line.startswith("data: ")]
     assert json.loads(payloads[-1])["error"]["code"] == "model_unavailable"
     assert "[DONE]" not in payloads
+
+
+@pytest.mark.anyio
+async def test_a_stateless_council_completion_leaves_no_record(
+    client: httpx.AsyncClient, lifespan_state: dict[str, Any]
+) -> None:
+    # Before: each stateless council completion was kept as a KIP decision tied to no thread, which its caller could
+    # never delete. A turn with no conversation keeps nothing (docs/reliability.md, "Fair share").
+    decisions = KnowledgeQuery(kind=KnowledgeKind.DECISION)
+    question = {"role": "user", "content": "Should I learn Go or Rust?"}
+    response = await client.post("/v1/chat/completions", json={"model": "council", "messages": [question]})
+
+    assert response.status_code == 200, response.text
+    assert response.json()["council"]["path"] == "council"
+    store = lifespan_state["kip"].store
+    assert await store.search_knowledge(decisions) == []
+    # The same question in a conversation (which its owner can delete) is recorded: the check above could fail.
+    assert (await client.post("/api/chat", json={"message": "/council Should I learn Go or Rust?"})).status_code == 200
+    assert len(await store.search_knowledge(decisions)) == 1

@@ -3,6 +3,7 @@
 import contextlib
 import json
 import struct
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -110,6 +111,22 @@ def test_a_silent_socket_is_closed_after_the_idle_timeout(voice_settings: Settin
     with ready_socket(voice_settings) as socket, pytest.raises(WebSocketDisconnect) as closed:
         socket.receive_json()
     assert (closed.value.code, closed.value.reason) == (1000, "idle timeout")
+
+
+def test_pings_do_not_keep_an_idle_socket_open(voice_settings: Settings) -> None:
+    # A ping proves the socket is up, not that anyone talks: a client pinging forever must not hold a session slot
+    # (issue 26). Pings every 0.1 s for longer than the 0.8 s timeout: the server still closes at the timeout.
+    voice_settings.voice_ws.idle_timeout_s = 0.8
+    with ready_socket(voice_settings) as socket, pytest.raises(WebSocketDisconnect) as closed:
+        _ping_for(socket, seconds=4)
+    assert (closed.value.code, closed.value.reason) == (1000, "idle timeout")
+
+
+def _ping_for(socket: WebSocketTestSession, seconds: float) -> None:
+    for _ in range(round(seconds / 0.1)):
+        socket.send_json({"type": "ping"})
+        assert socket.receive_json()["type"] == "pong"
+        time.sleep(0.1)
 
 
 def test_sessions_over_the_cap_are_refused_with_429_and_a_freed_slot_is_taken_again(

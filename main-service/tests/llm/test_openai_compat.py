@@ -95,7 +95,7 @@ async def test_roles_choose_their_backend_by_settings(llama_server_url: str, tmp
     async with open_orchestrator(settings) as orchestrator:
         assert isinstance(orchestrator.models.get("fast"), OpenAICompatChatModel)
         assert not isinstance(orchestrator.models.get("chair"), OpenAICompatChatModel)
-        final = await orchestrator.answer("/fast hello", caller=LOCAL)
+        final = await orchestrator.answer(await orchestrator.admit("/fast hello", caller=LOCAL))
 
     assert final.answer
     assert final.calls[0].model == "smollm2"
@@ -158,4 +158,4 @@ async def test_a_failing_fast_model_is_a_clear_502(tmp_path: Path) -> None:
     assert registry_roles == ["fast"]
     async with open_orchestrator(settings) as orchestrator:
         with pytest.raises(ModelUnavailableError, match="The fast model failed"):
-            await orchestrator.answer("/fast hello", caller=LOCAL)
+            await orchestrator.answer(await orchestrator.admit("/fast hello", caller=LOCAL))

@@ -25,7 +25,7 @@ async def test_closing_the_event_stream_stops_generation(models: ModelRegistry, 
     registry = ModelRegistry({**{role: models.get(role) for role in models.roles}, "fast": long_fast})
     before = len(pool.generations)
     async with open_orchestrator(orchestrator_settings(tmp_path), models=registry) as orchestrator:
-        async with contextlib.aclosing(orchestrator.stream(STORY, caller=LOCAL)) as events:
+        async with contextlib.aclosing(orchestrator.stream(await orchestrator.admit(STORY, caller=LOCAL))) as events:
             async for event in events:
                 if isinstance(event, SynthesisDeltaEvent):
                     break
@@ -46,7 +46,7 @@ async def test_cancelling_the_task_running_a_turn_stops_generation(models: Model
     async with open_orchestrator(orchestrator_settings(tmp_path), models=registry) as orchestrator:
 
         async def consume() -> None:
-            async for event in orchestrator.stream(STORY, caller=LOCAL):
+            async for event in orchestrator.stream(await orchestrator.admit(STORY, caller=LOCAL)):
                 if isinstance(event, SynthesisDeltaEvent):
                     first_token.set()
 

@@ -14,10 +14,11 @@ import pytest
 from pydantic import Field
 
 from council.auth import LOCAL
-from council.errors import CouncilFailedError
+from council.errors import CouncilFailedError, ErrorCode
 from council.llm import CouncilChatModel, ModelRegistry, Usage
 from council.orchestrator import Orchestrator, open_orchestrator
 from council.orchestrator.events import (
+    ErrorEvent,
     Event,
     FinalEvent,
     MemberDeltaEvent,
@@ -35,8 +36,11 @@ from tests.orchestrator.conftest import orchestrator_settings
 pytestmark = pytest.mark.anyio
 
 
-async def collect(orchestrator: Orchestrator, text: str, **kwargs: object) -> list[Event]:
-    return [event async for event in orchestrator.turn(text, **kwargs, caller=LOCAL)]  # type: ignore[arg-type]
+async def collect(
+    orchestrator: Orchestrator, text: str, *, spoken: bool = False, members: list[str] | None = None
+) -> list[Event]:
+    admitted = await orchestrator.admit(text, members=members, caller=LOCAL)
+    return [event async for event in orchestrator.turn(admitted, spoken=spoken)]
 
 
 @pytest.fixture
@@ -106,7 +110,9 @@ async def test_a_failing_member_is_dropped_and_the_council_answers(tmp_path: Pat
         events = await collect(orchestrator, "/council question")
 
     failed = [e for e in events if isinstance(e, MemberFailedEvent)]
-    assert [(e.member, e.error) for e in failed] == [("creative", "ModelCallError: scripted failure")]
+    assert [(e.member, e.code, e.error) for e in failed] == [("creative", "model_failed", "its model call failed")]
+    # The client is told who failed and a code; the backend's exception stays in the log (it may name hosts).
+    assert not [e for e in events if "scripted failure" in e.model_dump_json()]
     final = events[-1]
     assert isinstance(final, FinalEvent)
     assert final.answer == "the synthesis"
@@ -123,7 +129,7 @@ async def test_a_member_past_its_timeout_is_dropped(tmp_path: Path) -> None:
     )
     settings = orchestrator_settings(tmp_path, member_timeout_s=0.2)
     async with open_orchestrator(settings, models=registry) as orchestrator:
-        final = await orchestrator.answer("/council question", caller=LOCAL)
+        final = await orchestrator.answer(await orchestrator.admit("/council question", caller=LOCAL))
 
     assert {m.member: m.error for m in final.members if m.status == "failed"} == {"creative": "timed out after 0.2 s"}
     assert final.answer == "the synthesis"
@@ -134,9 +140,13 @@ async def test_all_members_failing_is_a_clear_error(tmp_path: Path) -> None:
         {role: ScriptedChatModel(model_name=role, fail_after=0) for role in ("analytical", "creative", "critical")}
     )
     async with open_orchestrator(orchestrator_settings(tmp_path), models=registry) as orchestrator:
-        with pytest.raises(CouncilFailedError, match=r"Every council member failed \(analytical: ModelCallError"):
-            await orchestrator.answer("/council question", caller=LOCAL)
-        events = [event async for event in orchestrator.stream("/council question", caller=LOCAL)]
+        with pytest.raises(
+            CouncilFailedError, match=r"Every council member failed \(analytical: its model call failed"
+        ):
+            await orchestrator.answer(await orchestrator.admit("/council question", caller=LOCAL))
+        events = [
+            event async for event in orchestrator.stream(await orchestrator.admit("/council question", caller=LOCAL))
+        ]
 
     assert events[-1].type == "error"
     assert events[-1].code == "council_failed"  # type: ignore[union-attr]
@@ -267,11 +277,11 @@ async def test_a_spoken_council_past_its_deadline_starts_the_chair_with_one_answ
     settings = orchestrator_settings(tmp_path, spoken_quorum=2, spoken_deadline_s=0.1)
     async with open_orchestrator(settings, models=registry) as orchestrator:
         with anyio.fail_after(10):
-            final = await orchestrator.answer("/council question", spoken=True, caller=LOCAL)
+            final = await orchestrator.answer(await orchestrator.admit("/council question", caller=LOCAL), spoken=True)
 
     assert {m.member: m.error for m in final.members if m.status == "failed"} == {
         "creative": "dropped: the spoken deadline (0.1 s) passed with 1 of 3 answered",
-        "critical": "ModelCallError: scripted failure",
+        "critical": "its model call failed",
     }
     assert hanging.cancelled.is_set()
     assert final.answer == "the synthesis"
@@ -290,7 +300,7 @@ async def test_a_spoken_council_with_no_answer_by_its_deadline_waits_for_the_fir
     settings = orchestrator_settings(tmp_path, spoken_quorum=2, spoken_deadline_s=0.05)
     async with open_orchestrator(settings, models=registry) as orchestrator:
         with anyio.fail_after(10):
-            final = await orchestrator.answer("/council question", spoken=True, caller=LOCAL)
+            final = await orchestrator.answer(await orchestrator.admit("/council question", caller=LOCAL), spoken=True)
 
     assert [(m.member, m.status) for m in final.members] == [
         ("analytical", "ok"),
@@ -349,8 +359,26 @@ async def test_a_cancelled_council_turn_cancels_its_members(tmp_path: Path) -> N
     settings = orchestrator_settings(tmp_path, members=["analytical", "creative"])
     async with open_orchestrator(settings, models=registry) as orchestrator:
         with anyio.fail_after(10):
-            async with contextlib.aclosing(orchestrator.stream("/council question", caller=LOCAL)) as events:
+            async with contextlib.aclosing(
+                orchestrator.stream(await orchestrator.admit("/council question", caller=LOCAL))
+            ) as events:
                 async for event in events:
                     if isinstance(event, MemberDeltaEvent) and event.member == "creative":
                         break
             await hanging.cancelled.wait()  # the member's stream was cancelled, not left hanging in a stray task
+
+
+async def test_a_chair_past_its_timeout_ends_the_turn_with_an_error_event(tmp_path: Path) -> None:
+    # Before: the chair had no timeout, and a stalled chair held the turn (and its thread) as long as it stalled.
+    stalled = ScriptedChatModel(model_name="stalled", delay_s=30)
+    registry = ModelRegistry(
+        {"analytical": ScriptedChatModel(model_name="a"), "chair": stalled, "fast": ScriptedChatModel(model_name="f")}
+    )
+    settings = orchestrator_settings(tmp_path, members=["analytical"], member_timeout_s=0.2)
+    async with open_orchestrator(settings, models=registry) as orchestrator, asyncio.timeout(10):
+        events = [e async for e in orchestrator.stream(await orchestrator.admit("/council question", caller=LOCAL))]
+
+    error = events[-1]
+    assert isinstance(error, ErrorEvent)
+    assert error.code == ErrorCode.MODEL_UNAVAILABLE
+    assert "chair did not finish its answer within 0.2 s" in error.message

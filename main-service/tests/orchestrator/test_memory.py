@@ -23,6 +23,7 @@ from council.orchestrator import Orchestrator, open_orchestrator
 from council.orchestrator.calls import prompt_for
 from council.settings import Settings
 from tests.llm.scripted import ScriptedChatModel
+from tests.orchestrator.conftest import ask, thread_of
 
 pytestmark = pytest.mark.anyio
 
@@ -52,12 +53,11 @@ async def remembering(
 
 
 async def test_turns_are_remembered_per_thread(remembering: Orchestrator) -> None:
-    thread = f"memory-{uuid.uuid4().hex}"
+    first = await ask(remembering, "/fast My name is Ada.")
+    thread = thread_of(first)
+    second = await ask(remembering, "/fast What is my name?", thread)
 
-    first = await remembering.answer("/fast My name is Ada.", thread_id=thread, caller=LOCAL)
-    second = await remembering.answer("/fast What is my name?", thread_id=thread, caller=LOCAL)
-
-    messages = await remembering.conversation(thread, caller=LOCAL)
+    messages = await remembering.threads.messages(thread, caller=LOCAL)
     assert [(m.role, m.content) for m in messages] == [
         ("user", "/fast My name is Ada."),
         ("assistant", first.answer),
@@ -67,23 +67,24 @@ async def test_turns_are_remembered_per_thread(remembering: Orchestrator) -> Non
     assert messages[1].path == "fast"
     # The second call's prompt carried the first turn: it is longer than the first call's by at least that turn.
     assert second.calls[0].input_tokens > first.calls[0].input_tokens + 5
-    listed = {summary.thread_id: summary for summary in await remembering.conversations(LOCAL)}
+    listed = {summary.thread_id: summary for summary in await remembering.threads.listing(LOCAL)}
     assert listed[thread].turns == 2
     assert listed[thread].title == "/fast My name is Ada."
 
 
 async def test_concurrent_turns_on_one_thread_are_both_remembered(remembering: Orchestrator) -> None:
     # Without serialising, both turns read the same (empty) checkpoint and the later write drops the other turn.
-    thread = f"concurrent-{uuid.uuid4().hex}"
+    opening = await ask(remembering, "/fast Hello.")
+    thread = thread_of(opening)
 
     first, second = await asyncio.gather(
-        remembering.answer("/fast My name is Ada.", thread_id=thread, caller=LOCAL),
-        remembering.answer("/fast I live in London.", thread_id=thread, caller=LOCAL),
+        ask(remembering, "/fast My name is Ada.", thread),
+        ask(remembering, "/fast I live in London.", thread),
     )
 
-    messages = [(m.role, m.content) for m in await remembering.conversation(thread, caller=LOCAL)]
-    assert len(messages) == 4
-    assert sorted([messages[:2], messages[2:]]) == sorted(
+    messages = [(m.role, m.content) for m in await remembering.threads.messages(thread, caller=LOCAL)]
+    assert len(messages) == 6
+    assert sorted([messages[2:4], messages[4:]]) == sorted(
         [
             [("user", "/fast My name is Ada."), ("assistant", first.answer)],
             [("user", "/fast I live in London."), ("assistant", second.answer)],
@@ -93,16 +94,17 @@ async def test_concurrent_turns_on_one_thread_are_both_remembered(remembering: O
 
 
 async def test_a_forgotten_thread_is_gone(remembering: Orchestrator) -> None:
-    thread = f"forget-{uuid.uuid4().hex}"
-    await remembering.answer("/fast hi", thread_id=thread, caller=LOCAL)
+    thread = thread_of(await ask(remembering, "/fast hi"))
 
-    await remembering.forget(thread, caller=LOCAL)
+    await remembering.threads.forget(thread, caller=LOCAL)
 
     with pytest.raises(NotFoundError):
-        await remembering.conversation(thread, caller=LOCAL)
+        await remembering.threads.messages(thread, caller=LOCAL)
     with pytest.raises(NotFoundError):
-        await remembering.forget(thread, caller=LOCAL)
-    assert thread not in {summary.thread_id for summary in await remembering.conversations(LOCAL)}
+        await remembering.threads.forget(thread, caller=LOCAL)
+    with pytest.raises(NotFoundError):  # and no turn may continue it
+        await remembering.admit("/fast hi again", caller=LOCAL, thread_id=thread)
+    assert thread not in {summary.thread_id for summary in await remembering.threads.listing(LOCAL)}
 
 
 class CountingSerializer:
@@ -124,7 +126,7 @@ async def decoded_while_listing(orchestrator: Orchestrator, caller: Caller, newe
     inner = orchestrator.checkpointer.serde
     counting = orchestrator.checkpointer.serde = CountingSerializer(inner)
     try:
-        [listed] = await orchestrator.conversations(caller, limit=1)
+        [listed] = await orchestrator.threads.listing(caller, limit=1)
     finally:
         orchestrator.checkpointer.serde = inner
     assert listed.thread_id == newest
@@ -133,17 +135,16 @@ async def decoded_while_listing(orchestrator: Orchestrator, caller: Caller, newe
 
 async def test_listing_a_page_reads_that_page_not_every_thread(remembering: Orchestrator) -> None:
     client = Caller(f"lister-{uuid.uuid4().hex[:12]}", admin=False)
-    threads = [f"page-{uuid.uuid4().hex}" for _ in range(4)]
-    await remembering.answer("/fast hi", thread_id=threads[0], caller=client)
+    first = thread_of(await ask(remembering, "/fast hi", caller=client))
     for caller in (client, LOCAL):
-        one_thread = await decoded_while_listing(remembering, caller, threads[0])
+        one_thread = await decoded_while_listing(remembering, caller, first)
         assert one_thread > 0
 
-    for thread in threads[1:]:
-        await remembering.answer("/fast hi", thread_id=thread, caller=client)
+    for _ in range(3):
+        newest = thread_of(await ask(remembering, "/fast hi", caller=client))
 
     for caller in (client, LOCAL):  # a client's own page, and the admin's page of everyone's
-        assert await decoded_while_listing(remembering, caller, threads[-1]) == one_thread
+        assert await decoded_while_listing(remembering, caller, newest) == one_thread
 
 
 async def forget_listed_owner(orchestrator: Orchestrator, thread_id: str) -> None:
@@ -166,15 +167,18 @@ async def forget_listed_owner(orchestrator: Orchestrator, thread_id: str) -> Non
 
 async def test_threads_written_before_owners_were_listed_keep_their_owner(remembering: Orchestrator) -> None:
     client = Caller(f"lister-{uuid.uuid4().hex[:12]}", admin=False)
-    mine_before, theirs_before, mine = (f"{name}-{uuid.uuid4().hex}" for name in ("before", "theirs", "mine"))
-    await remembering.answer("/fast mine, earlier", thread_id=mine_before, caller=client)
-    await remembering.answer("/fast the local user's", thread_id=theirs_before, caller=LOCAL)
-    await remembering.answer("/fast mine, now", thread_id=mine, caller=client)
+    mine_before = thread_of(await ask(remembering, "/fast mine, earlier", caller=client))
+    theirs_before = thread_of(await ask(remembering, "/fast the local user's"))
+    mine = thread_of(await ask(remembering, "/fast mine, now", caller=client))
     for thread in (mine_before, theirs_before):
         await forget_listed_owner(remembering, thread)
 
-    assert [s.thread_id for s in await remembering.conversations(client, limit=2)] == [mine, mine_before]
-    assert [s.thread_id for s in await remembering.conversations(LOCAL, limit=3)] == [mine, theirs_before, mine_before]
+    assert [s.thread_id for s in await remembering.threads.listing(client, limit=2)] == [mine, mine_before]
+    assert [s.thread_id for s in await remembering.threads.listing(LOCAL, limit=3)] == [
+        mine,
+        theirs_before,
+        mine_before,
+    ]
 
 
 def test_history_is_trimmed_to_the_models_context() -> None:
@@ -230,8 +234,8 @@ async def test_readiness_fails_while_postgresql_refuses_and_recovers_on_its_own(
                 admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(sql.Identifier(name)))
             # The pool replaces the connections the server cut as it hands them out: no restart of the service.
             assert (await orchestrator.readiness_check()).status is HealthStatus.PASS
-            await orchestrator.answer("/fast Still remembered?", thread_id="after-outage", caller=LOCAL)
-            assert len(await orchestrator.conversation("after-outage", caller=LOCAL)) == 2
+            after_outage = thread_of(await ask(orchestrator, "/fast Still remembered?"))
+            assert len(await orchestrator.threads.messages(after_outage, caller=LOCAL)) == 2
     finally:
         with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

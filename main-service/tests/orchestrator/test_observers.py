@@ -12,9 +12,10 @@ from council.auth import ADMIN, LOCAL, Caller
 from council.errors import NotFoundError
 from council.llm import ModelRegistry
 from council.observability.correlation import _request_id
-from council.orchestrator import FinalEvent, open_orchestrator
 from council.orchestrator import graph as graph_module
-from tests.orchestrator.conftest import orchestrator_settings
+from council.orchestrator import open_orchestrator
+from council.turns import TurnOutcome
+from tests.orchestrator.conftest import ask, orchestrator_settings, thread_of
 
 pytestmark = pytest.mark.anyio
 
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.anyio
 class BrokenObserver:
     """Stands for a store that refuses the write after the council ran (full disk, a bad field, Redis OOM)."""
 
-    async def turn_completed(self, final: FinalEvent, message: str) -> None:
+    async def turn_completed(self, final: TurnOutcome, message: str) -> None:
         raise RuntimeError("the store refused the write")
 
 
@@ -30,7 +31,7 @@ class RecordingObserver:
     def __init__(self) -> None:
         self.seen: list[tuple[str, str]] = []
 
-    async def turn_completed(self, final: FinalEvent, message: str) -> None:
+    async def turn_completed(self, final: TurnOutcome, message: str) -> None:
         self.seen.append((final.answer, message))
 
 
@@ -46,8 +47,8 @@ async def test_a_failing_observer_is_logged_and_the_turn_is_answered_and_remembe
         async with open_orchestrator(
             orchestrator_settings(tmp_path), models=models, observers=[BrokenObserver(), recorder]
         ) as orchestrator:
-            final = await orchestrator.answer("/fast Say hi", thread_id="observed", caller=LOCAL)
-            remembered = await orchestrator.conversation("observed", caller=LOCAL)
+            final = await ask(orchestrator, "/fast Say hi")
+            remembered = await orchestrator.threads.messages(thread_of(final), caller=LOCAL)
     finally:
         _request_id.reset(token)
 
@@ -58,7 +59,7 @@ async def test_a_failing_observer_is_logged_and_the_turn_is_answered_and_remembe
     assert entry["log_level"] == "error"
     assert entry["request_id"] == "req-observer-1"
     assert entry["observer"] == "BrokenObserver"
-    assert entry["thread_id"] == "observed"
+    assert entry["thread_id"] == final.thread_id
     assert entry["exc_info"] is True
 
 
@@ -81,18 +82,18 @@ async def test_a_deleted_threads_forgetters_get_what_its_turns_asked_and_a_faili
     async with open_orchestrator(
         orchestrator_settings(tmp_path), models=models, observers=[observer], forgetters=[forgetter, broken]
     ) as orchestrator:
-        await orchestrator.answer("/fast Say hi", thread_id="doomed", caller=alice)
-        await orchestrator.answer("And again?", thread_id="doomed", caller=alice)
+        doomed = thread_of(await ask(orchestrator, "/fast Say hi", caller=alice))
+        await ask(orchestrator, "And again?", doomed, caller=alice)
         with pytest.raises(RuntimeError):
-            await orchestrator.forget("doomed", caller=ADMIN)
-        kept = await orchestrator.conversation("doomed", caller=alice)  # so the delete can be retried
-        orchestrator.forgetters = [forgetter]
-        await orchestrator.forget("doomed", caller=ADMIN)
+            await orchestrator.threads.forget(doomed, caller=ADMIN)
+        kept = await orchestrator.threads.messages(doomed, caller=alice)  # so the delete can be retried
+        orchestrator.threads.forgetters = [forgetter]
+        await orchestrator.threads.forget(doomed, caller=ADMIN)
         with pytest.raises(NotFoundError):
-            await orchestrator.conversation("doomed", caller=alice)
+            await orchestrator.threads.messages(doomed, caller=alice)
 
     assert len(kept) == 4
     # What the observers (Pheromind's deposits) were told each turn asked is what the forgetters withdraw.
     asked = [message for _, message in observer.seen]
     assert asked == ["Say hi", "And again?"]
-    assert forgetter.forgotten == [("doomed", "alice", asked)] * 2
+    assert forgetter.forgotten == [(doomed, "alice", asked)] * 2

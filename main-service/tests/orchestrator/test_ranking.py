@@ -158,7 +158,7 @@ async def collect(
         events = [
             e
             async for e in orchestrator.turn(
-                "/council question", caller=LOCAL, ranking=ranking, review_round=review_round
+                await orchestrator.admit("/council question", caller=LOCAL, ranking=ranking, review_round=review_round)
             )
         ]
     chair = registry.get("chair")
@@ -287,12 +287,12 @@ async def test_a_turn_that_chose_other_stages_neither_reads_nor_fills_the_answer
     registry = scripted_registry(dict(judges()))
     async with open_orchestrator(orchestrator_settings(tmp_path), models=registry, cache=cache) as orchestrator:
         question = "Should I drink tea or coffee?"  # routed to the council by its cue
-        ranked = await orchestrator.answer(question, caller=LOCAL, ranking=True)
+        ranked = await orchestrator.answer(await orchestrator.admit(question, caller=LOCAL, ranking=True))
         assert not cache.kept
-        await orchestrator.answer(question, caller=LOCAL)
+        await orchestrator.answer(await orchestrator.admit(question, caller=LOCAL))
         assert cache.kept
-        again = await orchestrator.answer(question, caller=LOCAL, ranking=True)
-        plain = await orchestrator.answer(question, caller=LOCAL)
+        again = await orchestrator.answer(await orchestrator.admit(question, caller=LOCAL, ranking=True))
+        plain = await orchestrator.answer(await orchestrator.admit(question, caller=LOCAL))
 
     assert ranked.ranking is not None
     assert not again.cached

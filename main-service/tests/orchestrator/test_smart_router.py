@@ -21,7 +21,7 @@ LONG = " ".join(["word"] * 60)
         ("/COUNCIL  hi", "council", "hi", "explicit command '/council'"),
         ("/fast Should I buy a car?", "fast", "Should I buy a car?", "explicit command '/fast'"),
         ("  /fast\nmultiline\ntext", "fast", "multiline\ntext", "'/fast'"),
-        ("/agent scout find docs", "fast", "find docs", "KIP, which is not available"),
+        ("/agent scout find docs", "fast", "find docs", "KIP, which this orchestrator runs without"),
         ("/unknown command stays text", "fast", "/unknown command stays text", "short"),
     ],
 )

@@ -6,7 +6,7 @@ import contextlib
 import signal
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
@@ -24,20 +24,23 @@ from council.settings import MemorySettings, Settings
 from tests.conftest import closed_port
 from tests.kip.postgres_db import postgres_url
 from tests.lifespan import app_started
+from tests.orchestrator.conftest import ask, thread_of
 
 pytestmark = pytest.mark.anyio
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 
-LockFactory = Callable[[float], AbstractAsyncContextManager[PostgresThreadLocks]]
+LockFactory = Callable[..., AbstractAsyncContextManager[PostgresThreadLocks]]
 
 
 @pytest.fixture
 def replica_locks() -> LockFactory:
     """Each call opens the lock of one more "replica": its own pool of connections to the shared database."""
 
-    def open_locks(wait_s: float) -> AbstractAsyncContextManager[PostgresThreadLocks]:
-        settings = MemorySettings(backend="postgres", postgres_url=postgres_url(), turn_lock_wait_s=wait_s)
+    def open_locks(wait_s: float, pool_size: int = 20) -> AbstractAsyncContextManager[PostgresThreadLocks]:
+        settings = MemorySettings(
+            backend="postgres", postgres_url=postgres_url(), turn_lock_wait_s=wait_s, lock_pool_size=pool_size
+        )
         return open_postgres_thread_locks(settings)
 
     return open_locks
@@ -50,25 +53,27 @@ async def advisory_lock_waiters() -> int:
         return int(row[0]) if row else 0
 
 
-async def until_a_turn_waits_in_the_database() -> None:
-    async with asyncio.timeout(30):
-        # No event to await: another connection's wait shows only in pg_locks.
-        while not await advisory_lock_waiters():  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
+@contextlib.contextmanager
+def signalling(event: asyncio.Event) -> Iterator[None]:
+    """The `waiting` of a turn whose wait the test awaits: set once the lock found the thread held."""
+    event.set()
+    yield
 
 
 async def test_a_turn_on_another_replica_waits_for_the_thread_and_then_takes_it(replica_locks: LockFactory) -> None:
     thread = f"t-{uuid.uuid4().hex}"
     async with replica_locks(60) as first, replica_locks(60) as second:
         order: list[str] = []
+        waits = asyncio.Event()
 
         async def second_turn() -> None:
-            async with second.hold(thread):
+            async with second.hold(thread, lambda: signalling(waits)):
                 order.append("second")
 
         async with first.hold(thread):
             waiting = asyncio.create_task(second_turn())
-            await until_a_turn_waits_in_the_database()
+            async with asyncio.timeout(30):
+                await waits.wait()
             async with second.hold(f"other-{thread}"):  # another thread never waits
                 order.append("other")
             assert not waiting.done()
@@ -77,6 +82,40 @@ async def test_a_turn_on_another_replica_waits_for_the_thread_and_then_takes_it(
         await waiting
         assert order == ["other", "first", "second"]
         assert len(first) == len(second) == 0
+
+
+async def test_waiters_on_a_busy_thread_hold_no_connection_so_other_threads_keep_theirs(
+    replica_locks: LockFactory,
+) -> None:
+    # Before: each waiter held one of its replica's lock connections for the whole wait (up to TURN_LOCK_WAIT_S), so
+    # more waiters than the pool on one busy thread made every other thread's turn wait and then get 503.
+    busy, other = f"t-{uuid.uuid4().hex}", f"o-{uuid.uuid4().hex}"
+    waiting = 0
+    everyone_waits = asyncio.Event()
+
+    @contextlib.contextmanager
+    def counted() -> Iterator[None]:
+        nonlocal waiting
+        waiting += 1
+        if waiting == 6:
+            everyone_waits.set()
+        yield
+
+    async def wait_on(locks: PostgresThreadLocks) -> None:
+        async with locks.hold(busy, counted):
+            pass
+
+    async with replica_locks(30, pool_size=2) as first, replica_locks(30, pool_size=2) as second:
+        async with first.hold(busy):
+            waiters = [asyncio.create_task(wait_on(locks)) for locks in (first, second) for _ in range(3)]
+            async with asyncio.timeout(10):
+                await everyone_waits.wait()
+            assert await advisory_lock_waiters() == 0, "nobody waits inside the database, holding a connection"
+            async with asyncio.timeout(5), first.hold(other), second.hold(f"{other}-2"):
+                pass
+            assert not any(waiter.done() for waiter in waiters)
+        async with asyncio.timeout(30):
+            await asyncio.gather(*waiters)  # and each waiter gets the thread once it is free
 
 
 async def test_a_turn_held_up_past_the_bounded_wait_is_refused_with_409(replica_locks: LockFactory) -> None:
@@ -154,22 +193,21 @@ async def test_concurrent_turns_on_one_thread_sent_alternately_to_two_replicas_a
 ) -> None:
     # Before: each replica locked the thread in its own process only, so turns on the two replicas read the same
     # checkpoint and the later write dropped the other's messages (6 of 12 messages kept in issue 13).
-    settings = Settings(
-        _env_file=None, memory={"backend": "postgres", "postgres_url": postgres_url(), "data_dir": tmp_path}
-    )
-    thread = f"replicas-{uuid.uuid4().hex}"
+    memory = {"backend": "postgres", "postgres_url": postgres_url(), "data_dir": tmp_path}
+    # One client's five turns on one thread: all but one wait, more than the per-client default lets wait.
+    settings = Settings(_env_file=None, memory={**memory, "max_waiting_turns_per_client": 5})
     async with (
         open_orchestrator(settings, models=models) as first,
         open_orchestrator(settings, models=models) as second,
     ):
         questions = [f"/fast Remember the number {n}." for n in range(6)]
-        answers = await asyncio.gather(
-            *(
-                (first if n % 2 == 0 else second).answer(question, thread_id=thread, caller=LOCAL)
-                for n, question in enumerate(questions)
-            )
+        opening = await ask(first, questions[0])  # the server mints the thread
+        thread = thread_of(opening)
+        later = await asyncio.gather(
+            *(ask(second if n % 2 else first, q, thread) for n, q in enumerate(questions[1:], start=1))
         )
-        messages = [(m.role, m.content) for m in await first.conversation(thread, caller=LOCAL)]
+        answers = [opening, *later]
+        messages = [(m.role, m.content) for m in await first.threads.messages(thread, caller=LOCAL)]
 
     assert len(messages) == 12
     turns = [messages[i : i + 2] for i in range(0, 12, 2)]
@@ -190,11 +228,12 @@ async def test_a_chat_turn_on_a_thread_another_replica_holds_is_a_409_in_the_one
         kip={"data_dir": tmp_path / "kip"},
         llm={"max_tokens": 8},
     )
-    thread = f"t-{uuid.uuid4().hex}"
-    async with app_started(create_app(settings)) as manager, replica_locks(60) as other, other.hold(thread):
+    async with app_started(create_app(settings)) as manager, replica_locks(60) as other:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
-            response = await client.post("/api/chat", json={"message": "/fast hi", "thread_id": thread})
+            thread = (await client.post("/api/chat", json={"message": "/fast hi"})).json()["thread_id"]
+            async with other.hold(thread):
+                response = await client.post("/api/chat", json={"message": "/fast hi", "thread_id": thread})
 
     assert response.status_code == 409
     error = response.json()["error"]

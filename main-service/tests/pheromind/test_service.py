@@ -31,8 +31,9 @@ def pheromind(store: PheromoneStore) -> Pheromind:
 
 def test_normalization_folds_case_punctuation_and_spacing() -> None:
     assert normalize("  What IS   Redis?! ") == normalize("what is redis") == "what is redis"
-    assert question_signature("What is Redis?") == question_signature("what is redis")
-    assert question_signature("What is Redis?") != question_signature("What is Valkey?")
+    assert question_signature("What is Redis?", "alice") == question_signature("what is redis", "alice")
+    assert question_signature("What is Redis?", "alice") != question_signature("What is Valkey?", "alice")
+    assert question_signature("What is Redis?", "alice") != question_signature("What is Redis?", "bob")
     assert topics("What is the best way to cache Redis answers?") == ["best", "way", "cache"]
 
 
@@ -68,27 +69,39 @@ async def test_a_cached_answer_expires_at_the_ttl_even_if_the_trail_is_reinforce
 ) -> None:
     await pheromind.store_answer("What is Redis?", scope="alice", answer="An in-memory store.", path="fast")
     clock.advance(8)
-    await pheromind.record_turn("What is Redis?", path="cache")  # a turn answered from the cache
+    await pheromind.record_turn("What is Redis?", scope="alice")  # a turn answered from the cache
     clock.advance(5)
 
-    assert await store.get(question_signature("What is Redis?")) is not None
+    assert await store.get(question_signature("What is Redis?", "alice")) is not None
     assert await pheromind.cached_answer("What is Redis?", scope="alice") is None
 
 
 async def test_a_recurring_topic_becomes_hot_then_cools_down(pheromind: Pheromind, clock: ManualClock) -> None:
-    cold = await pheromind.signal("How do Redis streams work?")
+    cold = await pheromind.signal("How do Redis streams work?", scope="alice")
     for question in ("Redis streams vs lists?", "Why is Redis fast?", "Redis persistence options?"):
-        await pheromind.record_turn(question, path="fast")
+        await pheromind.record_turn(question, scope="alice")
 
-    hot = await pheromind.signal("How do Redis streams work?")
+    hot = await pheromind.signal("How do Redis streams work?", scope="alice")
     clock.advance(6)
-    cooled = await pheromind.signal("How do Redis streams work?")
+    cooled = await pheromind.signal("How do Redis streams work?", scope="alice")
 
     assert (cold.hot, cold.available, cold.strength) == (False, True, 0.0)
     assert (hot.hot, hot.topic, hot.topic_strength) == (True, "redis", 3.0)
     assert "hot trail" in hot.reason
     assert (cooled.hot, cooled.topic_strength) == (False, pytest.approx(1.5))
-    assert [p.signature for p in await pheromind.trails(1)] == ["t:redis"]
+    assert [p.signature for p in await pheromind.trails(1)] == ["t:alice/redis"]
+
+
+async def test_trails_are_per_caller_so_one_clients_questions_never_heat_anothers_topic(pheromind: Pheromind) -> None:
+    for question in ("Redis streams vs lists?", "Why is Redis fast?", "Redis persistence options?"):
+        await pheromind.record_turn(question, scope="alice")
+
+    mallory = await pheromind.signal("How do Redis streams work?", scope="mallory")
+
+    assert (mallory.hot, mallory.strength, mallory.topic_strength) == (False, 0.0, 0.0)
+    assert "3.00" not in mallory.reason
+    assert await pheromind.strength("Why is Redis fast?", scope="alice") == 3.0
+    assert await pheromind.strength("Why is Redis fast?", scope="mallory") == 0.0
 
 
 async def test_answers_larger_than_the_payload_cap_are_not_cached(clock: ManualClock) -> None:
@@ -122,9 +135,9 @@ async def test_redis_down_degrades_to_no_cache_no_signal_with_a_log_line_and_a_w
     store = RedisPheromoneStore(f"redis://127.0.0.1:{closed_port()}/0", key_prefix="x:", half_life_s=6.0)
     pheromind = Pheromind(store, SETTINGS)
     try:
-        await pheromind.record_turn("What is Redis?", path="fast")
+        await pheromind.record_turn("What is Redis?", scope="alice")
         await pheromind.store_answer("What is Redis?", scope="alice", answer="An in-memory store.", path="fast")
-        signal = await pheromind.signal("What is Redis?")
+        signal = await pheromind.signal("What is Redis?", scope="alice")
         cached = await pheromind.cached_answer("What is Redis?", scope="alice")
         trails = await pheromind.trails()
         check = await pheromind.readiness_check()
@@ -144,9 +157,9 @@ async def test_an_error_reply_degrades_like_an_outage(redis_prefix: str, service
     client = aioredis.Redis.from_url("redis://127.0.0.1:6379/0")
     try:
         # The question's trail key holds a string: every read of it is a WRONGTYPE error reply.
-        for signature in (question_signature("What is Redis?"), answer_signature("What is Redis?", "alice")):
+        for signature in (question_signature("What is Redis?", "alice"), answer_signature("What is Redis?", "alice")):
             await client.set(f"{redis_prefix}trail:{signature}", "foreign", ex=60)
-        signal = await pheromind.signal("What is Redis?")  # the router's read: must not fail the turn
+        signal = await pheromind.signal("What is Redis?", scope="alice")  # the router's read: must not fail the turn
         await pheromind.store_answer("What is Redis?", scope="alice", answer="An in-memory store.", path="fast")
         cached = await pheromind.cached_answer("What is Redis?", scope="alice")
     finally:
@@ -179,22 +192,18 @@ async def test_pheromind_recovers_when_the_store_answers_again(
         await pheromind.store.close()
 
 
-async def test_the_orchestrator_seams_deposit_turns_and_read_strength(pheromind: Pheromind) -> None:
-    class Final:
-        def __init__(self, path: str, cached: bool = False) -> None:
-            self.path, self.cached = path, cached
-
-    await pheromind.turn_completed(Final("fast"), "What is Redis?")
-    await pheromind.turn_completed(Final("kip"), "/agent mathy 1+1")
-    assert await pheromind.strength("what is redis") == 1.0
-    # A finished turn lays trails only: which answers may be kept is the orchestrator's call (store_answer).
+async def test_the_orchestrator_seams_lay_trails_and_read_strength(pheromind: Pheromind) -> None:
+    await pheromind.record_turn("What is Redis?", scope="alice")
+    await pheromind.record_turn("/agent mathy 1+1", scope="alice")
+    assert await pheromind.strength("what is redis", scope="alice") == 1.0
+    # A turn lays trails only: which answers may be kept is the orchestrator's call (store_answer).
     assert await pheromind.cached_answer("What is Redis?", scope="alice") is None
 
     # Serving a cached answer reinforces the trail; the answer's own life is not extended.
     await pheromind.store_answer("What is Redis?", scope="alice", answer="An in-memory store.", path="fast")
     cached = await pheromind.cached_answer("What is Redis?", scope="alice")
-    await pheromind.turn_completed(Final("fast", cached=True), "What is Redis?")
-    assert await pheromind.strength("what is redis") > 1.0
+    await pheromind.record_turn("What is Redis?", scope="alice")
+    assert await pheromind.strength("what is redis", scope="alice") > 1.0
     again = await pheromind.cached_answer("What is Redis?", scope="alice")
     assert cached is not None
     assert again is not None
@@ -204,23 +213,31 @@ async def test_the_orchestrator_seams_deposit_turns_and_read_strength(pheromind:
 async def test_forgetting_a_thread_deletes_its_cached_answer_and_the_trails_only_it_laid(
     pheromind: Pheromind, store: PheromoneStore
 ) -> None:
-    # alice's thread: its first turn kept its answer; bob asked her second question too, and the same first one.
+    # alice's thread: its first turn kept its answer; alice asked its second question again in another thread, and
+    # bob asked both in his own.
     await pheromind.store_answer("What is my PIN?", scope="alice", answer="Your PIN is 4711.", path="fast")
     await pheromind.store_answer("What is my PIN?", scope="bob", answer="Ask bob.", path="fast")
     for question in ("What is my PIN?", "Which zipcode is mine?", "Which zipcode is mine?"):
-        await pheromind.record_turn(question, path="fast")
+        await pheromind.record_turn(question, scope="alice")
+    for question in ("What is my PIN?", "Which zipcode is mine?"):
+        await pheromind.record_turn(question, scope="bob")
 
     await pheromind.forget_thread("t-1", owner="alice", questions=["What is my PIN?", "Which zipcode is mine?"])
 
     assert await pheromind.cached_answer("What is my PIN?", scope="alice") is None
     assert await pheromind.cached_answer("What is my PIN?", scope="bob") is not None  # bob's own
-    assert await store.get(question_signature("What is my PIN?")) is None
-    assert await store.get(question_signature("Which zipcode is mine?")) is not None  # bob's deposit is on it too
-    # "pin" came from alice's question alone; "zipcode" and "mine" were reinforced by bob's as well.
+    assert await store.get(question_signature("What is my PIN?", "alice")) is None
+    assert await store.get(question_signature("Which zipcode is mine?", "alice")) is not None  # her other thread's
+    # "pin" came from this thread alone; "zipcode" and "mine" were reinforced by alice's other thread; bob's stay.
+    bobs = {question_signature("What is my PIN?", "bob"), question_signature("Which zipcode is mine?", "bob")}
     assert {trail.signature for trail in await pheromind.trails(100)} == {
-        question_signature("Which zipcode is mine?"),
-        "t:zipcode",
-        "t:mine",
+        question_signature("Which zipcode is mine?", "alice"),
+        "t:alice/zipcode",
+        "t:alice/mine",
+        *bobs,
+        "t:bob/pin",
+        "t:bob/zipcode",
+        "t:bob/mine",
     }
 
 

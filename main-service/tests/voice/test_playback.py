@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from council.voice.playback import Outgoing, Playback
+from council.voice.playback import Playback
 
 pytestmark = pytest.mark.anyio
 
@@ -18,6 +18,8 @@ RATE = 24_000
 FRAME_S = 0.04
 FRAME_BYTES = round(FRAME_S * RATE) * 2
 ONE_SECOND = bytes(RATE * 2)
+
+Outgoing = bytes | dict[str, Any]  # the notices here are plain dicts
 
 
 class Client:
@@ -72,8 +74,8 @@ def client() -> Client:
 
 
 @pytest.fixture
-async def playback(client: Client, clock: Clock) -> AsyncIterator[Playback]:
-    playback = Playback(client.send, sample_rate=RATE, lead_s=0.2, frame_s=FRAME_S, clock=clock)
+async def playback(client: Client, clock: Clock) -> AsyncIterator[Playback[dict[str, Any]]]:
+    playback = Playback[dict[str, Any]](client.send, sample_rate=RATE, lead_s=0.2, frame_s=FRAME_S, clock=clock)
     runner = asyncio.create_task(playback.run())
     yield playback
     runner.cancel()
@@ -82,7 +84,7 @@ async def playback(client: Client, clock: Clock) -> AsyncIterator[Playback]:
 
 
 async def test_only_the_lead_leaves_ahead_of_playback_and_the_rest_follows_as_time_passes(
-    playback: Playback, client: Client, clock: Clock
+    playback: Playback[dict[str, Any]], client: Client, clock: Clock
 ) -> None:
     done = asyncio.Event()
     playback.event("t1", {"type": "audio.start"})
@@ -102,7 +104,7 @@ async def test_only_the_lead_leaves_ahead_of_playback_and_the_rest_follows_as_ti
 
 
 async def test_a_pause_holds_the_audio_and_a_resume_goes_on_where_it_stopped(
-    playback: Playback, client: Client, clock: Clock
+    playback: Playback[dict[str, Any]], client: Client, clock: Clock
 ) -> None:
     playback.audio("t1", ONE_SECOND)
     await client.until(6)
@@ -123,7 +125,7 @@ async def test_a_pause_holds_the_audio_and_a_resume_goes_on_where_it_stopped(
 
 
 async def test_a_dropped_turn_sends_nothing_more_and_releases_its_waiters(
-    playback: Playback, client: Client, clock: Clock
+    playback: Playback[dict[str, Any]], client: Client, clock: Clock
 ) -> None:
     finished = asyncio.Event()
     playback.audio("t1", ONE_SECOND)
@@ -142,7 +144,7 @@ async def test_a_dropped_turn_sends_nothing_more_and_releases_its_waiters(
 
 
 async def test_after_the_client_has_played_everything_a_new_answer_starts_with_a_full_lead(
-    playback: Playback, client: Client, clock: Clock
+    playback: Playback[dict[str, Any]], client: Client, clock: Clock
 ) -> None:
     playback.audio("t1", bytes(FRAME_BYTES * 2))
     await client.until(2)

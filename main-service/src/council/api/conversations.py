@@ -27,17 +27,17 @@ class Conversation(BaseModel):
 async def list_conversations(
     orchestrator: OrchestratorDep, caller: CallerDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> ConversationList:
-    return ConversationList(conversations=await orchestrator.conversations(caller, limit))
+    return ConversationList(conversations=await orchestrator.threads.listing(caller, limit))
 
 
 @router.get("/{thread_id}", summary="One conversation's messages (404 for an unknown thread or another's)")
 async def get_conversation(thread_id: ThreadId, orchestrator: OrchestratorDep, caller: CallerDep) -> Conversation:
-    return Conversation(thread_id=thread_id, messages=await orchestrator.conversation(thread_id, caller))
+    return Conversation(thread_id=thread_id, messages=await orchestrator.threads.messages(thread_id, caller))
 
 
 @router.delete(
     "/{thread_id}", status_code=204, summary="Forget a conversation (404 for an unknown thread or another's)"
 )
 async def delete_conversation(thread_id: ThreadId, orchestrator: OrchestratorDep, caller: CallerDep) -> Response:
-    await orchestrator.forget(thread_id, caller)
+    await orchestrator.threads.forget(thread_id, caller)
     return Response(status_code=204)

@@ -11,7 +11,7 @@ from council.kip import Kip
 from council.observability.metrics import Metrics
 from council.orchestrator import Orchestrator
 from council.pheromind import Pheromind
-from council.ratelimit import RateLimiter
+from council.ratelimit import RateLimiter, client_key
 from council.settings import Settings
 from council.voice import VoiceClient
 from council.voice.clips import SpokenClips
@@ -37,11 +37,17 @@ def _require_admin(request: HTTPConnection) -> None:
         raise ForbiddenError("This route needs the admin key (COUNCIL_AUTH__API_KEY); a client key is not enough.")
 
 
+def _client(connection: HTTPConnection) -> str:
+    return client_key(connection.scope)
+
+
 SettingsDep = Annotated[Settings, Depends(_State[Settings]("settings"))]
 MetricsDep = Annotated[Metrics, Depends(_State[Metrics]("metrics"))]
 VoiceDep = Annotated[VoiceClient, Depends(_State[VoiceClient]("voice"))]
 OrchestratorDep = Annotated[Orchestrator, Depends(_State[Orchestrator]("orchestrator"))]
 CallerDep = Annotated[Caller, Depends(caller)]
+# Whose share a request counts against (turns, model calls, voice sessions): the caller's key, else its IP.
+ClientDep = Annotated[str, Depends(_client)]
 # The socket routes count each turn against the chat limit (None: limits are off).
 RateLimiterDep = Annotated[RateLimiter | None, Depends(_State[RateLimiter | None]("rate_limiter"))]
 VoiceSessionsDep = Annotated[SessionSlots, Depends(_State[SessionSlots]("voice_sessions"))]

@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from pydantic import BaseModel, ConfigDict, Field
 
-from council.api.deps import CallerDep, OrchestratorDep
+from council.api.deps import CallerDep, ClientDep, OrchestratorDep
 from council.api.event_stream import EventStreamResponse
 from council.api.responses import EVENT_STREAM_RESPONSES
 from council.errors import InvalidRequestError, NotFoundError
@@ -59,7 +59,8 @@ class ChatCompletionRequest(BaseModel):
     ranking: RankingChoice = None
 
 
-def _select(model: str, orchestrator: Orchestrator) -> tuple[RequestedPath, str | None]:
+def select_model(model: str, orchestrator: Orchestrator) -> tuple[RequestedPath, str | None]:
+    """The path and role a model name asks for (`GET /v1/models` lists them); 404 for an unknown one."""
     if model in PATH_MODELS:
         return PATH_MODELS[model], None
     if model in orchestrator.models.roles:
@@ -122,9 +123,9 @@ _COMPLETION_RESPONSES: dict[int | str, dict[str, Any]] = {
     responses=_COMPLETION_RESPONSES,
 )
 async def create_chat_completion(
-    body: ChatCompletionRequest, orchestrator: OrchestratorDep, caller: CallerDep
+    body: ChatCompletionRequest, orchestrator: OrchestratorDep, caller: CallerDep, client: ClientDep
 ) -> dict[str, Any] | EventStreamResponse:
-    requested, role = _select(body.model, orchestrator)
+    requested, role = select_model(body.model, orchestrator)
     text, history = _conversation(body.messages)
     admitted = await orchestrator.admit(
         text,
@@ -132,13 +133,15 @@ async def create_chat_completion(
         role,
         body.members,
         caller=caller,
+        client=client,
+        history=history,
         review_round=body.review_round,
         ranking=body.ranking,
     )
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if not body.stream:
-        final = await orchestrator.answer(text, history=history, caller=caller, admitted=admitted)
+        final = await orchestrator.answer(admitted)
         return {
             "id": completion_id,
             "object": "chat.completion",
@@ -165,7 +168,7 @@ async def create_chat_completion(
 
     async def chunks() -> AsyncIterator[str]:
         yield chunk({"role": "assistant", "content": ""})
-        async for event in orchestrator.stream(text, history=history, caller=caller, admitted=admitted):
+        async for event in orchestrator.stream(admitted):
             if isinstance(event, SynthesisDeltaEvent):
                 yield chunk({"content": event.text})
             elif isinstance(event, FinalEvent):

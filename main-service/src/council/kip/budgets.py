@@ -1,4 +1,4 @@
-"""The budget manager: refuses a call over an agent's caps or funds before any work, then charges it."""
+"""Agents' budgets: a call over an agent's caps or funds is refused before any work, then charged."""
 
 from council.kip.agents import Agent, AgentStatus
 from council.kip.errors import AgentPausedError, BudgetExceededError, InsufficientFundsError
@@ -6,7 +6,7 @@ from council.kip.ledger import TREASURY, Posting, Receipt, TransactionKind
 from council.kip.stores.base import KipStore
 
 
-class BudgetManager:
+class AgentBudgets:
     def __init__(self, store: KipStore) -> None:
         self._store = store
 

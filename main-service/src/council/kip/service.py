@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from council.health import Check, HealthStatus
 from council.kip.analyzer import EconomicAnalyzer
-from council.kip.budgets import BudgetManager
+from council.kip.budgets import AgentBudgets
 from council.kip.builtin_tools import builtin_tools
 from council.kip.runner import AgentRunner
 from council.kip.stores.base import KipStore
@@ -24,7 +24,7 @@ class Kip:
     settings: KipSettings
     store: KipStore
     treasury: Treasury
-    budgets: BudgetManager
+    budgets: AgentBudgets
     tools: ToolRegistry
     analyzer: EconomicAnalyzer
     runner: AgentRunner
@@ -38,7 +38,7 @@ class Kip:
 
 
 def build_kip(settings: KipSettings, store: KipStore) -> Kip:
-    budgets = BudgetManager(store)
+    budgets = AgentBudgets(store)
     tools = ToolRegistry(store, budgets, builtin_tools(settings))
     return Kip(
         settings=settings,

@@ -11,7 +11,7 @@ import structlog
 from pydantic import BaseModel, Field
 
 from council.kip.agents import Agent
-from council.kip.budgets import BudgetManager
+from council.kip.budgets import AgentBudgets
 from council.kip.calls import StartedToolCall, ToolCallRecord, ToolCallStart, ToolCallState, ToolOutcome
 from council.kip.errors import (
     IdempotencyKeyReusedError,
@@ -68,7 +68,7 @@ class MeteredCall(BaseModel):
 
 
 class ToolRegistry:
-    def __init__(self, store: KipStore, budgets: BudgetManager, tools: Iterable[Tool]) -> None:
+    def __init__(self, store: KipStore, budgets: AgentBudgets, tools: Iterable[Tool]) -> None:
         self._store = store
         self._budgets = budgets
         self._tools = {tool.name: tool for tool in tools}

@@ -27,9 +27,14 @@ class AgentPath(Protocol):
 
 
 class TrailSignals(Protocol):
-    """Pheromind's signal for the router: how strong the trail of this message's topic is now."""
+    """Pheromind's trails, kept per caller (`scope`: `Caller.name`): the router reads how strong the caller's own
+    trail of a message (or its topic) is now, and the graph lays one for each of the caller's remembered turns. Per
+    caller, so that no client can make a topic hot for others, push their questions onto the council path, or read its
+    strength in their reasons."""
 
-    async def strength(self, message: str) -> float: ...
+    async def strength(self, message: str, *, scope: str) -> float: ...
+
+    async def record_turn(self, question: str, *, scope: str) -> None: ...
 
 
 class CachedTurn(Protocol):
@@ -55,9 +60,9 @@ class AnswerCache(Protocol):
 
 
 class TurnObserver(Protocol):
-    """Told about every finished turn, after its answer exists: KIP records the council's decisions
-    (`kip/decisions.py`), Pheromind deposits trails (`pheromind/service.py`), metrics time it
-    (`observability/metrics.py`). They sit below the orchestrator and read the turn as `council.turns.TurnOutcome`,
+    """Told about every finished turn once the conversation keeps it (its checkpoint is written; a stateless turn's
+    once its answer exists), never about one whose write failed: KIP records the council's decisions
+    (`kip/decisions.py`), metrics time it (`observability/metrics.py`). They sit below the orchestrator and read the turn as `council.turns.TurnOutcome`,
     which the `FinalEvent` passed here is."""
 
     async def turn_completed(self, final: TurnOutcome, message: str) -> None:
@@ -106,7 +111,7 @@ class TurnContext:
     seed: int | None = None
     """The models' sampling seed; it also seeds each ranker's shuffle of the answers, so a run repeats."""
     cache_scope: str = "local"
-    """Whose answer cache this turn may read and fill (the caller's name)."""
+    """Whose answer cache and trails this turn may read and fill (the caller's name)."""
     confirmation: Confirmation | None = None
     """A preemptive turn's fate (`preemption.py`): until it is confirmed nothing of it is kept; discarded, nothing is."""
     started: float = field(default_factory=time.perf_counter)

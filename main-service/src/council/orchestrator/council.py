@@ -14,6 +14,7 @@ from council.orchestrator.events import (
     MemberAnswer,
     MemberDeltaEvent,
     MemberDoneEvent,
+    MemberErrorCode,
     MemberFailedEvent,
     MemberStartEvent,
     ModelCall,
@@ -88,7 +89,7 @@ async def _answer(
     answers: list[MemberAnswer] = []
     for member, turn in turns.items():
         if turn.cancelled():
-            _member_failed(ctx, member, "answer", dropped, emit)
+            _member_failed(ctx, member, "answer", "dropped", dropped, emit)
             answers.append(MemberAnswer(member=member, status="failed", error=dropped))
             continue
         text, error = turn.result()
@@ -168,20 +169,34 @@ async def member_turn(
                 on_delta=on_delta,
                 max_tokens=max_tokens,
             )
-        if not text:
-            raise ValueError("the model returned an empty answer")
     except TimeoutError:
+        code: MemberErrorCode = "timeout"
         error = f"timed out after {ctx.member_timeout_s:g} s"
-    except Exception as exc:  # any backend failure drops only this member; the event says why
-        error = f"{type(exc).__name__}: {exc}"
+        detail = error
+    except Exception as exc:  # any backend failure drops only this member; the log keeps what the client is not told
+        code, error, detail = "model_failed", "its model call failed", f"{type(exc).__name__}: {exc}"
     else:
-        calls.append(call)
-        emit(MemberDoneEvent(t_ms=ctx.elapsed_ms(), member=member, phase=phase, text=text, call=call))
-        return text, None
-    _member_failed(ctx, member, phase, error, emit)
+        if text:
+            calls.append(call)
+            emit(MemberDoneEvent(t_ms=ctx.elapsed_ms(), member=member, phase=phase, text=text, call=call))
+            return text, None
+        code = "empty_answer"
+        error = detail = "its model returned an empty answer"
+    _member_failed(ctx, member, phase, code, error, emit, detail=detail)
     return None, error
 
 
-def _member_failed(ctx: TurnContext, member: str, phase: Phase, error: str, emit: EventWriter) -> None:
-    log.warning("council_member_failed", member=member, phase=phase, error=error)
-    emit(MemberFailedEvent(t_ms=ctx.elapsed_ms(), member=member, phase=phase, error=error))
+def _member_failed(
+    ctx: TurnContext,
+    member: str,
+    phase: Phase,
+    code: MemberErrorCode,
+    error: str,
+    emit: EventWriter,
+    *,
+    detail: str | None = None,
+) -> None:
+    """Say that `member` dropped out: the client is told the member, a code and `error`, a sentence of our own;
+    the backend's URL and the exception (`detail`) go to the log only."""
+    log.warning("council_member_failed", member=member, phase=phase, code=code, error=detail or error)
+    emit(MemberFailedEvent(t_ms=ctx.elapsed_ms(), member=member, phase=phase, code=code, error=error))

@@ -8,6 +8,9 @@ from council.agent_events import AgentCharged, AgentOutput, AgentRefused, AgentS
 
 PathName = Literal["fast", "council", "kip"]
 Phase = Literal["answer", "review", "ranking"]
+MemberErrorCode = Literal["timeout", "model_failed", "empty_answer", "dropped"]
+"""Why a member dropped out: too slow, its model call failed, it answered nothing, or a spoken turn's chair started
+without it."""
 
 
 class ModelCall(BaseModel):
@@ -98,7 +101,11 @@ class MemberFailedEvent(_Event):
     type: Literal["member.failed"] = "member.failed"
     member: str
     phase: Phase
-    error: str
+    code: MemberErrorCode
+    error: str = Field(
+        description="Why, in a sentence of the service's own: never the backend's address or its exception's text "
+        "(the service log keeps those)."
+    )
 
 
 class ReviewEvent(_Event):

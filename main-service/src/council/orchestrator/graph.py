@@ -1,6 +1,8 @@
 """The turn graph: route -> (fast | council -> rank -> synthesize | kip) -> remember. Plain async nodes; edges in one
 block."""
 
+import functools
+from collections.abc import Awaitable
 from typing import Any, Literal
 
 import structlog
@@ -12,6 +14,7 @@ from langgraph.runtime import Runtime
 
 from council.observability.correlation import current_request_id
 from council.orchestrator import synthesis
+from council.orchestrator.checkpoints import TurnCheckpoints
 from council.orchestrator.context import CachedTurn, TurnContext
 from council.orchestrator.council import deliberate
 from council.orchestrator.events import FinalEvent, RouteEvent, SynthesisDeltaEvent, timed
@@ -149,7 +152,11 @@ async def kip(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, Any]
     return {"answer": answer}
 
 
-async def remember(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+async def remember(
+    state: TurnState, runtime: Runtime[TurnContext], *, checkpoints: TurnCheckpoints | None
+) -> dict[str, Any]:
+    """The answer joins the conversation. What the answer feeds (the cache, the observers) waits for the checkpoint
+    that keeps it (`checkpoints`, None in a stateless graph), so a turn that fails to be remembered leaves none of it."""
     ctx = runtime.context
     if ctx.confirmation is not None and not await ctx.confirmation.confirmed():
         return {}  # a preemptive turn the user's words did not confirm: nothing of it is kept, nor said to be
@@ -166,27 +173,43 @@ async def remember(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str,
         cached=state.get("cached", False),
         ranking=state.get("ranking"),
     )
-    try:
-        await _keep_answer(state, ctx)
-    except Exception:  # like an observer's: a cache that cannot keep the answer costs the next turn, not this one
-        log.exception("answer_cache_failed", path=final.path, thread_id=thread_id, request_id=current_request_id())
-    for observer in ctx.observers:
-        try:
-            await observer.turn_completed(final, state["message"])
-        except Exception:  # the turn has its answer: a failing observer loses its own record, not the turn
-            log.exception(
-                "turn_observer_failed",
-                observer=type(observer).__name__,
-                path=final.path,
-                thread_id=thread_id,
-                request_id=current_request_id(),
-            )
+    publish = functools.partial(_publish, state, ctx, final)
+    if checkpoints is None or runtime.execution_info is None:
+        await publish()  # a stateless turn writes nothing: its answer is all there is to wait for
+    else:
+        checkpoints.after_commit(runtime.execution_info, publish)
     runtime.stream_writer(final)
     return {"messages": [AIMessage(state["answer"], name=state["path"])]}
 
 
+async def _publish(state: TurnState, ctx: TurnContext, final: FinalEvent) -> None:
+    """Tell the answer cache, the caller's trails and the observers about a remembered turn; a failure of theirs is
+    logged and costs their own record only (the turn is remembered by now)."""
+    await _logged_if_failing("answer_cache_failed", _keep_answer(state, ctx), final)
+    # A stateless turn lays no trail: a trail goes with its thread when the thread is deleted, and it has none.
+    if ctx.trails is not None and final.thread_id is not None:
+        laid = ctx.trails.record_turn(state["message"], scope=ctx.cache_scope)
+        await _logged_if_failing("trail_deposit_failed", laid, final)
+    for observer in ctx.observers:
+        told = observer.turn_completed(final, state["message"])
+        await _logged_if_failing("turn_observer_failed", told, final, observer=type(observer).__name__)
+
+
+async def _logged_if_failing(event: str, effect: Awaitable[None], final: FinalEvent, **fields: str) -> None:
+    try:
+        await effect
+    except Exception:  # the turn has its answer: a failing effect loses its own record, not the turn
+        log.exception(event, path=final.path, thread_id=final.thread_id, request_id=current_request_id(), **fields)
+
+
 def build_graph(checkpointer: BaseCheckpointSaver[Any] | None) -> TurnGraph:
-    """`checkpointer=None` gives a stateless graph (the OpenAI endpoint, whose clients send the history)."""
+    """`checkpointer=None` gives a stateless graph (the OpenAI endpoint, whose clients send the history). Any other
+    checkpointer is written through a `TurnCheckpoints` (unless it is one), which runs a turn's effects after commit."""
+    checkpoints: TurnCheckpoints | None
+    if checkpointer is None or isinstance(checkpointer, TurnCheckpoints):
+        checkpoints = checkpointer
+    else:
+        checkpoints = TurnCheckpoints(checkpointer)
     builder = StateGraph(TurnState, context_schema=TurnContext)
     builder.add_node("route", route)
     builder.add_node("cached", cached)
@@ -195,7 +218,7 @@ def build_graph(checkpointer: BaseCheckpointSaver[Any] | None) -> TurnGraph:
     builder.add_node("rank", rank)
     builder.add_node("synthesize", synthesize)
     builder.add_node("kip", kip)
-    builder.add_node("remember", remember)
+    builder.add_node("remember", functools.partial(remember, checkpoints=checkpoints))
 
     builder.add_edge(START, "route")
     builder.add_conditional_edges("route", _next_after_route, ["cached", "fast", "council", "kip"])
@@ -206,4 +229,4 @@ def build_graph(checkpointer: BaseCheckpointSaver[Any] | None) -> TurnGraph:
     builder.add_edge("synthesize", "remember")
     builder.add_edge("kip", "remember")
     builder.add_edge("remember", END)
-    return builder.compile(checkpointer=checkpointer, name="council-turn")
+    return builder.compile(checkpointer=checkpoints, name="council-turn")

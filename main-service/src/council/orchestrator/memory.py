@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from council.auth import LOCAL
 from council.health import Check, HealthStatus
 from council.orchestrator.events import Ballot, MemberAnswer, ModelCall, RankedAnswer, Ranking
+from council.orchestrator.memory_faults import PostgresConversations, SqliteConversations
 from council.settings import MemorySettings
 
 SQLITE_FILE = "conversations.sqlite"
@@ -40,7 +41,7 @@ async def open_checkpointer(settings: MemorySettings) -> AsyncIterator[BaseCheck
     if settings.backend == "sqlite":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         async with aiosqlite.connect(settings.data_dir / SQLITE_FILE) as connection:
-            sqlite_saver = AsyncSqliteSaver(connection, serde=serializer())
+            sqlite_saver = SqliteConversations(connection, serde=serializer())
             await sqlite_saver.setup()
             yield sqlite_saver
         return
@@ -56,7 +57,7 @@ async def open_checkpointer(settings: MemorySettings) -> AsyncIterator[BaseCheck
     )
     await pool.open(wait=True, timeout=10)
     try:
-        saver = AsyncPostgresSaver(pool, serde=serializer())
+        saver = PostgresConversations(pool, serde=serializer())
         await saver.setup()
         yield saver
     finally:
@@ -64,13 +65,15 @@ async def open_checkpointer(settings: MemorySettings) -> AsyncIterator[BaseCheck
 
 
 async def memory_check(saver: BaseCheckpointSaver[Any]) -> Check:
-    """Whether conversations can be read and written now: one round trip to the checkpointer's database (a turn
-    cannot be remembered, nor a thread continued, without it: critical)."""
+    """Whether conversations can be read and written now: one round trip to the checkpointer's database, or, since a
+    write found no room, a write (a turn cannot be remembered, nor a thread continued, without it: critical)."""
     backend = "postgres" if isinstance(saver, AsyncPostgresSaver) else "sqlite"
     observed = {"backend": backend}
     try:
         async with asyncio.timeout(READINESS_TIMEOUT_S):
-            if isinstance(saver, AsyncPostgresSaver) and isinstance(saver.conn, AsyncConnectionPool):
+            if isinstance(saver, SqliteConversations | PostgresConversations) and saver.write_fault is not None:
+                await saver.probe_write()  # succeeds, and clears the fault, once there is room again
+            elif isinstance(saver, AsyncPostgresSaver) and isinstance(saver.conn, AsyncConnectionPool):
                 async with saver.conn.connection() as connection:
                     await connection.execute("SELECT 1")
             elif isinstance(saver, AsyncSqliteSaver):

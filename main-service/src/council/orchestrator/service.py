@@ -1,8 +1,9 @@
-"""The orchestrator every surface uses: one turn in, typed events out; conversations kept per thread."""
+"""The orchestrator every surface uses: a request admitted once (`admission.py`), then its turn's typed events."""
 
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -12,11 +13,11 @@ from langchain_core.messages import AnyMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from council.auth import LOCAL, Caller
+from council.auth import Caller
 from council.errors import CouncilError, ErrorCode, ForbiddenError, InvalidRequestError, NotFoundError
 from council.health import Check
-from council.ids import new_thread_id
 from council.llm import ModelRegistry
+from council.orchestrator.admission import AdmissionLimits, Admitted, CallBudget, client_of, turn_cost
 from council.orchestrator.context import (
     AgentPath,
     AnswerCache,
@@ -26,21 +27,15 @@ from council.orchestrator.context import (
     TurnObserver,
 )
 from council.orchestrator.events import ErrorEvent, Event, FinalEvent
+from council.orchestrator.fair_share import ClientShares
 from council.orchestrator.graph import build_graph
-from council.orchestrator.memory import (
-    OWNER_KEY,
-    ConversationMessage,
-    ConversationSummary,
-    as_conversation,
-    list_conversations,
-    memory_check,
-    open_checkpointer,
-)
+from council.orchestrator.memory import OWNER_KEY, memory_check, open_checkpointer
 from council.orchestrator.preemption import Confirmation, HeldCheckpoints
 from council.orchestrator.prompts import ROLE_PROMPTS
-from council.orchestrator.smart_router import RequestedPath, RouteDecision, RoutingError, asked_of_models, decide
+from council.orchestrator.smart_router import RequestedPath, RoutingError, decide
 from council.orchestrator.synthesis import CHAIR, FAST
 from council.orchestrator.thread_locks import ThreadLock, open_thread_locks
+from council.orchestrator.threads import Threads
 from council.settings import Settings
 
 if TYPE_CHECKING:
@@ -51,40 +46,25 @@ log = structlog.get_logger(__name__)
 _TURN_OVER = object()
 
 
-@dataclasses.dataclass(frozen=True)
-class Admitted:
-    """A request the orchestrator will serve, where it goes and how the council deliberates: checked and routed once
-    (`Orchestrator.admit`) before anything streams, so a refusal is the caller's 4xx; the turn carries the route and
-    its options into its graph."""
-
-    message: str
-    requested: RequestedPath
-    role: str | None
-    members: tuple[str, ...] | None
-    route: RouteDecision
-    review_round: bool = False
-    """On the council path, members review each other's answers (the turn's choice, else the settings')."""
-    ranking: bool = False
-    """On the council path, members rank each other's answers for the chair (the turn's choice, else the settings')."""
-
-
 class Orchestrator:
     def __init__(
         self,
         context: TurnContext,
         checkpointer: BaseCheckpointSaver[Any],
-        max_message_chars: int,
+        admission: AdmissionLimits,
         forgetters: Sequence[ThreadForgetter] = (),
         *,
         thread_locks: ThreadLock,
     ) -> None:
         self.context = context
         self.checkpointer = checkpointer
-        self.max_message_chars = max_message_chars
-        self.forgetters = forgetters
+        self.admission = admission
         self._graph = build_graph(checkpointer)
         self._stateless_graph = build_graph(None)
         self.thread_locks = thread_locks
+        self.threads = Threads(
+            self._graph, checkpointer, thread_locks, forgetters, kip_available=context.kip is not None
+        )
 
     @property
     def models(self) -> ModelRegistry:
@@ -102,34 +82,50 @@ class Orchestrator:
         members: Sequence[str] | None = None,
         *,
         caller: Caller,
+        client: str | None = None,
+        thread_id: str | None = None,
+        history: Sequence[AnyMessage] | None = None,
         review_round: bool | None = None,
         ranking: bool | None = None,
     ) -> Admitted:
-        """Refuse what no turn could serve, or this caller may not ask, and route what it can: the one routing
-        decision of the turn (Pheromind's trail strength included), made before any streaming starts (so callers
-        get a 4xx, not an event). `review_round` and `ranking` choose this turn's council stages (None: the
-        settings' defaults); they change nothing off the council path."""
-        if len(message) > self.max_message_chars:
+        """Refuse what no turn could serve, or this caller may not ask or not now, and route and charge what it can:
+        the one way into a turn, before any streaming starts (so callers get a 4xx, not an event).
+
+        `thread_id` continues one of the caller's threads (another's, or an unknown one: 404); None starts a new one
+        with an ID minted here; with `history` the turn is stateless (no thread, nothing kept). `client` is the
+        fair-share key (`council.ratelimit.client_key`; in-process callers may leave it to the caller's name).
+        `review_round` and `ranking` choose this turn's council stages (None: the settings' defaults); they change
+        nothing off the council path. Checks run cheapest first and the budget is charged last, so a refused
+        request costs its client nothing."""
+        ctx, limits = self.context, self.admission
+        client = client or client_of(caller)
+        if len(message) > limits.max_message_chars:
             raise InvalidRequestError(
-                f"The message has {len(message)} characters; the limit is {self.max_message_chars} "
+                f"The message has {len(message)} characters; the limit is {limits.max_message_chars} "
                 "(COUNCIL_DELIBERATION__MAX_MESSAGE_CHARS)."
             )
         if role is not None and role not in self.models.roles:
             raise NotFoundError(f"Unknown role {role!r}; roles: {', '.join(self.models.roles)}.")
         if members is not None:
-            unknown = sorted(set(members) - set(self.context.members))
+            unknown = sorted(set(members) - set(ctx.members))
             if unknown or not members:
                 raise InvalidRequestError(
                     f"Unknown council member(s) {', '.join(map(repr, unknown)) or '(none chosen)'}; "
-                    f"the council's members are {', '.join(self.context.members)}."
+                    f"the council's members are {', '.join(ctx.members)}."
                 )
-        ctx, kip = self.context, self.context.kip
+        review_round = ctx.review_round if review_round is None else review_round
+        ranking = ctx.ranking if ranking is None else ranking
+        self._check_stages(caller, review_round=review_round, ranking=ranking)
+        if history is not None and thread_id is not None:
+            raise ValueError("A stateless turn (with `history`) has no thread.")
+        thread = None if history is not None else await self.threads.for_turn(thread_id, caller)
+        limits.shares.check(client)
         try:
-            strength = await ctx.trails.strength(message) if ctx.trails is not None else None
+            strength = await ctx.trails.strength(message, scope=caller.name) if ctx.trails is not None else None
             route = decide(
                 message,
                 requested=requested,
-                kip_available=kip is not None,
+                kip_available=ctx.kip is not None,
                 council_min_words=ctx.council_min_words,
                 trail_strength=strength,
                 hot_threshold=ctx.hot_threshold,
@@ -141,76 +137,86 @@ class Orchestrator:
                 f"Running agent {route.agent!r} spends its budget: like POST /api/kip/agents/{{id}}/runs it needs "
                 "the admin key (COUNCIL_AUTH__API_KEY)."
             )
-        if route.path == "kip" and kip is not None and len(route.message) > kip.max_request_chars:
+        if route.path == "kip" and ctx.kip is not None and len(route.message) > ctx.kip.max_request_chars:
             raise InvalidRequestError(
                 f"The request to agent {route.agent!r} has {len(route.message)} characters; "
-                f"agents take at most {kip.max_request_chars}."
+                f"agents take at most {ctx.kip.max_request_chars}."
             )
+        asked = len(ctx.members) if members is None else len(set(members))
+        cost = turn_cost(route, asked, review_round=review_round, ranking=ranking)
+        if limits.budget is not None and cost:
+            await limits.budget.charge_calls(client, cost)
         return Admitted(
             message,
             requested,
             role,
             None if members is None else tuple(members),
             route,
-            review_round=ctx.review_round if review_round is None else review_round,
-            ranking=ctx.ranking if ranking is None else ranking,
+            caller,
+            client,
+            thread,
+            history=None if history is None else tuple(history),
+            review_round=review_round,
+            ranking=ranking,
+            cost=cost,
         )
 
-    async def turn(
-        self,
-        message: str,
-        *,
-        thread_id: str | None = None,
-        requested: RequestedPath = "auto",
-        role: str | None = None,
-        history: Sequence[AnyMessage] | None = None,
-        members: Sequence[str] | None = None,
-        spoken: bool = False,
-        caller: Caller,
-        admitted: Admitted | None = None,
-        review_round: bool | None = None,
-        ranking: bool | None = None,
-        confirmation: Confirmation | None = None,
-    ) -> AsyncIterator[Event]:
-        """The turn's events, ending with `final`; raises `CouncilError` on failure, stops generation if closed.
-
-        With `history` the turn is stateless (nothing is remembered); otherwise it continues `thread_id`
-        (a new thread when None), after any turn already running on that thread. `members` narrows this turn's
-        council to some of its configured members (in their configured order). A `spoken` turn (a voice session)
-        asks the members and the chair for a brief answer in plain speech, and caps the members' answers. The
-        `caller` (the route's reading of the request's key) decides whether an agent may run and whose answer
-        cache the turn uses. `review_round` and `ranking` turn the council's review round and peer ranking on or off
-        for this turn (None: the settings' defaults). A route that `admit`ted the request already passes it as
-        `admitted` (its `message`, path, role, members and options then stand), so the request is checked and routed
-        once. With a `confirmation` the turn is preemptive (`preemption.py`): it streams as any turn, but keeps
-        nothing (checkpoint, cache, observers) and sends no `final` until it is confirmed.
-        """
-        if admitted is None:
-            admitted = await self.admit(
-                message, requested, role, members, caller=caller, review_round=review_round, ranking=ranking
+    def _check_stages(self, caller: Caller, *, review_round: bool, ranking: bool) -> None:
+        """The review round and the ranking each cost another call per member: a client may turn one on only where
+        the operator lets clients choose (the settings' defaults, and turning a stage off, are always allowed)."""
+        if caller.admin or self.admission.clients_choose_stages:
+            return
+        chosen = [
+            name
+            for name, choice, default in (
+                ("review_round", review_round, self.context.review_round),
+                ("ranking", ranking, self.context.ranking),
             )
-        elif admitted.message != message:
-            raise ValueError("`admitted` is another message's admission.")
-        members, route = admitted.members, admitted.route
+            if choice and not default
+        ]
+        if chosen:
+            raise ForbiddenError(
+                f"This service does not let clients turn on {' or '.join(chosen)}: each costs another model call per "
+                "council member (COUNCIL_DELIBERATION__CLIENTS_CHOOSE_STAGES). Leave it out, or use the admin key."
+            )
+
+    async def turn(
+        self, admitted: Admitted, *, spoken: bool = False, confirmation: Confirmation | None = None
+    ) -> AsyncIterator[Event]:
+        """The admitted turn's events, ending with `final`; raises `CouncilError` on failure, stops generation if
+        closed.
+
+        A thread's turn runs after any turn already running on that thread. A `spoken` turn (a voice session) asks
+        the members and the chair for a brief answer in plain speech, and caps the members' answers. With a
+        `confirmation` the turn is preemptive (`preemption.py`): it streams as any turn, but keeps nothing
+        (checkpoint, cache, observers) and sends no `final` until it is confirmed. A stateless turn keeps nothing
+        either: no checkpoint, no cached answer, and only the observers that keep nothing a caller could need to
+        delete (those that are not also forgetters: a decision or trail of a conversation that has no thread could
+        never be forgotten)."""
+        members, route, caller = admitted.members, admitted.route, admitted.caller
         chosen = self.context.members if members is None else [m for m in self.context.members if m in members]
         # A turn that chose other council stages than the settings' neither reads nor fills the answer cache, which
-        # keeps what a plain question gets.
+        # keeps what a plain question gets; nor does a stateless one, whose answer depends on the history it brought.
         chose_stages = (admitted.review_round, admitted.ranking) != (self.context.review_round, self.context.ranking)
+        forgetters = {id(forgetter) for forgetter in self.threads.forgetters}
         context = dataclasses.replace(
             self.context,
             members=chosen,
             review_round=admitted.review_round,
             ranking=admitted.ranking,
-            cache=None if chose_stages else self.context.cache,
+            cache=None if chose_stages or admitted.stateless else self.context.cache,
+            observers=[o for o in self.context.observers if id(o) not in forgetters]
+            if admitted.stateless
+            else self.context.observers,
             spoken=spoken,
             cache_scope=caller.name,
             started=time.perf_counter(),
             confirmation=confirmation,
         )
         turn_input: TurnState = {
-            "messages": [*(history or []), HumanMessage(message)],
+            "messages": [*(admitted.history or []), HumanMessage(admitted.message)],
             "owner": caller.name,
-            "raw_message": message,
+            "raw_message": admitted.message,
             "requested": admitted.requested,
             "role": admitted.role,
             "path": route.path,
@@ -218,52 +224,54 @@ class Orchestrator:
             "message": route.message,
             "agent": route.agent,
         }
-        thread: str | None = None
-        if history is not None:
+        thread = admitted.thread_id
+        if thread is None:
             graph, config = self._stateless_graph, RunnableConfig()
         else:
-            thread = thread_id or new_thread_id()
             # The owner goes into every checkpoint's metadata too, where the listing filters on it (memory.py).
             config = RunnableConfig(configurable={"thread_id": thread}, metadata={OWNER_KEY: caller.name})
             graph = (
                 self._graph if confirmation is None else build_graph(HeldCheckpoints(self.checkpointer, confirmation))
             )
         events: asyncio.Queue[object] = asyncio.Queue()
+        shares = self.admission.shares
 
         async def run_graph() -> None:
             try:
                 # The lock is the graph task's: it is held from reading the checkpoint to writing the next one,
                 # and let go when the task ends, however it ends (done, failed, cancelled, or its reader gone).
-                async with self.thread_locks.hold(thread) if thread else contextlib.nullcontext():
-                    if thread is not None:  # checked under the lock: no other turn can claim the thread meanwhile
-                        await self.check_thread(thread, caller)
+                # The owner was checked at admission, before any lock: a waiter here waits for its own thread.
+                waiting = functools.partial(shares.waiting, admitted.client)  # entered only while it waits
+                async with self.thread_locks.hold(thread, waiting) if thread else contextlib.nullcontext():
                     async for item in graph.astream(turn_input, config, context=context, stream_mode="custom"):
                         events.put_nowait(item)
             finally:
                 events.put_nowait(_TURN_OVER)
 
-        # The graph runs in a task of its own, cancelled plainly when this generator is left early. Under an anyio
-        # cancel scope (Starlette, uvicorn) LangGraph's own cleanup is re-cancelled at every await and would leave
-        # the node running, decoding for nobody.
-        graph_task = asyncio.create_task(run_graph(), name="council-turn")
-        final: FinalEvent | None = None
-        try:
-            while (item := await events.get()) is not _TURN_OVER:
-                if isinstance(item, FinalEvent):
-                    final = item  # held back until the checkpoint is written: `final` means remembered
-                    continue
-                yield item  # type: ignore[misc]  # custom mode yields exactly what the nodes wrote: our events
-            await graph_task  # raises the turn's error, if any
-        finally:
-            graph_task.cancel()
+        # Counted from here to the turn's end (waiting for the thread included): the client's share of this replica.
+        with shares.turn(admitted.client):
+            # The graph runs in a task of its own, cancelled plainly when this generator is left early. Under an
+            # anyio cancel scope (Starlette, uvicorn) LangGraph's own cleanup is re-cancelled at every await and
+            # would leave the node running, decoding for nobody.
+            graph_task = asyncio.create_task(run_graph(), name="council-turn")
+            final: FinalEvent | None = None
+            try:
+                while (item := await events.get()) is not _TURN_OVER:
+                    if isinstance(item, FinalEvent):
+                        final = item  # held back until the checkpoint is written: `final` means remembered
+                        continue
+                    yield item  # type: ignore[misc]  # custom mode yields exactly what the nodes wrote: our events
+                await graph_task  # raises the turn's error, if any
+            finally:
+                graph_task.cancel()
         if final is not None:
             yield final
 
-    async def stream(self, message: str, **kwargs: Any) -> AsyncIterator[Event]:
+    async def stream(self, admitted: Admitted, **kwargs: Any) -> AsyncIterator[Event]:
         """`turn`, with a failure turned into a last `error` event (for streams already under way)."""
         started = time.perf_counter()
         try:
-            async for event in self.turn(message, **kwargs):
+            async for event in self.turn(admitted, **kwargs):
                 yield event
         except CouncilError as exc:
             yield ErrorEvent(t_ms=_ms_since(started), code=exc.code.value, message=exc.message)
@@ -273,54 +281,12 @@ class Orchestrator:
                 t_ms=_ms_since(started), code=ErrorCode.INTERNAL_ERROR.value, message="The turn failed unexpectedly."
             )
 
-    async def answer(self, message: str, **kwargs: Any) -> FinalEvent:
+    async def answer(self, admitted: Admitted, **kwargs: Any) -> FinalEvent:
         """Run a whole turn and return its `final` event."""
-        async for event in self.turn(message, **kwargs):
+        async for event in self.turn(admitted, **kwargs):
             if isinstance(event, FinalEvent):
                 return event
         raise CouncilError("The turn ended without an answer.")
-
-    async def _thread(self, thread_id: str) -> tuple[str, list[AnyMessage]] | None:
-        """The thread's owner and messages; None when there is no such thread. Threads kept before owners were
-        recorded belong to the local user."""
-        snapshot = await self._graph.aget_state({"configurable": {"thread_id": thread_id}})
-        messages = snapshot.values.get("messages") if snapshot.values else None
-        if not messages:
-            return None
-        return str(snapshot.values.get("owner", LOCAL.name)), messages
-
-    async def check_thread(self, thread_id: str, caller: Caller) -> None:
-        """A turn may start a new thread or continue its caller's own, nobody else's (the admin's neither: the
-        thread stays its owner's); anyone else is told there is no such thread, so thread IDs reveal nothing."""
-        thread = await self._thread(thread_id)
-        if thread is not None and thread[0] != caller.name:
-            raise NotFoundError(f"No conversation with thread_id {thread_id!r}.")
-
-    async def conversations(self, caller: Caller, limit: int = 100) -> list[ConversationSummary]:
-        """The caller's conversations (the admin's: everyone's), most recently updated first."""
-        return await list_conversations(self.checkpointer, limit, owner=None if caller.admin else caller.name)
-
-    async def conversation(self, thread_id: str, caller: Caller) -> list[ConversationMessage]:
-        """The thread's messages, for its owner or the admin; 404 for anyone else, as for an unknown thread."""
-        thread = await self._thread(thread_id)
-        if thread is None or not (caller.admin or thread[0] == caller.name):
-            raise NotFoundError(f"No conversation with thread_id {thread_id!r}.")
-        return as_conversation(thread[1])
-
-    async def forget(self, thread_id: str, caller: Caller) -> None:
-        """Delete the thread and, first, everything derived from it (the forgetters': KIP's conversation graph,
-        Pheromind's trails); 404 for an unknown thread or someone else's. Under the thread's lock, so a turn
-        running on it finishes (and records what it derived) before, and none starts until it is gone."""
-        async with self.thread_locks.hold(thread_id):
-            thread = await self._thread(thread_id)
-            if thread is None or not (caller.admin or thread[0] == caller.name):
-                raise NotFoundError(f"No conversation with thread_id {thread_id!r}.")
-            owner, messages = thread
-            kip = self.context.kip is not None
-            questions = [asked_of_models(m.text, kip_available=kip) for m in messages if m.type == "human"]
-            for forgetter in self.forgetters:
-                await forgetter.forget_thread(thread_id, owner=owner, questions=questions)
-            await self.checkpointer.adelete_thread(thread_id)
 
 
 def _ms_since(started: float) -> float:
@@ -380,9 +346,10 @@ async def open_orchestrator(
     cache: AnswerCache | None = None,
     observers: Sequence[TurnObserver] = (),
     forgetters: Sequence[ThreadForgetter] = (),
+    budget: CallBudget | None = None,
 ) -> AsyncIterator[Orchestrator]:
     """Load the models (unless given), open the checkpointer and the per-thread turn locks, and close them all
-    afterwards."""
+    afterwards. `budget` charges each admitted turn's model calls to its client (the rate limiter; None: no budget)."""
     owned = models is None
     if models is None:
         models = await asyncio.to_thread(
@@ -390,10 +357,14 @@ async def open_orchestrator(
         )
     try:
         context = build_context(settings, models, kip=kip, trails=trails, cache=cache, observers=observers)
+        admission = AdmissionLimits(
+            settings.deliberation.max_message_chars,
+            ClientShares(settings.deliberation.max_turns_per_client, settings.memory.max_waiting_turns_per_client),
+            clients_choose_stages=settings.deliberation.clients_choose_stages,
+            budget=budget,
+        )
         async with open_checkpointer(settings.memory) as checkpointer, open_thread_locks(settings.memory) as locks:
-            yield Orchestrator(
-                context, checkpointer, settings.deliberation.max_message_chars, forgetters, thread_locks=locks
-            )
+            yield Orchestrator(context, checkpointer, admission, forgetters, thread_locks=locks)
     finally:
         if owned:
             await models.aclose()

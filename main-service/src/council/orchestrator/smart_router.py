@@ -45,7 +45,8 @@ def decide(
     trail_strength: float | None = None,
     hot_threshold: float | None = None,
 ) -> RouteDecision:
-    """Pure and cheap: no model call. `trail_strength` is Pheromind's signal for this message, when it exists."""
+    """Pure and cheap: no model call. `trail_strength` is Pheromind's signal for this message from the caller's own
+    trails (never another client's), when it exists."""
     command = _COMMAND.match(text)
     if command:
         return _from_command(command.group(1).lower(), command.group(2).strip(), kip_available)
@@ -65,7 +66,9 @@ def decide(
         return RouteDecision("kip", f"addressed to agent '@{name}'", request, agent=name)
     if trail_strength is not None and hot_threshold is not None and trail_strength >= hot_threshold:
         return RouteDecision(
-            "council", f"hot topic: Pheromind trail strength {trail_strength:.2f} >= {hot_threshold:g}", message
+            "council",
+            f"hot topic: the caller's Pheromind trail strength {trail_strength:.2f} >= {hot_threshold:g}",
+            message,
         )
     words = len(message.split())
     if words >= council_min_words:
@@ -87,7 +90,7 @@ def _from_command(command: str, rest: str, kip_available: bool) -> RouteDecision
         if not kip_available:
             return RouteDecision(
                 "fast",
-                f"'/agent {name}' addresses KIP, which is not available in this service yet; answered on the fast path",
+                f"'/agent {name}' addresses KIP, which this orchestrator runs without; answered on the fast path",
                 request,
             )
         return RouteDecision("kip", f"explicit command '/agent {name}'", request, agent=name)

@@ -1,7 +1,9 @@
 """Writing the final answer: the chair synthesizes the council's answers, or one role answers on the fast path."""
 
+import asyncio
 from collections.abc import Sequence
 
+import structlog
 from langchain_core.messages import AnyMessage, HumanMessage
 
 from council.errors import ModelUnavailableError
@@ -11,6 +13,8 @@ from council.orchestrator.context import EventWriter, TurnContext
 from council.orchestrator.council import final_answers
 from council.orchestrator.events import MemberAnswer, ModelCall, Ranking, SynthesisDeltaEvent
 from council.orchestrator.prompts import SPOKEN_STYLE, synthesis_request
+
+log = structlog.get_logger(__name__)
 
 CHAIR = "chair"
 FAST = "fast"
@@ -44,14 +48,24 @@ async def _write(
     def on_delta(text: str) -> None:
         emit(SynthesisDeltaEvent(t_ms=ctx.elapsed_ms(), role=role, text=text))
 
+    # Not on the fast path: its answers are short already, and the longer prompt costs ~100 ms to first token.
+    system_prompt = ctx.prompts[role] + (SPOKEN_STYLE if ctx.spoken and phase == "synthesis" else "")
     try:
-        # Not on the fast path: its answers are short already, and the longer prompt costs ~100 ms to first token.
-        system_prompt = ctx.prompts[role] + (SPOKEN_STYLE if ctx.spoken and phase == "synthesis" else "")
-        text, call = await call_model(
-            model, prompt_for(model, system_prompt, history), role=role, phase=phase, on_delta=on_delta
-        )
-    except ModelCallError as exc:
-        raise ModelUnavailableError(f"The {role} model failed: {exc}") from exc
+        # The writer of the final answer is bounded like a member (COUNCIL_DELIBERATION__MEMBER_TIMEOUT_S): a chair
+        # that stalls ends the turn with an error, it does not hold the client (and the thread's lock) for good.
+        async with asyncio.timeout(ctx.member_timeout_s):
+            text, call = await call_model(
+                model, prompt_for(model, system_prompt, history), role=role, phase=phase, on_delta=on_delta
+            )
+    except TimeoutError as exc:
+        log.warning("final_answer_timed_out", role=role, phase=phase, timeout_s=ctx.member_timeout_s)
+        raise ModelUnavailableError(
+            f"The {role} did not finish its answer within {ctx.member_timeout_s:g} s "
+            "(COUNCIL_DELIBERATION__MEMBER_TIMEOUT_S)."
+        ) from exc
+    except ModelCallError as exc:  # the log keeps the backend and the exception; the client is told who failed
+        log.warning("final_answer_failed", role=role, phase=phase, error=f"{type(exc).__name__}: {exc}")
+        raise ModelUnavailableError(f"The {role} model failed; the service log has the details.") from exc
     if not text:
         raise ModelUnavailableError(f"The {role} model returned an empty answer.")
     return text, call

@@ -2,13 +2,14 @@
 
 LangGraph does not lock a thread: two turns started together read the same checkpoint and the later write drops the
 other's messages. Turns on one thread queue on a lock; turns on different threads never wait for each other. A turn
-waits a bounded time (COUNCIL_MEMORY__TURN_LOCK_WAIT_S), then is refused with 409 instead of hanging.
+waits a bounded time (COUNCIL_MEMORY__TURN_LOCK_WAIT_S), then is refused with 409 instead of hanging. While it waits
+it is counted by the `waiting` it was given (the per-client cap on waiting turns, `fair_share.py`).
 """
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Protocol
 
 from council.errors import CouncilError, ErrorCode
@@ -29,10 +30,19 @@ class ThreadBusyError(CouncilError):
         )
 
 
+Waiting = Callable[[], AbstractContextManager[None]]
+"""Entered for as long as a turn waits for its thread, and only if it must wait; may refuse the wait by raising."""
+
+
+def not_counted() -> AbstractContextManager[None]:
+    """A wait nobody counts (forgetting a thread)."""
+    return contextlib.nullcontext()
+
+
 class ThreadLock(Protocol):
     """What the orchestrator needs of a per-thread turn lock, wherever it lives."""
 
-    def hold(self, thread_id: str) -> AbstractAsyncContextManager[None]:
+    def hold(self, thread_id: str, waiting: Waiting = not_counted) -> AbstractAsyncContextManager[None]:
         """Hold the thread until the block ends (however it ends); ThreadBusyError after the bounded wait."""
         ...
 
@@ -53,15 +63,15 @@ class ThreadLocks:
         return len(self._locks)
 
     @contextlib.asynccontextmanager
-    async def hold(self, thread_id: str) -> AsyncIterator[None]:
+    async def hold(self, thread_id: str, waiting: Waiting = not_counted) -> AsyncIterator[None]:
         lock, users = self._locks.get(thread_id, (asyncio.Lock(), 0))
         self._locks[thread_id] = (lock, users + 1)
         try:
-            try:
-                async with asyncio.timeout(self._wait_s):
-                    await lock.acquire()
-            except TimeoutError as error:
-                raise ThreadBusyError(thread_id, self._wait_s) from error
+            if lock.locked():
+                with waiting():
+                    await self._acquire(lock, thread_id)
+            else:
+                await self._acquire(lock, thread_id)
             try:  # released on cancellation and on error alike
                 yield
             finally:
@@ -72,6 +82,13 @@ class ThreadLocks:
                 del self._locks[thread_id]
             else:
                 self._locks[thread_id] = (lock, users - 1)
+
+    async def _acquire(self, lock: asyncio.Lock, thread_id: str) -> None:
+        try:
+            async with asyncio.timeout(self._wait_s):
+                await lock.acquire()
+        except TimeoutError as error:
+            raise ThreadBusyError(thread_id, self._wait_s) from error
 
 
 @contextlib.asynccontextmanager

@@ -2,27 +2,38 @@
 
 Transaction-scoped (`pg_advisory_xact_lock`), so it can never outlive its turn: it is released when the turn's
 transaction ends, when the pool rolls back a connection handed back mid-transaction (a cancelled turn), and by the
-server when the connection drops (a replica killed mid-turn). The wait is bounded by `lock_timeout`.
+server when the connection drops (a replica killed mid-turn).
+
+Only a turn that holds the lock holds a connection. A waiting turn holds none, so waiters (however many, whoever sent
+them) cannot take the pool from other threads' turns: turns of this replica wait in-process first (one asyncio lock
+per thread, as with SQLite memory), and the one at the head tries the database lock without blocking
+(`pg_try_advisory_xact_lock`), handing its connection back between tries, with a growing, jittered pause (so replicas
+polling one thread do not try in step). LISTEN/NOTIFY would wake waiters sooner but needs a listening connection per
+replica and a NOTIFY on every release, including the server's own release of a dead session, which never sends one.
 """
 
 import asyncio
 import contextlib
-from collections import Counter
+import random
 from collections.abc import AsyncIterator
 from typing import Any
 
 import structlog
-from psycopg import AsyncConnection, errors
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from council.errors import CouncilError, ErrorCode
-from council.orchestrator.thread_locks import ThreadBusyError
+from council.orchestrator.thread_locks import ThreadBusyError, ThreadLocks, Waiting, not_counted
 from council.settings import MemorySettings
 
 log = structlog.get_logger(__name__)
 
 LOCK_NAMESPACE = "council.turn:"
 """Prefixed to the thread ID before hashing it to the lock's 64-bit key (other users of the database differ)."""
+FIRST_RETRY_S = 0.02
+"""The pause after a first failed try; it doubles up to `LAST_RETRY_S` (a turn lasts seconds: a held thread's waiter
+is seldom more than that late)."""
+LAST_RETRY_S = 0.5
 
 
 class TurnLockCapacityError(CouncilError):
@@ -33,53 +44,60 @@ class TurnLockCapacityError(CouncilError):
 
 
 class PostgresThreadLocks:
-    """A turn holds one pooled connection for its duration; the lock itself lives in the database, so a turn on
-    another replica waits for it exactly like one on this replica."""
+    """A running turn holds one pooled connection; the lock itself lives in the database, so a turn on another
+    replica waits for it exactly like one on this replica."""
 
     def __init__(self, pool: AsyncConnectionPool[AsyncConnection[Any]], wait_s: float) -> None:
         self._pool = pool
         self._wait_s = wait_s
-        self._users: Counter[str] = Counter()
+        self._local = ThreadLocks(wait_s)
 
     def __len__(self) -> int:
-        return len(self._users)
+        return len(self._local)
 
     @contextlib.asynccontextmanager
-    async def hold(self, thread_id: str) -> AsyncIterator[None]:
-        self._users[thread_id] += 1
-        try:
-            async with self._locked(thread_id):
-                yield
-        finally:
-            self._users[thread_id] -= 1
-            if not self._users[thread_id]:
-                del self._users[thread_id]
-
-    @contextlib.asynccontextmanager
-    async def _locked(self, thread_id: str) -> AsyncIterator[None]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._wait_s
-        async with contextlib.AsyncExitStack() as stack:
-            try:
-                conn = await stack.enter_async_context(self._pool.connection(timeout=self._wait_s))
-            except PoolTimeout as error:
-                raise TurnLockCapacityError(
-                    f"All {self._pool.max_size} turn-lock connections of this replica are held by running turns;"
-                    " retry shortly, or raise COUNCIL_MEMORY__LOCK_POOL_SIZE.",
-                    headers={"Retry-After": "1"},
-                ) from error
-            # Runs before the connection goes back to the pool, which rolls back (or discards) one left mid-transaction.
-            stack.push_async_callback(self._release, conn)
-            await conn.execute("BEGIN")
-            remaining_ms = max(1, int((deadline - loop.time()) * 1000))
-            await conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{remaining_ms}ms",))
-            try:
-                await conn.execute(
-                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (LOCK_NAMESPACE + thread_id,)
-                )
-            except errors.LockNotAvailable as error:
-                raise ThreadBusyError(thread_id, self._wait_s) from error
+    async def hold(self, thread_id: str, waiting: Waiting = not_counted) -> AsyncIterator[None]:
+        deadline = asyncio.get_running_loop().time() + self._wait_s
+        async with self._local.hold(thread_id, waiting), self._locked(thread_id, deadline, waiting):
             yield
+
+    @contextlib.asynccontextmanager
+    async def _locked(self, thread_id: str, deadline: float, waiting: Waiting) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        pause, counted = FIRST_RETRY_S, False
+        with contextlib.ExitStack() as wait:
+            while True:
+                async with contextlib.AsyncExitStack() as stack:
+                    conn = await self._connection(stack, max(0.001, deadline - loop.time()))
+                    # Runs before the connection goes back to the pool, which rolls back (or discards) one left
+                    # mid-transaction.
+                    stack.push_async_callback(self._release, conn)
+                    await conn.execute("BEGIN")
+                    cursor = await conn.execute(
+                        "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))", (LOCK_NAMESPACE + thread_id,)
+                    )
+                    row = await cursor.fetchone()
+                    if row is not None and row[0]:
+                        wait.close()  # no longer waiting
+                        yield
+                        return
+                if loop.time() >= deadline:
+                    raise ThreadBusyError(thread_id, self._wait_s)
+                if not counted:  # the first miss: from now on this turn waits
+                    wait.enter_context(waiting())
+                    counted = True
+                await asyncio.sleep(min(pause * random.uniform(0.5, 1.5), max(0.0, deadline - loop.time())))  # noqa: S311  # jitter, not secrecy
+                pause = min(pause * 2, LAST_RETRY_S)
+
+    async def _connection(self, stack: contextlib.AsyncExitStack, timeout_s: float) -> AsyncConnection[Any]:
+        try:
+            return await stack.enter_async_context(self._pool.connection(timeout=timeout_s))
+        except PoolTimeout as error:
+            raise TurnLockCapacityError(
+                f"All {self._pool.max_size} turn-lock connections of this replica are held by running turns;"
+                " retry shortly, or raise COUNCIL_MEMORY__LOCK_POOL_SIZE.",
+                headers={"Retry-After": "1"},
+            ) from error
 
     @staticmethod
     async def _release(conn: AsyncConnection[Any]) -> None:

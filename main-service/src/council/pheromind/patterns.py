@@ -11,22 +11,27 @@ QUESTION_PREFIX = "q:"
 TOPIC_PREFIX = "t:"
 ANSWER_PREFIX = "a:"
 TRAIL_PREFIXES = (QUESTION_PREFIX, TOPIC_PREFIX)
-"""What operators see as trails; cached answers (`a:`) are kept apart, for their scope alone."""
+"""What operators see as trails (every caller's); cached answers (`a:`) are kept apart, for their scope alone."""
 
 
-def question_signature(text: str) -> str:
-    digest = hashlib.sha256(normalize(text).encode()).hexdigest()[:24]
-    return f"{QUESTION_PREFIX}{digest}"
+def _digest(scope: str, text: str) -> str:
+    return hashlib.sha256(f"{scope}\n{normalize(text)}".encode()).hexdigest()[:24]
+
+
+def question_signature(text: str, scope: str) -> str:
+    """`scope`'s (one caller's) trail of this question: trails are per caller, so one client's questions neither
+    steer another's routing nor show in its reasons."""
+    return f"{QUESTION_PREFIX}{_digest(scope, text)}"
 
 
 def answer_signature(text: str, scope: str) -> str:
     """Where the cached answer to `text` is kept for `scope` (one caller): no other scope can read or overwrite it."""
-    digest = hashlib.sha256(f"{scope}\n{normalize(text)}".encode()).hexdigest()[:24]
-    return f"{ANSWER_PREFIX}{digest}"
+    return f"{ANSWER_PREFIX}{_digest(scope, text)}"
 
 
-def topic_signature(topic: str) -> str:
-    return f"{TOPIC_PREFIX}{normalize(topic).replace(' ', '-')}"
+def topic_signature(topic: str, scope: str) -> str:
+    """`scope`'s trail of one topic word, readable in the operator's listing (`t:alice/redis`)."""
+    return f"{TOPIC_PREFIX}{scope}/{normalize(topic).replace(' ', '-')}"
 
 
 def decayed(strength: float, elapsed_s: float, half_life_s: float) -> float:

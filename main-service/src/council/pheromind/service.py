@@ -1,5 +1,6 @@
 """Pheromind as the rest of the service uses it: deposit per turn, router signal, cached answers, degradation;
-opened from settings at startup."""
+opened from settings at startup. Trails and cached answers are kept per caller (`scope`: the caller's name): one
+client's questions neither steer another's routing nor show in its reasons, nor make its topics hot."""
 
 import contextlib
 import json
@@ -16,7 +17,6 @@ from council.pheromind.stores.memory import MemoryPheromoneStore
 from council.pheromind.stores.redis import RedisPheromoneStore
 from council.settings import PheromindSettings
 from council.topics import topics
-from council.turns import TurnOutcome
 
 log = structlog.get_logger(__name__)
 
@@ -70,18 +70,19 @@ class Pheromind:
         return self._degraded_reason is not None
 
     # ---- uses --------------------------------------------------------------------------------------------
-    async def record_turn(self, question: str, *, path: str, source: str = "chat") -> None:
-        """Deposit on the question's trail and its topics' trails (what the router's signal reads)."""
+    async def record_turn(self, question: str, *, scope: str, source: str = "chat") -> None:
+        """Deposit on `scope`'s trails of the question and its topics (what the router's signal reads for it)."""
         if not self._usable():
             return
         keys = topics(question)
         amount, ttl_s = self.settings.deposit_strength, self.settings.ttl_s
         try:
             await self.store.deposit(
-                question_signature(question), amount=amount, ttl_s=ttl_s, source=source, topics=keys
+                question_signature(question, scope), amount=amount, ttl_s=ttl_s, source=source, topics=keys
             )
             for key in keys:
-                await self.store.deposit(topic_signature(key), amount=amount, ttl_s=ttl_s, source=source, topics=[key])
+                signature = topic_signature(key, scope)
+                await self.store.deposit(signature, amount=amount, ttl_s=ttl_s, source=source, topics=[key])
         except PheromoneStoreUnavailable as error:
             self._failed(error)
             return
@@ -108,8 +109,9 @@ class Pheromind:
             return
         self._succeeded()
 
-    async def signal(self, question: str) -> TrailSignal:
-        signature = question_signature(question)
+    async def signal(self, question: str, *, scope: str) -> TrailSignal:
+        """How often `scope` itself asked this question, or about its topics, lately."""
+        signature = question_signature(question, scope)
         neutral = TrailSignal(
             signature=signature,
             strength=0.0,
@@ -123,7 +125,7 @@ class Pheromind:
             return neutral
         try:
             strength = await self.store.strength(signature)
-            strengths = {key: await self.store.strength(topic_signature(key)) for key in topics(question)}
+            strengths = {key: await self.store.strength(topic_signature(key, scope)) for key in topics(question)}
         except PheromoneStoreUnavailable as error:
             self._failed(error)
             return neutral
@@ -146,15 +148,11 @@ class Pheromind:
             available=True,
         )
 
-    # ---- the orchestrator's seams (`TrailSignals`, `TurnObserver`, `ThreadForgetter`) ----------------------
-    async def strength(self, message: str) -> float:
-        """The router's number: the stronger of this question's trail and its hottest topic's trail."""
-        signal = await self.signal(message)
+    # ---- the orchestrator's seams (`TrailSignals`, `AnswerCache`, `ThreadForgetter`) -----------------------
+    async def strength(self, message: str, *, scope: str) -> float:
+        """The router's number for `scope`: the stronger of its trail of this question and of its hottest topic."""
+        signal = await self.signal(message, scope=scope)
         return max(signal.strength, signal.topic_strength)
-
-    async def turn_completed(self, final: TurnOutcome, message: str) -> None:
-        """Deposit the finished turn's trail (a turn served from the cache reinforces it as `cache`)."""
-        await self.record_turn(message, path="cache" if final.cached else final.path)
 
     async def cached_answer(self, question: str, *, scope: str) -> CachedAnswer | None:
         """`scope`'s own answer to the identical question, if one younger than the TTL is kept."""
@@ -179,14 +177,15 @@ class Pheromind:
 
     async def forget_thread(self, thread_id: str, *, owner: str, questions: Sequence[str]) -> None:
         """Delete what a deleted thread's turns left (the orchestrator's `ThreadForgetter`): the answer its first turn
-        may have kept for its owner (no later turn may keep one), and each question or topic trail its questions
-        alone can account for (no more deposits than they laid on it). A trail with more was reinforced by other
-        questions, anyone's: it names no thread, no caller and no answer, only a question's hash or one topic word,
-        and is kept until it evaporates. An unreachable store deletes nothing (logged); the thread goes anyway."""
+        may have kept for its owner (no later turn may keep one), and each of the owner's question or topic trails its
+        questions alone can account for (no more deposits than they laid on it). A trail with more was reinforced by
+        the owner's other threads: it names no thread and no answer, only a question's hash or one topic word, and is
+        kept until it evaporates. An unreachable store deletes nothing (logged); the thread goes anyway."""
         laid: dict[str, tuple[list[str], int]] = {}
         for question in questions:
             keys = topics(question)
-            for signature, tagged in ((question_signature(question), keys), *((topic_signature(k), [k]) for k in keys)):
+            trails = (question_signature(question, owner), keys), *((topic_signature(k, owner), [k]) for k in keys)
+            for signature, tagged in trails:
                 laid[signature] = (tagged, laid.get(signature, ([], 0))[1] + 1)
         try:
             if questions:

@@ -11,9 +11,8 @@ from starlette.websockets import WebSocketDisconnect
 
 from council.auth import Caller
 from council.errors import CouncilError, ErrorCode
-from council.ids import new_thread_id
 from council.orchestrator import Admitted, Orchestrator
-from council.ratelimit import RateLimiter
+from council.ratelimit import RateLimiter, client_key
 from council.sessions.chat_messages import CLIENT_MESSAGE, CancelTurn, Ping, SendMessage
 from council.sessions.socket import CLOSE_NORMAL, CLOSE_TOO_BIG, CLOSE_UNSUPPORTED_DATA, SocketSession
 from council.settings import WebSocketSettings
@@ -95,23 +94,25 @@ class ChatSession(SocketSession):
                 message.path,
                 members=message.members,
                 caller=self.caller,
+                client=client_key(self.websocket.scope),
+                thread_id=message.thread_id,
                 review_round=message.review_round,
                 ranking=message.ranking,
             )
         except CouncilError as exc:
-            await self.send_error(exc.code, exc.message, message.id)
+            retry_after = exc.headers.get("Retry-After")
+            await self.send_error(
+                exc.code, exc.message, message.id, retry_after=int(retry_after) if retry_after else None
+            )
             return
         task = asyncio.create_task(self.run_turn(message, admitted), name=f"ws-turn-{message.id}")
         self.turns[message.id] = task
         task.add_done_callback(lambda _: self.turns.pop(message.id, None))
 
     async def run_turn(self, message: SendMessage, admitted: Admitted) -> None:
-        thread_id = message.thread_id or new_thread_id()
-        with structlog.contextvars.bound_contextvars(turn_id=message.id, thread_id=thread_id):
+        with structlog.contextvars.bound_contextvars(turn_id=message.id, thread_id=admitted.thread_id):
             try:
-                async for event in self.orchestrator.stream(
-                    message.text, thread_id=thread_id, caller=self.caller, admitted=admitted
-                ):
+                async for event in self.orchestrator.stream(admitted):
                     await self.send({**event.model_dump(mode="json"), "id": message.id})
             except WebSocketDisconnect:
                 log.info("turn_abandoned_by_client")  # closing the stream above stopped the generation

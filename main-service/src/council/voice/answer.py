@@ -21,8 +21,28 @@ from council.voice.realtime import SocketGone, Speaker, SpeechDone, SpokenAudio,
 
 AudioKind = Literal["answer", "acknowledgement"]
 OUTPUT_RATE = 24_000  # OpenAI `pcm`: 24 kHz mono s16le out
-OUTPUT_FORMAT = {"sample_rate": OUTPUT_RATE, "format": "s16le", "channels": 1}
 log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class AudioStarted:
+    """An utterance's audio follows (queued in the playback before its first frame)."""
+
+    turn_id: str
+    kind: AudioKind
+    voice: str
+    text: str | None  # the words, when known up front (an acknowledgement)
+
+
+@dataclass(frozen=True)
+class AudioEnded:
+    """An utterance's audio has all been sent."""
+
+    turn_id: str
+    kind: AudioKind
+
+
+UtteranceNotice = AudioStarted | AudioEnded
 
 Report = Callable[[ErrorCode, str, str | None], Awaitable[None]]  # (code, message, turn id)
 
@@ -34,7 +54,7 @@ class Utterance:
     turn_id: str
     kind: AudioKind
     voice: str
-    text: str | None = None  # said in `audio.start` when the words are known up front (an acknowledgement)
+    text: str | None = None  # said in `AudioStarted` when the words are known up front (an acknowledgement)
     started: bool = False
     recording: bytearray | None = None  # its audio, collected to be kept in `SpokenClips` (fixed phrases)
     silent: bool = False  # synthesized only to be kept: nothing of it is played
@@ -46,7 +66,7 @@ class AnswerVoice:
     def __init__(
         self,
         speaker: Speaker,
-        playback: Playback,
+        playback: Playback[UtteranceNotice],
         *,
         voices: Mapping[str, str],
         default_voice: str,
@@ -196,15 +216,13 @@ class AnswerVoice:
 
     def _started(self, utterance: Utterance) -> None:
         utterance.started = True
-        start = {"type": "audio.start", "id": utterance.turn_id, "kind": utterance.kind, "voice": utterance.voice,
-                 "output": OUTPUT_FORMAT}  # fmt: skip
-        self.playback.event(utterance.turn_id, start | ({"text": utterance.text} if utterance.text else {}))
+        notice = AudioStarted(utterance.turn_id, utterance.kind, utterance.voice, utterance.text)
+        self.playback.event(utterance.turn_id, notice)
 
     def _done(self, utterance: Utterance) -> None:
-        """All of it is synthesized: its `audio.end` (if it was heard) and its `played` marker follow its audio."""
+        """All of it is synthesized: its end (if it was heard) and its `played` marker follow its audio."""
         if utterance.started:
-            end = {"type": "audio.end", "id": utterance.turn_id, "kind": utterance.kind}
-            self.playback.event(utterance.turn_id, end)
+            self.playback.event(utterance.turn_id, AudioEnded(utterance.turn_id, utterance.kind))
         self.playback.marker(utterance.turn_id, utterance.played)
         utterance.synthesized.set()
 

@@ -4,7 +4,8 @@ The voice service synthesizes many times faster than real time; sending its audi
 client's buffer with the whole answer, and then neither a pause nor a barge-in could stop what the user hears. So
 audio leaves in short frames, at most `lead_s` ahead of playback: what has not been sent yet can still be held
 (`pause`), released (`resume`) or dropped (`drop`), and the client never has more than the lead to throw away.
-Events queued between frames (`audio.start`, `audio.end`) leave in order with them.
+Events queued between frames (an utterance's start and end, in whatever shape the session's protocol wants) leave
+in order with them.
 """
 
 import asyncio
@@ -13,25 +14,23 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-Outgoing = bytes | dict[str, Any]
-Send = Callable[[Outgoing], Awaitable[None]]
 
 SAMPLE_WIDTH = 2  # s16le mono
 
 
 @dataclass
-class _Item:
+class _Item[Notice]:
     turn_id: str
-    payload: Outgoing | None  # None: a marker that only sets `reached`
+    payload: bytes | Notice | None  # None: a marker that only sets `reached`
     reached: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-class Playback:
+class Playback[Notice]:
+    """Paces audio frames (`bytes`) and the notices (`Notice`) queued between them out through `send`."""
+
     def __init__(
         self,
-        send: Send,
+        send: Callable[[bytes | Notice], Awaitable[None]],
         *,
         sample_rate: int,
         lead_s: float,
@@ -43,7 +42,7 @@ class Playback:
         self._frame_bytes = max(SAMPLE_WIDTH, round(frame_s * sample_rate) * SAMPLE_WIDTH)
         self._lead_s = lead_s
         self._clock = clock
-        self._queue: deque[_Item] = deque()
+        self._queue: deque[_Item[Notice]] = deque()
         self._wake = asyncio.Event()
         self._paused_at: float | None = None
         self._started = clock()  # when the client began playing what has been sent since
@@ -55,16 +54,16 @@ class Playback:
 
     def audio(self, turn_id: str, pcm: bytes) -> None:
         for start in range(0, len(pcm), self._frame_bytes):
-            self._queue.append(_Item(turn_id, pcm[start : start + self._frame_bytes]))
+            self._queue.append(_Item[Notice](turn_id, pcm[start : start + self._frame_bytes]))
         self._wake.set()
 
-    def event(self, turn_id: str, payload: dict[str, Any]) -> None:
-        self._queue.append(_Item(turn_id, payload))
+    def event(self, turn_id: str, payload: Notice) -> None:
+        self._queue.append(_Item[Notice](turn_id, payload))
         self._wake.set()
 
     def marker(self, turn_id: str, reached: asyncio.Event) -> None:
         """Set `reached` once everything queued before it has been sent (or the turn's items are dropped)."""
-        self._queue.append(_Item(turn_id, None, reached))
+        self._queue.append(_Item[Notice](turn_id, None, reached))
         self._wake.set()
 
     def pause(self) -> None:
@@ -79,7 +78,7 @@ class Playback:
 
     def drop(self, turn_id: str) -> None:
         """Forget what is queued for the turn; its markers are set, so nothing waits for them."""
-        kept: deque[_Item] = deque()
+        kept: deque[_Item[Notice]] = deque()
         for item in self._queue:
             if item.turn_id == turn_id:
                 item.reached.set()

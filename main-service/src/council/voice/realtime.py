@@ -25,7 +25,7 @@ TurnDetection = Literal["semantic", "silence", "manual"]
 
 @dataclass(frozen=True)
 class SpeechStarted:
-    pass
+    start_ms: int | None = None  # where in the audio sent so far, as the voice service counts it
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class TranscriptDelta:
 class SpeechStopped:
     seconds: float | None
     reason: str | None
+    end_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -151,16 +152,20 @@ class Listener(_RealtimeSocket):
         """End the utterance at once (the audio sent before this included): its transcript follows."""
         await self._send({"type": "input_audio_buffer.commit"})
 
+    async def clear(self) -> None:
+        """Forget the audio of the utterance in progress (sent, not yet committed)."""
+        await self._send({"type": "input_audio_buffer.clear"})
+
     async def heard(self) -> AsyncIterator[Heard]:
         async for event in _events(self.socket):
             kind = event.get("type")
             if kind == "input_audio_buffer.speech_started":
-                self._started_ms = event.get("audio_start_ms")
-                yield SpeechStarted()
+                self._started_ms = started = event.get("audio_start_ms")
+                yield SpeechStarted(started if isinstance(started, int) else None)
             elif kind == "input_audio_buffer.speech_stopped":
                 end_ms, start_ms = event.get("audio_end_ms"), self._started_ms
                 seconds = (end_ms - start_ms) / 1000 if isinstance(end_ms, int) and isinstance(start_ms, int) else None
-                yield SpeechStopped(seconds, event.get("reason"))
+                yield SpeechStopped(seconds, event.get("reason"), end_ms if isinstance(end_ms, int) else None)
             elif kind == "conversation.item.input_audio_transcription.delta":
                 yield TranscriptDelta(str(event.get("delta", "")))
             elif kind == "conversation.item.input_audio_transcription.completed":

@@ -1,11 +1,18 @@
-"""Which voice speaks for which council role, as the voice service maps them."""
+"""The voices the voice service speaks with, and which speaks for which council role."""
+
+from dataclasses import dataclass
 
 from council.voice.client import VoiceClient
 
 
-async def role_voices(voice: VoiceClient) -> dict[str, str]:
-    """Council role -> voice id, for the voices the voice service maps to roles (e.g. XTTS speakers)."""
+@dataclass(frozen=True)
+class VoiceCatalog:
+    ids: frozenset[str]  # every voice of its ready speech engines
+    by_role: dict[str, str]  # council role -> voice id, for the voices mapped to roles (e.g. XTTS speakers)
+
+
+async def voice_catalog(voice: VoiceClient) -> VoiceCatalog:
+    """What `GET /v1/audio/voices` lists (none when it does not answer 200)."""
     response = await voice.request("GET", "/v1/audio/voices")
-    if response.status_code != 200:
-        return {}
-    return {v["role"]: v["id"] for v in response.json().get("voices", []) if v.get("role")}
+    voices = response.json().get("voices", []) if response.status_code == 200 else []
+    return VoiceCatalog(frozenset(v["id"] for v in voices), {v["role"]: v["id"] for v in voices if v.get("role")})
