@@ -59,13 +59,15 @@ bench: setup ## Run the benchmarks under bench/ (QUICK=1 for a smoke run)
 	scripts/bench
 
 # make eval: LIMIT questions (0 = all) of QUESTIONS (default: the shipped held-out set); every model call capped at
-# 128 tokens unless COUNCIL_LLM__MAX_TOKENS is set in the environment; a fixed SEED and TEMPERATURE (docs/eval.md).
+# 128 tokens unless COUNCIL_LLM__MAX_TOKENS is set in the environment; a fixed SEED and TEMPERATURE; CONFIGURATIONS
+# (comma-separated, e.g. council,council-spoken,council-spoken-32) runs only those (docs/eval.md).
 LIMIT ?= 32
 SEED ?= 0
 TEMPERATURE ?= 0
-eval: setup ## Does the council pay off? Each member, the council (plain, review, ranking) and self-MoA, scored
+eval: setup ## Does the council pay off? Each member, the council (plain, review, ranking, spoken) and self-MoA, scored
 	COUNCIL_LLM__MAX_TOKENS=$(or $(COUNCIL_LLM__MAX_TOKENS),128) $(MAIN)/.venv/bin/python -m council.evaluation --limit $(LIMIT) \
-	  --seed $(SEED) --temperature $(TEMPERATURE) $(if $(QUESTIONS),--questions $(QUESTIONS),)
+	  --seed $(SEED) --temperature $(TEMPERATURE) $(if $(QUESTIONS),--questions $(QUESTIONS),) \
+	  $(if $(CONFIGURATIONS),--configurations $(CONFIGURATIONS),)
 
 env-example: setup ## Regenerate .env.example from both settings classes
 	scripts/env-example

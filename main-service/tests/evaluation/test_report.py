@@ -101,3 +101,34 @@ def test_the_table_names_the_models_that_answered_so_a_mixed_council_reads_as_on
     assert "| member:analytical | SmolLM2 | 5/20 |" in markdown
     assert "| council | SmolLM2 x3; chair SmolLM2 | 15/20 |" in markdown
     assert "| council+review | SmolLM2 x2, llama3.2; chair qwen2.5 | 20/20 |" in markdown
+
+
+def test_spoken_councils_are_compared_with_the_written_one_and_the_lever_with_the_settings_budget() -> None:
+    spoken = [
+        Configuration(name, "council", spoken_tokens=tokens, note=f"spoken turn: members capped at {tokens} tokens")
+        for name, tokens in (("council-spoken", 96), ("council-spoken-32", 32))
+    ]
+    heard = [(2, [True, False, False, False] * 5), (3, [True, True, False, False] * 5)]
+    spoken_runs = [
+        ConfigurationRun(configuration, tuple(dataclasses.replace(item, passed=passed, members_heard=members - i % 2)
+                                              for i, (item, passed) in enumerate(zip(RUNS[2].items, passes, strict=True))))
+        for configuration, (members, passes) in zip(spoken, heard, strict=True)
+    ]  # fmt: skip
+    report = build_report([*RUNS[:3], *spoken_runs], questions="q", limit=None, backend="b", temperature=0, seed=0)
+
+    pairs = [(c["baseline"], c["candidate"], round(c["difference"], 2)) for c in report["comparisons"]]
+    assert pairs == [
+        ("member:creative", "council", 0.25),
+        ("member:creative", "council-spoken", -0.25),
+        ("member:creative", "council-spoken-32", 0.0),
+        ("council", "council-spoken", -0.5),
+        ("council", "council-spoken-32", -0.25),
+        ("council-spoken", "council-spoken-32", 0.25),
+    ]
+    assert [c["members_heard"]["mean"] for c in report["configurations"][2:]] == [0, 1.5, 2.5]
+    markdown = render_markdown(report)
+    assert (
+        "- **council-spoken**: spoken turn: members capped at 96 tokens; the chair heard 1.5 members per item"
+        in markdown
+    )
+    assert "- **council-spoken-32** vs council-spoken: +25.0 points" in markdown

@@ -1,4 +1,5 @@
-"""`python -m council.evaluation`: run a question file through every configuration and write the report."""
+"""`python -m council.evaluation`: run a question file through every configuration (or those chosen) and write the
+report."""
 
 import argparse
 import asyncio
@@ -6,7 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from council.evaluation.harness import Configuration, run_evaluation
+from council.evaluation.errors import ConfigurationChoiceError
+from council.evaluation.harness import SELF_MOA, Configuration, run_evaluation
 from council.evaluation.questions import load_questions, shipped_questions, spread
 from council.evaluation.report import build_report, write_report
 from council.evaluation.self_moa import SAMPLE_TEMPERATURE
@@ -28,6 +30,13 @@ def _arguments() -> argparse.Namespace:
         help="only N questions, taken in turn from each category (0 = all); default $LIMIT",
     )
     parser.add_argument(
+        "--configurations",
+        type=_names,
+        default=_names(os.environ.get("CONFIGURATIONS") or ""),
+        help=f"only these configurations, comma-separated (e.g. council,council-spoken; {SELF_MOA} for self-MoA); "
+        "default: every one, or $CONFIGURATIONS",
+    )
+    parser.add_argument(
         "--temperature", type=float, default=0.0, help="temperature of every role without its own (0 = greedy)"
     )
     parser.add_argument(
@@ -41,6 +50,12 @@ def _arguments() -> argparse.Namespace:
     )
     parser.add_argument("--results-dir", type=Path, default=Path("bench/results"), help="where eval-<date>.json/.md go")
     return parser.parse_args()  # fmt: skip
+
+
+def _names(text: str) -> list[str] | None:
+    """A comma-separated list of configuration names; None (every configuration) when empty."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    return names or None
 
 
 def _show_progress(configuration: Configuration, done: int, total: int, passed: int) -> None:
@@ -69,16 +84,20 @@ def main() -> None:
     questions = load_questions(questions_path)
     if arguments.limit > 0:
         questions = spread(questions, arguments.limit)
-    runs = asyncio.run(
-        run_evaluation(
-            settings,
-            questions,
-            temperature=arguments.temperature,
-            seed=arguments.seed,
-            sample_temperature=arguments.sample_temperature,
-            progress=_show_progress,
+    try:
+        runs = asyncio.run(
+            run_evaluation(
+                settings,
+                questions,
+                only=arguments.configurations,
+                temperature=arguments.temperature,
+                seed=arguments.seed,
+                sample_temperature=arguments.sample_temperature,
+                progress=_show_progress,
+            )
         )
-    )
+    except ConfigurationChoiceError as error:  # refused before any model loads
+        sys.exit(f"python -m council.evaluation: {error}")
     backend = settings.llm.backend if settings.llm.backend == "embedded" else f"openai ({settings.llm.model})"
     report = build_report(
         runs,

@@ -1,4 +1,5 @@
-"""What can be wrong with a question file: a check that cannot be built, and the file error naming the line."""
+"""What can be wrong with a question file (a check that cannot be built, the file error naming the line), and with a
+choice of configurations."""
 
 from pathlib import Path
 
@@ -16,3 +17,8 @@ class QuestionFileError(ValueError):
         self.reason = reason
         where = f"{path}:{line}" if line is not None else str(path)
         super().__init__(f"{where}: {reason}")
+
+
+class ConfigurationChoiceError(ValueError):
+    """The configurations asked for cannot run: an unknown name (the message lists the known ones), or self-MoA
+    without the runs it is set up from."""

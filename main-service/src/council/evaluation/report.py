@@ -18,20 +18,23 @@ __all__ = ["best_member", "build_report", "comparisons", "render_markdown", "wri
 
 
 def comparisons(runs: Sequence[ConfigurationRun]) -> list[tuple[str, str, PairedComparison]]:
-    """Each council configuration and self-MoA against the best single member; the review round and the ranking
-    against the plain council; and the council against self-MoA at its token budget (does mixing roles beat
+    """Each council configuration and self-MoA against the best single member; the review round, the ranking and
+    each spoken council against the plain (written) council; every other spoken budget against the settings' own (the
+    first spoken configuration); and the council against self-MoA at its token budget (does mixing roles beat
     sampling the best one?)."""
     by_name = {run.configuration.name: run for run in runs}
     best = best_member(runs)
     councils = [run.configuration.name for run in runs if run.configuration.path == "council"]
+    spoken = [run.configuration.name for run in runs if run.configuration.spoken_tokens is not None]
     moa = next((run.configuration.name for run in runs if run.configuration.samples), None)
     pairs: list[tuple[str, str]] = []
     if best is not None:
         pairs += [(best.configuration.name, name) for name in councils]
     if "council" in by_name:
-        pairs += [("council", name) for name in ("council+review", "council+ranking") if name in by_name]
-        if moa is not None:
-            pairs.append((moa, "council"))
+        pairs += [("council", name) for name in ("council+review", "council+ranking", *spoken) if name in by_name]
+    pairs += [(spoken[0], name) for name in spoken[1:]]
+    if "council" in by_name and moa is not None:
+        pairs.append((moa, "council"))
     return [
         (base, candidate, compare_paired(_outcomes(by_name[base]), _outcomes(by_name[candidate])))
         for base, candidate in pairs
@@ -67,6 +70,7 @@ def build_report(
                 "output_tokens": {"total": sum(tokens), "mean": round(statistics.fmean(tokens), 1)},
                 "wall_s": {"total": round(sum(walls), 2), "median": round(statistics.median(walls), 3)},
                 "ballots": {"total": sum(i.ballots for i in run.items), "read": sum(i.ballots_read for i in run.items)},
+                "members_heard": {"mean": round(statistics.fmean(i.members_heard for i in run.items), 2)},
                 "items": [asdict(item) for item in run.items],
             }
         )
@@ -112,7 +116,8 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"| {config['output_tokens']['total']} / {config['output_tokens']['mean']} "
             f"| {config['wall_s']['total']} / {config['wall_s']['median']} |"
         )
-    notes = [f"- **{config['name']}**: {config['note']}" for config in report["configurations"] if config.get("note")]
+    notes = [f"- **{config['name']}**: {config['note']}{_heard(config)}" for config in report["configurations"]
+             if config.get("note")]  # fmt: skip
     notes += [
         f"- **{config['name']}**: {config['ballots']['read']} of {config['ballots']['total']} peer rankings could be "
         "read; the others were counted as unreadable, never guessed (the chair is shown the readable ones)"
@@ -147,6 +152,13 @@ def _models(config: dict[str, Any]) -> str:
     *members, chair = models
     runs = [(name, sum(1 for _ in group)) for name, group in itertools.groupby(members)]
     return ", ".join(f"{name} x{count}" if count > 1 else name for name, count in runs) + f"; chair {chair}"
+
+
+def _heard(config: dict[str, Any]) -> str:
+    """How many members' answers a spoken council's chair had, on average: the quorum or the deadline drops the rest."""
+    if config.get("spoken_tokens") is None:
+        return ""
+    return f"; the chair heard {config['members_heard']['mean']:g} members per item on average"
 
 
 def _categories(report: dict[str, Any]) -> list[str]:
