@@ -7,6 +7,7 @@ from pathlib import Path
 import anyio
 import pytest
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from langgraph.runtime import ExecutionInfo
 
 from council.auth import LOCAL
 from council.kip.decisions import DecisionRecorder
@@ -15,9 +16,11 @@ from council.kip.stores.sqlite import SqliteKipStore
 from council.llm import ModelRegistry
 from council.observability.metrics import Metrics, TurnMetrics
 from council.orchestrator import open_orchestrator
+from council.orchestrator.checkpoints import TurnCheckpoints
 from council.pheromind import Pheromind
 from council.pheromind.stores.memory import MemoryPheromoneStore
 from council.settings import PheromindSettings
+from council.turns import TurnOutcome
 from tests.orchestrator.conftest import orchestrator_settings
 
 pytestmark = pytest.mark.anyio
@@ -78,3 +81,33 @@ async def test_a_turn_whose_checkpoint_write_fails_leaves_no_decision_trail_cach
         assert council_turns_timed() == 1
     finally:
         await kip_store.close()
+
+
+async def test_what_a_turn_left_due_and_never_wrote_is_void_once_it_ends(models: ModelRegistry, tmp_path: Path) -> None:
+    # A turn cancelled after `remember` and before its answer's checkpoint was written leaves its effects due, keyed
+    # by the checkpoint it started from; the thread's next turn writes its first checkpoint as that one's child. An
+    # observer leaves such an entry here (its step "started" from the checkpoint just written, the next turn's parent):
+    # before, the next turn ran it, publishing a turn that was never remembered.
+    published: list[str] = []
+
+    async def stale() -> None:
+        published.append("the cancelled turn's effects")
+
+    class LeavesEffectsDue:
+        async def turn_completed(self, final: TurnOutcome, message: str) -> None:
+            assert final.thread_id is not None
+            latest = await orchestrator.checkpointer.aget_tuple({"configurable": {"thread_id": final.thread_id}})
+            checkpoints = orchestrator._graph.checkpointer  # the conversation graph's wrapper
+            assert latest is not None
+            assert isinstance(checkpoints, TurnCheckpoints)
+            step = ExecutionInfo(checkpoint_id=latest.config["configurable"]["checkpoint_id"], checkpoint_ns="",
+                                 task_id="cancelled", thread_id=final.thread_id)  # fmt: skip
+            checkpoints.after_commit(step, stale)
+
+    async with open_orchestrator(
+        orchestrator_settings(tmp_path), models=models, observers=[LeavesEffectsDue()]
+    ) as orchestrator:
+        first = await orchestrator.answer(await orchestrator.admit("/fast Say hi", caller=LOCAL))
+        with anyio.fail_after(120):
+            await orchestrator.answer(await orchestrator.admit("/fast Again", caller=LOCAL, thread_id=first.thread_id))
+    assert published == []

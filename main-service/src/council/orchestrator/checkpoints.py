@@ -31,7 +31,8 @@ class TurnCheckpoints(BaseCheckpointSaver[Any]):
         self._go_ahead = go_ahead
         # Per thread, the id of the checkpoint a step started from and what is due once that step's checkpoint (the
         # next one, whose parent it is) is written. One entry per thread, as one turn at a time runs on a thread (its
-        # lock): a turn cancelled between its step and the write leaves its entry to the thread's next turn to replace.
+        # lock); the turn drops its entry when it ends (`forget_due`), so a turn cancelled between its step and the
+        # write leaves nothing for the thread's next write, whose parent may be that same checkpoint.
         self._due: dict[str, tuple[str, AfterCommit]] = {}
 
     def after_commit(self, step: ExecutionInfo, work: AfterCommit) -> None:
@@ -40,6 +41,10 @@ class TurnCheckpoints(BaseCheckpointSaver[Any]):
         in order, each the child of the one the step started from, which is how the write is recognised."""
         if step.thread_id is not None:
             self._due[step.thread_id] = (step.checkpoint_id, work)
+
+    def forget_due(self, thread_id: str) -> None:
+        """The turn on `thread_id` has ended (under its lock): what it left due and was not written is void."""
+        self._due.pop(thread_id, None)
 
     def _take_due(self, config: RunnableConfig) -> AfterCommit | None:
         configurable = config.get("configurable", {})

@@ -31,8 +31,9 @@ class ClientShares:
         self.waiting_turns: Counter[str] = Counter()
 
     def check(self, client: str) -> None:
-        """Refuse now (a 429 before anything streams) what `turn` would refuse: no await between the check and the
-        take, so only a turn admitted meanwhile can still be refused at its start."""
+        """Refuse now (a 429 before anything streams) what `turn` would refuse. The turn is counted only once it
+        starts, so of a burst admitted at once the turns past the cap are refused at their start (a streamed turn's
+        `error` event), their model calls already charged."""
         if self.turns[client] >= self.max_turns:
             raise TooManyTurnsError(
                 f"You have {self.turns[client]} turns running, the most one client may "

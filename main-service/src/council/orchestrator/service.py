@@ -18,6 +18,7 @@ from council.errors import CouncilError, ErrorCode, ForbiddenError, InvalidReque
 from council.health import Check
 from council.llm import ModelRegistry
 from council.orchestrator.admission import AdmissionLimits, Admitted, CallBudget, client_of, turn_cost
+from council.orchestrator.checkpoints import TurnCheckpoints
 from council.orchestrator.context import (
     AgentPath,
     AnswerCache,
@@ -243,8 +244,12 @@ class Orchestrator:
                 # The owner was checked at admission, before any lock: a waiter here waits for its own thread.
                 waiting = functools.partial(shares.waiting, admitted.client)  # entered only while it waits
                 async with self.thread_locks.hold(thread, waiting) if thread else contextlib.nullcontext():
-                    async for item in graph.astream(turn_input, config, context=context, stream_mode="custom"):
-                        events.put_nowait(item)
+                    try:
+                        async for item in graph.astream(turn_input, config, context=context, stream_mode="custom"):
+                            events.put_nowait(item)
+                    finally:  # a turn cancelled before its answer's write must not publish at the next turn's
+                        if thread is not None and isinstance(graph.checkpointer, TurnCheckpoints):
+                            graph.checkpointer.forget_due(thread)
             finally:
                 events.put_nowait(_TURN_OVER)
 
