@@ -9,7 +9,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from council.security import HostAllowList, host_name, is_same_origin
+from council.origins import HostAllowList, host_name, is_same_origin
 from council.settings import KipSettings, MemorySettings, SecuritySettings
 
 from conftest import ROOT

@@ -11,7 +11,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from tests.api.test_bad_input import wav
 from tests.conftest import AppClient, Server, engine_free_settings
-from voice.security import HostAllowList
+from voice.origins import HostAllowList
 
 REBOUND = {"Host": "rebound.example:8001"}  # a page's own name, pointed at 127.0.0.1 by its DNS (rebinding)
 

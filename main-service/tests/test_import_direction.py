@@ -34,6 +34,7 @@ LEAVES: tuple[str, ...] = (
     "council.ids",
     "council.health",
     "council.auth",
+    "council.origins",
     "council.observability",
     "council.turns",
     "council.agent_events",

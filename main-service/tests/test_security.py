@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from council.app import create_app
-from council.security import HostAllowList, is_same_origin
+from council.origins import HostAllowList, is_same_origin
 from council.settings import Settings
 from tests.conftest import app_with_a_bug, client_to
 

@@ -9,11 +9,10 @@ from voice.http_errors import CatchAllMiddleware, install_error_handlers
 from voice.lifespan import build_lifespan
 from voice.observability.correlation import RequestContextMiddleware
 from voice.observability.logs import configure_logging
+from voice.origins import HostAllowList, OriginPolicy
 from voice.security import (
     AllowedHostsMiddleware,
     CrossSiteMiddleware,
-    HostAllowList,
-    OriginPolicy,
     SecurityHeadersMiddleware,
 )
 from voice.settings import Settings

@@ -5,23 +5,17 @@ sniffing and loading anything.
 The voice service is called by the main service (and other programs), which send no `Origin`; its only page is
 /docs, whose own origin (on an allowed host) is allowed, as the main service allows its own."""
 
-from collections.abc import Sequence
-from urllib.parse import urlsplit
-
 import structlog
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voice.errors import ErrorCode
 from voice.http_errors import HTTPMiddleware, error_response
+from voice.origins import HostAllowList, OriginPolicy, host_name
 
 log = structlog.get_logger(__name__)
 
 CLOSE_POLICY_VIOLATION = 1008
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-# What a page may cause without a preflight (a form or multipart post among them): the methods that change state.
-_STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_OTHER_SITE = frozenset({"cross-site", "same-site"})  # Sec-Fetch-Site: not this origin (`same-site`: a sibling)
 # Orchestrators probe a replica by its own address (Kubernetes: the pod IP), which no allow-list can know; the
 # probes return only health, so they answer whatever the Host.
 _HOST_EXEMPT_PATHS = ("/health/live", "/health/ready")
@@ -34,33 +28,6 @@ SECURITY_HEADERS = {
 }
 # Swagger UI (/docs) loads its assets from a CDN; a strict CSP would blank that page, so it gets none.
 _CSP_EXEMPT_PREFIXES = ("/docs", "/redoc")
-
-
-def host_name(host: str | None) -> str | None:
-    """The name in a `Host` header or an origin's authority, lower-case, without port; None if malformed."""
-    if not host:
-        return None
-    try:
-        parts = urlsplit(f"//{host}")
-        parts.port  # noqa: B018  # raises ValueError on a port that is not a number
-    except ValueError:
-        return None
-    return parts.hostname or None
-
-
-class HostAllowList:
-    """The names this service answers to: exact names, `*.example.com` for its subdomains, or `*` for any."""
-
-    def __init__(self, patterns: Sequence[str]) -> None:
-        self.allow_any = "*" in patterns
-        names = [pattern.strip().lower().strip("[]") for pattern in patterns]
-        self.exact = {name for name in names if not name.startswith("*.")}
-        self.suffixes = tuple(name[1:] for name in names if name.startswith("*."))
-
-    def allows(self, name: str | None) -> bool:
-        if self.allow_any:
-            return True
-        return name is not None and (name in self.exact or name.endswith(self.suffixes))
 
 
 class AllowedHostsMiddleware:
@@ -85,65 +52,6 @@ class AllowedHostsMiddleware:
             return
         message = "This service does not answer to that Host; add it to VOICE_SECURITY__ALLOWED_HOSTS."
         await error_response(400, ErrorCode.HOST_NOT_ALLOWED, message)(scope, receive, send)
-
-
-def _origin(value: str) -> tuple[str, str, int] | None:
-    """(scheme, host, port) of a web origin such as `https://app.example`; None when it is not one (e.g. `null`)."""
-    try:
-        parts = urlsplit(value.strip().rstrip("/"))
-        port = parts.port
-    except ValueError:  # a port that is not a number, or a malformed IPv6 host
-        return None
-    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
-        return None
-    return parts.scheme, parts.hostname, port or _DEFAULT_PORTS[parts.scheme]
-
-
-def _is_same_origin(origin: tuple[str, str, int], host: str | None) -> bool:
-    """Whether `origin` names the host the request was sent to (its `Host`, which takes the origin's default port)."""
-    if not host:
-        return False
-    scheme, hostname, port = origin
-    try:
-        target = urlsplit(f"//{host}")
-        target_port = target.port or _DEFAULT_PORTS[scheme]
-    except ValueError:
-        return False
-    return (target.hostname, target_port) == (hostname, port)
-
-
-class OriginPolicy:
-    """Which web pages may act on this service: the listed origins, and this very origin on a name of the host
-    allow-list (the service's own /docs page; never merely whatever `Host` says: a rebound name would match itself).
-    The main service's `OriginPolicy` decides alike, from its CORS allow-list."""
-
-    def __init__(self, allowed_origins: Sequence[str], hosts: HostAllowList) -> None:
-        self.allow_any = "*" in allowed_origins
-        self.listed = {parsed for origin in allowed_origins if (parsed := _origin(origin)) is not None}
-        self.hosts = hosts
-
-    def is_listed(self, origin: str) -> bool:
-        return self.allow_any or _origin(origin) in self.listed
-
-    def allows(self, origin: str, host: str | None) -> bool:
-        if self.is_listed(origin):
-            return True
-        parsed = _origin(origin)
-        return parsed is not None and self.hosts.allows(parsed[1]) and _is_same_origin(parsed, host)
-
-    def allows_request(self, method: str, headers: Headers) -> bool:
-        """Whether a request may change state: it is a read, or no page of another site sent it.
-
-        Browsers send `Origin` with every POST, PUT, PATCH and DELETE, and `Sec-Fetch-Site` where they support it;
-        programs (the main service, curl, SDKs) send neither and pass. A request the browser calls `cross-site` acts
-        only for a listed origin; `same-site` (a sibling name, or another port of this one: another local app) is
-        another origin, so it needs an allowed `Origin` like any other page."""
-        if method not in _STATE_CHANGING:
-            return True
-        origin, site = headers.get("origin"), headers.get("sec-fetch-site")
-        if origin is None:
-            return site not in _OTHER_SITE
-        return self.is_listed(origin) if site == "cross-site" else self.allows(origin, headers.get("host"))
 
 
 class CrossSiteMiddleware:

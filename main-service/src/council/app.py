@@ -15,12 +15,11 @@ from council.lifespan import build_lifespan
 from council.observability.correlation import RequestContextMiddleware
 from council.observability.logs import configure_logging
 from council.observability.metrics import HttpMetricsMiddleware, Metrics
+from council.origins import HostAllowList, OriginPolicy
 from council.ratelimit import RateLimiter, RateLimitMiddleware
 from council.security import (
     AllowedHostsMiddleware,
     CrossSiteRequestMiddleware,
-    HostAllowList,
-    OriginPolicy,
     SecurityHeadersMiddleware,
     WebSocketOriginMiddleware,
 )
