@@ -81,6 +81,12 @@ def test_stable_words_only_append_what_two_hypotheses_agree_on() -> None:
     assert stable.agree("The council will vote after lunch.") == " vote after"
     assert stable.finish("The council will vote after lunch.") == " lunch."
     assert stable.sent == ["The", "council", "will", "vote", "after", "lunch."]
+    # Case and punctuation do not make a word another: a final that reads "Council," still continues "council".
+    recased = StableWords()
+    recased.agree("The council met")
+    assert recased.agree("The council met this") == "The council met"
+    assert recased.finish("The Council met, this morning.") == " this morning."
+    assert normalize(" ".join(recased.sent)) == normalize("The council met this morning")
     changed = StableWords()
     changed.agree("The council")
     changed.agree("The council")
