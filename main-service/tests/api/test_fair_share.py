@@ -3,6 +3,7 @@ or foreign thread, the owner checked before any lock, per-client caps on turns, 
 the operator's say over the costly council stages."""
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,6 +16,7 @@ from starlette.testclient import TestClient, WebSocketDenialResponse
 from council.app import create_app
 from council.auth import Caller
 from council.orchestrator import Orchestrator
+from council.orchestrator.fair_share import TooManyTurnsError
 from council.settings import Settings
 from tests.api.test_ws_voice import heard
 from tests.lifespan import app_started
@@ -140,6 +142,27 @@ async def test_a_client_over_its_turn_cap_gets_429_while_another_client_is_serve
     assert "COUNCIL_DELIBERATION__MAX_TURNS_PER_CLIENT" in refused.json()["error"]["message"]
     assert refused.headers["retry-after"] == "2"
     assert bobs.status_code == 200
+
+
+async def test_a_burst_past_the_turn_cap_is_refused_at_admission_and_every_slot_comes_back(keyed: Settings) -> None:
+    # Before: the cap was checked at admission but counted only when the turn started, so a burst admitted at once
+    # passed the check, was charged, and was refused in-stream (an `error` event after a 200).
+    keyed.deliberation.max_turns_per_client = 1
+    alice = Caller("alice", admin=False)
+    async with app_started(create_app(keyed)) as started:
+        orchestrator = orchestrator_of(started)
+        shares = orchestrator.admission.shares
+        first = await orchestrator.admit("/fast hi", caller=alice)
+        with pytest.raises(TooManyTurnsError):
+            await orchestrator.admit("/fast hi", caller=alice)
+        assert (await orchestrator.admit("/fast hi", caller=Caller("bob", admin=False))).client == "caller:bob"
+        await orchestrator.answer(first)
+        await until(lambda: not shares.turns["caller:alice"])  # given back once the turn's work has ended
+        dropped = await orchestrator.admit("/fast hi", caller=alice)  # a surface that never runs what it admitted
+        assert shares.turns["caller:alice"] == 1
+        del dropped
+        gc.collect()
+        assert not shares.turns, "an admission dropped unrun gives its slot back"
 
 
 async def test_a_client_over_its_waiting_turns_cap_gets_429(keyed: Settings) -> None:

@@ -11,7 +11,7 @@ from typing import Protocol
 from langchain_core.messages import AnyMessage
 
 from council.auth import Caller
-from council.orchestrator.fair_share import ClientShares
+from council.orchestrator.fair_share import ClientShares, TurnSlot
 from council.orchestrator.smart_router import RequestedPath, RouteDecision
 
 
@@ -78,6 +78,9 @@ class Admitted:
     """On the council path, members rank each other's answers for the chair (the turn's choice, else the settings')."""
     cost: int = 0
     """Model calls charged to `client` for this turn."""
+    slot: TurnSlot | None = dataclasses.field(default=None, compare=False, repr=False)
+    """The turn's place in `client`'s share of this replica, counted from admission: `Orchestrator.turn` gives it
+    back when the turn's work has ended, and an admission never run gives it back when it is dropped."""
 
     @property
     def stateless(self) -> bool:

@@ -30,22 +30,17 @@ class ClientShares:
         self.turns: Counter[str] = Counter()
         self.waiting_turns: Counter[str] = Counter()
 
-    def check(self, client: str) -> None:
-        """Refuse now (a 429 before anything streams) what `turn` would refuse. The turn is counted only once it
-        starts, so of a burst admitted at once the turns past the cap are refused at their start (a streamed turn's
-        `error` event), their model calls already charged."""
+    def reserve(self, client: str) -> "TurnSlot":
+        """Count one more turn of `client` now, at admission (a 429 before anything streams over the cap), so a burst
+        admitted at once is refused at its door rather than charged and refused at its start. The slot is given
+        back by `TurnSlot.release`, which `Orchestrator.turn` calls when the turn's work has ended."""
         if self.turns[client] >= self.max_turns:
             raise TooManyTurnsError(
                 f"You have {self.turns[client]} turns running, the most one client may "
                 "(COUNCIL_DELIBERATION__MAX_TURNS_PER_CLIENT); retry when one has answered."
             )
-
-    @contextlib.contextmanager
-    def turn(self, client: str) -> Iterator[None]:
-        """One running turn of `client` for the block's duration; TooManyTurnsError over the cap."""
-        self.check(client)
-        with _counted(self.turns, client):
-            yield
+        self.turns[client] += 1
+        return TurnSlot(self.turns, client)
 
     @contextlib.contextmanager
     def waiting(self, client: str) -> Iterator[None]:
@@ -59,12 +54,29 @@ class ClientShares:
             yield
 
 
+class TurnSlot:
+    """One counted turn of a client; `release` gives it back once (later calls do nothing)."""
+
+    def __init__(self, counter: Counter[str], client: str) -> None:
+        self._counter: Counter[str] | None = counter
+        self.client = client
+
+    def release(self) -> None:
+        counter, self._counter = self._counter, None
+        if counter is not None:
+            _uncount(counter, self.client)
+
+
 @contextlib.contextmanager
 def _counted(counter: Counter[str], key: str) -> Iterator[None]:
     counter[key] += 1
     try:
         yield
     finally:
-        counter[key] -= 1
-        if not counter[key]:
-            del counter[key]  # the table holds only clients with turns
+        _uncount(counter, key)
+
+
+def _uncount(counter: Counter[str], key: str) -> None:
+    counter[key] -= 1
+    if not counter[key]:
+        del counter[key]  # the table holds only clients with turns

@@ -5,6 +5,7 @@ import contextlib
 import dataclasses
 import functools
 import time
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -120,7 +121,6 @@ class Orchestrator:
         if history is not None and thread_id is not None:
             raise ValueError("A stateless turn (with `history`) has no thread.")
         thread = None if history is not None else await self.threads.for_turn(thread_id, caller)
-        limits.shares.check(client)
         try:
             strength = await ctx.trails.strength(message, scope=caller.name) if ctx.trails is not None else None
             route = decide(
@@ -145,9 +145,14 @@ class Orchestrator:
             )
         asked = len(ctx.members) if members is None else len(set(members))
         cost = turn_cost(route, asked, review_round=review_round, ranking=ranking)
-        if limits.budget is not None and cost:
-            await limits.budget.charge_calls(client, cost)
-        return Admitted(
+        slot = limits.shares.reserve(client)  # last but the charge: every check before it refuses without a count
+        try:
+            if limits.budget is not None and cost:
+                await limits.budget.charge_calls(client, cost)
+        except BaseException:
+            slot.release()
+            raise
+        admitted = Admitted(
             message,
             requested,
             role,
@@ -160,7 +165,12 @@ class Orchestrator:
             review_round=review_round,
             ranking=ranking,
             cost=cost,
+            slot=slot,
         )
+        # An admission a surface drops without running it (a client gone before its stream began, a preemptive answer
+        # not started) gives its slot back when it is collected; a turn gives it back sooner, when its work ends.
+        weakref.finalize(admitted, slot.release)
+        return admitted
 
     def _check_stages(self, caller: Caller, *, review_round: bool, ranking: bool) -> None:
         """The review round and the ranking each cost another call per member: a client may turn one on only where
@@ -253,22 +263,26 @@ class Orchestrator:
             finally:
                 events.put_nowait(_TURN_OVER)
 
-        # Counted from here to the turn's end (waiting for the thread included): the client's share of this replica.
-        with shares.turn(admitted.client):
-            # The graph runs in a task of its own, cancelled plainly when this generator is left early. Under an
-            # anyio cancel scope (Starlette, uvicorn) LangGraph's own cleanup is re-cancelled at every await and
-            # would leave the node running, decoding for nobody.
-            graph_task = asyncio.create_task(run_graph(), name="council-turn")
-            final: FinalEvent | None = None
-            try:
-                while (item := await events.get()) is not _TURN_OVER:
-                    if isinstance(item, FinalEvent):
-                        final = item  # held back until the checkpoint is written: `final` means remembered
-                        continue
-                    yield item  # type: ignore[misc]  # custom mode yields exactly what the nodes wrote: our events
-                await graph_task  # raises the turn's error, if any
-            finally:
-                graph_task.cancel()
+        # The graph runs in a task of its own, cancelled plainly when this generator is left early. Under an anyio
+        # cancel scope (Starlette, uvicorn) LangGraph's own cleanup is re-cancelled at every await and would leave the
+        # node running, decoding for nobody.
+        graph_task = asyncio.create_task(run_graph(), name="council-turn")
+        # Counted since admission until the graph's work has ended: a cancelled turn's slot comes back only once its
+        # task has let go of the thread's lock, by the callback; one that ended is given back before its `final`.
+        release = admitted.slot.release if admitted.slot is not None else lambda: None
+        graph_task.add_done_callback(lambda _: release())
+        final: FinalEvent | None = None
+        try:
+            while (item := await events.get()) is not _TURN_OVER:
+                if isinstance(item, FinalEvent):
+                    final = item  # held back until the checkpoint is written: `final` means remembered
+                    continue
+                yield item  # type: ignore[misc]  # custom mode yields exactly what the nodes wrote: our events
+            await graph_task  # raises the turn's error, if any
+        finally:
+            graph_task.cancel()
+            if graph_task.done():
+                release()
         if final is not None:
             yield final
 
