@@ -7,7 +7,7 @@ import av
 import numpy as np
 import pytest
 
-from voice.audio import OUTPUT_RATE, OutputFormat, SampleBuffer, StreamEncoder, decode
+from voice.audio import OUTPUT_RATE, OutputFormat, SampleBuffer, StreamEncoder, StreamResampler, decode
 from voice.errors import AudioTooLong, InvalidAudio
 
 RATE = 16_000
@@ -170,3 +170,22 @@ def test_a_sample_buffer_grows_geometrically_and_never_moves_audio_under_a_view(
     assert np.array_equal(buffer.samples[-320:], -frame)
     buffer.drop_front(10**9)
     assert buffer.size == 0
+
+
+@pytest.mark.parametrize(("rate", "chunk"), [(48_000, 1_000), (8_000, 333), (24_000, 2_400)])
+def test_a_live_stream_resampled_chunk_by_chunk_keeps_its_length_and_its_pitch(rate: int, chunk: int) -> None:
+    # The realtime socket's audio arrives in chunks of any size. Resampling each on its own (the linear resampler this
+    # replaced) rounded every chunk's length (48 kHz in 1000-sample chunks: +0.2 %, a phase jump at every seam);
+    # one resampler whose filter state carries over keeps the stream's length and its tone.
+    signal = tone(3.0, rate)
+    resampler = StreamResampler(rate, RATE)
+    out = np.concatenate([resampler.push(signal[at : at + chunk]) for at in range(0, signal.size, chunk)])
+    assert abs(out.size - 3 * RATE) <= 32  # what stays inside the filter until more audio comes
+    spectrum = np.abs(np.fft.rfft(out[RATE // 2 : RATE // 2 + RATE]))  # one second: bins are 1 Hz apart
+    assert int(np.argmax(spectrum)) == 440
+    assert spectrum[440] / spectrum.sum() > 0.2  # a pure tone: no spread from seams
+
+
+def test_at_the_working_rate_the_stream_passes_through_untouched() -> None:
+    samples = tone(0.1, RATE)
+    assert StreamResampler(RATE, RATE).push(samples) is samples

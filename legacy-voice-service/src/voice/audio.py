@@ -93,6 +93,24 @@ def decode_pcm16(data: bytes) -> Samples:
     return np.frombuffer(data[:usable], dtype="<i2").astype(np.float32) / 32768.0
 
 
+class StreamResampler:
+    """Float32 mono chunks from `source_rate` to `rate`, chunk by chunk, with FFmpeg's resampler (as uploads and the
+    encoder use): its filter state carries across chunks, so their seams are inaudible. A few samples stay inside
+    the filter until more audio pushes them out (well under a millisecond: a pause's silence always does)."""
+
+    def __init__(self, source_rate: int, rate: int) -> None:
+        self.source_rate, self.rate = source_rate, rate
+        self._resampler = None if source_rate == rate else av.AudioResampler(format="flt", layout="mono", rate=rate)
+
+    def push(self, samples: Samples) -> Samples:
+        if self._resampler is None or samples.size == 0:
+            return samples
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="flt", layout="mono")
+        frame.sample_rate = self.source_rate
+        pieces = [out.to_ndarray().reshape(-1) for out in self._resampler.resample(frame)]
+        return np.concatenate(pieces).astype(np.float32, copy=False) if pieces else np.zeros(0, dtype=np.float32)
+
+
 def wav_header(rate: int, channels: int = 1, bits: int = 16) -> bytes:
     """A WAV header for a stream of unknown length (sizes 0xFFFFFFFF, as OpenAI's streamed wav does)."""
     block = channels * bits // 8

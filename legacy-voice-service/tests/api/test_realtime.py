@@ -47,7 +47,7 @@ def test_speech_then_silence_gives_vad_events_and_a_final_transcript(client: Tes
         "/v1/audio/speech", json={"voice": "en_US-joe-medium", "input": TEXT, "response_format": "pcm"}
     ).content
     audio = b"\0" * (FRAME * 5) + speech + b"\0" * (FRAME * 10)
-    with client.websocket_connect("ws://localhost/v1/realtime?intent=transcription") as socket:
+    with client.websocket_connect("ws://localhost/v1/realtime") as socket:
         assert socket.receive_json()["type"] == "session.created"
         for start in range(0, len(audio), FRAME):
             frame = audio[start : start + FRAME]
@@ -90,7 +90,7 @@ def test_word_timestamps_can_be_left_out_of_a_sessions_transcripts(client: TestC
     speech = client.post(
         "/v1/audio/speech", json={"voice": "en_US-joe-medium", "input": TEXT, "response_format": "pcm"}
     ).content
-    with client.websocket_connect("ws://localhost/v1/realtime?intent=transcription") as socket:
+    with client.websocket_connect("ws://localhost/v1/realtime") as socket:
         created = socket.receive_json()
         completed = []
         for word_timestamps in (False, True):
@@ -147,7 +147,7 @@ def test_the_socket_needs_the_service_token_when_one_is_set(app_client: AppClien
 
 
 def test_text_deltas_are_spoken_clause_by_clause_and_cancel_stops_at_once(client: TestClient) -> None:
-    with client.websocket_connect("ws://localhost/v1/realtime?intent=speech&voice=en_US-joe-medium") as socket:
+    with client.websocket_connect("ws://localhost/v1/realtime/speech?voice=en_US-joe-medium") as socket:
         assert socket.receive_json()["session"]["voice"] == "en_US-joe-medium"
         for delta in ["The council ", "has decided.", " We vote", " tomorrow"]:
             socket.send_json({"type": "speech.text.delta", "delta": delta})
@@ -175,7 +175,7 @@ def test_text_deltas_are_spoken_clause_by_clause_and_cancel_stops_at_once(client
 def test_the_first_clause_is_spoken_at_once_and_a_number_is_never_cut_at_its_point(client: TestClient) -> None:
     # What the listener waits for is the first piece: it may end at a short clause. A mark at the end of the text
     # so far is not yet a boundary: tokens arrive as "3", ".", "5".
-    with client.websocket_connect("ws://localhost/v1/realtime?intent=speech&voice=en_US-joe-medium") as socket:
+    with client.websocket_connect("ws://localhost/v1/realtime/speech?voice=en_US-joe-medium") as socket:
         socket.receive_json()
         for delta in ["Yes, it is about 3", ".", "5 km away", ", which is", " a short walk"]:
             socket.send_json({"type": "speech.text.delta", "delta": delta})
@@ -206,7 +206,7 @@ def test_the_first_words_are_spoken_once_they_make_a_phrase_and_nothing_is_dropp
     client: TestClient, deltas: list[str], first_piece: str, rest: str
 ) -> None:
     # Before any clause mark: four whole words, extended to a word a phrase can end on ("the" is not one).
-    with client.websocket_connect("ws://localhost/v1/realtime?intent=speech&voice=en_US-joe-medium") as socket:
+    with client.websocket_connect("ws://localhost/v1/realtime/speech?voice=en_US-joe-medium") as socket:
         socket.receive_json()
         for delta in deltas:
             socket.send_json({"type": "speech.text.delta", "delta": delta})
@@ -219,7 +219,7 @@ def test_the_first_words_are_spoken_once_they_make_a_phrase_and_nothing_is_dropp
 
 def test_the_first_piece_waits_for_a_clause_when_first_words_are_off(app_client: AppClient) -> None:
     client = app_client(Settings(_env_file=None, realtime={"first_piece_words": 0}))
-    with client.websocket_connect("ws://localhost/v1/realtime?intent=speech&voice=en_US-joe-medium") as socket:
+    with client.websocket_connect("ws://localhost/v1/realtime/speech?voice=en_US-joe-medium") as socket:
         socket.receive_json()
         for delta in ["The", " capital", " of", " France", " is", " Paris", " and it is lovely."]:
             socket.send_json({"type": "speech.text.delta", "delta": delta})
@@ -227,7 +227,7 @@ def test_the_first_piece_waits_for_a_clause_when_first_words_are_off(app_client:
 
 
 def test_a_speech_session_with_an_unknown_voice_is_refused(client: TestClient) -> None:
-    with client.websocket_connect("ws://localhost/v1/realtime?intent=speech&voice=../x") as socket:
+    with client.websocket_connect("ws://localhost/v1/realtime/speech?voice=../x") as socket:
         error = socket.receive_json()
         assert error["type"] == "error"
         assert "Invalid voice name" in error["error"]["message"]
@@ -252,25 +252,40 @@ def test_a_16_khz_stream_is_accepted_with_its_sample_rate(client: TestClient) ->
 
 
 NOT_OBJECTS = ["[]", "5", '"text"', "null", "{not json"]
+LISTENING, SPEAKING = "/v1/realtime", "/v1/realtime/speech"
+
+
+@pytest.mark.parametrize("query", ["intent=speech", "intent=anything"])
+def test_the_listening_route_refuses_another_intent_and_names_the_speaking_route(
+    client: TestClient, query: str
+) -> None:
+    # One route per protocol: synthesis used to be served on /v1/realtime?intent=speech, chosen by the query.
+    with client.websocket_connect(f"ws://localhost/v1/realtime?{query}") as socket:
+        error = socket.receive_json()
+        with pytest.raises(WebSocketDisconnect) as closed:
+            socket.receive_json()
+    assert error["type"] == "error"
+    assert "WS /v1/realtime/speech" in error["error"]["message"]
+    assert closed.value.code == 1008
 
 
 @pytest.mark.parametrize(
-    ("intent", "malformed"),
+    ("route", "malformed"),
     [
-        *[("transcription", text) for text in NOT_OBJECTS],
-        ("transcription", '{"type": "session.update", "session": "x"}'),
-        ("transcription", '{"type": "session.update", "session": {"turn_detection": "x"}}'),
-        ("transcription", '{"type": "input_audio_buffer.append", "audio": 5}'),
-        *[("speech", text) for text in NOT_OBJECTS],
-        ("speech", '{"type": "session.update", "session": "x"}'),
-        ("speech", '{"type": "session.update", "session": {"voice": 5}}'),
-        ("speech", '{"type": "speech.text.delta", "delta": ["a"]}'),
+        *[(LISTENING, text) for text in NOT_OBJECTS],
+        (LISTENING, '{"type": "session.update", "session": "x"}'),
+        (LISTENING, '{"type": "session.update", "session": {"turn_detection": "x"}}'),
+        (LISTENING, '{"type": "input_audio_buffer.append", "audio": 5}'),
+        *[(SPEAKING, text) for text in NOT_OBJECTS],
+        (SPEAKING, '{"type": "session.update", "session": "x"}'),
+        (SPEAKING, '{"type": "session.update", "session": {"voice": 5}}'),
+        (SPEAKING, '{"type": "speech.text.delta", "delta": ["a"]}'),
     ],
 )
 def test_malformed_events_get_an_error_event_and_the_session_stays_open(
-    client: TestClient, intent: str, malformed: str
+    client: TestClient, route: str, malformed: str
 ) -> None:
-    with client.websocket_connect(f"ws://localhost/v1/realtime?intent={intent}") as socket:
+    with client.websocket_connect(f"ws://localhost{route}") as socket:
         assert socket.receive_json()["type"] == "session.created"
         socket.send_text(malformed)
         error = socket.receive_json()
@@ -345,12 +360,12 @@ def test_a_long_silence_keeps_the_buffer_small_and_the_session_clock_right(
     assert completed["words"][0]["start"] >= silence_s - 0.3
 
 
-@pytest.mark.parametrize("intent", ["transcription", "speech"])
-def test_a_frame_over_the_limit_closes_the_socket_with_1009(app_client: AppClient, intent: str) -> None:
+@pytest.mark.parametrize("route", [LISTENING, SPEAKING])
+def test_a_frame_over_the_limit_closes_the_socket_with_1009(app_client: AppClient, route: str) -> None:
     # The speaking session needs its engine (Piper); the transcription session's limit is checked before any.
-    engines = {"tts": {"enabled": True}} if intent == "speech" else {}
+    engines = {"tts": {"enabled": True}} if route == SPEAKING else {}
     client = app_client(engine_free_settings(realtime={"max_frame_bytes": 4096}, **engines))
-    with client.websocket_connect(f"ws://localhost/v1/realtime?intent={intent}") as socket:
+    with client.websocket_connect(f"ws://localhost{route}") as socket:
         assert socket.receive_json()["type"] == "session.created"
         socket.send_bytes(b"\0" * 4098)
         with pytest.raises(WebSocketDisconnect) as closed:
@@ -370,11 +385,11 @@ def next_event_within(socket: Any, seconds: float) -> dict[str, Any]:
     return event
 
 
-@pytest.mark.parametrize("intent", ["transcription", "speech"])
-def test_a_socket_that_sends_nothing_is_closed_after_the_idle_timeout(app_client: AppClient, intent: str) -> None:
-    engines = {"tts": {"enabled": True}} if intent == "speech" else {}
+@pytest.mark.parametrize("route", [LISTENING, SPEAKING])
+def test_a_socket_that_sends_nothing_is_closed_after_the_idle_timeout(app_client: AppClient, route: str) -> None:
+    engines = {"tts": {"enabled": True}} if route == SPEAKING else {}
     client = app_client(engine_free_settings(realtime={"idle_timeout_s": 0.3}, **engines))
-    with client.websocket_connect(f"ws://localhost/v1/realtime?intent={intent}") as socket:
+    with client.websocket_connect(f"ws://localhost{route}") as socket:
         assert socket.receive_json()["type"] == "session.created"
         with pytest.raises(WebSocketDisconnect) as closed:
             next_event_within(socket, 10)
@@ -385,7 +400,7 @@ def test_a_speaking_socket_is_not_idle_while_it_speaks_and_is_closed_once_it_is(
     idle_s = 0.5
     client = app_client(engine_free_settings(tts={"enabled": True}, realtime={"idle_timeout_s": idle_s}))
     answer = " ".join(f"Point number {n} is worth a sentence of its own." for n in range(12))
-    with client.websocket_connect("ws://localhost/v1/realtime?intent=speech") as socket:
+    with client.websocket_connect("ws://localhost/v1/realtime/speech") as socket:
         assert socket.receive_json()["type"] == "session.created"
         socket.send_json({"type": "speech.text.delta", "delta": answer})
         socket.send_json({"type": "speech.text.done"})
@@ -402,7 +417,7 @@ def test_a_speaking_socket_is_not_idle_while_it_speaks_and_is_closed_once_it_is(
 def test_text_arriving_faster_than_it_is_spoken_is_bounded(app_client: AppClient) -> None:
     client = app_client(engine_free_settings(tts={"enabled": True}, realtime={"max_queued_text_chars": 1024}))
     sentence = "This sentence waits its turn to be spoken aloud. "  # 49 characters
-    with client.websocket_connect("ws://localhost/v1/realtime?intent=speech") as socket:
+    with client.websocket_connect("ws://localhost/v1/realtime/speech") as socket:
         assert socket.receive_json()["type"] == "session.created"
         for _ in range(40):  # ≈2 000 characters at once: far faster than Piper speaks them
             socket.send_json({"type": "speech.text.delta", "delta": sentence})

@@ -105,7 +105,7 @@ def test_a_busy_engine_during_streamed_synthesis_is_an_error_event_and_the_text_
     # The session server allows one piper job and no queue: a held HTTP stream makes the socket's next job a 429.
     with (
         httpx.Client(timeout=60) as client,
-        open_session(server, server.headers, "?intent=speech&voice=en_US-joe-medium") as session,
+        open_session(server, server.headers, "/speech?voice=en_US-joe-medium") as session,
     ):
         assert receive_event(session)["type"] == "session.created"
         holder = client.send(speech(server, LONG_TEXT), stream=True)

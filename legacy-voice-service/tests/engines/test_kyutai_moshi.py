@@ -327,7 +327,7 @@ class SpeakingService:
     utterances: list[RecordedUtterance]  # every utterance the engine opened, in order
 
     def socket(self) -> Any:
-        return self.client.websocket_connect("ws://localhost/v1/realtime?intent=speech&voice=kyutai-chair")
+        return self.client.websocket_connect("ws://localhost/v1/realtime/speech?voice=kyutai-chair")
 
 
 @pytest.fixture
@@ -476,7 +476,7 @@ def test_an_answer_left_open_is_ended_after_the_text_gap_and_the_engine_is_free(
     # not hold it for ever.
     client = app_client(kyutai_settings(cache, realtime={"max_text_gap_s": 0.5}))
     engine = client.app_state["engines"].synthesizer("kyutai").engine
-    with client.websocket_connect("ws://localhost/v1/realtime?intent=speech&voice=kyutai-chair") as socket:
+    with client.websocket_connect("ws://localhost/v1/realtime/speech?voice=kyutai-chair") as socket:
         socket.receive_json()
         socket.send_json({"type": "speech.text.delta", "delta": "The council has decided"})
         # A guard only: if the answer is never ended, an unknown event's error ends the wait after a minute.

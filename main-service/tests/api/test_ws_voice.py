@@ -43,7 +43,7 @@ def test_an_unexpected_failure_while_listening_is_an_error_event_and_close_1011(
 
     assert (error["type"], error["code"], error["request_id"]) == ("error", "internal_error", "listen-1")
     assert closed.value.code == 1011
-    assert standin.calls["/v1/realtime"] == 2  # one socket listens, one speaks
+    assert standin.calls["/v1/realtime"] == standin.calls["/v1/realtime/speech"] == 1  # one listens, one speaks
     lines = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")]
     failure = next(line for line in lines if line["event"] == "voice_listener_failed")
     assert failure["request_id"] == "listen-1"

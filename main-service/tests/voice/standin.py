@@ -28,8 +28,8 @@ SPOKEN_SAMPLES = 2_400  # 0.1 s at 24 kHz
 
 class VoiceStandIn:
     """Answers `GET /health/ready`, `GET /v1/audio/voices` and `POST /v1/audio/vad` with the JSON in `answers`;
-    on `WS /v1/realtime` a listening session answers each binary frame with the text in `realtime_answer`, a
-    speaking session (`intent=speech`) "speaks" each text at its `speech.text.done`: 0.1 s of PCM whose every
+    on `WS /v1/realtime` a listening session answers each binary frame with the text in `realtime_answer`; on
+    `WS /v1/realtime/speech` a speaking session "speaks" each text at its `speech.text.done`: 0.1 s of PCM whose every
     sample is the number of texts spoken before it (so a test can tell one synthesis from another), then
     `speech.audio.done`. The texts spoken are kept in `synthesized`, a listening session's text events in
     `listening_events`."""
@@ -43,13 +43,14 @@ class VoiceStandIn:
         self.realtime_answer = "{}"
         self.synthesized: list[str] = []
         self.listening_events: list[dict[str, Any]] = []
-        self.calls: dict[str, int] = dict.fromkeys([*self.answers, "/v1/realtime"], 0)
+        self.calls: dict[str, int] = dict.fromkeys([*self.answers, "/v1/realtime", "/v1/realtime/speech"], 0)
         self.app = Starlette(
             routes=[
                 Route("/health/ready", self.answer, methods=["GET"]),
                 Route("/v1/audio/voices", self.answer, methods=["GET"]),
                 Route("/v1/audio/vad", self.answer, methods=["POST"]),
                 WebSocketRoute("/v1/realtime", self.realtime),
+                WebSocketRoute("/v1/realtime/speech", self.realtime),
             ]
         )
         self.url = ""
@@ -60,9 +61,9 @@ class VoiceStandIn:
         return JSONResponse(self.answers[path])
 
     async def realtime(self, socket: WebSocket) -> None:
-        self.calls["/v1/realtime"] += 1
+        self.calls[socket.url.path] += 1
         await socket.accept()
-        speaking = socket.query_params.get("intent") == "speech"
+        speaking = socket.url.path == "/v1/realtime/speech"
         text = ""  # of the utterance being spoken
         try:
             while True:

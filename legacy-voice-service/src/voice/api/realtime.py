@@ -9,8 +9,8 @@ them out). Server -> client: `session.created` / `session.updated` (with the set
 `reason`: semantic, silence, timeout or max_length; see `endpointing`),
 `conversation.item.input_audio_transcription.delta` (partial: the words that have become stable while someone
 speaks; then the rest once the utterance ends), `input_audio_buffer.committed`, `.completed` (with word
-timestamps, unless turned off), `error`. With `?intent=speech` the socket streams synthesis instead
-(`speech_session`).
+timestamps, unless turned off), `error`. Streamed synthesis has a route of its own, `WS /v1/realtime/speech`
+(`speech_session`); both share the replica's session slots.
 """
 
 import base64
@@ -24,7 +24,6 @@ from typing import Any
 import anyio
 import anyio.abc
 import anyio.to_thread
-import numpy as np
 import structlog
 from fastapi import APIRouter, WebSocket
 
@@ -41,7 +40,7 @@ from voice.api.realtime_events import (
 from voice.api.realtime_transcripts import SessionTranscripts, Speculation
 from voice.api.speech_session import SpeechSession
 from voice.api.stable_words import StableWords
-from voice.audio import SampleBuffer, Samples, decode_pcm16
+from voice.audio import SampleBuffer, Samples, StreamResampler, decode_pcm16
 from voice.engines.base import SpeechProbabilities
 from voice.engines.registry import EngineRegistry
 from voice.errors import InvalidRequest, TooManySessions, VoiceError
@@ -76,14 +75,6 @@ def _word_timestamps(requested: object) -> bool:
             "Bad event: session.input_audio_transcription must be a JSON object; its word_timestamps true or false."
         )
     return bool(requested.get("word_timestamps", True))
-
-
-def _to_work_rate(samples: Samples, input_rate: int) -> Samples:
-    if samples.size == 0 or input_rate == WORK_RATE:
-        return samples
-    positions = np.arange(0, samples.size, input_rate / WORK_RATE)
-    resampled: Samples = np.interp(positions, np.arange(samples.size), samples).astype(np.float32)
-    return resampled
 
 
 Job = Callable[[], Awaitable[None]]
@@ -122,6 +113,7 @@ class TranscriptionSession:
     def __init__(self, socket: WebSocket, engines: EngineRegistry, settings: Settings, input_rate: int) -> None:
         self.socket = socket
         self.input_rate = input_rate
+        self.to_work_rate = StreamResampler(input_rate, WORK_RATE)
         self.engines = engines
         self.settings = settings
         self.buffer = SampleBuffer()  # at WORK_RATE, since the last commit
@@ -259,7 +251,7 @@ class TranscriptionSession:
             raise InvalidRequest(f"Bad event: unknown event type {kind!r}.")
 
     async def append(self, samples: Samples) -> None:
-        audio = _to_work_rate(samples, self.input_rate)
+        audio = self.to_work_rate.push(samples)
         self.buffer.extend(audio)
         if self.probabilities is not None and self.endpointer is not None:
             await self.listen(audio, self.probabilities, self.endpointer)
@@ -476,8 +468,9 @@ async def _refuse(socket: WebSocket, error: VoiceError, close_code: int) -> None
     )
 
 
-@router.websocket("/v1/realtime")
-async def realtime_session(socket: WebSocket) -> None:
+async def _serve(socket: WebSocket, session: Callable[[], Awaitable[None]]) -> None:
+    """One real-time socket: the service token, then one of the replica's session slots (shared by both routes), then
+    `session` until the client leaves."""
     settings: Settings = socket.state.settings
     try:
         check_service_token(socket)
@@ -497,28 +490,52 @@ async def realtime_session(socket: WebSocket) -> None:
         return
     try:
         await socket.accept()
-        if socket.query_params.get("intent") == "speech":
-            try:
-                session = SpeechSession(socket, socket.state.engines, settings, socket.query_params.get("voice"))
-            except VoiceError as error:
-                await socket.send_json({"type": "error", "error": error_body(error)})
-                await socket.close(code=1008)
-                return
-            await session.run()
-        else:
-            rate = socket.query_params.get("sample_rate", str(INPUT_RATE))
-            if rate not in ("8000", "16000", "24000", "48000"):
-                await socket.send_json(
-                    {
-                        "type": "error",
-                        "error": {"type": "invalid_request", "message": "sample_rate: 8000, 16000, 24000 or 48000"},
-                    }
-                )
-                await socket.close(code=1008)
-                return
-            await TranscriptionSession(socket, socket.state.engines, settings, int(rate)).run()
+        await session()
     except* SOCKET_GONE:
         pass  # the client left; from the speech session's task group this arrives inside an ExceptionGroup
     finally:
         slots.release()
         log.info("realtime_session_closed")
+
+
+async def _refuse_after_accept(socket: WebSocket, message: str) -> None:
+    await socket.send_json({"type": "error", "error": {"type": "invalid_request", "message": message}})
+    await socket.close(code=1008)
+
+
+@router.websocket("/v1/realtime")
+async def transcription_session(socket: WebSocket) -> None:
+    """Listening: audio in, turns and transcripts out (`TranscriptionSession`)."""
+
+    async def session() -> None:
+        intent = socket.query_params.get("intent", "transcription")
+        if intent != "transcription":  # OpenAI's name for this session; anything else is not served here
+            await _refuse_after_accept(
+                socket, f"intent: only transcription on /v1/realtime (got {intent!r}); speech is WS /v1/realtime/speech"
+            )
+            return
+        rate = socket.query_params.get("sample_rate", str(INPUT_RATE))
+        if rate not in ("8000", "16000", "24000", "48000"):
+            await _refuse_after_accept(socket, "sample_rate: 8000, 16000, 24000 or 48000")
+            return
+        await TranscriptionSession(socket, socket.state.engines, socket.state.settings, int(rate)).run()
+
+    await _serve(socket, session)
+
+
+@router.websocket("/v1/realtime/speech")
+async def speech_session(socket: WebSocket) -> None:
+    """Speaking: text deltas in as an LLM writes them, audio out sentence by sentence (`SpeechSession`)."""
+
+    async def session() -> None:
+        try:
+            speaking = SpeechSession(
+                socket, socket.state.engines, socket.state.settings, socket.query_params.get("voice")
+            )
+        except VoiceError as error:
+            await socket.send_json({"type": "error", "error": error_body(error)})
+            await socket.close(code=1008)
+            return
+        await speaking.run()
+
+    await _serve(socket, session)

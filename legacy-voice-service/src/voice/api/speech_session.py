@@ -1,4 +1,4 @@
-"""Streamed synthesis on `WS /v1/realtime?intent=speech`: text deltas in (as an LLM writes them), audio out by
+"""Streamed synthesis on `WS /v1/realtime/speech`: text deltas in (as an LLM writes them), audio out by
 clause, and `speech.cancel` stops it at once (barge-in). An engine that streams text (Kyutai) is instead given each
 answer's deltas as they come, in one utterance, and its frames are sent as it makes them (`speech_stream`).
 

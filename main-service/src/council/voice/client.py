@@ -119,12 +119,13 @@ class VoiceClient:
             self.breaker.record_success()
         return response
 
-    async def open_realtime(self, **params: str) -> ClientConnection:
-        """A live socket to the voice service's `WS /v1/realtime` (query `params`), with the service token, request ID
+    async def open_realtime(self, path: str = "/v1/realtime", **params: str) -> ClientConnection:
+        """A live socket to one of the voice service's real-time routes (`WS /v1/realtime` listens,
+        `WS /v1/realtime/speech` speaks; query `params`), with the service token, request ID
         and traceparent on the handshake. Fails fast while the breaker is open; an unreachable service or a server
         error counts against the breaker, a busy one (429) does not."""
         self._refuse_if_open()
-        url = httpx.URL(str(self.settings.base_url)).join("/v1/realtime").copy_merge_params(params)
+        url = httpx.URL(str(self.settings.base_url)).join(path).copy_merge_params(params)
         url = url.copy_with(scheme="wss" if url.scheme == "https" else "ws")
         try:
             socket = await connect(

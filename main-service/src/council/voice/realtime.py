@@ -1,4 +1,4 @@
-"""The two live sockets a voice session holds to the voice service's `WS /v1/realtime`.
+"""The two live sockets a voice session holds to the voice service: `WS /v1/realtime` and `WS /v1/realtime/speech`.
 
 `Listener` streams the user's audio in; the voice service finds speech, decides when the turn is over (semantic or
 silence end of turn) and transcribes, partials included. `Speaker` streams the answer's text in as it is written;
@@ -192,7 +192,7 @@ class Speaker(_RealtimeSocket):
 
     @classmethod
     async def open(cls, voice: VoiceClient) -> "Speaker":
-        return cls(await voice.open_realtime(intent="speech"))
+        return cls(await voice.open_realtime("/v1/realtime/speech"))
 
     async def begin(self, voice_id: str) -> None:
         await self._send({"type": "session.update", "session": {"voice": voice_id}})
