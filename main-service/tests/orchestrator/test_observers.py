@@ -13,7 +13,7 @@ from council.errors import NotFoundError
 from council.llm import ModelRegistry
 from council.observability.correlation import _request_id
 from council.orchestrator import graph as graph_module
-from council.orchestrator import open_orchestrator
+from council.orchestrator import open_orchestrator, smart_router
 from council.turns import TurnOutcome
 from tests.orchestrator.conftest import ask, orchestrator_settings, thread_of
 
@@ -97,3 +97,23 @@ async def test_a_deleted_threads_forgetters_get_what_its_turns_asked_and_a_faili
     asked = [message for _, message in observer.seen]
     assert asked == ["Say hi", "And again?"]
     assert forgetter.forgotten == [(doomed, "alice", asked)] * 2
+
+
+async def test_forgetting_a_thread_hands_over_what_its_turns_asked_as_stored_without_routing_again(
+    models: ModelRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before: `forget` ran the router again on every user message to rebuild what each turn asked.
+    forgetter = RecordingForgetter()
+    async with open_orchestrator(
+        orchestrator_settings(tmp_path), models=models, forgetters=[forgetter]
+    ) as orchestrator:
+        thread = thread_of(await ask(orchestrator, "/fast Say hi", caller=ADMIN))
+        await ask(orchestrator, "/fast And again?", thread, caller=ADMIN)
+
+        def no_routing(*args: object, **kwargs: object) -> None:
+            raise AssertionError("forget routed a message again")
+
+        monkeypatch.setattr(smart_router, "decide", no_routing)
+        await orchestrator.threads.forget(thread, caller=ADMIN)
+
+    assert forgetter.forgotten == [(thread, ADMIN.name, ["Say hi", "And again?"])]

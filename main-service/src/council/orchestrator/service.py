@@ -233,6 +233,7 @@ class Orchestrator:
             "path": route.path,
             "reason": route.reason,
             "message": route.message,
+            "asked": [route.message],
             "agent": route.agent,
         }
         thread = admitted.thread_id

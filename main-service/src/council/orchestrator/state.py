@@ -1,5 +1,6 @@
 """The graph's state: the conversation (kept by the checkpointer) and this turn's working fields."""
 
+import operator
 from typing import Annotated, TypedDict
 
 from langchain_core.messages import AnyMessage
@@ -22,6 +23,9 @@ class TurnState(TypedDict, total=False):
     """A specific role to answer on the fast path (the OpenAI endpoint's `model`); None = the `fast` role."""
     message: str
     """This turn's message without its command: what the models answer."""
+    asked: Annotated[list[str], operator.add]
+    """What each turn of the thread asked the models (`message`), oldest first, appended by every turn's input: what
+    forgetting the thread withdraws (Pheromind's trails, KIP's decisions), without routing its messages again."""
     path: PathName
     reason: str
     agent: str | None

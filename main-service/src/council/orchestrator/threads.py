@@ -2,6 +2,7 @@
 thread, and the owner (or the admin) reads, lists and forgets it. Anyone else, for an unknown ID as for another's, gets
 the same 404: an ID says nothing about whether it exists, and nobody can claim one before its owner (issue 26 §6)."""
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +17,14 @@ from council.orchestrator.context import ThreadForgetter
 from council.orchestrator.memory import ConversationMessage, ConversationSummary, as_conversation, list_conversations
 from council.orchestrator.smart_router import asked_of_models
 from council.orchestrator.thread_locks import ThreadLock
+
+
+@dataclasses.dataclass(frozen=True)
+class _Thread:
+    owner: str
+    messages: list[AnyMessage]
+    asked: list[str] | None
+    """What each turn asked the models, as stored by the turns; None for a thread kept before they stored it."""
 
 
 def _not_found(thread_id: str) -> NotFoundError:
@@ -38,14 +47,15 @@ class Threads:
         self.forgetters = forgetters
         self._kip_available = kip_available
 
-    async def _thread(self, thread_id: str) -> tuple[str, list[AnyMessage]] | None:
-        """The thread's owner and messages; None when there is no such thread. Threads kept before owners were
-        recorded belong to the local user."""
+    async def _thread(self, thread_id: str) -> _Thread | None:
+        """The thread's owner, messages and what its turns asked; None when there is no such thread. Threads kept
+        before owners were recorded belong to the local user."""
         snapshot = await self._graph.aget_state({"configurable": {"thread_id": thread_id}})
-        messages = snapshot.values.get("messages") if snapshot.values else None
+        values = snapshot.values or {}
+        messages = values.get("messages")
         if not messages:
             return None
-        return str(snapshot.values.get("owner", LOCAL.name)), messages
+        return _Thread(str(values.get("owner", LOCAL.name)), messages, values.get("asked"))
 
     async def for_turn(self, thread_id: str | None, caller: Caller) -> str:
         """The thread a turn runs on: a new one (None: its ID minted here), or an existing one of the caller's own
@@ -55,7 +65,7 @@ class Threads:
         if thread_id is None:
             return new_thread_id()
         thread = await self._thread(thread_id)
-        if thread is None or thread[0] != caller.name:
+        if thread is None or thread.owner != caller.name:
             raise _not_found(thread_id)
         return thread_id
 
@@ -66,9 +76,9 @@ class Threads:
     async def messages(self, thread_id: str, caller: Caller) -> list[ConversationMessage]:
         """The thread's messages, for its owner or the admin; 404 for anyone else, as for an unknown thread."""
         thread = await self._thread(thread_id)
-        if thread is None or not (caller.admin or thread[0] == caller.name):
+        if thread is None or not (caller.admin or thread.owner == caller.name):
             raise _not_found(thread_id)
-        return as_conversation(thread[1])
+        return as_conversation(thread.messages)
 
     async def forget(self, thread_id: str, caller: Caller) -> None:
         """Delete the thread and, first, everything derived from it (the forgetters': KIP's conversation graph,
@@ -80,9 +90,10 @@ class Threads:
             thread = await self._thread(thread_id)  # again: it may have gone while the lock was awaited
             if thread is None:
                 raise _not_found(thread_id)
-            owner, messages = thread
-            kip = self._kip_available
-            questions = [asked_of_models(m.text, kip_available=kip) for m in messages if m.type == "human"]
+            questions = thread.asked
+            if questions is None:  # kept before turns stored what they asked: the router tells it again
+                kip = self._kip_available
+                questions = [asked_of_models(m.text, kip_available=kip) for m in thread.messages if m.type == "human"]
             for forgetter in self.forgetters:
-                await forgetter.forget_thread(thread_id, owner=owner, questions=questions)
+                await forgetter.forget_thread(thread_id, owner=thread.owner, questions=questions)
             await self._checkpointer.adelete_thread(thread_id)
