@@ -1,6 +1,6 @@
 """Annotated dependency aliases that reach the lifespan's resources."""
 
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated
 
 from fastapi import Depends
 from starlette.requests import HTTPConnection
@@ -17,10 +17,8 @@ from council.voice import VoiceClient
 from council.voice.clips import SpokenClips
 from council.voice.slots import SessionSlots
 
-T = TypeVar("T")
 
-
-class _State(Generic[T]):  # noqa: UP046  # not `class _State[T]`: bench/ also imports the API on Python 3.11
+class _State[T]:
     """A dependency that reads one resource the lifespan put on the app's state (`request.state.<name>`)."""
 
     def __init__(self, name: str) -> None:
