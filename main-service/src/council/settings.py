@@ -122,7 +122,8 @@ class AuthSettings(BaseModel):
 
 
 class TigerGraphSettings(BaseModel):
-    """The scale-out KIP store (`COUNCIL_KIP__STORE=tigergraph`); see docs/kip.md, TigerGraph."""
+    """The TigerGraph KIP store (`COUNCIL_KIP__STORE=tigergraph`): verified only against a stand-in, and safe with one
+    writing replica only, so not a scale-out path; see docs/kip.md, TigerGraph."""
 
     host: str = Field("http://127.0.0.1", description="TigerGraph server URL with scheme, without port.")
     restpp_port: int = Field(14240, ge=1, le=65535, description="REST++ port (TigerGraph 4: 14240, under /restpp).")
@@ -156,7 +157,8 @@ class KipSettings(BaseModel):
     store: Literal["sqlite", "postgres", "tigergraph"] = Field(
         "sqlite",
         description="KIP store: embedded SQLite, PostgreSQL (shared by replicas; COUNCIL_KIP__POSTGRES_URL), or"
-        " TigerGraph (settings under COUNCIL_KIP__TIGERGRAPH__).",
+        " TigerGraph (settings under COUNCIL_KIP__TIGERGRAPH__; verified only against a stand-in, one writing"
+        " replica: not a scale-out path).",
     )
     postgres_url: OptionalSecret = Field(
         None, description="PostgreSQL URL when the store is postgres, e.g. postgresql://user@host:5432/db."

@@ -197,7 +197,7 @@ async def test_decisions_and_knowledge_are_recorded_and_queryable(client: httpx.
         "question": "Which store?",
         "outcome": "SQLite by default",
         "reasoning": "embedded",
-        "confidence": 0.9,
+        "answered_share": 0.9,
         "members": ["analytical", "critical"],
         "topic": "storage",
         "thread_id": "thread-7",

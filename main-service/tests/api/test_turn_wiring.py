@@ -71,7 +71,7 @@ async def test_a_council_decision_is_recorded_as_knowledge(client: httpx.AsyncCl
     decision = decisions[0]
     assert decision["content"] == answer["answer"]
     assert decision["data"]["members"] == [m["member"] for m in answer["members"] if m["status"] == "ok"]
-    assert 0 < decision["data"]["confidence"] <= 1
+    assert 0 < decision["data"]["answered_share"] <= 1
 
 
 async def test_an_answer_shaped_by_a_conversation_is_never_served_to_another_turn(client: httpx.AsyncClient) -> None:

@@ -33,7 +33,7 @@ async def test_a_database_from_before_conversations_opens_keeps_its_data_and_rec
     store = SqliteKipStore(path, durability="normal", clock=clock)
     await store.open()
     try:
-        decision = DecisionCreate(question="Again?", outcome="Yes.", confidence=1.0, topic="storage")
+        decision = DecisionCreate(question="Again?", outcome="Yes.", answered_share=1.0, topic="storage")
         await store.record_exchange(
             ExchangeCreate(thread_id="t-1", question="Again?", answer="Yes.", decision=decision)
         )
@@ -66,7 +66,7 @@ async def test_a_deleted_conversation_leaves_no_row_in_the_file(tmp_path: Path, 
     store = SqliteKipStore(tmp_path / "kip.sqlite3", durability="normal", clock=clock)
     await store.open()
     try:
-        decision = DecisionCreate(question="Mine?", outcome="Yours.", confidence=1.0, topic="secret")
+        decision = DecisionCreate(question="Mine?", outcome="Yours.", answered_share=1.0, topic="secret")
         await store.record_exchange(
             ExchangeCreate(thread_id="t-1", question="Mine?", answer="Yours.", decision=decision)
         )

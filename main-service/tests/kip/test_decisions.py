@@ -46,7 +46,7 @@ async def test_a_council_turn_is_recorded_with_a_topic_that_fits(store: KipStore
     assert decision.content == "Use both."
     assert decision.data["question"] == question
     assert decision.data["members"] == ["analytical"]
-    assert decision.data["confidence"] == 0.5
+    assert decision.data["answered_share"] == 0.5
 
 
 async def test_a_council_turn_records_its_question_and_answer_in_the_conversation_graph(

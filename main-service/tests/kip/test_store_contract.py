@@ -252,6 +252,8 @@ async def test_a_refused_tool_call_charge_records_nothing(store: KipStore, clock
         await store.start_tool_call(tool_call(alpha.id, 3, key="call-1"))
     with pytest.raises(UnknownAgentError):
         await store.start_tool_call(tool_call("agt_missing", 0, key="call-2"))
+    with pytest.raises(UnknownAgentError):  # the treasury has an account but is no agent (was SQLite's raw 500)
+        await store.start_tool_call(tool_call(TREASURY, 0, key="call-3"))
 
     assert await store.find_tool_call("call-1") is None
     [activity] = await store.activity(clock() - timedelta(hours=1))
@@ -278,7 +280,7 @@ async def test_knowledge_is_searchable_by_text_topic_kind_and_source(store: KipS
     decision = DecisionCreate(
         question="SQLite or Postgres?",
         outcome="SQLite",
-        confidence=0.8,
+        answered_share=0.8,
         members=["a", "b"],
         topic="storage",
         thread_id="t-1",
@@ -289,7 +291,11 @@ async def test_knowledge_is_searchable_by_text_topic_kind_and_source(store: KipS
     assert [i.topic for i in await store.search_knowledge(KnowledgeQuery(text="100%"))] == ["Redis"]
     assert await store.search_knowledge(KnowledgeQuery(text="_")) == []
     [found] = await store.search_knowledge(KnowledgeQuery(source="t-1"))
-    assert (found.kind, found.data["members"], found.data["confidence"]) == (KnowledgeKind.DECISION, ["a", "b"], 0.8)
+    assert (found.kind, found.data["members"], found.data["answered_share"]) == (
+        KnowledgeKind.DECISION,
+        ["a", "b"],
+        0.8,
+    )
     [note] = await store.search_knowledge(KnowledgeQuery(kind=KnowledgeKind.NOTE))
     assert note.agent_id == agent.id
     assert len(await store.search_knowledge(KnowledgeQuery(topic="REDIS"))) == 1
@@ -302,7 +308,7 @@ def exchange(thread_id: str, question: str, answer: str, *, topic: str = "storag
         question=question[:20_000],
         outcome=answer[:20_000],
         reasoning="a: yes",
-        confidence=0.5,
+        answered_share=0.5,
         members=["a"],
         topic=topic,
     )

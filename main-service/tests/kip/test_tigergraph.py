@@ -72,7 +72,7 @@ async def test_every_type_the_store_writes_is_declared_in_schema_gsql(store: Tig
         started = await store.start_tool_call(start)
         await store.finish_tool_call(started.record.id, ToolOutcome(ok=True, output="ok"))
     await store.add_knowledge(KnowledgeCreate(kind=KnowledgeKind.NOTE, topic="t", content="c", agent_id=alpha.id))
-    decision = DecisionCreate(question="q", outcome="o", confidence=0.5, topic="t", thread_id="thread-1")
+    decision = DecisionCreate(question="q", outcome="o", answered_share=0.5, topic="t", thread_id="thread-1")
     await store.add_knowledge(decision.as_knowledge())
     await store.record_exchange(ExchangeCreate(thread_id="thread-1", question="q?", answer="a.", decision=decision))
     graph = tigergraph_standin().graphs[store.settings.graph]
@@ -205,7 +205,7 @@ async def test_deleting_a_conversation_keeps_the_edges_of_an_account_with_the_sa
     # Thread ids are the client's: one may be "treasury". Deleting its conversation deletes that Conversation
     # vertex's edges, not the treasury Account's legs.
     await store.post(Posting(kind=TransactionKind.MINT, source=None, target=TREASURY, amount=10))
-    decision = DecisionCreate(question="q", outcome="o", confidence=0.5, topic="t", thread_id=TREASURY)
+    decision = DecisionCreate(question="q", outcome="o", answered_share=0.5, topic="t", thread_id=TREASURY)
     await store.record_exchange(ExchangeCreate(thread_id=TREASURY, question="q?", answer="a.", decision=decision))
 
     assert await store.delete_conversation(TREASURY)
@@ -354,7 +354,7 @@ async def test_close_waits_off_the_loop_for_a_request_in_flight_which_still_ends
     standin = tigergraph_standin()
     threads_before = set(threading.enumerate())
     await store.open()
-    decision = DecisionCreate(question="q", outcome="o", confidence=0.5, topic="t", thread_id="thread-1")
+    decision = DecisionCreate(question="q", outcome="o", answered_share=0.5, topic="t", thread_id="thread-1")
     await store.record_exchange(ExchangeCreate(thread_id="thread-1", question="q?", answer="a.", decision=decision))
     hold = standin.hold(store.settings.graph, "kip_delete_conversation")
     try:

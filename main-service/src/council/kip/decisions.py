@@ -44,8 +44,8 @@ class DecisionRecorder:
             question=message[:20_000] or final.answer[:200],
             outcome=final.answer[:20_000],
             reasoning=" | ".join(f"{m.member}: {_gist(m.review or m.answer)}" for m in answered)[:20_000],
-            # Confidence is the share of the council that answered; a member dropped on failure lowers it.
-            confidence=len(answered) / len(final.members) if final.members else 0.0,
+            # A member dropped on failure lowers the share.
+            answered_share=len(answered) / len(final.members) if final.members else 0.0,
             members=[member.member for member in answered],
             topic=_topic(message),
             thread_id=final.thread_id,

@@ -12,7 +12,7 @@ MAX_TOPIC_CHARS = 200
 class KnowledgeKind(StrEnum):
     NOTE = "note"  # written by an agent's note tool
     FACT = "fact"  # a knowledge item added by an operator or derived from a conversation
-    DECISION = "decision"  # a council decision: question, outcome, reasoning, confidence, members
+    DECISION = "decision"  # a council decision: question, outcome, reasoning, answered share, members
 
 
 class KnowledgeCreate(BaseModel):
@@ -39,7 +39,7 @@ class DecisionCreate(BaseModel):
     question: str = Field(min_length=1, max_length=20_000)
     outcome: str = Field(min_length=1, max_length=20_000)
     reasoning: str = Field("", max_length=20_000)
-    confidence: float = Field(ge=0, le=1)
+    answered_share: float = Field(ge=0, le=1, description="The share of the council's members that answered.")
     members: list[str] = Field(default_factory=list)
     topic: str = Field(min_length=1, max_length=MAX_TOPIC_CHARS)
     thread_id: str | None = Field(None, max_length=200)
@@ -53,7 +53,7 @@ class DecisionCreate(BaseModel):
             data={
                 "question": self.question,
                 "reasoning": self.reasoning,
-                "confidence": self.confidence,
+                "answered_share": self.answered_share,
                 "members": self.members,
             },
         )

@@ -11,7 +11,7 @@ from council.kip.agents import Agent, AgentCreate, AgentPatch, AgentStatus
 from council.kip.calls import ToolCallRecord, ToolCallState, ToolOutcome
 from council.kip.conversations import Conversation, Message, MessageRole
 from council.kip.knowledge import KnowledgeItem, KnowledgeKind, KnowledgeQuery
-from council.kip.ledger import Leg, Transaction, TransactionKind, TransactionQuery
+from council.kip.ledger import Leg, Posting, Transaction, TransactionKind, TransactionQuery
 from council.kip.stores._records import like_pattern
 
 AGENT_SELECT = (
@@ -42,6 +42,9 @@ class Dialect(Decoding):
     """The parameter placeholder: `?` or `%s`."""
     equals_folded: str
     """A case-insensitive `{column} = ?` test."""
+    row_lock: str
+    """What a write's SELECT ends with to hold the rows it read until commit: PostgreSQL's ` FOR UPDATE`, nothing for
+    SQLite, whose IMMEDIATE write transaction holds the whole database already."""
     dump_json: Callable[[Any], object]
     dump_time: Callable[[datetime], object]
 
@@ -163,6 +166,24 @@ def knowledge_insert(item: KnowledgeItem, dialect: Dialect) -> Statement:
             dialect.dump_json(item.data),
             dialect.dump_time(item.created_at),
         ),
+    )
+
+
+MOVEMENT_COLUMNS = "kind, amount, source, target, reason, idempotency_key, fingerprint, request_id"
+"""The columns of a movement's `transactions` row that both stores write alike (not its position, id or time)."""
+
+
+def movement_values(posting: Posting, fingerprint: str, request_id: str | None) -> tuple[object, ...]:
+    """The values of `MOVEMENT_COLUMNS`, in their order."""
+    return (
+        posting.kind.value,
+        posting.amount,
+        posting.source,
+        posting.target,
+        posting.reason,
+        posting.idempotency_key,
+        fingerprint,
+        request_id,
     )
 
 

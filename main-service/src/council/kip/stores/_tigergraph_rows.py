@@ -20,7 +20,7 @@ from council.kip.stores._sql_rows import (
     tool_call_from_row,
     transaction_from_row,
 )
-from council.kip.stores._sqlite_rows import stamp
+from council.kip.stores._sqlite_connection import stamp
 from council.settings import TigerGraphSettings
 
 type Json = dict[str, Any]

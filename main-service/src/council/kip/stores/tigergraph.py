@@ -59,7 +59,7 @@ from council.kip.stores._records import (
     unknown_agent_named,
     unknown_conversation,
 )
-from council.kip.stores._sqlite_rows import stamp
+from council.kip.stores._sqlite_connection import stamp
 from council.kip.stores._tigergraph_rows import (
     Json,
     agent_from,
