@@ -12,7 +12,7 @@ import pytest
 from tests.api.test_realtime import FRAME, events_until
 from tests.api.wer import normalize
 from tests.conftest import AppClient
-from voice.api.stable_words import StableWords
+from voice.realtime.stable_words import StableWords
 from voice.settings import Settings
 
 # About eight seconds of speech: room for several partials before the end of the utterance.

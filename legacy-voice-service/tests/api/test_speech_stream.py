@@ -9,12 +9,12 @@ import anyio
 import numpy as np
 import pytest
 
-from voice.api.speech_stream import StreamedAnswers
 from voice.audio import Samples
 from voice.engines.base import StreamingTextToSpeech, Utterance, VoiceInfo
 from voice.engines.loading import JobQueue, LoadedEngine
 from voice.errors import EngineBusy
 from voice.observability.metrics import Metrics
+from voice.sessions.speech_stream import StreamedAnswers
 from voice.settings import RealtimeSettings
 
 FRAME = 1920  # 80 ms at 24 kHz, as Kyutai's

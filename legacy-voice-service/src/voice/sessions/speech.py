@@ -16,7 +16,13 @@ from typing import Any
 import anyio
 from fastapi import WebSocket
 
-from voice.api.realtime_events import (
+from voice.audio import OUTPUT_RATE, Samples, StreamEncoder
+from voice.engines.base import StreamingTextToSpeech, TextToSpeech
+from voice.engines.registry import EngineRegistry
+from voice.engines.tts.piper import split_for_streaming
+from voice.errors import InvalidRequest, VoiceError
+from voice.realtime.words import DANGLING
+from voice.sessions.events import (
     answering_errors,
     error_body,
     object_field,
@@ -24,13 +30,7 @@ from voice.api.realtime_events import (
     receive_frame,
     string_field,
 )
-from voice.api.speech_stream import StreamedAnswers
-from voice.audio import OUTPUT_RATE, Samples, StreamEncoder
-from voice.engines.base import StreamingTextToSpeech, TextToSpeech
-from voice.engines.registry import EngineRegistry
-from voice.engines.tts.piper import split_for_streaming
-from voice.errors import InvalidRequest, VoiceError
-from voice.realtime.words import DANGLING
+from voice.sessions.speech_stream import StreamedAnswers
 from voice.settings import Settings
 
 # A sentence or clause mark followed by space (or the end of the text so far), or a line break. A mark right after a

@@ -17,11 +17,11 @@ from functools import partial
 import anyio
 import structlog
 
-from voice.api.realtime_events import SendEvent, answering_errors, error_body
 from voice.audio import Samples, StreamEncoder
 from voice.engines.base import StreamingTextToSpeech, TextToSpeech, Utterance
 from voice.engines.loading import Job, LoadedEngine
 from voice.errors import InvalidRequest, VoiceError
+from voice.sessions.events import SendEvent, answering_errors, error_body
 from voice.settings import RealtimeSettings
 
 log = structlog.get_logger(__name__)
