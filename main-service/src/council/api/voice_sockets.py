@@ -2,24 +2,48 @@
 slots (both surfaces share the caps), accept, count and log the session, and give the slot back however it ends."""
 
 from collections.abc import Awaitable, Callable
+from typing import Annotated
 
 import structlog
-from fastapi import WebSocket
+from fastapi import Depends, WebSocket
 
+from council.api.deps import (
+    MetricsDep,
+    OrchestratorDep,
+    RateLimiterDep,
+    SettingsDep,
+    SpokenClipsDep,
+    VoiceDep,
+)
 from council.auth import chosen_subprotocol
 from council.http_errors import error_response, refuse_handshake
 from council.observability.metrics import Metrics
 from council.sessions.socket import CLOSE_TRY_LATER
+from council.sessions.voice_core import VoiceServices
 from council.voice.slots import SessionSlots, TooManySessionsError
 
 log = structlog.get_logger(__name__)
+
+
+def _voice_services(
+    orchestrator: OrchestratorDep,
+    voice: VoiceDep,
+    settings: SettingsDep,
+    clips: SpokenClipsDep,
+    rate_limiter: RateLimiterDep,
+    metrics: MetricsDep,
+) -> VoiceServices:
+    return VoiceServices(orchestrator, voice, settings, clips, rate_limiter, metrics)
+
+
+VoiceServicesDep = Annotated[VoiceServices, Depends(_voice_services)]
 
 
 async def serve_in_slot(
     websocket: WebSocket,
     slots: SessionSlots,
     client: str,
-    metrics: Metrics,
+    metrics: Metrics | None,
     *,
     surface: str,
     serve: Callable[[], Awaitable[None]],
@@ -36,12 +60,14 @@ async def serve_in_slot(
         return
     try:
         await websocket.accept(subprotocol=chosen_subprotocol(websocket.headers))
-        metrics.websocket_sessions.labels(surface).inc()
+        if metrics is not None:
+            metrics.websocket_sessions.labels(surface).inc()
         log.info("websocket_opened", endpoint=websocket.url.path)
         try:
             await serve()
         finally:
-            metrics.websocket_sessions.labels(surface).dec()
+            if metrics is not None:
+                metrics.websocket_sessions.labels(surface).dec()
             log.info("websocket_ended", endpoint=websocket.url.path)
     finally:
         slots.give_back(client)

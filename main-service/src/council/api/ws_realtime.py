@@ -6,19 +6,9 @@ one `/ws/voice` takes, so both surfaces share its caps."""
 import structlog
 from fastapi import APIRouter, WebSocket
 
-from council.api.deps import (
-    CallerDep,
-    ClientDep,
-    MetricsDep,
-    OrchestratorDep,
-    RateLimiterDep,
-    SettingsDep,
-    SpokenClipsDep,
-    VoiceDep,
-    VoiceSessionsDep,
-)
+from council.api.deps import CallerDep, ClientDep, OrchestratorDep, VoiceSessionsDep
 from council.api.openai_compat import select_model
-from council.api.voice_sockets import serve_in_slot
+from council.api.voice_sockets import VoiceServicesDep, serve_in_slot
 from council.errors import NotFoundError
 from council.http_errors import error_response, refuse_handshake
 from council.sessions.realtime import RealtimeSession
@@ -32,15 +22,11 @@ router = APIRouter(tags=["websocket"])
 @router.websocket("/v1/realtime")
 async def realtime_socket(
     websocket: WebSocket,
+    services: VoiceServicesDep,
     orchestrator: OrchestratorDep,
-    voice: VoiceDep,
-    settings: SettingsDep,
-    metrics: MetricsDep,
     caller: CallerDep,
     client: ClientDep,
-    rate_limiter: RateLimiterDep,
     sessions: VoiceSessionsDep,
-    clips: SpokenClipsDep,
     model: str = "council",
 ) -> None:
     try:
@@ -51,7 +37,5 @@ async def realtime_socket(
         await refuse_handshake(websocket.scope, websocket.receive, websocket.send, response,
                                close_code=CLOSE_POLICY, reason="unknown model")  # fmt: skip
         return
-    session = RealtimeSession(
-        websocket, orchestrator, voice, settings, caller, clips, (model, path, role), rate_limiter, metrics
-    )
-    await serve_in_slot(websocket, sessions, client, metrics, surface="realtime", serve=session.serve)
+    session = RealtimeSession(websocket, services, caller, (model, path, role))
+    await serve_in_slot(websocket, sessions, client, services.metrics, surface="realtime", serve=session.serve)

@@ -14,18 +14,12 @@ from starlette.types import Message
 from council.auth import Caller
 from council.errors import ErrorCode
 from council.observability.correlation import current_request_id
-from council.observability.metrics import Metrics
-from council.orchestrator import Orchestrator
 from council.orchestrator.smart_router import RequestedPath
-from council.ratelimit import RateLimiter
 from council.sessions.realtime_protocol import RealtimeProtocol
 from council.sessions.realtime_session_config import RATE, RealtimeConfig, Refused, updated
 from council.sessions.socket import SocketSession
-from council.sessions.voice_core import VoiceConversation
+from council.sessions.voice_core import VoiceConversation, VoiceServices
 from council.sessions.voice_notices import Notice
-from council.settings import Settings
-from council.voice import VoiceClient
-from council.voice.clips import SpokenClips
 
 log = structlog.get_logger(__name__)
 
@@ -44,31 +38,16 @@ class RealtimeSession(SocketSession):
     def __init__(
         self,
         websocket: WebSocket,
-        orchestrator: Orchestrator,
-        voice: VoiceClient,
-        settings: Settings,
+        services: VoiceServices,
         caller: Caller,
-        clips: SpokenClips,
         model: tuple[str, RequestedPath, str | None],
-        rate_limiter: RateLimiter | None = None,
-        metrics: Metrics | None = None,
     ) -> None:
-        super().__init__(websocket, caller, rate_limiter)
+        super().__init__(websocket, caller, services.rate_limiter)
         name, path, role = model
+        settings = services.settings
         # One append may hold as much audio as one /ws/voice frame (in seconds).
         self.max_append_bytes = settings.voice_ws.max_frame_bytes * RATE // 16_000
-        self.conversation = VoiceConversation(
-            self,
-            orchestrator=orchestrator,
-            voice=voice,
-            settings=settings,
-            caller=caller,
-            clips=clips,
-            input_rate=RATE,
-            scope=websocket.scope,
-            rate_limiter=rate_limiter,
-            metrics=metrics,
-        )
+        self.conversation = VoiceConversation(self, services, caller=caller, input_rate=RATE, scope=websocket.scope)
         self.conversation.options.path, self.conversation.options.role = path, role
         limits = settings.voice_ws
         detection = (

@@ -11,11 +11,8 @@ from starlette.types import Message
 
 from council.auth import Caller
 from council.errors import ErrorCode
-from council.observability.metrics import Metrics
-from council.orchestrator import Orchestrator
-from council.ratelimit import RateLimiter
 from council.sessions.socket import CLOSE_TOO_BIG, SocketSession
-from council.sessions.voice_core import VoiceConversation
+from council.sessions.voice_core import VoiceConversation, VoiceServices
 from council.sessions.voice_messages import (
     CLIENT_MESSAGE,
     MESSAGE_TYPES,
@@ -41,10 +38,7 @@ from council.sessions.voice_notices import (
     TurnEvent,
     Words,
 )
-from council.settings import Settings
-from council.voice import VoiceClient
 from council.voice.answer import OUTPUT_RATE
-from council.voice.clips import SpokenClips
 
 INPUT_RATE = 16_000  # the socket's contract: 16 kHz mono s16le in
 OUTPUT_FORMAT = {"sample_rate": OUTPUT_RATE, "format": "s16le", "channels": 1}
@@ -56,28 +50,14 @@ class VoiceSession(SocketSession):
     def __init__(
         self,
         websocket: WebSocket,
-        orchestrator: Orchestrator,
-        voice: VoiceClient,
-        settings: Settings,
+        services: VoiceServices,
         caller: Caller,
-        clips: SpokenClips,
-        rate_limiter: RateLimiter | None = None,
-        metrics: Metrics | None = None,
     ) -> None:
-        super().__init__(websocket, caller, rate_limiter)
-        self.max_frame_bytes = settings.voice_ws.max_frame_bytes
+        super().__init__(websocket, caller, services.rate_limiter)
+        self.max_frame_bytes = services.settings.voice_ws.max_frame_bytes
         self.config = SessionConfig(type="config")
         self.conversation = VoiceConversation(
-            self,
-            orchestrator=orchestrator,
-            voice=voice,
-            settings=settings,
-            caller=caller,
-            clips=clips,
-            input_rate=INPUT_RATE,
-            scope=websocket.scope,
-            rate_limiter=rate_limiter,
-            metrics=metrics,
+            self, services, caller=caller, input_rate=INPUT_RATE, scope=websocket.scope
         )
 
     async def serve(self) -> None:

@@ -103,6 +103,18 @@ class Preemptive:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # orders the held notices' release with new ones
 
 
+@dataclass(frozen=True)
+class VoiceServices:
+    """What a voice session uses of the service, the same for every socket (the API builds it per connection)."""
+
+    orchestrator: Orchestrator
+    voice: VoiceClient
+    settings: Settings
+    clips: SpokenClips
+    rate_limiter: RateLimiter | None = None
+    metrics: Metrics | None = None
+
+
 @dataclass
 class TurnOptions:
     """How the conversation's turns are answered; the protocol adapters set them from their clients' messages."""
@@ -120,28 +132,19 @@ class VoiceConversation:
     def __init__(
         self,
         client: Client,
+        services: VoiceServices,
         *,
-        orchestrator: Orchestrator,
-        voice: VoiceClient,
-        settings: Settings,
         caller: Caller,
-        clips: SpokenClips,
         input_rate: int,
         scope: Scope,
-        rate_limiter: RateLimiter | None = None,
-        metrics: Metrics | None = None,
     ) -> None:
         self.client = client
-        self.orchestrator = orchestrator
-        self.voice = voice
-        self.settings = settings
+        self.orchestrator, self.voice, self.settings = services.orchestrator, services.voice, services.settings
+        self.clips, self.rate_limiter, self.metrics = services.clips, services.rate_limiter, services.metrics
         self.caller = caller  # as the handshake's key says: every turn of the socket is asked by them
-        self.clips = clips
         self.input_rate = input_rate
         self.scope = scope
-        self.rate_limiter = rate_limiter
-        self.metrics = metrics
-        self.limits = settings.voice_ws
+        self.limits = services.settings.voice_ws
         self.options = TurnOptions()
         self.turn_detection: TurnDetection = self.limits.turn_detection
         self.silence_s = self.limits.silence_s  # the silence that ends a turn under `silence` detection
