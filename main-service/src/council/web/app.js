@@ -1,12 +1,14 @@
-// Hybrid AI Council web UI: typed chat streamed over /ws/chat, the conversations, the voice service's health, and
-// talking over /ws/voice — push-to-talk or hands-free, two modes of one voice session (voice-session.js). Plain ES
-// modules, no build step. Every server event is one of the orchestrator's typed events (docs/websocket.md,
-// docs/voice-socket.md).
+// Hybrid AI Council web UI, wired together here: typed chat over /ws/chat (typed-chat.js), the conversations
+// (conversations-view.js), the voice service's health, and talking over /ws/voice — push-to-talk or hands-free, two
+// modes of one voice session (voice-session.js). Plain ES modules, no build step. Every server event is one of the
+// orchestrator's typed events (docs/websocket.md, docs/voice-socket.md).
 
+import { ConversationsView } from "./conversations-view.js";
 import { HandsFree } from "./hands-free.js";
-import { apiFetch, socketProtocols } from "./key.js";
+import { apiFetch } from "./key.js";
 import { PushToTalk } from "./push-to-talk.js";
-import { addMessage, clearConversation, renderEvent, startTurn } from "./turn-view.js";
+import { TypedChat } from "./typed-chat.js";
+import { addMessage, clearConversation } from "./turn-view.js";
 import { VoiceSession } from "./voice-session.js";
 import { VoiceView } from "./voice-view.js";
 
@@ -18,10 +20,7 @@ const ui = {
   handsFree: $("hands-free"),
 };
 
-let socket = null;
-let threadId = null;
-let turn = null; // the typed turn being answered: a view from startTurn()
-let counter = 0;
+let threadId = null; // the conversation typed and spoken turns continue; null: the next answer starts one
 let voiceReady = false; // the voice service answers (checked every 10 s)
 
 function showNotice(text) {
@@ -29,100 +28,36 @@ function showNotice(text) {
   ui.notice.hidden = !text;
 }
 
-function connect() {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  socket = new WebSocket(`${scheme}://${location.host}/ws/chat`, socketProtocols());
-  ui.connection.textContent = "connecting…";
-  ui.connection.dataset.state = "connecting";
-  socket.addEventListener("open", () => {
-    ui.connection.textContent = "connected";
-    ui.connection.dataset.state = "open";
-  });
-  socket.addEventListener("close", () => {
-    ui.connection.textContent = "disconnected — retrying";
-    ui.connection.dataset.state = "closed";
-    if (turn) finishTurn("(connection lost)");
-    setTimeout(connect, 2000);
-  });
-  socket.addEventListener("message", (message) => handleEvent(JSON.parse(message.data)));
-}
-
-function handleEvent(event) {
-  if (event.type === "pong") return;
-  if (!turn || event.id !== turn.id) {
-    if (event.type === "error") addMessage("error", `${event.message} (${event.code})`);
-    return;
-  }
-  renderEvent(turn, event);
-  if (event.type === "final") {
-    finishTurn();
-    answered(event);
-  } else if (event.type === "error" || event.type === "cancelled") {
-    finishTurn();
-  }
-}
+const conversations = new ConversationsView(ui.conversations, {
+  onOpened: (id, messages) => {
+    threadId = id;
+    clearConversation();
+    if (voice.active) voice.configure(voiceConfig()); // go on talking in the conversation just opened
+    for (const message of messages) addMessage(message.role === "user" ? "user" : "assistant", message.content, message.path || "");
+    conversations.refresh(threadId);
+  },
+});
 
 // A typed or spoken turn's answer is complete: it may have started a conversation.
 function answered(event) {
   threadId = event.thread_id || threadId;
-  refreshConversations();
+  conversations.refresh(threadId);
 }
 
-function finishTurn(note = "") {
-  if (note && turn) turn.answer.textContent += ` ${note}`;
-  turn = null;
-  ui.send.disabled = false;
-  ui.cancel.hidden = true;
-}
-
-function cancelTurn() {
-  if (turn) socket.send(JSON.stringify({ type: "cancel", id: turn.id }));
-}
-
-function sendMessage(text) {
-  if (!text.trim() || !socket || socket.readyState !== WebSocket.OPEN || turn) return;
-  counter += 1;
-  const id = `turn-${Date.now()}-${counter}`;
-  turn = startTurn(id, text);
-  ui.send.disabled = true;
-  ui.cancel.hidden = false;
-  const message = { type: "message", id, text, path: ui.path.value };
-  // Ticked: this turn's council reviews / ranks; unticked: the server's defaults (COUNCIL_DELIBERATION__*).
-  if (ui.review.checked) message.review_round = true;
-  if (ui.rank.checked) message.ranking = true;
-  if (threadId) message.thread_id = threadId;
-  socket.send(JSON.stringify(message));
-}
-
-async function refreshConversations() {
-  const response = await apiFetch("/api/conversations?limit=50");
-  if (!response.ok) return;
-  const { conversations } = await response.json();
-  ui.conversations.replaceChildren(
-    ...conversations.map((conversation) => {
-      const item = document.createElement("li");
-      const button = document.createElement("button");
-      button.type = "button";
-      button.textContent = conversation.title || conversation.thread_id;
-      button.title = `${conversation.turns} turns`;
-      button.setAttribute("aria-current", String(conversation.thread_id === threadId));
-      button.addEventListener("click", () => openConversation(conversation.thread_id));
-      item.append(button);
-      return item;
-    }),
-  );
-}
-
-async function openConversation(id) {
-  const response = await apiFetch(`/api/conversations/${encodeURIComponent(id)}`);
-  if (!response.ok) return;
-  const { messages } = await response.json();
-  threadId = id;
-  clearConversation();
-  if (voice.active) voice.configure(voiceConfig()); // go on talking in the conversation just opened
-  for (const message of messages) addMessage(message.role === "user" ? "user" : "assistant", message.content, message.path || "");
-  refreshConversations();
-}
+const chat = new TypedChat({
+  connection: ui.connection,
+  send: ui.send,
+  cancel: ui.cancel,
+  onAnswered: answered,
+  turnOptions: () => {
+    const options = { path: ui.path.value };
+    // Ticked: this turn's council reviews / ranks; unticked: the server's defaults (COUNCIL_DELIBERATION__*).
+    if (ui.review.checked) options.review_round = true;
+    if (ui.rank.checked) options.ranking = true;
+    if (threadId) options.thread_id = threadId;
+    return options;
+  },
+});
 
 async function checkVoice() {
   let status = "fail";
@@ -187,7 +122,7 @@ async function toggleHandsFree() {
 // Push-to-talk: hold the button (or Space on it) to talk; release to send. A press stops any answer being given.
 async function pressTalk() {
   if (ui.talk.disabled || pushToTalk.held) return;
-  cancelTurn(); // a typed answer still being written gives way too
+  chat.cancel(); // a typed answer still being written gives way too
   if (!pushToTalk.on) voiceView.begin();
   try {
     await pushToTalk.press(voiceConfig());
@@ -202,15 +137,15 @@ function releaseTalk() {
 
 ui.composer.addEventListener("submit", (event) => {
   event.preventDefault();
-  sendMessage(ui.text.value);
+  chat.send(ui.text.value);
   ui.text.value = "";
 });
-ui.cancel.addEventListener("click", cancelTurn);
+ui.cancel.addEventListener("click", () => chat.cancel());
 $("new-conversation").addEventListener("click", () => {
   threadId = null;
   clearConversation();
   if (voice.active) voice.configure(voiceConfig());
-  refreshConversations();
+  conversations.refresh(threadId);
 });
 ui.path.addEventListener("change", () => voice.active && voice.configure(voiceConfig()));
 ui.speak.addEventListener("change", () => voice.active && voice.configure(voiceConfig()));
@@ -228,8 +163,8 @@ async function start() {
     ui.caller.hidden = name === "local"; // a local install has no callers to tell apart
     ui.caller.textContent = name;
   }
-  connect();
-  refreshConversations();
+  chat.connect();
+  conversations.refresh(threadId);
 }
 
 start();
