@@ -60,7 +60,7 @@ bench: setup ## Run the benchmarks under bench/ (QUICK=1 for a smoke run)
 
 # make eval: LIMIT questions (0 = all) of QUESTIONS (default: the shipped held-out set); every model call capped at
 # 128 tokens unless COUNCIL_LLM__MAX_TOKENS is set in the environment; a fixed SEED and TEMPERATURE; CONFIGURATIONS
-# (comma-separated, e.g. council,council-spoken,council-spoken-32) runs only those (docs/eval.md).
+# (comma-separated, e.g. council,council-spoken,council-spoken-96) runs only those (docs/eval.md).
 LIMIT ?= 32
 SEED ?= 0
 TEMPERATURE ?= 0

@@ -281,7 +281,7 @@ class DeliberationSettings(BaseModel):
     )
     member_timeout_s: float = Field(120.0, gt=0, description="A member slower than this is dropped from the turn.")
     spoken_member_max_tokens: int = Field(
-        96,
+        32,
         ge=1,
         description="In a voice session, each member's answer is capped at this many tokens (and members and chair are "
         "asked for a brief spoken answer), so the chair starts, and the listener hears the answer, sooner.",

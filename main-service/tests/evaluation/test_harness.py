@@ -53,21 +53,21 @@ def test_configurations_are_each_member_then_the_council_plain_with_review_with_
         "council+review",
         "council+ranking",
         "council-spoken",
-        "council-spoken-32",
+        "council-spoken-96",
     ]
     assert [(c.review_round, c.ranking, c.spoken_tokens) for c in chosen[2:]] == [
-        (False, False, None), (True, False, None), (False, True, None), (False, False, 80), (False, False, 32)
+        (False, False, None), (True, False, None), (False, True, None), (False, False, 80), (False, False, 96)
     ]  # fmt: skip
     # the quorum is capped at the members asked, as the orchestrator caps it
-    assert chosen[-1].note == "spoken turn: members capped at 32 tokens, the chair starts after 2 of 2 members or 4 s"
+    assert chosen[-1].note == "spoken turn: members capped at 96 tokens, the chair starts after 2 of 2 members or 4 s"
 
 
 def test_a_choice_of_configurations_keeps_their_usual_order_and_self_moa_only_when_named() -> None:
     settings = Settings(_env_file=None)
     every, with_moa = selected(settings, None)
     assert (every, with_moa) == (configurations(settings), True)
-    chosen, with_moa = selected(settings, ["council-spoken-32", "council", "council-spoken"])
-    assert ([c.name for c in chosen], with_moa) == (["council", "council-spoken", "council-spoken-32"], False)
+    chosen, with_moa = selected(settings, ["council-spoken-96", "council", "council-spoken"])
+    assert ([c.name for c in chosen], with_moa) == (["council", "council-spoken", "council-spoken-96"], False)
     chosen, with_moa = selected(settings, ["self-moa", "council", "member:critical"])
     assert ([c.name for c in chosen], with_moa) == (["member:critical", "council"], True)
 
@@ -109,16 +109,16 @@ async def test_spoken_councils_answer_as_a_voice_session_with_their_members_budg
     monkeypatch.setattr(ModelRegistry, "from_settings", lambda *args: registry)
     settings = Settings(_env_file=None, memory={"data_dir": tmp_path / "memory"})
 
-    runs = await run_evaluation(settings, [question], only=["council", "council-spoken", "council-spoken-32"])
+    runs = await run_evaluation(settings, [question], only=["council", "council-spoken", "council-spoken-96"])
 
-    assert [run.configuration.name for run in runs] == ["council", "council-spoken", "council-spoken-32"]
+    assert [run.configuration.name for run in runs] == ["council", "council-spoken", "council-spoken-96"]
     assert [run.items[0].members_heard for run in runs] == [3, 2, 2]
     shown = [prompt[-1]["content"] for prompt in chair.prompts]  # what the chair read, one turn per configuration
-    assert [(text.count("<100>"), text.count("<96>"), text.count("<97>")) for text in shown[:2]] == [
+    assert [(text.count("<100>"), text.count("<32>"), text.count("<33>")) for text in shown[:2]] == [
         (3, 3, 3),
         (0, 2, 0),
     ]
-    assert (shown[2].count("<32>"), shown[2].count("<33>")) == (2, 0)
+    assert (shown[2].count("<96>"), shown[2].count("<97>")) == (2, 0)
     told = [prompt[0]["content"] for prompt in members["analytical"].prompts]
     assert [text.endswith(SPOKEN_STYLE) for text in told] == [False, True, True]
     assert all(run.items[0].passed for run in runs)
@@ -139,7 +139,7 @@ async def test_every_configuration_answers_and_is_scored_on_models_loaded_once(
     assert len(loads) == 1  # the review round and the ranking are the turn's options, not a second orchestrator
     names = [run.configuration.name for run in runs]
     assert names[:-1] == ["member:analytical", "member:creative", "member:critical", "council", "council+review",
-                          "council+ranking", "council-spoken", "council-spoken-32"]  # fmt: skip
+                          "council+ranking", "council-spoken", "council-spoken-96"]  # fmt: skip
     moa = runs[-1].configuration
     assert moa.name == f"self-moa:{moa.role}"
     assert f"member:{moa.role}" in names
@@ -153,10 +153,10 @@ async def test_every_configuration_answers_and_is_scored_on_models_loaded_once(
     assert {model for run in runs for model in run.configuration.models} == {bundled}
     # model calls per turn: one for a member alone; three members and the chair; three reviews or three rankings
     # on top; at most three members and the chair when spoken; k samples and their synthesis
-    calls = {"council": 4, "council+review": 7, "council+ranking": 7, "council-spoken": 4, "council-spoken-32": 4,
+    calls = {"council": 4, "council+review": 7, "council+ranking": 7, "council-spoken": 4, "council-spoken-96": 4,
              moa.name: moa.samples + 1}  # fmt: skip
     heard = {"council": {3}, "council+review": {3}, "council+ranking": {3}, "council-spoken": {2, 3},
-             "council-spoken-32": {2, 3}, moa.name: {moa.samples}}  # fmt: skip
+             "council-spoken-96": {2, 3}, moa.name: {moa.samples}}  # fmt: skip
     for run in runs:
         (item,) = run.items
         assert item.question_id == "capital"

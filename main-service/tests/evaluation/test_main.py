@@ -28,5 +28,5 @@ def test_an_unknown_configuration_is_refused_with_the_known_ones_and_no_report(
     )
     assert done.returncode == 1
     assert "unknown configuration council-whispered; choose from member:analytical" in done.stderr
-    assert "council-spoken-32, self-moa" in done.stderr
+    assert "council-spoken-96, self-moa" in done.stderr
     assert not results.exists()

@@ -72,8 +72,8 @@ Progress = Callable[[Configuration, int, int, int], None]
 """Called after every item with the configuration, items done, items in all, items passed so far."""
 
 
-SPOKEN_LEVER_TOKENS = 32
-"""The members' spoken budget under study (issue 25), run beside the settings' own."""
+SPOKEN_LEVER_TOKENS = 96
+"""The members' spoken budget before issue 25 (three times the default), run beside the settings' own."""
 SELF_MOA = "self-moa"
 """Selects self-MoA, whose full name (`self-moa:<role>`) depends on the run's best member."""
 

@@ -98,7 +98,7 @@ class TurnContext:
     observers: Sequence[TurnObserver] = ()
     spoken: bool = False
     """The answer will be spoken (a voice session): the members and the chair answer briefly, in plain speech."""
-    spoken_member_max_tokens: int = 96
+    spoken_member_max_tokens: int = 32
     """A member's answer in a spoken turn is capped at this many tokens, so the chair starts sooner."""
     spoken_quorum: int = 2
     """In a spoken turn the chair starts once this many members have answered (capped at the members asked)."""
