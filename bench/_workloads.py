@@ -3,8 +3,8 @@ under Python 3.13 (the service's venv) and 3.11 (`bench/.venv311`) alternately a
 
 Prints one JSON object: workload -> seconds per repetition for each repetition. On 3.11 two shims make the 3.13
 code importable without touching it: PEP 695 generic headers (`def f[T](...)` and `class C[T]:`, one type
-parameter each) are rewritten at import to a classic TypeVar (and `Generic[T]` for a class), `type X = ...` aliases
-to plain assignments, and `llama_cpp` (unused here: every model is the instant scripted one) is an empty stand-in. Usage: <python> bench/_workloads.py [--reps N] [--scale F]
+parameter each) are rewritten at import to a classic TypeVar (and `Generic[T]` for a class), `type X = ...` and
+`type X[T] = ...` aliases to plain assignments, and `llama_cpp` (unused here: every model is the instant scripted one) is an empty stand-in. Usage: <python> bench/_workloads.py [--reps N] [--scale F]
 """
 
 import argparse
@@ -26,9 +26,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 _GENERIC_DEF = re.compile(r"\bdef (\w+)\[([A-Za-z_]\w*)\]\(")
-_FIRST_TOP_LEVEL = re.compile(r"^(?:class |def |async def |@)", re.MULTILINE)
+_FIRST_TOP_LEVEL = re.compile(r"^(?:class |def |async def |@|type )", re.MULTILINE)
 _GENERIC_CLASS = re.compile(r"^class (\w+)\[([A-Za-z_]\w*)\](?:\(([^)]*)\))?:", re.MULTILINE)
-_TYPE_ALIAS = re.compile(r"^type (\w+) = ", re.MULTILINE)
+_TYPE_ALIAS = re.compile(r"^type (\w+)(?:\[([A-Za-z_]\w*)\])? = ", re.MULTILINE)
 
 
 def _classic_class(match: re.Match[str]) -> str:
@@ -39,19 +39,21 @@ def _classic_class(match: re.Match[str]) -> str:
 class _Pep695Loader(importlib.machinery.SourceFileLoader):
     def source_to_code(self, data: Any, path: Any, *, _optimize: int = -1) -> Any:  # type: ignore[override]
         text = data.decode() if isinstance(data, bytes) else data
-        text = _TYPE_ALIAS.sub(r"\1 = ", text)
         params = sorted(
-            {param for _, param in _GENERIC_DEF.findall(text)} | {m[1] for m in _GENERIC_CLASS.findall(text)}
+            {param for _, param in _GENERIC_DEF.findall(text)}
+            | {m[1] for m in _GENERIC_CLASS.findall(text)}
+            | {param for _, param in _TYPE_ALIAS.findall(text) if param}
         )
-        if params:
-            text = _GENERIC_DEF.sub(r"def \1(", text)
-            text = _GENERIC_CLASS.sub(_classic_class, text)
+        if params:  # the TypeVars go before the first statement that may use one (a def, a class or an alias)
             header = "from typing import Generic as _BenchGeneric, TypeVar as _BenchTypeVar\n" + "".join(
                 f'{p} = _BenchTypeVar("{p}")\n' for p in params
             )
             first = _FIRST_TOP_LEVEL.search(text)
             at = first.start() if first else len(text)
             text = text[:at] + header + text[at:]
+        text = _TYPE_ALIAS.sub(r"\1 = ", text)
+        text = _GENERIC_DEF.sub(r"def \1(", text)
+        text = _GENERIC_CLASS.sub(_classic_class, text)
         return compile(text, path, "exec", dont_inherit=True)
 
 
