@@ -10,7 +10,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -47,6 +47,9 @@ class Spoken:
     onset: float = 0.0
     end: float = 0.0
     done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+SpokenT = TypeVar("SpokenT", bound=Spoken)  # not PEP 695: bench/voice/ imports this module on Python 3.11
 
 
 class VoiceSocket:
@@ -93,9 +96,13 @@ class VoiceSocket:
 
     async def say(self, pcm: bytes) -> Spoken:
         """Queue an utterance on the microphone; returns once its last frame has been sent."""
-        spoken = Spoken()
-        frames = [pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
-        frames[-1] = frames[-1].ljust(FRAME_BYTES, b"\0")
+        return await self._queue(pcm, Spoken(), FRAME_BYTES)
+
+    async def _queue(self, pcm: bytes, spoken: SpokenT, size: int) -> SpokenT:
+        """`pcm` in frames of `size` bytes (the last padded with silence) on the microphone; returns `spoken` once
+        the last has been sent."""
+        frames = [pcm[i : i + size] for i in range(0, len(pcm), size)]
+        frames[-1] = frames[-1].ljust(size, b"\0")
         for index, frame in enumerate(frames):
             self._frames.append((frame, spoken, index == 0, index == len(frames) - 1))
         waiting = asyncio.create_task(spoken.done.wait())

@@ -126,18 +126,7 @@ class RealtimeSocket(VoiceSocket):
         return REALTIME_RATE * 2 * self.append_ms // 1000
 
     async def say(self, pcm: bytes) -> SpokenAt:
-        spoken = SpokenAt()
-        size = self.append_bytes
-        chunks = [pcm[i : i + size] for i in range(0, len(pcm), size)]
-        chunks[-1] = chunks[-1].ljust(size, b"\0")
-        for index, chunk in enumerate(chunks):
-            self._frames.append((chunk, spoken, index == 0, index == len(chunks) - 1))
-        waiting = asyncio.create_task(spoken.done.wait())
-        await asyncio.wait([waiting, self._tasks[1]], return_when=asyncio.FIRST_COMPLETED)
-        if not spoken.done.is_set():
-            waiting.cancel()
-            raise ConnectionError(f"the socket closed while speaking (close code {self.socket.close_code})")
-        return spoken
+        return await self._queue(pcm, SpokenAt(), self.append_bytes)
 
     async def _receive(self) -> None:
         async for message in self.socket:
