@@ -1,7 +1,9 @@
 """This test run's own PostgreSQL database on the real server, created on first use and dropped at exit."""
 
 import atexit
+import contextlib
 import uuid
+from collections.abc import Iterator
 
 import psycopg
 from psycopg import sql
@@ -25,6 +27,18 @@ def postgres_url() -> str:
         atexit.register(_drop_database, name)
         _postgres_url = f"{POSTGRES_SERVER}/{name}"
     return _postgres_url
+
+
+@contextlib.contextmanager
+def scratch_database() -> Iterator[str]:
+    """URL of a database of the block's own (a test that takes it down or fills it harms no other), dropped after."""
+    name = f"council_scratch_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(f"{POSTGRES_SERVER}/postgres", autocommit=True, connect_timeout=5) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield f"{POSTGRES_SERVER}/{name}"
+    finally:
+        _drop_database(name)
 
 
 def _drop_database(name: str) -> None:

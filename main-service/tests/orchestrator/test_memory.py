@@ -22,6 +22,7 @@ from council.llm import ModelRegistry
 from council.orchestrator import Orchestrator, open_orchestrator
 from council.orchestrator.calls import prompt_for
 from council.settings import Settings
+from tests.kip.postgres_db import POSTGRES_SERVER, scratch_database
 from tests.llm.scripted import ScriptedChatModel
 from tests.orchestrator.conftest import ask, thread_of
 
@@ -216,12 +217,9 @@ async def test_readiness_fails_while_postgresql_refuses_and_recovers_on_its_own(
     models: ModelRegistry, tmp_path: Path
 ) -> None:
     """A real outage of the conversations' database (its connections cut, new ones refused), then its return."""
-    name = f"council_memory_{uuid.uuid4().hex[:12]}"
-    server = POSTGRES_URL.rsplit("/", 1)[0]
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        settings = Settings(_env_file=None, memory={"backend": "postgres", "postgres_url": f"{server}/{name}"})
+    with scratch_database() as url:
+        name, server = url.rsplit("/", 1)[1], POSTGRES_SERVER
+        settings = Settings(_env_file=None, memory={"backend": "postgres", "postgres_url": url})
         async with open_orchestrator(settings, models=models) as orchestrator:
             assert (await orchestrator.readiness_check()).status is HealthStatus.PASS
             with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
@@ -236,6 +234,3 @@ async def test_readiness_fails_while_postgresql_refuses_and_recovers_on_its_own(
             assert (await orchestrator.readiness_check()).status is HealthStatus.PASS
             after_outage = thread_of(await ask(orchestrator, "/fast Still remembered?"))
             assert len(await orchestrator.threads.messages(after_outage, caller=LOCAL)) == 2
-    finally:
-        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

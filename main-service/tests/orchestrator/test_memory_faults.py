@@ -2,7 +2,6 @@
 fits again, and then recovers on its own. SQLite's own SQLITE_FULL is provoked in `tests/api/test_health.py`; here
 PostgreSQL's `disk_full`."""
 
-import uuid
 from pathlib import Path
 
 import anyio
@@ -16,7 +15,7 @@ from council.health import HealthStatus
 from council.llm import ModelRegistry
 from council.orchestrator import open_orchestrator
 from council.settings import Settings
-from tests.orchestrator.test_memory import POSTGRES_URL
+from tests.kip.postgres_db import scratch_database
 
 pytestmark = pytest.mark.anyio
 
@@ -33,26 +32,18 @@ _TRIGGER = "CREATE TRIGGER full_disk BEFORE INSERT OR UPDATE ON {} FOR EACH ROW 
 async def test_a_full_postgresql_disk_is_507_and_fails_readiness_until_a_write_fits(
     models: ModelRegistry, tmp_path: Path
 ) -> None:
-    name = f"council_memory_{uuid.uuid4().hex[:12]}"
-    server = POSTGRES_URL.rsplit("/", 1)[0]
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        settings = Settings(_env_file=None, memory={"backend": "postgres", "postgres_url": f"{server}/{name}"})
+    with scratch_database() as url:
+        settings = Settings(_env_file=None, memory={"backend": "postgres", "postgres_url": url})
         async with open_orchestrator(settings, models=models) as orchestrator:
-            with psycopg.connect(f"{server}/{name}", autocommit=True) as db:
+            with psycopg.connect(url, autocommit=True) as db:
                 db.execute(_NO_ROOM)
                 tables = [row[0] for row in db.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
                 for table in tables:
-                    db.execute(
-                        sql.SQL(
-                            "CREATE TRIGGER full_disk BEFORE INSERT OR UPDATE ON {} FOR EACH ROW EXECUTE FUNCTION no_room()"
-                        ).format(sql.Identifier(table))
-                    )
+                    db.execute(sql.SQL(_TRIGGER).format(sql.Identifier(table)))
             with anyio.fail_after(60), pytest.raises(CouncilError) as refused:
                 await orchestrator.answer(await orchestrator.admit("/fast Remember me?", caller=LOCAL))
             full = await orchestrator.readiness_check()
-            with psycopg.connect(f"{server}/{name}", autocommit=True) as db:
+            with psycopg.connect(url, autocommit=True) as db:
                 for table in tables:
                     db.execute(sql.SQL("DROP TRIGGER full_disk ON {}").format(sql.Identifier(table)))
             recovered = await orchestrator.readiness_check()
@@ -61,9 +52,6 @@ async def test_a_full_postgresql_disk_is_507_and_fails_readiness_until_a_write_f
                 await orchestrator.answer(room_again)
             assert room_again.thread_id is not None
             remembered = await orchestrator.threads.messages(room_again.thread_id, LOCAL)
-    finally:
-        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
     assert (refused.value.status_code, refused.value.code.value) == (507, "storage_full")
     assert full.status is HealthStatus.FAIL
