@@ -31,18 +31,19 @@ class CheckOutcome:
 
 
 class Check(ABC):
-    """A verifiable property of an answer. `evaluate` names the check beside the verdict of `_evaluate`."""
+    """A verifiable property of an answer. `evaluate` names the check beside the verdict of `_evaluate`. The defaults
+    are those of a check without fields (`lowercase`, `json`); a check with a value overrides both."""
 
     type_name: ClassVar[str]
 
     @classmethod
-    @abstractmethod
     def from_spec(cls, spec: CheckSpec) -> Self:
         """Build the check from its JSON fields, raising `CheckSpecError` for a wrong or missing one."""
+        return cls()
 
-    @abstractmethod
     def describe(self) -> str:
         """The check as a report shows it, e.g. `max_words 50`."""
+        return self.type_name
 
     @abstractmethod
     def _evaluate(self, answer: str) -> tuple[bool, str]:
@@ -58,21 +59,46 @@ def _quoted(text: str, limit: int = 60) -> str:
 
 
 @dataclass(frozen=True)
-class AnswerCheck(Check):
-    """The final answer line, or else the whole answer, equals the value after `normalize_answer`."""
+class _TextCheck(Check):
+    """A check whose one field is a non-empty text `value`."""
 
-    type_name: ClassVar[str] = "answer"
     value: str
 
     @classmethod
     def from_spec(cls, spec: CheckSpec) -> Self:
-        value = spec.text("value")
-        if not normalize_answer(value):
-            raise CheckSpecError(f'"value" {_quoted(value)} normalizes to nothing (only punctuation or articles)')
-        return cls(value)
+        return cls(spec.text("value"))
 
     def describe(self) -> str:
-        return f"answer {_quoted(self.value)}"
+        return f"{self.type_name} {_quoted(self.value)}"
+
+
+@dataclass(frozen=True)
+class _CountCheck(Check):
+    """A check whose one field is an integer `value` of at least `minimum`, compared with a count in the answer."""
+
+    minimum: ClassVar[int] = 1
+    value: int
+
+    @classmethod
+    def from_spec(cls, spec: CheckSpec) -> Self:
+        return cls(spec.integer("value", minimum=cls.minimum))
+
+    def describe(self) -> str:
+        return f"{self.type_name} {self.value}"
+
+
+@dataclass(frozen=True)
+class AnswerCheck(_TextCheck):
+    """The final answer line, or else the whole answer, equals the value after `normalize_answer`."""
+
+    type_name: ClassVar[str] = "answer"
+
+    @classmethod
+    def from_spec(cls, spec: CheckSpec) -> Self:
+        check = super().from_spec(spec)
+        if not normalize_answer(check.value):
+            raise CheckSpecError(f'"value" {_quoted(check.value)} normalizes to nothing (only punctuation or articles)')
+        return check
 
     def _evaluate(self, answer: str) -> tuple[bool, str]:
         expected = normalize_answer(self.value)
@@ -113,18 +139,10 @@ def _fraction_text(value: Fraction) -> str:
 
 
 @dataclass(frozen=True)
-class ContainsCheck(Check):
+class ContainsCheck(_TextCheck):
     """The answer contains the value, ignoring case."""
 
     type_name: ClassVar[str] = "contains"
-    value: str
-
-    @classmethod
-    def from_spec(cls, spec: CheckSpec) -> Self:
-        return cls(spec.text("value"))
-
-    def describe(self) -> str:
-        return f"contains {_quoted(self.value)}"
 
     def _evaluate(self, answer: str) -> tuple[bool, str]:
         present = self.value.casefold() in answer.casefold()
@@ -132,22 +150,14 @@ class ContainsCheck(Check):
 
 
 @dataclass(frozen=True)
-class NotContainsCheck(Check):
+class NotContainsCheck(ContainsCheck):
     """The answer does not contain the value, ignoring case."""
 
     type_name: ClassVar[str] = "not_contains"
-    value: str
-
-    @classmethod
-    def from_spec(cls, spec: CheckSpec) -> Self:
-        return cls(spec.text("value"))
-
-    def describe(self) -> str:
-        return f"not_contains {_quoted(self.value)}"
 
     def _evaluate(self, answer: str) -> tuple[bool, str]:
-        present = self.value.casefold() in answer.casefold()
-        return not present, "present" if present else "absent"
+        present, detail = super()._evaluate(answer)
+        return not present, detail
 
 
 @dataclass(frozen=True)
@@ -174,41 +184,25 @@ class RegexCheck(Check):
 
 
 @dataclass(frozen=True)
-class MaxWordsCheck(Check):
-    """At most `limit` words (`count_words`: tokens holding a letter or digit)."""
+class MaxWordsCheck(_CountCheck):
+    """At most `value` words (`count_words`: tokens holding a letter or digit)."""
 
     type_name: ClassVar[str] = "max_words"
-    limit: int
-
-    @classmethod
-    def from_spec(cls, spec: CheckSpec) -> Self:
-        return cls(spec.integer("value", minimum=1))
-
-    def describe(self) -> str:
-        return f"max_words {self.limit}"
 
     def _evaluate(self, answer: str) -> tuple[bool, str]:
         words = count_words(answer)
-        return words <= self.limit, f"{words} words"
+        return words <= self.value, f"{words} words"
 
 
 @dataclass(frozen=True)
-class MinWordsCheck(Check):
-    """At least `limit` words (`count_words`: tokens holding a letter or digit)."""
+class MinWordsCheck(_CountCheck):
+    """At least `value` words (`count_words`: tokens holding a letter or digit)."""
 
     type_name: ClassVar[str] = "min_words"
-    limit: int
-
-    @classmethod
-    def from_spec(cls, spec: CheckSpec) -> Self:
-        return cls(spec.integer("value", minimum=1))
-
-    def describe(self) -> str:
-        return f"min_words {self.limit}"
 
     def _evaluate(self, answer: str) -> tuple[bool, str]:
         words = count_words(answer)
-        return words >= self.limit, f"{words} words"
+        return words >= self.value, f"{words} words"
 
 
 @dataclass(frozen=True)
@@ -216,13 +210,6 @@ class LowercaseCheck(Check):
     """The answer has letters and none of them is upper case."""
 
     type_name: ClassVar[str] = "lowercase"
-
-    @classmethod
-    def from_spec(cls, spec: CheckSpec) -> Self:
-        return cls()
-
-    def describe(self) -> str:
-        return "lowercase"
 
     def _evaluate(self, answer: str) -> tuple[bool, str]:
         if not any(char.isalpha() for char in answer):
@@ -232,22 +219,15 @@ class LowercaseCheck(Check):
 
 
 @dataclass(frozen=True)
-class BulletsCheck(Check):
-    """Exactly `count` bullet lines (`bullet_lines`: "-", "*", "+" or "•" then a space; numbered lines are not)."""
+class BulletsCheck(_CountCheck):
+    """Exactly `value` bullet lines (`bullet_lines`: "-", "*", "+" or "•" then a space; numbered lines are not)."""
 
     type_name: ClassVar[str] = "bullets"
-    count: int
-
-    @classmethod
-    def from_spec(cls, spec: CheckSpec) -> Self:
-        return cls(spec.integer("value", minimum=0))
-
-    def describe(self) -> str:
-        return f"bullets {self.count}"
+    minimum: ClassVar[int] = 0
 
     def _evaluate(self, answer: str) -> tuple[bool, str]:
         found = len(bullet_lines(answer))
-        return found == self.count, f"{found} bullet lines"
+        return found == self.value, f"{found} bullet lines"
 
 
 @dataclass(frozen=True)
@@ -255,13 +235,6 @@ class JsonCheck(Check):
     """The answer parses as strict JSON (no NaN or Infinity), alone or as the one fenced block that is the answer."""
 
     type_name: ClassVar[str] = "json"
-
-    @classmethod
-    def from_spec(cls, spec: CheckSpec) -> Self:
-        return cls()
-
-    def describe(self) -> str:
-        return "json"
 
     def _evaluate(self, answer: str) -> tuple[bool, str]:
         try:
