@@ -3,6 +3,7 @@ or foreign thread, the owner checked before any lock, per-client caps on turns, 
 the operator's say over the costly council stages."""
 
 import asyncio
+import contextlib
 import gc
 from collections.abc import AsyncIterator
 from typing import Any
@@ -41,10 +42,17 @@ async def started(keyed: Settings) -> AsyncIterator[LifespanManager]:
         yield manager
 
 
-@pytest.fixture
-async def http(started: LifespanManager) -> AsyncIterator[httpx.AsyncClient]:
+@contextlib.asynccontextmanager
+async def client_of(started: LifespanManager) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of the started app; a test that changes the settings first starts its own app for it."""
     transport = httpx.ASGITransport(app=started.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+        yield client
+
+
+@pytest.fixture
+async def http(started: LifespanManager) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_of(started) as client:
         yield client
 
 
@@ -112,30 +120,26 @@ async def test_the_owner_is_checked_before_the_thread_lock_so_a_stranger_never_w
 ) -> None:
     # Before: the lock was taken first, so bob's request on alice's busy thread waited TURN_LOCK_WAIT_S (then 409).
     keyed.memory.turn_lock_wait_s = 60
-    async with app_started(create_app(keyed)) as started:
-        transport = httpx.ASGITransport(app=started.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
-            alices = (await chat(http, ALICE)).json()["thread_id"]
-            async with orchestrator_of(started).thread_locks.hold(alices), asyncio.timeout(10):
-                refused = await chat(http, BOB, thread_id=alices)
-                deleted = await http.delete(f"/api/conversations/{alices}", headers=BOB)
+    async with app_started(create_app(keyed)) as started, client_of(started) as http:
+        alices = (await chat(http, ALICE)).json()["thread_id"]
+        async with orchestrator_of(started).thread_locks.hold(alices), asyncio.timeout(10):
+            refused = await chat(http, BOB, thread_id=alices)
+            deleted = await http.delete(f"/api/conversations/{alices}", headers=BOB)
 
     assert refused.status_code == deleted.status_code == 404
 
 
 async def test_a_client_over_its_turn_cap_gets_429_while_another_client_is_served(keyed: Settings) -> None:
     keyed.deliberation.max_turns_per_client = 1
-    async with app_started(create_app(keyed)) as started:
+    async with app_started(create_app(keyed)) as started, client_of(started) as http:
         orchestrator = orchestrator_of(started)
-        transport = httpx.ASGITransport(app=started.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
-            alices = (await chat(http, ALICE)).json()["thread_id"]
-            async with orchestrator.thread_locks.hold(alices):
-                running = asyncio.create_task(chat(http, ALICE, thread_id=alices))
-                await until(lambda: orchestrator.admission.shares.turns["caller:alice"] == 1)
-                refused = await chat(http, ALICE)
-                bobs = await chat(http, BOB)
-            assert (await running).status_code == 200
+        alices = (await chat(http, ALICE)).json()["thread_id"]
+        async with orchestrator.thread_locks.hold(alices):
+            running = asyncio.create_task(chat(http, ALICE, thread_id=alices))
+            await until(lambda: orchestrator.admission.shares.turns["caller:alice"] == 1)
+            refused = await chat(http, ALICE)
+            bobs = await chat(http, BOB)
+        assert (await running).status_code == 200
 
     assert refused.status_code == 429
     assert refused.json()["error"]["code"] == "too_many_turns"
@@ -169,8 +173,7 @@ async def test_a_client_over_its_waiting_turns_cap_gets_429(keyed: Settings) -> 
     keyed.memory.max_waiting_turns_per_client = 1
     async with app_started(create_app(keyed)) as started:
         orchestrator = orchestrator_of(started)
-        transport = httpx.ASGITransport(app=started.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
+        async with client_of(started) as http:
             alices = (await chat(http, ALICE)).json()["thread_id"]
             async with orchestrator.thread_locks.hold(alices):
                 waiting = asyncio.create_task(chat(http, ALICE, thread_id=alices))
