@@ -1,10 +1,11 @@
 """`/ws/chat` with a real client and the real embedded model: streaming, concurrency, cancel, bad frames, closes."""
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from starlette.testclient import TestClient
+from starlette.testclient import TestClient, WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
 from council.app import create_app
@@ -16,6 +17,16 @@ from tests.api.test_turn_wiring import count_decisions
 def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings), base_url="http://localhost") as test_client:
         yield test_client
+
+
+@contextmanager
+def chat_socket(settings: Settings) -> Iterator[WebSocketTestSession]:
+    """`/ws/chat` on an app of its own, for a test that changes the settings first."""
+    with (
+        TestClient(create_app(settings), base_url="http://localhost") as client,
+        client.websocket_connect("ws://localhost/ws/chat") as socket,
+    ):
+        yield socket
 
 
 def events_until_final(socket: Any, turn_id: str) -> list[dict[str, Any]]:
@@ -107,10 +118,7 @@ def test_ping_gets_pong_and_bad_json_keeps_the_socket_open(client: TestClient) -
 
 def test_cancel_stops_a_running_turn(settings: Settings) -> None:
     settings.llm.max_tokens = 256  # long enough that the cancel lands mid-generation
-    with (
-        TestClient(create_app(settings), base_url="http://localhost") as client,
-        client.websocket_connect("ws://localhost/ws/chat") as socket,
-    ):
+    with chat_socket(settings) as socket:
         socket.send_json({"type": "message", "id": "long", "text": "/fast Tell me a long story about the sea."})
         while socket.receive_json()["type"] != "synthesis.delta":
             pass
@@ -127,10 +135,7 @@ def test_cancel_stops_a_running_turn(settings: Settings) -> None:
 def test_too_many_inflight_turns_is_an_error_event(settings: Settings) -> None:
     settings.ws.max_inflight_turns = 1
     settings.llm.max_tokens = 64
-    with (
-        TestClient(create_app(settings), base_url="http://localhost") as client,
-        client.websocket_connect("ws://localhost/ws/chat") as socket,
-    ):
+    with chat_socket(settings) as socket:
         socket.send_json({"type": "message", "id": "first", "text": "/fast Describe the moon."})
         socket.send_json({"type": "message", "id": "second", "text": "/fast Describe the sun."})
         refusal = next(e for e in iter(socket.receive_json, None) if e["id"] == "second")
@@ -149,10 +154,7 @@ def test_binary_frame_closes_with_1003(client: TestClient) -> None:
 
 def test_oversized_frame_closes_with_1009(settings: Settings) -> None:
     settings.ws.max_message_bytes = 1024
-    with (
-        TestClient(create_app(settings), base_url="http://localhost") as client,
-        client.websocket_connect("ws://localhost/ws/chat") as socket,
-    ):
+    with chat_socket(settings) as socket:
         socket.send_json({"type": "message", "id": "big", "text": "x" * 2048})
         with pytest.raises(WebSocketDisconnect) as closed:
             socket.receive_json()
@@ -161,11 +163,7 @@ def test_oversized_frame_closes_with_1009(settings: Settings) -> None:
 
 def test_idle_socket_is_closed_normally(settings: Settings) -> None:
     settings.ws.idle_timeout_s = 0.2
-    with (
-        TestClient(create_app(settings), base_url="http://localhost") as client,
-        client.websocket_connect("ws://localhost/ws/chat") as socket,
-        pytest.raises(WebSocketDisconnect) as closed,
-    ):
+    with chat_socket(settings) as socket, pytest.raises(WebSocketDisconnect) as closed:
         socket.receive_json()
     assert closed.value.code == 1000
     assert closed.value.reason == "idle timeout"
