@@ -2,10 +2,11 @@
 
 import re
 from collections.abc import Sequence
+from typing import TypeVar
 
 import anyio.to_thread
 
-from voice.engines.base import SpeechToText, TextToSpeech, TurnDetector, VoiceActivityDetector, VoiceInfo
+from voice.engines.base import Engine, SpeechToText, TextToSpeech, TurnDetector, VoiceActivityDetector, VoiceInfo
 from voice.engines.loading import EngineState, JobQueue, LoadedEngine
 from voice.engines.stt.parakeet import ParakeetSTT
 from voice.engines.stt.whisper import WhisperSTT
@@ -38,6 +39,22 @@ def build_tts(name: TtsEngineName, settings: Settings) -> TextToSpeech:
     if name == "kyutai":
         return KyutaiTTS(settings.tts, settings.models)
     return XttsTTS(settings.tts, settings.models)
+
+
+_Engine = TypeVar("_Engine", bound=Engine)
+
+
+def _by_model(
+    engines: Sequence[LoadedEngine[_Engine]], model: str, aliases: frozenset[str], kind: str
+) -> LoadedEngine[_Engine]:
+    """The engine a request names by model id or engine name; an OpenAI alias means the default (the first)."""
+    if model in aliases:
+        return engines[0]
+    for loaded in engines:
+        if model in (loaded.engine.model_id, loaded.name):
+            return loaded
+    known = ", ".join(sorted({*aliases, *(loaded.engine.model_id for loaded in engines)}))
+    raise ModelNotFound(f"Unknown {kind} model {model!r}; this service has: {known} (see GET /v1/models).")
 
 
 class EngineRegistry:
@@ -106,24 +123,12 @@ class EngineRegistry:
     def transcriber(self, model: str) -> LoadedEngine[SpeechToText]:
         if not self.stt:
             raise ModelNotFound("Speech-to-text is disabled on this replica (VOICE_STT__ENABLED=false).")
-        if model in STT_ALIASES:
-            return self.stt[0]
-        for loaded in self.stt:
-            if model in (loaded.engine.model_id, loaded.name):
-                return loaded
-        known = ", ".join(sorted({*STT_ALIASES, *(loaded.engine.model_id for loaded in self.stt)}))
-        raise ModelNotFound(f"Unknown transcription model {model!r}; this service has: {known} (see GET /v1/models).")
+        return _by_model(self.stt, model, STT_ALIASES, "transcription")
 
     def synthesizer(self, model: str) -> LoadedEngine[TextToSpeech]:
         if not self.tts:
             raise ModelNotFound("Text-to-speech is disabled on this replica (VOICE_TTS__ENABLED=false).")
-        if model in TTS_ALIASES:
-            return self.tts[0]
-        for loaded in self.tts:
-            if model in (loaded.engine.model_id, loaded.name):
-                return loaded
-        known = ", ".join(sorted({*TTS_ALIASES, *(loaded.engine.model_id for loaded in self.tts)}))
-        raise ModelNotFound(f"Unknown speech model {model!r}; this service has: {known} (see GET /v1/models).")
+        return _by_model(self.tts, model, TTS_ALIASES, "speech")
 
     def voices(self) -> list[VoiceInfo]:
         return [voice for loaded in self.tts if loaded.state is EngineState.READY for voice in loaded.engine.voices()]
