@@ -3,11 +3,10 @@
 import io
 
 import av
-import httpx
 from openai import OpenAI
 
 from tests.api.test_roundtrip import SENTENCES, WER_BOUND, speak
-from tests.api.test_streaming import IN_PROGRESS, LONG_TEXT, speech
+from tests.api.test_streaming import IN_PROGRESS, streamed_speech
 from tests.api.wer import word_error_rate
 from tests.conftest import Server
 
@@ -37,17 +36,11 @@ def test_whisper_hears_the_opus_speech_under_the_wer_bound(openai_client: OpenAI
 
 
 def test_first_opus_pages_arrive_while_synthesis_is_still_running(server: Server) -> None:
-    with httpx.Client(timeout=60) as client:
-        response = client.send(speech(server, LONG_TEXT, "opus"), stream=True)
-        assert response.status_code == 200
-        assert response.headers["content-type"] == "audio/ogg"
-        assert response.headers.get("transfer-encoding") == "chunked"
-        chunks = response.iter_raw()
+    with streamed_speech(server, "opus", "audio/ogg") as chunks:
         first = next(chunks)
         # The server says, at this moment, that this synthesis has not finished.
         assert server.metric(IN_PROGRESS) == 1
         rest = b"".join(chunks)
-        response.close()
     assert first.startswith(b"OggS")
     assert 0 < len(first) < len(rest) / 10
     with av.open(io.BytesIO(first)) as container:

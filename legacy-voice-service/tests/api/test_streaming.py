@@ -1,5 +1,8 @@
 """Speech is streamed as it is synthesized, and a stream that is left early gives its engine slot back."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import httpx
 
 from tests.conftest import Server, wait_for
@@ -15,20 +18,28 @@ def speech(server: Server, text: str, response_format: str = "pcm") -> httpx.Req
     return httpx.Request("POST", f"{server.url}/v1/audio/speech", json=body, headers=server.headers)
 
 
+@contextmanager
+def streamed_speech(server: Server, response_format: str, content_type: str) -> Iterator[Iterator[bytes]]:
+    """LONG_TEXT's speech as the raw chunks of a chunked `content_type` response, to be read as they come."""
+    with httpx.Client(timeout=60) as client:
+        response = client.send(speech(server, LONG_TEXT, response_format), stream=True)
+        try:
+            assert response.status_code == 200
+            assert response.headers["content-type"] == content_type
+            assert response.headers.get("transfer-encoding") == "chunked"
+            yield response.iter_raw()
+        finally:
+            response.close()
+
+
 def test_first_audio_arrives_while_synthesis_is_still_running(server: Server) -> None:
     before = server.metric(PIECES, absent=0.0)
-    with httpx.Client(timeout=60) as client:
-        response = client.send(speech(server, LONG_TEXT), stream=True)
-        assert response.status_code == 200
-        assert response.headers["content-type"] == "audio/pcm"
-        assert response.headers.get("transfer-encoding") == "chunked"
-        chunks = response.iter_raw()
+    with streamed_speech(server, "pcm", "audio/pcm") as chunks:
         first = next(chunks)
         # The server says, at this moment, that this synthesis has not finished, and how far it has got.
         assert server.metric(IN_PROGRESS) == 1
         made_by_first_audio = server.metric(PIECES) - before
         rest = b"".join(chunks)
-        response.close()
     made_in_all = server.metric(PIECES) - before
     assert 0 < len(first) < len(rest) / 10
     assert server.metric(IN_PROGRESS) == 0
