@@ -76,28 +76,49 @@ def write_speech_wav(voice: ServiceProcess, path: Path, script: list[tuple[float
         wav.writeframes(pcm)
 
 
-@contextmanager
-def hands_free_page(playwright: Playwright, wav: Path, url: str, name: str) -> Iterator[Page]:
-    """A browser of its own (the fake microphone is a launch flag) on the page, hands-free on, on the fast path."""
-    fake_microphone = [
+def fake_microphone(wav: Path) -> list[str]:
+    """Chromium's flags for a microphone that plays `wav` from its start each time the page opens it, then silence."""
+    return [
         "--use-fake-ui-for-media-stream",  # grants the microphone without a prompt
         "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={wav}%noloop",  # once, then silence (without %noloop it loops)
+        f"--use-file-for-fake-audio-capture={wav}%noloop",  # without %noloop it loops
     ]
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + fake_microphone)
+
+
+# No fake device: the autoplay flag lets a scripted microphone's own AudioContext run wherever it is made.
+AUTOPLAY = ["--autoplay-policy=no-user-gesture-required"]
+
+
+@contextmanager
+def browser_page(playwright: Playwright, flags: list[str], script: str, name: str) -> Iterator[Page]:
+    """A browser of its own (a microphone is a launch flag) with `script` run in the page before its own; the page's
+    last look is kept as `name`.png however the test ends."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *flags])
     page = browser.new_page(viewport={"width": 1280, "height": 860})
-    page.add_init_script(PAGE_WATCH)
+    page.add_init_script(script)
     try:
-        page.goto(url)
-        page.wait_for_selector("#hands-free:not([disabled])")
-        page.select_option("#path", "fast")  # a quick answer
-        page.click("#hands-free")  # a real click: browsers start audio only from a user gesture
-        page.wait_for_selector("#voice-state[data-state='listening']", timeout=30_000)
         yield page
     finally:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
         browser.close()
+
+
+def start_hands_free(page: Page, url: str) -> None:
+    """Open the page on the fast path and turn hands-free on; return once it listens."""
+    page.goto(url)
+    page.wait_for_selector("#hands-free:not([disabled])")
+    page.select_option("#path", "fast")  # a quick answer
+    page.click("#hands-free")  # a real click: browsers start audio only from a user gesture
+    page.wait_for_selector("#voice-state[data-state='listening']", timeout=30_000)
+
+
+@contextmanager
+def hands_free_page(playwright: Playwright, wav: Path, url: str, name: str) -> Iterator[Page]:
+    """A browser with `wav` as its microphone on the page, hands-free on, on the fast path."""
+    with browser_page(playwright, fake_microphone(wav), PAGE_WATCH, name) as page:
+        start_hands_free(page, url)
+        yield page
 
 
 def wait_until(page: Page, expression: str, timeout_s: float) -> None:
@@ -186,18 +207,8 @@ def test_speaking_over_the_answer_silences_it_at_once_and_becomes_the_next_turn(
 ) -> None:
     main = start_main(voice, COUNCIL_LLM__MAX_TOKENS="64")  # an answer that speaks for several seconds
     question, interruption = speech_base64(voice, QUESTION), speech_base64(voice, INTERRUPTION)
-    # No fake device; the autoplay flag lets the scripted microphone's own AudioContext run wherever it is made.
-    browser = playwright.chromium.launch(
-        executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"]
-    )
-    page = browser.new_page(viewport={"width": 1280, "height": 860})
-    page.add_init_script(PAGE_WATCH + SCRIPTED_MICROPHONE)
-    try:
-        page.goto(main.url)
-        page.wait_for_selector("#hands-free:not([disabled])")
-        page.select_option("#path", "fast")
-        page.click("#hands-free")
-        page.wait_for_selector("#voice-state[data-state='listening']", timeout=30_000)
+    with browser_page(playwright, AUTOPLAY, PAGE_WATCH + SCRIPTED_MICROPHONE, "hands_free_interrupted") as page:
+        start_hands_free(page, main.url)
         page.evaluate("(speech) => window.__say(speech)", question)
         # The answer is being heard: a quarter of a second of it has played.
         wait_until(page, f"window.handsFreeStats.playedSamples > {SPEECH_RATE // 4}", timeout_s=120)
@@ -205,10 +216,6 @@ def test_speaking_over_the_answer_silences_it_at_once_and_becomes_the_next_turn(
         page.wait_for_selector(".message.user >> nth=1", timeout=60_000)
         events = page.evaluate("window.__voiceEvents")
         heard = [text.lower() for text in page.locator(".message.user .body").all_inner_texts()]
-    finally:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "hands_free_interrupted.png"), full_page=True)
-        browser.close()
 
     first_turn = next(e["id"] for e in events if e["type"] == "transcript")
     talking_over = [e for e in events if e["type"] == "speech.started"][1]
@@ -270,19 +277,12 @@ def test_push_to_talk_streams_the_held_microphone_over_the_voice_socket_and_play
     write_speech_wav(voice, wav, [(0.3, "Please tell me about the weather on Mars.")])
     with wave.open(str(wav)) as speech:
         seconds = speech.getnframes() / speech.getframerate()
-    fake_microphone = [
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={wav}%noloop",  # played from the start each time the microphone opens
-    ]
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + fake_microphone)
-    page = browser.new_page(viewport={"width": 1280, "height": 860})
-    page.add_init_script(PAGE_WATCH + SENT_WATCH + ANSWER_WATCH)
-    requests: list[str] = []
-    page.on("request", lambda request: requests.append(request.url))
-    errors: list[Exception] = []
-    page.on("pageerror", lambda error: errors.append(error))
-    try:
+    script = PAGE_WATCH + SENT_WATCH + ANSWER_WATCH
+    with browser_page(playwright, fake_microphone(wav), script, "push_to_talk") as page:
+        requests: list[str] = []
+        page.on("request", lambda request: requests.append(request.url))
+        errors: list[Exception] = []
+        page.on("pageerror", lambda error: errors.append(error))
         page.goto(main.url)
         page.wait_for_selector("#talk:not([disabled])")
         page.select_option("#path", "fast")
@@ -313,10 +313,6 @@ def test_push_to_talk_streams_the_held_microphone_over_the_voice_socket_and_play
             "window.__microphones.every((m) => m.stream.getTracks().every((t) => t.readyState === 'ended'))"
         )
         assert page.locator("#voice-state").get_attribute("data-played-samples") == str(stats["playedSamples"])
-    finally:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "push_to_talk.png"), full_page=True)
-        browser.close()
 
     types = [event["type"] for event in events]
     assert "weather" in heard, (heard, types)
@@ -351,14 +347,10 @@ def test_pressing_talk_during_the_answer_silences_it_at_once_and_the_next_questi
     main = start_main(voice, COUNCIL_LLM__MAX_TOKENS="64")  # an answer that speaks for several seconds
     question, interruption = speech_base64(voice, QUESTION), speech_base64(voice, INTERRUPTION)
     question_s, interruption_s = (len(base64.b64decode(s)) / 2 / SPEECH_RATE for s in (question, interruption))
-    browser = playwright.chromium.launch(
-        executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"]
-    )
-    page = browser.new_page(viewport={"width": 1280, "height": 860})
-    page.add_init_script(PAGE_WATCH + SENT_WATCH + SCRIPTED_MICROPHONE)
-    errors: list[Exception] = []
-    page.on("pageerror", lambda error: errors.append(error))
-    try:
+    script = PAGE_WATCH + SENT_WATCH + SCRIPTED_MICROPHONE
+    with browser_page(playwright, AUTOPLAY, script, "push_to_talk_interrupted") as page:
+        errors: list[Exception] = []
+        page.on("pageerror", lambda error: errors.append(error))
         page.goto(main.url)
         page.wait_for_selector("#talk:not([disabled])")
         page.select_option("#path", "fast")
@@ -372,10 +364,6 @@ def test_pressing_talk_during_the_answer_silences_it_at_once_and_the_next_questi
         sent = [message["type"] for message in page.evaluate("window.__voiceSent")]
         heard = [text.lower() for text in page.locator(".message.user .body").all_inner_texts()]
         first_answer = page.locator(".message.assistant .body").first.inner_text()
-    finally:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "push_to_talk_interrupted.png"), full_page=True)
-        browser.close()
 
     first_turn, second_turn = (e for e in events if e["type"] == "transcript")
     assert "mountain" in heard[0]
