@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from voice.audio import Samples
 from voice.engines.base import StreamingTextToSpeech, Utterance, VoiceInfo
+from voice.engines.tts._roles import role_of, role_voices
 from voice.errors import EngineBusy, EngineUnavailable, VoiceNotFound
 from voice.settings import ModelSettings, TtsSettings
 
@@ -168,23 +169,14 @@ class KyutaiTTS(StreamingTextToSpeech):
             pass
 
     def voices(self) -> list[VoiceInfo]:
-        return [
-            VoiceInfo(
-                id=f"kyutai-{role}",
-                engine=self.name,
-                language="en",  # the model speaks English and French; the default voices are English
-                sample_rate=self.sample_rate,
-                name=voice,
-                extra={"role": role},
-            )
-            for role, voice in self._settings.kyutai_voices.items()
-        ]
+        # English: the model speaks English and French, and the default voices are English.
+        return role_voices(self, self._settings.kyutai_voices)
 
     def utterance(self, voice: str) -> Utterance:
         """One utterance whose text is pushed as it arrives, then finished; closing it early cancels it (the model's
         stream state is reset, nothing more is generated). `speed` has no place here: the model sets its own pace."""
         assert self._model is not None, "load() first"
-        conditions = self._conditions.get(voice.removeprefix("kyutai-"))
+        conditions = self._conditions.get(role_of(self, voice))
         if conditions is None:
             raise VoiceNotFound(f"The Kyutai voice {voice!r} has no embedding; see VOICE_TTS__KYUTAI_VOICES.")
         if not self._speaking.acquire(blocking=False):

@@ -8,6 +8,7 @@ import numpy as np
 
 from voice.audio import Samples
 from voice.engines.base import TextToSpeech, VoiceInfo
+from voice.engines.tts._roles import role_of, role_voices
 from voice.errors import EngineUnavailable, VoiceNotFound
 from voice.settings import ModelSettings, TtsSettings
 
@@ -75,21 +76,11 @@ class XttsTTS(TextToSpeech):
                 pass
 
     def voices(self) -> list[VoiceInfo]:
-        return [
-            VoiceInfo(
-                id=f"xtts-{role}",
-                engine=self.name,
-                language="en",
-                sample_rate=self.sample_rate,
-                name=speaker,
-                extra={"role": role},
-            )
-            for role, speaker in self._settings.xtts_speakers.items()
-        ]
+        return role_voices(self, self._settings.xtts_speakers)
 
     def synthesize(self, text: str, voice: str, speed: float) -> Iterator[Samples]:
         assert self._model is not None, "load() first"
-        speaker = self._settings.xtts_speakers.get(voice.removeprefix("xtts-"))
+        speaker = self._settings.xtts_speakers.get(role_of(self, voice))
         if speaker is None:
             raise VoiceNotFound(f"The XTTS voice {voice!r} has no speaker; see VOICE_TTS__XTTS_SPEAKERS.")
         latents = self._model.speaker_manager.speakers[speaker]
