@@ -47,12 +47,14 @@ def closed_port() -> int:
 def settings(tmp_path: Path) -> Settings:
     # The voice service is not running in these in-process tests: point at a closed port so every probe fails fast.
     # Conversations go to a per-test directory; the bundled model answers in a few tokens to keep tests quick.
+    # Pauses' words are not read (a model context of its own per app, ~0.2 s to load) except where a test says so.
     return Settings(
         _env_file=None,
         voice={"base_url": f"http://127.0.0.1:{closed_port()}", "watch_interval_s": 0.05},
         memory={"data_dir": tmp_path / "memory"},
         kip={"data_dir": tmp_path / "kip"},
         llm={"max_tokens": 8},
+        voice_ws={"read_words": False},
     )
 
 

@@ -248,6 +248,30 @@ class TurnSettings(BaseModel):
         "(reason text) instead of the max silence; at or above the threshold: words never end a turn (semantic_vad, "
         "English transcripts).",
     )
+    model_hold_below: float = Field(
+        1e-6,
+        ge=0,
+        le=1,
+        description="With a client that reads each pause's words with a language model (turn_detection."
+        "text_end_of_turn client: the main service, with its bundled chat model), a probability of the end of the "
+        'message under this makes the words sound unfinished: the turn engine\'s "done" waits for more speech or '
+        "the max silence, unless the words are a whole question (0 = never). Fitted for SmolLM2-135M's reading "
+        "(bench/turn_words.py).",
+    )
+    model_end_at: float = Field(
+        0.003,
+        ge=0,
+        le=2,
+        description="... and a probability at or above this makes them read as a finished turn, which ends it when "
+        "the turn engine is unsure but at least text_audio_floor sure (reason text; above 1 = never).",
+    )
+    client_words_wait_ms: int = Field(
+        300,
+        ge=0,
+        le=5000,
+        description="How long a held pause waits for the client's reading of its words once its transcript is in "
+        "(turn_detection.text_end_of_turn client); without it in time, the rules on the words decide alone.",
+    )
     cpu_threads: int = Field(1, ge=1, description="CPU threads the Smart Turn model may use.")
 
 

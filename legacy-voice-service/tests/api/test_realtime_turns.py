@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.api.wer import normalize
+from tests.api.wer import normalize, word_error_rate
 from tests.conftest import AppClient
 from voice.settings import Settings
 
@@ -84,7 +84,11 @@ def test_a_complete_utterance_is_one_turn_ended_by_the_turn_model_with_its_trans
     audio = silence(0.5) + speak(client, text) + silence(2.0)
     calls = whisper_calls(client)
     events = converse(client, audio)
-    assert events[0]["session"]["turn_detection"] == {"type": "semantic_vad", "silence_duration_ms": 1300}
+    assert events[0]["session"]["turn_detection"] == {
+        "type": "semantic_vad",
+        "silence_duration_ms": 1300,
+        "text_end_of_turn": "rules",
+    }
     assert [event["type"] for event in events if event["type"] != "conversation.item.input_audio_transcription.delta"][
         1:
     ] == [
@@ -191,7 +195,8 @@ def test_speech_that_resumes_while_the_held_pause_waits_for_its_transcript_keeps
     events = converse(client, audio)
     assert [event["reason"] for event in of(events, STOPPED)] == ["audio"]
     (completed,) = of(events, COMPLETED)
-    assert normalize(completed["transcript"]) == normalize(f"{first} {rest}")
+    # One turn with both pieces' words; Whisper may mishear one of nine ("pairs" for "Paris" on some CPUs).
+    assert word_error_rate([f"{first} {rest}"], [completed["transcript"]]) <= 1 / 9
     assert len(calls) == 2  # the transcript started at the first pause was thrown away
     assert [event["type"] for event in events if not event["type"].endswith(".delta") and event["type"] != PAUSED][
         1:
@@ -304,3 +309,68 @@ def test_the_silence_engine_chosen_by_settings_ends_turns_on_silence(app_client:
     models = {model["id"]: model for model in client.get("/v1/models").json()["data"]}
     assert models["silence"]["task"] == "turn"
     assert "smart-turn-v3.2" not in models
+
+
+def send_audio(socket: Any, audio: bytes) -> None:
+    for start in range(0, len(audio), FRAME):
+        socket.send_bytes(audio[start : start + FRAME])
+
+
+@pytest.mark.parametrize(
+    ("reading", "reasons"),
+    [
+        (0.0, ["timeout"]),  # the client's model reads the words as unfinished: the audio's "done" waits
+        (1e-4, ["audio"]),  # it reads them as finished enough: Smart Turn's verdict stands at the pause
+        (0.5, ["both"]),  # it reads them as a finished turn, as Smart Turn hears one
+        (None, ["audio"]),  # no reading within the wait: the rules on the words decide alone
+    ],
+)
+def test_a_clients_reading_of_the_pauses_words_can_hold_the_turn_smart_turn_ends(
+    app_client: AppClient, reading: float | None, reasons: list[str]
+) -> None:
+    # Piper's "I would like to know" sounds finished to Smart Turn (p ≈ 0.97) and ends on no dangling word, so the
+    # rules alone end the turn at the pause. A client that reads words (text_end_of_turn: client) is waited for.
+    client = app_client(settings(client_words_wait_ms=300))
+    head = silence(0.5) + speak(client, "I would like to know") + silence(0.6)
+    with client.websocket_connect("ws://localhost/v1/realtime") as socket:
+        socket.receive_json()
+        detection = {"type": "semantic_vad", "text_end_of_turn": "client"}
+        socket.send_json({"type": "session.update", "session": {"turn_detection": detection}})
+        assert until(socket, "session.updated")[-1]["session"]["turn_detection"] == {
+            "type": "semantic_vad",
+            "silence_duration_ms": 1300,
+            "text_end_of_turn": "client",
+        }
+        send_audio(socket, head)
+        events = until(socket, PAUSED)
+        paused = events[-1]
+        if reading is not None:
+            socket.send_json(
+                {
+                    "type": "input_audio_buffer.text_end_of_turn",
+                    "item_id": paused["item_id"],
+                    "audio_end_ms": paused["audio_end_ms"],
+                    "probability": reading,
+                }
+            )
+        send_audio(socket, silence(1.5))
+        socket.send_json({"type": "session.update", "session": {}})  # answered after all the audio's events
+        events += until(socket, "session.updated")
+    assert [event["reason"] for event in of(events, STOPPED)] == reasons
+    (stopped,) = of(events, STOPPED)
+    assert stopped["audio_end_ms"] <= paused["audio_end_ms"]  # cut where the speech ended, whatever decided
+    assert normalize(of(events, COMPLETED)[0]["transcript"]) == normalize("I would like to know")
+
+
+def test_a_reading_for_a_pause_that_has_passed_is_ignored_and_a_bad_one_refused(app_client: AppClient) -> None:
+    client = app_client(settings())
+    with client.websocket_connect("ws://localhost/v1/realtime") as socket:
+        socket.receive_json()
+        stale = {"type": "input_audio_buffer.text_end_of_turn", "item_id": "item_gone", "audio_end_ms": 5}
+        socket.send_json({**stale, "probability": 0.5})
+        socket.send_json({**stale, "probability": 2})
+        error = socket.receive_json()
+        assert error["type"] == "error"
+        assert "probability must be a number from 0 to 1" in error["error"]["message"]
+        socket.send_json({"type": "session.update", "session": {}})
+        assert socket.receive_json()["type"] == "session.updated"  # the stale one said nothing; the session goes on

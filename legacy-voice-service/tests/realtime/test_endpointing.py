@@ -96,6 +96,22 @@ def test_turn_detection_is_parsed_in_openais_shape() -> None:
     assert TurnDetection.parse(
         {"type": "server_vad", "silence_duration_ms": 300}, semantic=SEMANTIC, server=SERVER
     ) == TurnDetection("server_vad", 300)
-    for bad in ({"type": "nope"}, {"type": "server_vad", "silence_duration_ms": "300"}, {"silence_duration_ms": 5}):
+    assert TurnDetection.parse(
+        {"type": "semantic_vad", "text_end_of_turn": "client"}, semantic=SEMANTIC, server=SERVER
+    ) == TurnDetection("semantic_vad", 1300, "client")
+    # Where semantic_vad falls back to silence (no turn engine), there are no pauses whose words a client could read.
+    assert (
+        TurnDetection.parse({"type": "semantic_vad", "text_end_of_turn": "client"}, semantic=SERVER, server=SERVER)
+        == SERVER
+    )
+    assert SEMANTIC.as_json() == {"type": "semantic_vad", "silence_duration_ms": 1300, "text_end_of_turn": "rules"}
+    assert SERVER.as_json() == {"type": "server_vad", "silence_duration_ms": 500}
+    bad_events = (
+        {"type": "nope"},
+        {"type": "server_vad", "silence_duration_ms": "300"},
+        {"silence_duration_ms": 5},
+        {"type": "semantic_vad", "text_end_of_turn": "model"},
+    )
+    for bad in bad_events:
         with pytest.raises(InvalidRequest, match="Bad event: turn_detection"):
             TurnDetection.parse(bad, semantic=SEMANTIC, server=SERVER)

@@ -11,6 +11,8 @@ from fastapi import FastAPI
 
 from council.kip import Kip, KipPath, open_kip
 from council.kip.decisions import DecisionRecorder
+from council.llm.bundled import bundled_model
+from council.llm.end_of_turn import WordsEndOfTurn
 from council.observability.metrics import Metrics, TurnMetrics
 from council.observability.readiness import ReadinessCache
 from council.orchestrator import Orchestrator, open_orchestrator
@@ -34,6 +36,7 @@ class State(TypedDict):
     pheromind: Pheromind
     voice_sessions: SessionSlots
     spoken_clips: SpokenClips
+    words: WordsEndOfTurn | None
     rate_limiter: RateLimiter | None
     readiness: ReadinessCache
 
@@ -48,7 +51,9 @@ def build_lifespan(
         watcher = asyncio.create_task(voice.watch(), name="voice-readiness-watcher")
         log.info("main_service_started", voice_base_url=str(settings.voice.base_url), keys=settings.auth.keys_required)
         _say_who_may_use_it(settings)
+        words: WordsEndOfTurn | None = None
         try:
+            words = await _words_reader(settings)
             async with (
                 open_kip(settings.kip) as kip,
                 open_pheromind(settings.pheromind) as pheromind,
@@ -73,6 +78,7 @@ def build_lifespan(
                         settings.voice_ws.max_sessions, settings.voice_ws.max_sessions_per_client
                     ),
                     "spoken_clips": SpokenClips(),
+                    "words": words,
                     "rate_limiter": rate_limiter,
                     "readiness": ReadinessCache(),
                 }
@@ -81,11 +87,26 @@ def build_lifespan(
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             await voice.aclose()
+            if words is not None:
+                words.close()
             if rate_limiter is not None:
                 await rate_limiter.aclose()
             log.info("main_service_stopped")
 
     return lifespan
+
+
+async def _words_reader(settings: Settings) -> WordsEndOfTurn | None:
+    """The bundled chat model, to read pauses' words for the voice service's turn decisions (its thresholds are
+    fitted to this model's reading, whichever model answers); None when turned off or it cannot load."""
+    if not settings.voice_ws.read_words:
+        return None
+    try:
+        path = await asyncio.to_thread(bundled_model, settings.llm)
+        return await asyncio.to_thread(WordsEndOfTurn, path, threads=settings.llm.threads)
+    except (OSError, ValueError, RuntimeError) as exc:  # the turn is then decided by the voice service's rules
+        log.warning("words_reader_unavailable", error=str(exc))
+        return None
 
 
 def _say_who_may_use_it(settings: Settings) -> None:

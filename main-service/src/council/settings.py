@@ -377,6 +377,13 @@ class VoiceSocketSettings(BaseModel):
         "first tokens, the first words' synthesis), unheard and unstored; if the turn ends with the same words it is "
         "played at once, else thrown away (never on the KIP path). Counted in council_voice_preemptive_answers_total.",
     )
+    read_words: bool = Field(
+        True,
+        description="With semantic turn detection, read each pause's words with the bundled chat model (a context "
+        "of its own, ~150 MB) and give the voice service its probability that the question is finished: the words "
+        "then veto Smart Turn's \"done\" on a sentence's head and can end a finished one Smart Turn doubts "
+        "(VOICE_TURN__MODEL_HOLD_BELOW, VOICE_TURN__MODEL_END_AT). false: the voice service's word rules alone.",
+    )
     playback_lead_s: float = Field(
         0.5,
         gt=0,

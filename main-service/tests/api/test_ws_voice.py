@@ -106,6 +106,29 @@ def test_repeated_commits_with_nothing_said_between_reach_the_voice_service_once
     assert len(commits) == 1
 
 
+@pytest.mark.parametrize(("words", "read"), [("Can you tell me", False), ("What is the capital of France?", True)])
+def test_each_pauses_words_are_read_by_the_bundled_model_for_the_voice_services_turn_decision(
+    voice_settings: Settings, standin: VoiceStandIn, words: str, read: bool
+) -> None:
+    # The voice service says a pause's words (`paused`) while the turn is undecided; the main service tells it how
+    # the bundled chat model reads them: the probability that the user's message ends there (issue 25, item 1).
+    voice_settings.voice_ws.read_words = True
+    paused = {"type": "input_audio_buffer.paused", "item_id": "item_1", "audio_end_ms": 1234, "transcript": words}
+    standin.realtime_answer = json.dumps(paused)
+    with ready_socket(voice_settings) as socket:
+        socket.send_bytes(bytes(640))
+        deadline = time.monotonic() + 30
+        while not [e for e in standin.listening_events if e["type"] == "input_audio_buffer.text_end_of_turn"]:
+            assert time.monotonic() < deadline, standin.listening_events
+            time.sleep(0.01)
+    update, reading = standin.listening_events[0], standin.listening_events[-1]
+    assert update["session"]["turn_detection"] == {"type": "semantic_vad", "text_end_of_turn": "client"}
+    assert (reading["item_id"], reading["audio_end_ms"]) == ("item_1", 1234)
+    # The thresholds the voice service applies (VOICE_TURN__MODEL_HOLD_BELOW 1e-6, __MODEL_END_AT 0.003).
+    assert (reading["probability"] >= 0.003) is read
+    assert (reading["probability"] < 1e-6) is not read
+
+
 def test_a_silent_socket_is_closed_after_the_idle_timeout(voice_settings: Settings) -> None:
     voice_settings.voice_ws.idle_timeout_s = 0.5
     with ready_socket(voice_settings) as socket, pytest.raises(WebSocketDisconnect) as closed:

@@ -13,17 +13,21 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.mark.parametrize(
-    ("detection", "turn_detection"),
-    [("semantic", {"type": "semantic_vad"}), ("silence", {"type": "server_vad", "silence_duration_ms": 700})],
+    ("detection", "read_words", "turn_detection"),
+    [
+        ("semantic", False, {"type": "semantic_vad", "text_end_of_turn": "rules"}),
+        ("semantic", True, {"type": "semantic_vad", "text_end_of_turn": "client"}),  # it will read pauses' words
+        ("silence", True, {"type": "server_vad", "silence_duration_ms": 700}),
+    ],
 )
 async def test_the_listener_asks_for_its_turn_detection_and_no_word_timestamps(
-    detection: TurnDetection, turn_detection: dict[str, object]
+    detection: TurnDetection, read_words: bool, turn_detection: dict[str, object]
 ) -> None:
     with VoiceStandIn().running() as standin:
         client = VoiceClient(VoiceClientSettings(base_url=AnyHttpUrl(standin.url)))
         try:
             listener = await Listener.open(client, 16_000)
-            await listener.configure(detection, 0.7)
+            await listener.configure(detection, 0.7, read_words=read_words)
             with anyio.fail_after(10):
                 while not standin.listening_events:  # noqa: ASYNC110  # the stand-in serves from its own thread
                     await anyio.sleep(0.01)

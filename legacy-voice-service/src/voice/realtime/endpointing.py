@@ -4,7 +4,7 @@ Pure bookkeeping (no I/O): the realtime session feeds it Silero's per-frame prob
 returns; asking the turn engine whether a pause ends the turn is the session's job."""
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -28,9 +28,15 @@ class TurnDetection:
 
     type: Literal["semantic_vad", "server_vad"]
     silence_duration_ms: int  # server_vad: the silence that ends a turn; semantic_vad: the most it may last
+    # semantic_vad, an extension: "client" = the client reads each pause's words with a language model and says what
+    # it read (`input_audio_buffer.text_end_of_turn`); "rules" = only this service's rules read them
+    text_end_of_turn: Literal["rules", "client"] = "rules"
 
     def as_json(self) -> dict[str, Any]:
-        return {"type": self.type, "silence_duration_ms": self.silence_duration_ms}
+        shown: dict[str, Any] = {"type": self.type, "silence_duration_ms": self.silence_duration_ms}
+        if self.type == "semantic_vad":
+            shown["text_end_of_turn"] = self.text_end_of_turn
+        return shown
 
     @classmethod
     def parse(cls, value: dict[str, Any], *, semantic: "TurnDetection", server: "TurnDetection") -> "TurnDetection":
@@ -38,6 +44,11 @@ class TurnDetection:
         kind = value.get("type", "server_vad")
         if kind not in ("semantic_vad", "server_vad"):
             raise InvalidRequest(f"Bad event: turn_detection.type must be semantic_vad or server_vad, not {kind!r}.")
+        if kind == "semantic_vad" and semantic.type == "semantic_vad":
+            text = value.get("text_end_of_turn", "rules")
+            if text not in ("rules", "client"):
+                raise InvalidRequest("Bad event: turn_detection.text_end_of_turn must be rules or client.")
+            return replace(semantic, text_end_of_turn=text)
         if kind == "semantic_vad":
             return semantic
         silence = value.get("silence_duration_ms", server.silence_duration_ms)

@@ -30,7 +30,7 @@ from voice.audio import SampleBuffer, Samples, StreamResampler, decode_pcm16
 from voice.engines.base import SpeechProbabilities
 from voice.engines.registry import EngineRegistry
 from voice.errors import InvalidRequest, VoiceError
-from voice.realtime.end_of_turn import Heard, TurnRule
+from voice.realtime.end_of_turn import READ_LANGUAGE, Heard, TurnRule
 from voice.realtime.endpointing import (
     Endpointer,
     Moment,
@@ -102,8 +102,7 @@ class TranscriptionSession:
         self.item = Item()
         self.items = {self.item.id: self.item}  # the current item and those whose last events are on their way
         self.transcripts = SessionTranscripts(engines, settings, self.on_partial, self.on_speculated)
-        rule = TurnRule(settings.turn.threshold, settings.turn.text_audio_floor, settings.turn.hold_unfinished)
-        self.pauses = HeldPauses[Speculation](rule)
+        self.pauses = HeldPauses[Speculation](TurnRule.of(settings.turn))
         self.settled = anyio.Event()  # set once the newest held pause is settled: control events wait for it
         self.settled.set()
         self.detection: TurnDetection | None = None
@@ -210,6 +209,9 @@ class TranscriptionSession:
                 raise InvalidRequest(f"Bad event: audio is not base64 ({error}).") from error
             await self.append(decode_pcm16(audio))
             return
+        if kind == "input_audio_buffer.text_end_of_turn":  # what a held pause may be waiting for: never queued
+            self.read_by_client(event)
+            return
         # Control events are answered after every event the audio before them causes: a held pause settles first.
         if self.pauses.held is not None:
             await self.settled.wait()
@@ -232,6 +234,21 @@ class TranscriptionSession:
             await self.post("session.updated", session=self._session_settings())
         else:
             raise InvalidRequest(f"Bad event: unknown event type {kind!r}.")
+
+    def read_by_client(self, event: dict[str, Any]) -> None:
+        """The client's language model read a pause's words (`input_audio_buffer.paused`): the pause's verdict
+        weighs it (`end_of_turn`). One for a pause that has passed is ignored."""
+        item_id, end_ms, probability = event.get("item_id"), event.get("audio_end_ms"), event.get("probability")
+        if not isinstance(item_id, str) or not isinstance(end_ms, int) or isinstance(end_ms, bool):
+            raise InvalidRequest("Bad event: text_end_of_turn needs item_id (a string) and audio_end_ms (an integer).")
+        if not isinstance(probability, int | float) or isinstance(probability, bool) or not 0 <= probability <= 1:
+            raise InvalidRequest("Bad event: text_end_of_turn.probability must be a number from 0 to 1.")
+        held = self.pauses.held
+        for speculation in (self.transcripts.speculation, held.words if held is not None else None):
+            if speculation is not None and (speculation.item_id, speculation.end_ms) == (item_id, end_ms):
+                speculation.model = float(probability)
+                speculation.read.set()
+                return
 
     async def append(self, samples: Samples) -> None:
         audio = self.to_work_rate.push(samples)
@@ -316,14 +333,23 @@ class TranscriptionSession:
             assert self.transcripts.tasks is not None  # set while the session runs, as the speculation needed
             self.transcripts.tasks.start_soon(self._end_held, outcome, endpointer, self.item.id, self.settled)
 
-    @staticmethod
-    async def _heard(pause: HeldPause[Speculation]) -> Heard:
-        """What the held pause's transcript says, once it is in (nothing, when none was started)."""
-        transcript = None
-        if pause.words is not None:
-            await pause.words.done.wait()
-            transcript = pause.words.transcript
-        return Heard.of(transcript.text, transcript.language) if transcript is not None else Heard.of(None, None)
+    async def _heard(self, pause: HeldPause[Speculation]) -> Heard:
+        """What the held pause's transcript says, once it is in (nothing, when none was started), with the client's
+        reading of it when the client reads words and its reading comes in time."""
+        words = pause.words
+        if words is None:
+            return Heard.of(None, None)
+        await words.done.wait()
+        if words.transcript is None:
+            return Heard.of(None, None)
+        text, language = words.transcript.text, words.transcript.language
+        client_reads = self.detection is not None and self.detection.text_end_of_turn == "client"
+        if client_reads and language == READ_LANGUAGE and not Heard.of(text, language).settled_by_rules:
+            with anyio.move_on_after(self.settings.turn.client_words_wait_ms / 1000):
+                await words.read.wait()
+            if words.model is None:
+                log.info("realtime_client_reading_late", item_id=words.item_id)
+        return Heard.of(text, language, words.model)
 
     async def _end_held(
         self, pause: HeldPause[Speculation], endpointer: Endpointer, item_id: str, settled: anyio.Event

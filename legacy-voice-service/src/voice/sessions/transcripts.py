@@ -3,7 +3,7 @@ the turn ends there, dropped if speech resumes), and the final one."""
 
 import math
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio
 import anyio.abc
@@ -28,6 +28,13 @@ class Speculation:
     done: anyio.Event
     transcript: Transcript | None = None
     resumed: bool = False  # speech came back before the turn ended: only a partial now
+    model: float | None = None  # the client's language model's reading of its words (`text_end_of_turn`)
+    read: anyio.Event = field(default_factory=anyio.Event)  # set once `model` is in
+
+    @property
+    def end_ms(self) -> int:
+        """Where its audio ends in the session's audio, as `input_audio_buffer.paused` says it."""
+        return round(self.end / WORK_RATE * 1000)
 
 
 class SessionTranscripts:

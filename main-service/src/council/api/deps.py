@@ -8,6 +8,7 @@ from starlette.requests import HTTPConnection
 from council.auth import Caller, caller
 from council.errors import ForbiddenError
 from council.kip import Kip
+from council.llm.end_of_turn import WordsEndOfTurn
 from council.observability.metrics import Metrics
 from council.orchestrator import Orchestrator
 from council.pheromind import Pheromind
@@ -50,6 +51,8 @@ ClientDep = Annotated[str, Depends(_client)]
 RateLimiterDep = Annotated[RateLimiter | None, Depends(_State[RateLimiter | None]("rate_limiter"))]
 VoiceSessionsDep = Annotated[SessionSlots, Depends(_State[SessionSlots]("voice_sessions"))]
 SpokenClipsDep = Annotated[SpokenClips, Depends(_State[SpokenClips]("spoken_clips"))]
+# Reads pauses' words for the voice service's turn decisions (None: turned off, or the model could not load).
+WordsDep = Annotated[WordsEndOfTurn | None, Depends(_State[WordsEndOfTurn | None]("words"))]
 KipDep = Annotated[Kip, Depends(_State[Kip]("kip"))]
 PheromindDep = Annotated[Pheromind, Depends(_State[Pheromind]("pheromind"))]
 RequireAdmin = Depends(_require_admin)

@@ -14,6 +14,7 @@ from council.api.deps import (
     SettingsDep,
     SpokenClipsDep,
     VoiceDep,
+    WordsDep,
 )
 from council.auth import chosen_subprotocol
 from council.http_errors import error_response, refuse_handshake
@@ -32,8 +33,9 @@ def _voice_services(
     clips: SpokenClipsDep,
     rate_limiter: RateLimiterDep,
     metrics: MetricsDep,
+    words: WordsDep,
 ) -> VoiceServices:
-    return VoiceServices(orchestrator, voice, settings, clips, rate_limiter, metrics)
+    return VoiceServices(orchestrator, voice, settings, clips, rate_limiter, metrics, words)
 
 
 VoiceServicesDep = Annotated[VoiceServices, Depends(_voice_services)]

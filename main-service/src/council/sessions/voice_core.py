@@ -21,6 +21,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from council.auth import Caller
 from council.errors import CouncilError, ErrorCode
+from council.llm.end_of_turn import WordsEndOfTurn
 from council.observability.correlation import current_request_id
 from council.observability.metrics import Metrics
 from council.orchestrator import CHAIR, Admitted, Orchestrator
@@ -113,6 +114,7 @@ class VoiceServices:
     clips: SpokenClips
     rate_limiter: RateLimiter | None = None
     metrics: Metrics | None = None
+    words: WordsEndOfTurn | None = None  # reads each pause's words for the voice service's turn decision
 
 
 @dataclass
@@ -141,6 +143,7 @@ class VoiceConversation:
         self.client = client
         self.orchestrator, self.voice, self.settings = services.orchestrator, services.voice, services.settings
         self.clips, self.rate_limiter, self.metrics = services.clips, services.rate_limiter, services.metrics
+        self.words = services.words
         self.caller = caller  # as the handshake's key says: every turn of the socket is asked by them
         self.input_rate = input_rate
         self.scope = scope
@@ -177,7 +180,7 @@ class VoiceConversation:
         try:
             self.voices = await voice_catalog(self.voice)  # also proves the voice service answers
             self.listener = await Listener.open(self.voice, self.input_rate)
-            await self.listener.configure(self.turn_detection, self.silence_s)
+            await self.listener.configure(self.turn_detection, self.silence_s, read_words=self.words is not None)
             self.speaker = await Speaker.open(self.voice)
         except (CouncilError, SocketGone) as exc:
             await self.fail(*_described(exc))
@@ -280,7 +283,7 @@ class VoiceConversation:
         self.turn_detection, self.silence_s = detection, silence_s or self.limits.silence_s
         if self.listener is not None:
             with contextlib.suppress(SocketGone):  # the listener reports the loss itself
-                await self.listener.configure(detection, self.silence_s)
+                await self.listener.configure(detection, self.silence_s, read_words=self.words is not None)
 
     def use_voice(self, voice_id: str | None) -> None:
         """Speak the answers in this voice of the voice service (None: the settings' default)."""
@@ -366,7 +369,11 @@ class VoiceConversation:
         elif isinstance(heard, Transcript):
             await self.on_transcript(heard.text)
         elif isinstance(heard, Paused):
-            await self.preempt(heard.text)
+            reading = asyncio.create_task(self.read_words(heard))  # the turn's decision waits for it: not for routing
+            try:
+                await self.preempt(heard.text)
+            finally:
+                await reading
         elif isinstance(heard, Resumed):
             await self.discard_preemptive()
         elif isinstance(heard, VoiceServiceError):
@@ -403,6 +410,20 @@ class VoiceConversation:
         retry_after, message = limited
         await self.client.notify(Failure(ErrorCode.RATE_LIMITED, message, turn_id, retry_after))
         return True
+
+    async def read_words(self, paused: Paused) -> None:
+        """Tell the voice service how the bundled model reads the pause's words, for its turn decision (which
+        waits for this a moment: VOICE_TURN__CLIENT_WORDS_WAIT_MS)."""
+        if self.words is None or self.listener is None or self.turn_detection != "semantic" or not paused.text:
+            return
+        try:
+            probability = await self.words.read(paused.text)
+        except Exception:  # the voice service decides without it once its wait is over
+            log.warning("voice_words_read_failed", item_id=paused.item_id, exc_info=True)
+            return
+        log.debug("voice_words_read", item_id=paused.item_id, probability=probability)
+        with contextlib.suppress(SocketGone):  # the listener reports the loss itself
+            await self.listener.read_words(paused, probability)
 
     # -- answering before the turn is confirmed -----------------------------------------------------------------
 

@@ -47,9 +47,12 @@ class Transcript:
 
 @dataclass(frozen=True)
 class Paused:
-    """A pause's transcript, while the turn is still being decided (an answer may start from it)."""
+    """A pause's transcript, while the turn is still being decided (an answer may start from it, and the words may
+    be read for the turn's end: `Listener.read_words`)."""
 
     text: str
+    item_id: str = ""
+    end_ms: int = 0  # where the pause's audio ends, as the voice service counts it: names the pause
 
 
 @dataclass(frozen=True)
@@ -132,9 +135,10 @@ class Listener(_RealtimeSocket):
     async def open(cls, voice: VoiceClient, sample_rate: int) -> "Listener":
         return cls(await voice.open_realtime(sample_rate=str(sample_rate)))
 
-    async def configure(self, detection: TurnDetection, silence_s: float) -> None:
+    async def configure(self, detection: TurnDetection, silence_s: float, *, read_words: bool = False) -> None:
+        """`read_words`: each pause's words will be read (`read_words`), and the voice service waits for that."""
         detections: dict[TurnDetection, dict[str, Any] | None] = {
-            "semantic": {"type": "semantic_vad"},
+            "semantic": {"type": "semantic_vad", "text_end_of_turn": "client" if read_words else "rules"},
             "silence": {"type": "server_vad", "silence_duration_ms": round(silence_s * 1000)},
             "manual": None,  # push-to-talk: only `commit` ends an utterance
         }
@@ -147,6 +151,17 @@ class Listener(_RealtimeSocket):
 
     async def send_audio(self, pcm: bytes) -> None:
         await self._send(pcm)
+
+    async def read_words(self, paused: Paused, probability: float) -> None:
+        """What a language model read in a pause's words: the probability that the user's message ends there."""
+        await self._send(
+            {
+                "type": "input_audio_buffer.text_end_of_turn",
+                "item_id": paused.item_id,
+                "audio_end_ms": paused.end_ms,
+                "probability": probability,
+            }
+        )
 
     async def commit(self) -> None:
         """End the utterance at once (the audio sent before this included): its transcript follows."""
@@ -171,7 +186,9 @@ class Listener(_RealtimeSocket):
             elif kind == "conversation.item.input_audio_transcription.completed":
                 yield Transcript(str(event.get("transcript", "")).strip())
             elif kind == "input_audio_buffer.paused":
-                yield Paused(str(event.get("transcript", "")).strip())
+                end_ms = event.get("audio_end_ms")
+                text, item_id = str(event.get("transcript", "")).strip(), str(event.get("item_id", ""))
+                yield Paused(text, item_id, end_ms if isinstance(end_ms, int) else 0)
             elif kind == "input_audio_buffer.resumed":
                 yield Resumed()
             elif kind == "error":
