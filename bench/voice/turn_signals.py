@@ -1,8 +1,8 @@
 """What each end-of-turn signal says at a pause, on the bench's utterances: Smart Turn's probability and Whisper's
 transcript of the speech so far, for heads of sentences cut mid-way (the pause set: the turn must stay open) and
 complete questions and requests (the turn should end), and what the voice service's rule (`voice.realtime.
-end_of_turn`) decides on each. The data the rule's numbers come from (`VOICE_TURN__TEXT_AUDIO_FLOOR`,
-`words.MIN_QUESTION_WORDS`).
+end_of_turn`) decides on each with its rules on the words alone. The data the rule's numbers come from
+(`VOICE_TURN__TEXT_AUDIO_FLOOR`, `words.MIN_QUESTION_WORDS`; `bench/turn_words.py` reads these rows for the model's).
 
 In process, no sockets: three voices (Piper joe-medium, espeak-ng en-us at 165 wpm, en-gb at 140 wpm), each
 utterance followed by the short silence (250 ms) as the session hears it at its first pause.
@@ -84,7 +84,7 @@ def main() -> None:
             "espeak-ng": lambda t: espeak(t, "en-us", 165),
             "espeak-ng-gb-140": lambda t: espeak(t, "en-gb", 140),
         }
-    rule = TurnRule(settings.turn.threshold, settings.turn.text_audio_floor, settings.turn.hold_unfinished)
+    rule = TurnRule.of(settings.turn)  # the rules on the words alone: bench/turn_words.py adds the model's reading
     silence = np.zeros(round(SHORT_SILENCE_S * RATE), dtype=np.int16)
 
     def at_pause(voice: str, kind: str, text: str, speech: np.ndarray) -> dict[str, Any]:
