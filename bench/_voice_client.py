@@ -139,6 +139,14 @@ class VoiceSocket:
             await asyncio.sleep(0.05)  # arrival times are stamped by the receiver: polling only decides when to stop
         return True
 
+    def turn_settled(self) -> bool:
+        """A voice-to-voice turn is over for the benches: answer audio and `final`, a failed turn, or an answer
+        with nothing to speak (`final` with no answer, 3 s ago)."""
+        final = first(self.log, lambda r: r.type == "final")
+        failed = first(self.log, lambda r: r.type == "error" and r.event is not None and "id" in r.event)
+        unspoken = final and not (final.event or {}).get("answer") and time.perf_counter() - final.t > 3
+        return bool((answer_audio(self.log) and final) or failed or unspoken)
+
     async def _receive(self) -> None:
         async for message in self.socket:
             now = time.perf_counter()
@@ -202,3 +210,52 @@ def audio_frames(log: list[Received]) -> list[tuple[Received, str | None, str]]:
 
 def answer_audio(log: list[Received], turn: str | None = None) -> Received | None:
     return next((r for r, t, k in audio_frames(log) if k == "answer" and (turn is None or t == turn)), None)
+
+
+@dataclass(frozen=True)
+class TurnLog:
+    """What times a voice turn in a socket's log: the turn that produced `final` (else the last one heard), its
+    transcript, the `speech.stopped` before it, its first audio of any kind and of the answer, and any error."""
+
+    final: Received | None
+    transcripts: list[Received]
+    turn: str | None
+    transcript: Received | None
+    stopped: Received | None
+    any_audio: Received | None
+    answer: Received | None
+    error: Received | None
+
+    @classmethod
+    def of(cls, log: list[Received]) -> "TurnLog":
+        final = first(log, lambda r: r.type == "final")
+        transcripts = [r for r in log if r.type == "transcript"]
+        answered = final or (transcripts[-1] if transcripts else None)
+        turn = (answered.event or {}).get("id") if answered else None
+        transcript = first(log, of_turn("transcript", turn))
+        stopped = [r for r in log if r.type == "speech.stopped" and (transcript is None or r.t <= transcript.t)]
+        return cls(
+            final,
+            transcripts,
+            turn,
+            transcript,
+            stopped[-1] if stopped else None,
+            next((r for r, t, _ in audio_frames(log) if t == turn), None),
+            answer_audio(log, turn),
+            first(log, lambda r: r.type == "error"),
+        )
+
+    def moments(self, zero: float) -> dict[str, Any]:
+        """The figures both voice benches report, in ms after `zero` (the end of speech)."""
+        transcript, stopped = self.transcript, self.stopped
+        return {
+            "turns": len(self.transcripts),
+            "transcript_text": (transcript.event or {}).get("text") if transcript else None,
+            "speech_stopped_ms": ms(stopped.t if stopped else None, zero),
+            "speech_stopped_reason": (stopped.event or {}).get("reason") if stopped else None,
+            "transcript_ms": ms(transcript.t if transcript else None, zero),
+            "first_answer_audio_ms": ms(self.answer.t if self.answer else None, zero),
+            "first_audio_any_kind_ms": ms(self.any_audio.t if self.any_audio else None, zero),
+            "final_ms": ms(self.final.t if self.final else None, zero),
+            "error": self.error.event if self.error else None,
+        }

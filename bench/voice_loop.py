@@ -40,7 +40,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _stats import write_result
 from _voice_audio import PAUSE_PAIRS, Speaker, Utterance, espeak_available, espeak_version
-from _voice_client import Received, Refused, Spoken, VoiceSocket, answer_audio, audio_frames, first, ms, of_turn
+from _voice_client import (
+    Received,
+    Refused,
+    Spoken,
+    TurnLog,
+    VoiceSocket,
+    answer_audio,
+    audio_frames,
+    first,
+    ms,
+    of_turn,
+)
 from _voice_report import print_targets, side_by_side, stack_report
 
 from servicekit import main_process, voice_process
@@ -148,14 +159,7 @@ async def voice_to_voice(url: str, mode: dict[str, Any], path: str, question: Ut
     try:
         spoken = await session.say(question.pcm)
         log = session.log
-
-        def settled() -> bool:  # answer audio and `final`, a failed turn, or an answer with nothing to speak
-            final = first(log, lambda r: r.type == "final")
-            failed = first(log, lambda r: r.type == "error" and r.event is not None and "id" in r.event)
-            unspoken = final and not (final.event or {}).get("answer") and time.perf_counter() - final.t > 3
-            return bool((answer_audio(log) and final) or failed or unspoken)
-
-        await session.wait_until(settled, timeout=180 if path == "council" else 90)
+        await session.wait_until(session.turn_settled, timeout=180 if path == "council" else 90)
     finally:
         await session.close()
     return timeline(log, spoken, question, path) | {"turn_detection": echo.get("turn_detection")}
@@ -163,33 +167,19 @@ async def voice_to_voice(url: str, mode: dict[str, Any], path: str, question: Ut
 
 def timeline(log: list[Received], spoken: Spoken, question: Utterance, path: str) -> dict[str, Any]:
     """The turn's moments in ms after the end of speech; the turn is the one that produced `final`."""
-    final = first(log, lambda r: r.type == "final")
-    transcripts = [r for r in log if r.type == "transcript"]
-    answered = final or (transcripts[-1] if transcripts else None)  # no final: the last turn heard
-    turn = (answered.event or {}).get("id") if answered else None
-    transcript = first(log, of_turn("transcript", turn))
-    stopped = [r for r in log if r.type == "speech.stopped" and (transcript is None or r.t <= transcript.t)]
-    text = first(log, lambda r: r.type in ("member.delta", "synthesis.delta") and (r.event or {}).get("id") == turn)
-    chair = first(log, of_turn("synthesis.delta", turn))
-    any_audio = next((r for r, t, _ in audio_frames(log) if t == turn), None)
-    answer = answer_audio(log, turn)
-    error = first(log, lambda r: r.type == "error")
-    z = spoken.end
-    return {
+    turn = TurnLog.of(log)
+    text = first(
+        log, lambda r: r.type in ("member.delta", "synthesis.delta") and (r.event or {}).get("id") == turn.turn
+    )
+    chair = first(log, of_turn("synthesis.delta", turn.turn))
+    transcript, answer, z = turn.transcript, turn.answer, spoken.end
+    return turn.moments(z) | {
         "path": path, "synthesizer": question.synthesizer, "question": question.text,
-        "speech_s": round(question.seconds, 2), "turns": len(transcripts),
-        "transcript_text": (transcript.event or {}).get("text") if transcript else None,
-        "speech_stopped_ms": ms(stopped[-1].t if stopped else None, z),
-        "speech_stopped_reason": (stopped[-1].event or {}).get("reason") if stopped else None,
+        "speech_s": round(question.seconds, 2),
         "answer_started_before_the_turn_ended": (transcript.event or {}).get("preemptive") if transcript else None,
-        "transcript_ms": ms(transcript.t if transcript else None, z),
         "first_text_ms": ms(text.t if text else None, z),
         "chair_first_delta_ms": ms(chair.t if chair else None, z),
-        "final_ms": ms(final.t if final else None, z),
-        "first_audio_any_kind_ms": ms(any_audio.t if any_audio else None, z),
-        "first_answer_audio_ms": ms(answer.t if answer else None, z),
         "answer_audio_after_chair_delta_ms": ms(answer.t, chair.t) if answer and chair else None,
-        "error": error.event if error else None,
     }  # fmt: skip
 
 

@@ -49,7 +49,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))  # the pr
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _stats import paired_ratio, size_options, write_result
 from _voice_audio import RATE, Speaker, Utterance, espeak_version
-from _voice_client import Received, Refused, Spoken, VoiceSocket, answer_audio, audio_frames, first, ms, of_turn
+from _voice_client import (
+    Received,
+    Refused,
+    Spoken,
+    TurnLog,
+    VoiceSocket,
+    first,
+    ms,
+    of_turn,
+)
 from _voice_report import counts, figures
 
 from servicekit import main_process, voice_process
@@ -193,14 +202,7 @@ async def ask_ws_voice(url: str, detection: str, question: Question) -> dict[str
         await asyncio.sleep(LEAD_S)
         spoken = await session.say(question.pcm16k)
         log = session.log
-
-        def settled() -> bool:  # answer audio and `final`, a failed turn, or an answer with nothing to speak
-            final = first(log, lambda r: r.type == "final")
-            failed = first(log, lambda r: r.type == "error" and r.event is not None and "id" in r.event)
-            unspoken = final and not (final.event or {}).get("answer") and time.perf_counter() - final.t > 3
-            return bool((answer_audio(log) and final) or failed or unspoken)
-
-        await session.wait_until(settled, timeout=TURN_TIMEOUT_S)
+        await session.wait_until(session.turn_settled, timeout=TURN_TIMEOUT_S)
     finally:
         await session.close()
     return ws_voice_timeline(log, spoken)
@@ -208,29 +210,11 @@ async def ask_ws_voice(url: str, detection: str, question: Question) -> dict[str
 
 def ws_voice_timeline(log: list[Received], spoken: Spoken) -> dict[str, Any]:
     """The turn's moments after the end of speech; the turn is the one that produced `final` (else the last heard)."""
-    final = first(log, lambda r: r.type == "final")
-    transcripts = [r for r in log if r.type == "transcript"]
-    answered = final or (transcripts[-1] if transcripts else None)
-    turn = (answered.event or {}).get("id") if answered else None
-    transcript = first(log, of_turn("transcript", turn))
-    stopped = [r for r in log if r.type == "speech.stopped" and (transcript is None or r.t <= transcript.t)]
-    route = first(log, of_turn("route", turn))
-    any_audio = next((r for r, t, _ in audio_frames(log) if t == turn), None)
-    answer = answer_audio(log, turn)
-    error = first(log, lambda r: r.type == "error")
-    z = spoken.end
-    return {
-        "turns": len(transcripts),
-        "transcript_text": (transcript.event or {}).get("text") if transcript else None,
+    turn = TurnLog.of(log)
+    route = first(log, of_turn("route", turn.turn))
+    return turn.moments(spoken.end) | {
         "route": {k: (route.event or {}).get(k) for k in ("path", "cached")} if route else None,
-        "speech_stopped_ms": ms(stopped[-1].t if stopped else None, z),
-        "speech_stopped_reason": (stopped[-1].event or {}).get("reason") if stopped else None,
-        "transcript_ms": ms(transcript.t if transcript else None, z),
-        "first_answer_audio_ms": ms(answer.t if answer else None, z),
-        "first_audio_any_kind_ms": ms(any_audio.t if any_audio else None, z),
-        "final_ms": ms(final.t if final else None, z),
-        "error": error.event if error else None,
-        "events": None if answer else event_types(log),
+        "events": None if turn.answer else event_types(log),
     }
 
 
