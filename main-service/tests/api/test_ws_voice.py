@@ -129,6 +129,30 @@ def test_each_pauses_words_are_read_by_the_bundled_model_for_the_voice_services_
     assert (reading["probability"] < 1e-6) is not read
 
 
+def test_a_voice_service_that_does_not_wait_for_readings_is_sent_none(
+    voice_settings: Settings, standin: VoiceStandIn
+) -> None:
+    # A voice service from before `text_end_of_turn` ignores the ask (its session.updated leaves it out) and would
+    # answer a reading with an error event, which ends the session: nothing is sent to it.
+    voice_settings.voice_ws.read_words = True
+    standin.reads_words = False
+    paused = {"type": "input_audio_buffer.paused", "item_id": "item_1", "audio_end_ms": 10, "transcript": "Hello there"}
+    standin.realtime_answer = json.dumps(paused)
+    with ready_socket(voice_settings) as socket:
+        socket.send_json({"type": "config", "turn_detection": "silence"})
+        assert socket.receive_json()["type"] == "config"
+        socket.send_bytes(bytes(640))
+        socket.send_json({"type": "config", "turn_detection": "semantic"})  # this one's echo comes after the frame's
+        assert socket.receive_json()["type"] == "config"
+        socket.send_bytes(bytes(640))
+        deadline = time.monotonic() + 10
+        while len([e for e in standin.listening_events if e["type"] == "session.update"]) < 3:
+            assert time.monotonic() < deadline, standin.listening_events
+            time.sleep(0.01)
+        time.sleep(0.5)  # a reading, were one sent, would be on its way by now
+    assert [e["type"] for e in standin.listening_events] == ["session.update"] * 3
+
+
 def test_a_silent_socket_is_closed_after_the_idle_timeout(voice_settings: Settings) -> None:
     voice_settings.voice_ws.idle_timeout_s = 0.5
     with ready_socket(voice_settings) as socket, pytest.raises(WebSocketDisconnect) as closed:

@@ -32,7 +32,8 @@ class VoiceStandIn:
     `WS /v1/realtime/speech` a speaking session "speaks" each text at its `speech.text.done`: 0.1 s of PCM whose every
     sample is the number of texts spoken before it (so a test can tell one synthesis from another), then
     `speech.audio.done`. The texts spoken are kept in `synthesized`, a listening session's text events in
-    `listening_events`."""
+    `listening_events`; a `session.update` is answered with `session.updated` echoing its turn detection (without
+    `text_end_of_turn` when `reads_words` is off, as a voice service from before that field)."""
 
     def __init__(self) -> None:
         self.answers: dict[str, Any] = {
@@ -41,6 +42,7 @@ class VoiceStandIn:
             "/v1/audio/vad": {"segments": []},
         }
         self.realtime_answer = "{}"
+        self.reads_words = True
         self.synthesized: list[str] = []
         self.listening_events: list[dict[str, Any]] = []
         self.calls: dict[str, int] = dict.fromkeys([*self.answers, "/v1/realtime", "/v1/realtime/speech"], 0)
@@ -75,9 +77,18 @@ class VoiceStandIn:
                 elif message.get("text") is not None and speaking:
                     text = await self.speak(socket, json.loads(message["text"]), text)
                 elif message.get("text") is not None:
-                    self.listening_events.append(json.loads(message["text"]))
+                    event = json.loads(message["text"])
+                    self.listening_events.append(event)
+                    if event.get("type") == "session.update":
+                        await socket.send_text(json.dumps(self.updated(event.get("session") or {})))
         except WebSocketDisconnect:
             return
+
+    def updated(self, session: dict[str, Any]) -> dict[str, Any]:
+        detection = session.get("turn_detection")
+        if isinstance(detection, dict) and not self.reads_words:
+            detection = {key: value for key, value in detection.items() if key != "text_end_of_turn"}
+        return {"type": "session.updated", "session": {"turn_detection": detection}}
 
     async def speak(self, socket: WebSocket, event: dict[str, Any], text: str) -> str:
         """One event of a speaking session; returns the text of the utterance so far."""

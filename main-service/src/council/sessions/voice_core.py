@@ -414,7 +414,8 @@ class VoiceConversation:
     async def read_words(self, paused: Paused) -> None:
         """Tell the voice service how the bundled model reads the pause's words, for its turn decision (which
         waits for this a moment: VOICE_TURN__CLIENT_WORDS_WAIT_MS)."""
-        if self.words is None or self.listener is None or self.turn_detection != "semantic" or not paused.text:
+        listener = self.listener
+        if self.words is None or listener is None or not listener.reads_words or not paused.text:
             return
         try:
             probability = await self.words.read(paused.text)
@@ -423,7 +424,7 @@ class VoiceConversation:
             return
         log.debug("voice_words_read", item_id=paused.item_id, probability=probability)
         with contextlib.suppress(SocketGone):  # the listener reports the loss itself
-            await self.listener.read_words(paused, probability)
+            await listener.read_words(paused, probability)
 
     # -- answering before the turn is confirmed -----------------------------------------------------------------
 

@@ -130,6 +130,9 @@ class Listener(_RealtimeSocket):
     def __init__(self, socket: ClientConnection) -> None:
         super().__init__(socket)
         self._started_ms: int | None = None
+        # The voice service said it waits for readings of pauses' words (an older one ignores the ask, and would
+        # answer a reading with an error): only then are they sent.
+        self.reads_words = False
 
     @classmethod
     async def open(cls, voice: VoiceClient, sample_rate: int) -> "Listener":
@@ -174,7 +177,11 @@ class Listener(_RealtimeSocket):
     async def heard(self) -> AsyncIterator[Heard]:
         async for event in _events(self.socket):
             kind = event.get("type")
-            if kind == "input_audio_buffer.speech_started":
+            if kind in ("session.created", "session.updated"):
+                session = event.get("session")
+                detection = session.get("turn_detection") if isinstance(session, dict) else None
+                self.reads_words = isinstance(detection, dict) and detection.get("text_end_of_turn") == "client"
+            elif kind == "input_audio_buffer.speech_started":
                 self._started_ms = started = event.get("audio_start_ms")
                 yield SpeechStarted(started if isinstance(started, int) else None)
             elif kind == "input_audio_buffer.speech_stopped":
