@@ -172,9 +172,10 @@ def test_text_deltas_are_spoken_clause_by_clause_and_cancel_stops_at_once(client
         assert socket.receive_json()["type"] == "session.updated"
 
 
-def test_the_first_clause_is_spoken_at_once_and_a_number_is_never_cut_at_its_point(client: TestClient) -> None:
+def test_the_first_clause_is_spoken_at_once_and_a_number_is_never_cut_at_its_point(app_client: AppClient) -> None:
     # What the listener waits for is the first piece: it may end at a short clause. A mark at the end of the text
-    # so far is not yet a boundary: tokens arrive as "3", ".", "5".
+    # so far is not yet a boundary: tokens arrive as "3", ".", "5". (Four first words, so that a number is reached.)
+    client = app_client(Settings(_env_file=None, realtime={"first_piece_words": 4}))
     with client.websocket_connect("ws://localhost/v1/realtime/speech?voice=en_US-joe-medium") as socket:
         socket.receive_json()
         for delta in ["Yes, it is about 3", ".", "5 km away", ", which is", " a short walk"]:
@@ -195,17 +196,22 @@ def test_the_first_clause_is_spoken_at_once_and_a_number_is_never_cut_at_its_poi
 
 
 @pytest.mark.parametrize(
-    ("deltas", "first_piece", "rest"),
+    ("words", "deltas", "first_piece", "rest"),
     [
-        (["The", " capital", " of", " France", " is", " Paris", " and it is lovely."],
+        (4, ["The", " capital", " of", " France", " is", " Paris", " and it is lovely."],
          "The capital of France", "is Paris and it is lovely."),
-        (["I", " think", " that", " the", " answer", " is", " yes"], "I think that the answer", "is yes"),
+        (4, ["I", " think", " that", " the", " answer", " is", " yes"], "I think that the answer", "is yes"),
+        (2, ["The", " capital", " of", " France", " is", " Paris", " and it is lovely."],
+         "The capital", "of France is Paris and it is lovely."),  # the default
+        (2, ["I", " think", " that", " the", " answer", " is", " yes"], "I think", "that the answer is yes"),
+        (2, ["Of", " the", " three", " options", ","], "Of the three", "options,"),
     ],
 )  # fmt: skip
 def test_the_first_words_are_spoken_once_they_make_a_phrase_and_nothing_is_dropped_or_repeated(
-    client: TestClient, deltas: list[str], first_piece: str, rest: str
+    app_client: AppClient, words: int, deltas: list[str], first_piece: str, rest: str
 ) -> None:
-    # Before any clause mark: four whole words, extended to a word a phrase can end on ("the" is not one).
+    # Before any clause mark: `words` whole words, extended to a word a phrase can end on ("the" is not one).
+    client = app_client(Settings(_env_file=None, realtime={"first_piece_words": words}))
     with client.websocket_connect("ws://localhost/v1/realtime/speech?voice=en_US-joe-medium") as socket:
         socket.receive_json()
         for delta in deltas:
