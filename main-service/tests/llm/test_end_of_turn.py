@@ -59,3 +59,10 @@ def test_a_file_that_is_no_model_is_refused(tmp_path: Path) -> None:
     broken.write_bytes(b"not a model")
     with pytest.raises(ValueError, match="Failed to load model"):
         WordsEndOfTurn(broken)
+
+
+def test_a_closed_reader_refuses_to_read() -> None:
+    reader = WordsEndOfTurn(bundled_gguf(), threads=1)
+    reader.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        reader.probability("What is the capital of France?")

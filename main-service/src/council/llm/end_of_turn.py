@@ -50,14 +50,17 @@ class WordsEndOfTurn:
         self._end = self._llama.tokenize(tail.encode(), add_bos=False, special=True)[0]
         self._vocabulary = self._llama.n_vocab()
         self._llama.eval(self._head)
+        self._closed = False
 
     def probability(self, words: str) -> float:
         """The model's probability that the user's message ends after `words` (blocking: call off the event loop)."""
         text = normalized(words)[-_MAX_WORDS_CHARS:]
         if not text:
             return 0.0
-        tokens = self._llama.tokenize(text.encode(), add_bos=False, special=False)
-        with self._lock:
+        with self._lock:  # also keeps `close` from freeing the model under a reading
+            if self._closed:
+                raise RuntimeError("the words reader is closed")
+            tokens = self._llama.tokenize(text.encode(), add_bos=False, special=False)
             self._llama.n_tokens = len(self._head)  # `eval` drops what the context held after the template's start
             self._llama.eval(tokens)
             # Only the last position's logits are computed (logits_all off): read them from llama.cpp directly.
@@ -71,4 +74,5 @@ class WordsEndOfTurn:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._llama.close()
