@@ -146,7 +146,9 @@ def test_the_socket_needs_the_service_token_when_one_is_set(app_client: AppClien
         assert socket.receive_json()["type"] == "session.created"
 
 
-def test_text_deltas_are_spoken_clause_by_clause_and_cancel_stops_at_once(client: TestClient) -> None:
+def test_text_deltas_are_spoken_clause_by_clause_and_cancel_stops_at_once(app_client: AppClient) -> None:
+    # Sentences and clauses only: the first piece's early words (VOICE_REALTIME__FIRST_PIECE_WORDS) are tested below.
+    client = app_client(Settings(_env_file=None, realtime={"first_piece_words": 0}))
     with client.websocket_connect("ws://localhost/v1/realtime/speech?voice=en_US-joe-medium") as socket:
         assert socket.receive_json()["session"]["voice"] == "en_US-joe-medium"
         for delta in ["The council ", "has decided.", " We vote", " tomorrow"]:
