@@ -38,6 +38,15 @@ def bundled_gguf() -> Path:
     return Path(str(resource))
 
 
+def chat_formatter(llama: Llama) -> Jinja2ChatFormatter:
+    """The GGUF's own chat template, as llama.cpp's chat completion renders it."""
+    return Jinja2ChatFormatter(
+        template=str(llama.metadata.get("tokenizer.chat_template", "")),
+        eos_token=llama._model.token_get_text(llama.token_eos()),
+        bos_token=llama._model.token_get_text(llama.token_bos()),
+    )
+
+
 @dataclass(frozen=True)
 class Generation:
     """What one generation did: for metrics and for proving that cancellation stops decoding."""
@@ -65,12 +74,7 @@ class LlamaPool:
         self._busy = 0
         self._lock = threading.Condition()
         self.generations: deque[Generation] = deque(maxlen=256)
-        sample = self._idle[0]
-        self._formatter = Jinja2ChatFormatter(
-            template=str(sample.metadata.get("tokenizer.chat_template", "")),
-            eos_token=sample._model.token_get_text(sample.token_eos()),
-            bos_token=sample._model.token_get_text(sample.token_bos()),
-        )
+        self._formatter = chat_formatter(self._idle[0])
         log.info(
             "llm_loaded",
             path=str(path),

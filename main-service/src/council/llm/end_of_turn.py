@@ -18,7 +18,8 @@ from pathlib import Path
 import llama_cpp
 import numpy as np
 from llama_cpp import Llama
-from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+from council.llm.embedded import chat_formatter
 
 _MARK = "\x00words\x00"  # stands for the user's words in the rendered template, to split it around them
 _CONTEXT_TOKENS = 256  # the template's start and one utterance's words, with room to spare
@@ -38,12 +39,7 @@ class WordsEndOfTurn:
         self.path = path
         self._llama = Llama(str(path), n_ctx=_CONTEXT_TOKENS, n_threads=threads, verbose=False)
         self._lock = threading.Lock()
-        formatter = Jinja2ChatFormatter(
-            template=str(self._llama.metadata.get("tokenizer.chat_template", "")),
-            eos_token=self._llama._model.token_get_text(self._llama.token_eos()),
-            bos_token=self._llama._model.token_get_text(self._llama.token_bos()),
-        )
-        rendered = formatter(messages=[{"role": "user", "content": _MARK}]).prompt
+        rendered = chat_formatter(self._llama)(messages=[{"role": "user", "content": _MARK}]).prompt
         head, tail = rendered.split(_MARK, 1)
         self._head = self._llama.tokenize(head.encode(), add_bos=False, special=True)
         # The first token after the user's words in a whole message: the end of the message (SmolLM2: <|im_end|>).

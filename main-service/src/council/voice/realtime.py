@@ -51,8 +51,8 @@ class Paused:
     be read for the turn's end: `Listener.read_words`)."""
 
     text: str
-    item_id: str = ""
-    end_ms: int = 0  # where the pause's audio ends, as the voice service counts it: names the pause
+    item_id: str
+    end_ms: int  # where the pause's audio ends, as the voice service counts it: names the pause
 
 
 @dataclass(frozen=True)
